@@ -10,8 +10,12 @@ const REQUIRED_CODES: &[(&str, &str, &[&str])] = &[
     ("Encounter", "status", &["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"]),
 ];
 
-/// Elements that must be JSON arrays when present (cardinality 0..*).
-const ARRAY_ELEMENTS: &[&str] = &["identifier", "name", "telecom", "address", "contained", "extension"];
+/// Elements that must be JSON arrays when present (cardinality 0..*), for every type.
+const ARRAY_ELEMENTS: &[&str] = &["contained", "extension", "modifierExtension"];
+
+/// Further 0..* elements of the person types whose identifying values phivault indexes.
+const PERSON_ARRAY_ELEMENTS: &[&str] = &["identifier", "name", "telecom", "address"];
+const PERSON_TYPES: &[&str] = &["Patient", "Practitioner", "RelatedPerson", "Person"];
 
 /// Checks the structure phivault relies on: a JSON object of the expected, known resource
 /// type; a valid id that matches the URL on update; arrays where FHIR has lists; codes in
@@ -35,7 +39,8 @@ pub fn validate_resource(body: &Value, expected_type: Option<&str>, url_id: Opti
         (None, Some(_)) => return Err(FhirError::new(IssueType::Required, "id is required in the body of an update")),
         _ => {}
     }
-    for element in ARRAY_ELEMENTS {
+    let person_elements = if PERSON_TYPES.contains(&resource_type) { PERSON_ARRAY_ELEMENTS } else { &[] };
+    for element in ARRAY_ELEMENTS.iter().chain(person_elements) {
         if object.get(*element).is_some_and(|v| !v.is_array()) {
             return Err(FhirError::new(IssueType::Structure, format!("{resource_type}.{element} must be an array")));
         }

@@ -1,1 +1,21 @@
-//! placeholder
+//! phivault's use cases, independent of HTTP and SQL.
+//!
+//! [`Records`] stores, reads and searches FHIR resources: every body is encrypted under its
+//! patient's (or its resource type's) data key before it reaches a [`RecordStore`], and
+//! identifying search values reach the store only as blind index terms. The storage port
+//! is defined here and implemented by `phivault-store` for SQLite and PostgreSQL.
+
+mod clock;
+mod error;
+pub mod keys;
+mod ports;
+pub mod records;
+pub mod users;
+
+pub use clock::{Clock, SystemClock};
+pub use error::RecordError;
+pub use ports::{
+    DataKeyRewrap, Filter, KeySource, NewUser, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey, StoredVersion,
+    VersionWrite,
+};
+pub use records::{Bundle, BundleKind, EntryOutcome, HistoryPage, PageCursor, Records, SearchPage, StoredResource, WriteOutcome};

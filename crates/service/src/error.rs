@@ -1,0 +1,46 @@
+use phivault_fhir::FhirError;
+use thiserror::Error;
+
+use crate::StoreError;
+
+/// What can go wrong with a record operation. The `Display` text is safe to show a client:
+/// it names resource types, ids and versions at most, never PHI.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// The request or resource breaks a FHIR rule.
+    #[error(transparent)]
+    Invalid(#[from] FhirError),
+    /// No such resource (or version).
+    #[error("{resource_type}/{id} was not found")]
+    NotFound { resource_type: String, id: String },
+    /// The resource's data key was destroyed: its content is unrecoverable by design.
+    #[error("{resource_type}/{id} was destroyed and cannot be recovered")]
+    Shredded { resource_type: String, id: String },
+    /// An If-Match precondition did not hold.
+    #[error("version conflict: the resource is at another version than If-Match names")]
+    VersionMismatch,
+    /// A concurrent write won; the client may retry.
+    #[error("write conflict: the resource changed concurrently; read it again and retry")]
+    Conflict,
+    /// A conditional operation matched more than one resource.
+    #[error("the condition matched more than one resource")]
+    MultipleMatches,
+    /// A stored record failed authentication: it was altered, moved or damaged.
+    #[error("integrity check failed for a stored record of {resource_type}/{id}; the incident is logged")]
+    Integrity { resource_type: String, id: String, version: i64 },
+    /// Keys could not be used (unknown KEK, primitive failure).
+    #[error("the key ring cannot open this record")]
+    Keys(#[source] phivault_crypto::CryptoError),
+    /// Storage failed.
+    #[error("storage is unavailable")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for RecordError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => RecordError::Conflict,
+            other => RecordError::Store(other),
+        }
+    }
+}

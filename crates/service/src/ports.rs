@@ -1,0 +1,162 @@
+//! The ports the service needs: a record store (SQLite or PostgreSQL adapter) and a source
+//! of the current key ring.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use phivault_crypto::{BlindTerm, CryptoError, KeyRing, WrappedDataKey};
+use phivault_fhir::search::{DateCondition, Sort};
+use thiserror::Error;
+
+/// Storage failures, in the store's own terms. Never carries PHI (the store only ever sees
+/// ciphertext, blind terms and opaque ids).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// An optimistic-locking or uniqueness check failed: someone else wrote first.
+    #[error("write conflict: the record changed since it was read")]
+    Conflict,
+    /// The database could not be reached or failed.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A row did not have the shape the schema promises.
+    #[error("database row is malformed: {0}")]
+    Corrupt(&'static str),
+}
+
+/// A data key row: `wrapped` is `None` once the key was destroyed (crypto-shredded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDataKey {
+    pub key_id: String,
+    pub scope: String,
+    pub wrapped: Option<WrappedDataKey>,
+    pub created_ms: i64,
+}
+
+/// One stored version of a resource, with the data key row needed to open it.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated_ms: i64,
+    pub ciphertext: Vec<u8>,
+    pub key: StoredDataKey,
+}
+
+/// One version to write. Applied atomically with the other writes of the same commit.
+#[derive(Debug, Clone)]
+pub struct VersionWrite {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    /// The version that must be current now; `None` means the resource must not exist yet.
+    pub replaces: Option<i64>,
+    pub last_updated_ms: i64,
+    /// Patient id of the compartment, if any (an opaque server id).
+    pub compartment: Option<String>,
+    pub key_id: String,
+    pub ciphertext: Vec<u8>,
+    pub terms: Vec<(&'static str, BlindTerm)>,
+    pub dates: Vec<(&'static str, i64, i64)>,
+}
+
+/// A search filter the store evaluates; identifying values arrive as blind terms only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    /// For `param`, the resource has all terms of at least one set.
+    Terms { param: &'static str, any_of: Vec<Vec<BlindTerm>> },
+    /// A stored date range of `param` meets one of the conditions (Unix seconds).
+    Date { param: &'static str, any_of: Vec<DateCondition> },
+    /// In one of these patients' compartments; empty matches nothing.
+    Compartment(Vec<String>),
+    /// One of these ids.
+    Ids(Vec<String>),
+    /// Last updated (conditions in Unix seconds) meets one of the conditions.
+    LastUpdated(Vec<DateCondition>),
+}
+
+/// A search over current versions of one resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreQuery {
+    pub resource_type: String,
+    pub filters: Vec<Filter>,
+    pub sort: Sort,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// A data key moved from one KEK to another during rotation.
+#[derive(Debug, Clone)]
+pub struct DataKeyRewrap {
+    pub key_id: String,
+    pub old: WrappedDataKey,
+    pub new: WrappedDataKey,
+}
+
+/// A user account to create (the identity work extends this).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub created_ms: i64,
+}
+
+/// Persistent storage of encrypted records, data keys and accounts. Every method is
+/// safe to call from many server processes sharing one database.
+#[async_trait]
+pub trait RecordStore: Send + Sync + std::fmt::Debug {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The data key of a scope (`Patient/<id>` or `type/<ResourceType>`), if one exists.
+    async fn data_key(&self, scope: &str) -> Result<Option<StoredDataKey>, StoreError>;
+    /// Inserts a data key unless the scope already has one; returns the scope's key either way.
+    async fn insert_data_key(&self, key: &StoredDataKey) -> Result<StoredDataKey, StoreError>;
+    /// The current version (`version = None`) or a given version of a resource.
+    async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<Option<StoredVersion>, StoreError>;
+    /// Versions of one resource (`id`) or of a whole type, newest first, and their total.
+    async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, limit: u64) -> Result<(Vec<StoredVersion>, u64), StoreError>;
+    /// Current versions matching a query, and the total number of matches.
+    async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError>;
+    /// Applies all writes in one transaction, or none ([`StoreError::Conflict`] if a
+    /// `replaces` check fails).
+    async fn commit(&self, writes: &[VersionWrite]) -> Result<(), StoreError>;
+    /// Up to `limit` live data keys wrapped under a KEK other than `current_kek`.
+    async fn data_keys_not_under(&self, current_kek: &str, limit: u64) -> Result<Vec<StoredDataKey>, StoreError>;
+    /// Replaces wrapped keys in one transaction where they still equal `old`; returns how many changed.
+    async fn rewrap_data_keys(&self, rewraps: &[DataKeyRewrap]) -> Result<u64, StoreError>;
+    /// Number of live data keys per KEK id.
+    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// Destroys a scope's data key and the search index rows of its resources; returns
+    /// whether a live key was destroyed.
+    async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;
+    /// Creates a user account.
+    async fn insert_user(&self, user: &NewUser) -> Result<(), StoreError>;
+    /// Number of user accounts.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+}
+
+/// Where the service gets the current key ring. A file-backed source reloads after another
+/// process rotated the KEK; `refresh` forces a look.
+pub trait KeySource: Send + Sync + std::fmt::Debug {
+    /// The key ring to use now.
+    fn ring(&self) -> Arc<KeyRing>;
+    /// Re-reads the key material; returns whether anything changed.
+    fn refresh(&self) -> Result<bool, CryptoError>;
+}
+
+/// A fixed key ring (tests, and processes that never see rotation).
+#[derive(Debug, Clone)]
+pub struct StaticKeySource(pub Arc<KeyRing>);
+
+impl KeySource for StaticKeySource {
+    fn ring(&self) -> Arc<KeyRing> {
+        self.0.clone()
+    }
+    fn refresh(&self) -> Result<bool, CryptoError> {
+        Ok(false)
+    }
+}

@@ -1,0 +1,308 @@
+//! Batch and transaction Bundles.
+//!
+//! A transaction is all-or-nothing: ids are assigned first, `urn:uuid:` and conditional
+//! references (`Practitioner?identifier=...`) are resolved, every entry is sealed, and all
+//! versions are written in one store commit. A batch processes entries independently but
+//! still writes them in groups (one durable commit per group, not per entry).
+
+use std::collections::HashMap;
+
+use phivault_fhir::{FhirError, IssueType, for_each_reference_mut, is_resource_type, is_valid_id, parse_query_string, parse_version_etag};
+use serde_json::Value;
+
+use super::codec::{KeyCache, new_resource_id};
+use super::{Records, StoredResource};
+use crate::{RecordError, VersionWrite};
+
+/// Entries written per commit in a batch.
+const BATCH_COMMIT_SIZE: usize = 1000;
+
+/// Whether a Bundle was a batch or a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    Batch,
+    Transaction,
+}
+
+/// The outcome of one entry.
+#[derive(Debug, Clone)]
+pub struct EntryOutcome {
+    pub resource: StoredResource,
+    /// 201 Created when true, 200 OK when an update or an existing conditional match.
+    pub created: bool,
+}
+
+/// What a processed Bundle produced, entry by entry, in request order.
+#[derive(Debug)]
+pub struct Bundle {
+    pub kind: BundleKind,
+    pub entries: Vec<Result<EntryOutcome, RecordError>>,
+}
+
+enum Method {
+    Post { if_none_exist: Option<String> },
+    Put { id: String, if_match: Option<i64> },
+}
+
+struct Entry {
+    full_url: Option<String>,
+    resource_type: String,
+    method: Method,
+    resource: Value,
+}
+
+fn at(index: usize, e: FhirError) -> RecordError {
+    RecordError::Invalid(FhirError::new(e.issue, format!("entry {index}: {}", e.message)))
+}
+
+fn parse_entry(index: usize, raw: Value) -> Result<Entry, RecordError> {
+    let Value::Object(mut raw) = raw else { return Err(at(index, FhirError::new(IssueType::Structure, "entry is not an object"))) };
+    let resource = raw.remove("resource").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.resource is missing")))?;
+    let request = raw.get("request").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request is missing")))?;
+    let field = |name: &str| request.get(name).and_then(Value::as_str).map(str::to_owned);
+    let url = field("url").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request.url is missing")))?;
+    let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let method = match field("method").as_deref() {
+        Some("POST") => {
+            if url != resource_type {
+                return Err(at(index, FhirError::invalid("entry.request.url must name the resource's type for POST")));
+            }
+            Method::Post { if_none_exist: field("ifNoneExist") }
+        }
+        Some("PUT") => {
+            let (t, id) = url.split_once('/').ok_or_else(|| at(index, FhirError::new(IssueType::NotSupported, "PUT needs a url of the form Type/id")))?;
+            if t != resource_type || !is_valid_id(id) {
+                return Err(at(index, FhirError::invalid("entry.request.url does not match the resource's type or holds an invalid id")));
+            }
+            let if_match = match field("ifMatch") {
+                Some(tag) => Some(parse_version_etag(&tag).ok_or_else(|| at(index, FhirError::invalid("ifMatch is not a version ETag")))?),
+                None => None,
+            };
+            Method::Put { id: id.to_owned(), if_match }
+        }
+        _ => return Err(at(index, FhirError::new(IssueType::NotSupported, "only POST and PUT entries are supported"))),
+    };
+    if !is_resource_type(&resource_type) {
+        return Err(at(index, FhirError::new(IssueType::NotSupported, "entry.resource has no known resourceType")));
+    }
+    Ok(Entry { full_url: raw.get("fullUrl").and_then(Value::as_str).map(str::to_owned), resource_type, method, resource })
+}
+
+impl Records {
+    /// Processes a `batch` or `transaction` Bundle. A transaction either fully succeeds or
+    /// returns the first error and writes nothing.
+    pub async fn process_bundle(&self, body: Value) -> Result<Bundle, RecordError> {
+        phivault_fhir::validate_resource(&body, Some("Bundle"), None)?;
+        let kind = match body.get("type").and_then(Value::as_str) {
+            Some("transaction") => BundleKind::Transaction,
+            Some("batch") => BundleKind::Batch,
+            _ => return Err(FhirError::invalid("Bundle.type must be batch or transaction").into()),
+        };
+        let raw_entries = match body.get("entry") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(_) => return Err(FhirError::new(IssueType::Structure, "Bundle.entry must be an array").into()),
+        };
+        drop(body);
+        match kind {
+            BundleKind::Transaction => {
+                let entries = raw_entries.into_iter().enumerate().map(|(i, e)| parse_entry(i, e)).collect::<Result<Vec<_>, _>>()?;
+                let outcomes = self.transaction(entries).await?;
+                Ok(Bundle { kind, entries: outcomes.into_iter().map(Ok).collect() })
+            }
+            BundleKind::Batch => Ok(Bundle { kind, entries: self.batch(raw_entries).await? }),
+        }
+    }
+
+    async fn transaction(&self, mut entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, RecordError> {
+        let mut targets: HashMap<String, String> = HashMap::new();
+        let mut existing: Vec<Option<StoredResource>> = Vec::with_capacity(entries.len());
+        let mut ids = Vec::with_capacity(entries.len());
+        let mut conditions: HashMap<(String, String), usize> = HashMap::new();
+        // 1. Decide each entry's id: assigned, client-chosen (PUT), or an existing match.
+        for (i, entry) in entries.iter().enumerate() {
+            let (id, found) = match &entry.method {
+                Method::Post { if_none_exist: Some(cond) } => {
+                    if let Some(&first) = conditions.get(&(entry.resource_type.clone(), cond.clone())) {
+                        (ids.get(first).cloned().unwrap_or_default(), existing.get(first).cloned().flatten())
+                    } else {
+                        conditions.insert((entry.resource_type.clone(), cond.clone()), i);
+                        match self.find_unique(&entry.resource_type, &parse_query_string(cond)).await.map_err(|e| in_entry(i, e))? {
+                            Some(found) => (found.id.clone(), Some(found)),
+                            None => (new_resource_id()?, None),
+                        }
+                    }
+                }
+                Method::Post { if_none_exist: None } => (new_resource_id()?, None),
+                Method::Put { id, .. } => (id.clone(), None),
+            };
+            if let Some(url) = &entry.full_url {
+                targets.insert(url.clone(), format!("{}/{id}", entry.resource_type));
+            }
+            ids.push(id);
+            existing.push(found);
+        }
+        // 2. Rewrite references, 3. seal every entry that writes.
+        let now = self.clock.now_ms();
+        let mut cache = KeyCache::default();
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let mut writes: Vec<VersionWrite> = Vec::new();
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter_mut().enumerate() {
+            if let Some(found) = existing[i].take() {
+                outcomes.push(EntryOutcome { resource: found, created: false });
+                continue;
+            }
+            self.resolve_references(i, &mut entry.resource, &targets, &mut resolved).await?;
+            let id = &ids[i];
+            let (version, replaces) = match &entry.method {
+                Method::Put { if_match, .. } => {
+                    let current = self.store.read(&entry.resource_type, id, None).await?.map(|v| v.version);
+                    if if_match.is_some_and(|m| Some(m) != current) {
+                        return Err(RecordError::VersionMismatch);
+                    }
+                    (current.map_or(1, |v| v + 1), current)
+                }
+                Method::Post { .. } => (1, None),
+            };
+            let mut body = std::mem::take(&mut entry.resource);
+            let write = self.seal_version(&mut cache, &entry.resource_type, id, version, replaces, &mut body, now).await.map_err(|e| in_entry(i, e))?;
+            writes.push(write);
+            outcomes.push(EntryOutcome {
+                resource: StoredResource { resource_type: entry.resource_type.clone(), id: id.clone(), version, last_updated_ms: now, body },
+                created: replaces.is_none(),
+            });
+        }
+        // 4. One atomic commit.
+        self.store.commit(&writes).await?;
+        Ok(outcomes)
+    }
+
+    async fn resolve_references(
+        &self,
+        index: usize,
+        resource: &mut Value,
+        targets: &HashMap<String, String>,
+        resolved: &mut HashMap<String, String>,
+    ) -> Result<(), RecordError> {
+        // Collect first (the visitor cannot await), then rewrite.
+        let mut conditional = Vec::new();
+        for_each_reference_mut::<RecordError>(resource, &mut |r| {
+            if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
+                match targets.get(r.as_str()) {
+                    Some(target) => *r = target.clone(),
+                    None => return Err(at(index, FhirError::new(IssueType::NotFound, "a urn: reference names no entry of this Bundle"))),
+                }
+            } else if r.contains('?') && !resolved.contains_key(r.as_str()) {
+                conditional.push(r.clone());
+            }
+            Ok(())
+        })?;
+        for reference in conditional {
+            let (resource_type, query) = match reference.split_once('?') {
+                Some((t, q)) => (t.to_owned(), q.to_owned()),
+                None => continue,
+            };
+            let resource_type = resource_type.as_str();
+            if !is_resource_type(resource_type) {
+                return Err(at(index, FhirError::invalid("a conditional reference names no known resource type")));
+            }
+            let found = self.find_unique(resource_type, &parse_query_string(&query)).await.map_err(|e| in_entry(index, e))?;
+            let found = found.ok_or_else(|| at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource")))?;
+            resolved.insert(reference, format!("{resource_type}/{}", found.id));
+        }
+        for_each_reference_mut::<RecordError>(resource, &mut |r| {
+            if let Some(target) = resolved.get(r.as_str()) {
+                *r = target.clone();
+            }
+            Ok(())
+        })
+    }
+
+    async fn batch(&self, raw_entries: Vec<Value>) -> Result<Vec<Result<EntryOutcome, RecordError>>, RecordError> {
+        let now = self.clock.now_ms();
+        let mut cache = KeyCache::default();
+        let mut resolved = HashMap::new();
+        let no_targets = HashMap::new();
+        let mut created_by_condition: HashMap<(String, String), StoredResource> = HashMap::new();
+        let mut results: Vec<Result<EntryOutcome, RecordError>> = Vec::with_capacity(raw_entries.len());
+        let mut pending: Vec<(usize, VersionWrite)> = Vec::new();
+        for (i, raw) in raw_entries.into_iter().enumerate() {
+            let outcome = async {
+                let mut entry = parse_entry(i, raw)?;
+                let (id, version, replaces) = match &entry.method {
+                    Method::Post { if_none_exist: Some(cond) } => {
+                        let key = (entry.resource_type.clone(), cond.clone());
+                        if let Some(done) = created_by_condition.get(&key) {
+                            return Ok((EntryOutcome { resource: done.clone(), created: false }, None));
+                        }
+                        if let Some(found) = self.find_unique(&entry.resource_type, &parse_query_string(cond)).await? {
+                            return Ok((EntryOutcome { resource: found, created: false }, None));
+                        }
+                        (new_resource_id()?, 1, None)
+                    }
+                    Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
+                    Method::Put { id, if_match } => {
+                        let current = self.store.read(&entry.resource_type, id, None).await?.map(|v| v.version);
+                        if if_match.is_some_and(|m| Some(m) != current) {
+                            return Err(RecordError::VersionMismatch);
+                        }
+                        (id.clone(), current.map_or(1, |v| v + 1), current)
+                    }
+                };
+                self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved).await?;
+                let mut body = std::mem::take(&mut entry.resource);
+                let write = self.seal_version(&mut cache, &entry.resource_type, &id, version, replaces, &mut body, now).await?;
+                let resource = StoredResource { resource_type: entry.resource_type.clone(), id, version, last_updated_ms: now, body };
+                if let Method::Post { if_none_exist: Some(cond) } = &entry.method {
+                    created_by_condition.insert((entry.resource_type.clone(), cond.clone()), resource.clone());
+                }
+                Ok((EntryOutcome { resource, created: replaces.is_none() }, Some(write)))
+            }
+            .await;
+            match outcome {
+                Ok((done, write)) => {
+                    if let Some(write) = write {
+                        pending.push((i, write));
+                    }
+                    results.push(Ok(done));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+            if pending.len() >= BATCH_COMMIT_SIZE {
+                self.commit_batch_group(&mut pending, &mut results).await?;
+            }
+        }
+        self.commit_batch_group(&mut pending, &mut results).await?;
+        Ok(results)
+    }
+
+    /// Commits a group of independent batch writes; on a conflict, retries them one by one
+    /// so only the conflicting entries fail.
+    async fn commit_batch_group(&self, pending: &mut Vec<(usize, VersionWrite)>, results: &mut [Result<EntryOutcome, RecordError>]) -> Result<(), RecordError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let writes: Vec<VersionWrite> = pending.iter().map(|(_, w)| w.clone()).collect();
+        match self.store.commit(&writes).await {
+            Ok(()) => {}
+            Err(crate::StoreError::Conflict) => {
+                for (i, write) in pending.iter() {
+                    if let Err(e) = self.store.commit(std::slice::from_ref(write)).await {
+                        results[*i] = Err(e.into());
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        pending.clear();
+        Ok(())
+    }
+}
+
+fn in_entry(index: usize, e: RecordError) -> RecordError {
+    match e {
+        RecordError::Invalid(f) => at(index, f),
+        other => other,
+    }
+}

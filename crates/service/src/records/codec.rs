@@ -1,0 +1,138 @@
+//! Turning a resource into a sealed, indexed [`VersionWrite`] and a stored version back
+//! into JSON. The only place where plaintext meets keys.
+
+use std::collections::HashMap;
+
+use phivault_crypto::{AssociatedData, CryptoError, DataKey, KeyRing, open, seal};
+use phivault_fhir::search::extract_index_entries;
+use phivault_fhir::{format_instant, patient_compartment, validate_resource};
+use serde_json::{Value, json};
+
+use super::Records;
+use crate::{RecordError, StoredDataKey, StoredVersion, VersionWrite};
+
+/// The data-key scope of a resource: its patient's compartment, else its type.
+pub(crate) fn key_scope(resource_type: &str, compartment: Option<&str>) -> String {
+    match compartment {
+        Some(patient) => format!("Patient/{patient}"),
+        None => format!("type/{resource_type}"),
+    }
+}
+
+/// Data keys unwrapped during one operation (a bundle touches one patient's key hundreds
+/// of times). Lives only as long as the operation, so a destroyed key is noticed at once.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    keys: HashMap<String, DataKey>,
+}
+
+impl Records {
+    /// Stamps `meta`, validates, indexes and encrypts one version.
+    pub(crate) async fn seal_version(
+        &self,
+        cache: &mut KeyCache,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+        replaces: Option<i64>,
+        body: &mut Value,
+        now_ms: i64,
+    ) -> Result<VersionWrite, RecordError> {
+        body["id"] = json!(id);
+        let meta = body.as_object_mut().and_then(|o| {
+            let meta = o.entry("meta").or_insert_with(|| json!({}));
+            meta.as_object_mut()
+        });
+        let meta = meta.ok_or_else(|| phivault_fhir::FhirError::invalid("meta must be an object"))?;
+        meta.insert("versionId".into(), json!(version.to_string()));
+        meta.insert("lastUpdated".into(), json!(format_instant(now_ms)));
+        validate_resource(body, Some(resource_type), Some(id))?;
+        let entries = extract_index_entries(resource_type, body)?;
+        let compartment = patient_compartment(resource_type, id, body);
+        let scope = key_scope(resource_type, compartment.as_deref());
+        let ring = self.keys.ring();
+        let key = self.data_key_for(cache, &ring, &scope, now_ms).await?;
+        let plaintext = serde_json::to_vec(body).map_err(|_| phivault_fhir::FhirError::invalid("resource cannot be serialized"))?;
+        let ciphertext = seal(&key, AssociatedData { resource_type, id, version }, &plaintext).map_err(RecordError::Keys)?;
+        let index = ring.blind_index();
+        Ok(VersionWrite {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            version,
+            replaces,
+            last_updated_ms: now_ms,
+            compartment,
+            key_id: key.id.clone(),
+            ciphertext,
+            terms: entries.terms.iter().map(|(param, term)| (*param, index.term(param, term))).collect(),
+            dates: entries.dates,
+        })
+    }
+
+    /// The data key of `scope`, created (and wrapped under the current KEK) on first use.
+    async fn data_key_for(&self, cache: &mut KeyCache, ring: &KeyRing, scope: &str, now_ms: i64) -> Result<DataKey, RecordError> {
+        if let Some(key) = cache.keys.get(scope) {
+            return Ok(key.clone());
+        }
+        let stored = match self.store.data_key(scope).await? {
+            Some(stored) => stored,
+            None => {
+                let fresh = DataKey::generate(format!("dk-{}", phivault_fhir::new_id(random16()?))).map_err(RecordError::Keys)?;
+                let wrapped = ring.wrap(&fresh, scope).map_err(RecordError::Keys)?;
+                let row = StoredDataKey { key_id: fresh.id.clone(), scope: scope.to_owned(), wrapped: Some(wrapped), created_ms: now_ms };
+                self.store.insert_data_key(&row).await?
+            }
+        };
+        let key = self.unwrap_key(&stored, scope)?;
+        cache.keys.insert(scope.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    fn unwrap_key(&self, stored: &StoredDataKey, subject: &str) -> Result<DataKey, RecordError> {
+        let (resource_type, id) = subject.split_once('/').unwrap_or((subject, ""));
+        let wrapped = stored
+            .wrapped
+            .as_ref()
+            .ok_or_else(|| RecordError::Shredded { resource_type: resource_type.to_owned(), id: id.to_owned() })?;
+        match self.keys.ring().unwrap(&stored.key_id, &stored.scope, wrapped) {
+            Err(CryptoError::UnknownKek(_)) => {
+                // Another process may have rotated the KEK since we loaded the key file.
+                self.keys.refresh().map_err(RecordError::Keys)?;
+                self.keys.ring().unwrap(&stored.key_id, &stored.scope, wrapped).map_err(RecordError::Keys)
+            }
+            Err(CryptoError::TamperedCiphertext) => {
+                tracing::error!(key_id = %stored.key_id, "wrapped data key failed authentication");
+                Err(RecordError::Integrity { resource_type: resource_type.to_owned(), id: id.to_owned(), version: 0 })
+            }
+            other => other.map_err(RecordError::Keys),
+        }
+    }
+
+    /// Decrypts a stored version. Tampering is reported as [`RecordError::Integrity`].
+    pub(crate) fn open_version(&self, cache: &mut KeyCache, stored: &StoredVersion) -> Result<Value, RecordError> {
+        let subject = format!("{}/{}", stored.resource_type, stored.id);
+        let key = match cache.keys.get(&stored.key.scope) {
+            Some(key) if key.id == stored.key.key_id => key.clone(),
+            _ => {
+                let key = self.unwrap_key(&stored.key, &subject)?;
+                cache.keys.insert(stored.key.scope.clone(), key.clone());
+                key
+            }
+        };
+        let ad = AssociatedData { resource_type: &stored.resource_type, id: &stored.id, version: stored.version };
+        let integrity = || RecordError::Integrity { resource_type: stored.resource_type.clone(), id: stored.id.clone(), version: stored.version };
+        let plaintext = open(&key, ad, &stored.ciphertext).map_err(|_| {
+            tracing::error!(resource_type = %stored.resource_type, id = %stored.id, version = stored.version, "stored record failed authentication");
+            integrity()
+        })?;
+        serde_json::from_slice(&plaintext).map_err(|_| integrity())
+    }
+}
+
+fn random16() -> Result<[u8; 16], RecordError> {
+    phivault_crypto::random_bytes::<16>().map_err(RecordError::Keys)
+}
+
+pub(crate) fn new_resource_id() -> Result<String, RecordError> {
+    Ok(phivault_fhir::new_id(random16()?))
+}

@@ -1,0 +1,192 @@
+//! Encrypted FHIR records: create, read, update, history and search.
+
+mod bundle;
+mod codec;
+mod paging;
+mod search;
+
+use std::sync::Arc;
+
+use phivault_fhir::search::SearchRequest;
+use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
+use serde_json::Value;
+
+pub use bundle::{Bundle, BundleKind, EntryOutcome};
+pub(crate) use codec::KeyCache;
+pub use paging::PageCursor;
+
+use crate::{Clock, KeySource, RecordError, RecordStore, StoredVersion};
+
+/// A resource as read back: its decrypted body and version metadata.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+    pub last_updated_ms: i64,
+    pub body: Value,
+}
+
+/// The result of a create or update.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    pub resource: StoredResource,
+    /// True when a new resource came into being (201), false for an update or an
+    /// existing match of a conditional create (200).
+    pub created: bool,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub resources: Vec<StoredResource>,
+    pub total: u64,
+    pub offset: u64,
+    pub count: u64,
+}
+
+/// One page of history, newest first.
+#[derive(Debug, Clone)]
+pub struct HistoryPage {
+    pub versions: Vec<StoredResource>,
+    pub total: u64,
+}
+
+/// The record service. Cheap to clone; shares the store, key source and clock.
+#[derive(Debug, Clone)]
+pub struct Records {
+    pub(crate) store: Arc<dyn RecordStore>,
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+fn check_type(resource_type: &str) -> Result<(), RecordError> {
+    if is_resource_type(resource_type) {
+        Ok(())
+    } else {
+        Err(FhirError::new(IssueType::NotSupported, "unknown resource type").into())
+    }
+}
+
+fn check_id(id: &str) -> Result<(), RecordError> {
+    if is_valid_id(id) { Ok(()) } else { Err(FhirError::invalid("invalid resource id").into()) }
+}
+
+impl Records {
+    /// A record service over `store`, encrypting with keys from `keys`.
+    pub fn new(store: Arc<dyn RecordStore>, keys: Arc<dyn KeySource>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, keys, clock }
+    }
+
+    /// The store behind this service (for health checks and key administration).
+    pub fn store(&self) -> &Arc<dyn RecordStore> {
+        &self.store
+    }
+
+    /// The key source behind this service.
+    pub fn keys(&self) -> &Arc<dyn KeySource> {
+        &self.keys
+    }
+
+    fn decrypt(&self, cache: &mut KeyCache, stored: &StoredVersion) -> Result<StoredResource, RecordError> {
+        Ok(StoredResource {
+            resource_type: stored.resource_type.clone(),
+            id: stored.id.clone(),
+            version: stored.version,
+            last_updated_ms: stored.last_updated_ms,
+            body: self.open_version(cache, stored)?,
+        })
+    }
+
+    /// Creates a resource with a server-assigned id. With `if_none_exist` (a search query
+    /// on the same type), returns the single existing match instead, and refuses when
+    /// several match.
+    pub async fn create(&self, resource_type: &str, mut body: Value, if_none_exist: Option<&[(String, String)]>) -> Result<WriteOutcome, RecordError> {
+        check_type(resource_type)?;
+        phivault_fhir::validate_resource(&body, Some(resource_type), None)?;
+        if let Some(query) = if_none_exist {
+            if let Some(existing) = self.find_unique(resource_type, query).await? {
+                return Ok(WriteOutcome { resource: existing, created: false });
+            }
+        }
+        let id = codec::new_resource_id()?;
+        let now = self.clock.now_ms();
+        let write = self.seal_version(&mut KeyCache::default(), resource_type, &id, 1, None, &mut body, now).await?;
+        self.store.commit(std::slice::from_ref(&write)).await?;
+        Ok(WriteOutcome { resource: StoredResource { resource_type: resource_type.into(), id, version: 1, last_updated_ms: now, body }, created: true })
+    }
+
+    /// Updates (or creates, with a client-chosen id) a resource. `if_match` is the version
+    /// the client last read; a different current version is refused.
+    pub async fn update(&self, resource_type: &str, id: &str, mut body: Value, if_match: Option<i64>) -> Result<WriteOutcome, RecordError> {
+        check_type(resource_type)?;
+        check_id(id)?;
+        phivault_fhir::validate_resource(&body, Some(resource_type), Some(id))?;
+        let current = self.store.read(resource_type, id, None).await?.map(|v| v.version);
+        match (current, if_match) {
+            (Some(v), Some(expected)) if v != expected => return Err(RecordError::VersionMismatch),
+            (None, Some(_)) => return Err(RecordError::VersionMismatch),
+            _ => {}
+        }
+        let version = current.map_or(1, |v| v + 1);
+        let now = self.clock.now_ms();
+        let write = self.seal_version(&mut KeyCache::default(), resource_type, id, version, current, &mut body, now).await?;
+        self.store.commit(std::slice::from_ref(&write)).await?;
+        Ok(WriteOutcome {
+            resource: StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated_ms: now, body },
+            created: current.is_none(),
+        })
+    }
+
+    /// Reads the current version, or version `version` (vread).
+    pub async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<StoredResource, RecordError> {
+        check_type(resource_type)?;
+        check_id(id)?;
+        let stored = self
+            .store
+            .read(resource_type, id, version)
+            .await?
+            .ok_or_else(|| RecordError::NotFound { resource_type: resource_type.into(), id: id.into() })?;
+        self.decrypt(&mut KeyCache::default(), &stored)
+    }
+
+    /// History of one resource or of a whole type, newest first.
+    pub async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, count: u64) -> Result<HistoryPage, RecordError> {
+        check_type(resource_type)?;
+        if let Some(id) = id {
+            check_id(id)?;
+        }
+        let (rows, total) = self.store.history(resource_type, id, offset, count).await?;
+        if let (Some(id), 0) = (id, total) {
+            return Err(RecordError::NotFound { resource_type: resource_type.into(), id: id.into() });
+        }
+        let mut cache = KeyCache::default();
+        let versions = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;
+        Ok(HistoryPage { versions, total })
+    }
+
+    /// Runs a parsed search from `offset`.
+    pub async fn search(&self, resource_type: &str, request: &SearchRequest, offset: u64) -> Result<SearchPage, RecordError> {
+        check_type(resource_type)?;
+        let query = self.store_query(resource_type, request, offset);
+        let (rows, total) = self.store.search(&query).await?;
+        let mut cache = KeyCache::default();
+        let resources = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;
+        Ok(SearchPage { resources, total, offset, count: request.count as u64 })
+    }
+
+    /// The one resource matching `query`, `None` if none, an error if several.
+    pub(crate) async fn find_unique(&self, resource_type: &str, query: &[(String, String)]) -> Result<Option<StoredResource>, RecordError> {
+        let mut request = phivault_fhir::search::parse_search(resource_type, query, true)?;
+        if request.clauses.is_empty() {
+            return Err(FhirError::invalid("a condition must hold at least one search parameter").into());
+        }
+        request.count = 2;
+        let page = self.search(resource_type, &request, 0).await?;
+        match page.resources.len() {
+            0 => Ok(None),
+            1 => Ok(page.resources.into_iter().next()),
+            _ => Err(RecordError::MultipleMatches),
+        }
+    }
+}
