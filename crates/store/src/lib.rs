@@ -1,1 +1,93 @@
-//! placeholder
+//! SQLite (embedded, default) and PostgreSQL adapters for the service's [`RecordStore`]
+//! port, with their migrations.
+//!
+//! One implementation serves both engines through sqlx's `Any` driver: the SQL is written
+//! once in the subset both speak (`$n` placeholders, `ON CONFLICT`, partial indexes), and
+//! only the migrations and connection setup differ. Several server processes may share one
+//! PostgreSQL database: nothing that must be global lives in process memory.
+
+mod migrate;
+mod records;
+mod sql;
+
+use std::time::Duration;
+
+use phivault_service::StoreError;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use phivault_service::RecordStore;
+
+/// Which database engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A record store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: Engine,
+    /// SQLite has one writer: queue writers in-process instead of spinning on SQLITE_BUSY.
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+impl SqlStore {
+    /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://...`) and applies any
+    /// pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let engine = if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Engine::Postgres
+        } else {
+            return Err(StoreError::Corrupt("database URL must start with sqlite: or postgres:"));
+        };
+        let url = match engine {
+            Engine::Sqlite if !url.contains("mode=") => format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }),
+            _ => url.to_owned(),
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let options = match engine {
+            Engine::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL for concurrent readers; FULL so an acknowledged write survives power
+                    // loss; temp files in memory so no plaintext-adjacent scratch hits disk.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA temp_store = MEMORY",
+                        "PRAGMA secure_delete = ON",
+                    ] {
+                        conn.execute(pragma).await?;
+                    }
+                    Ok(())
+                })
+            }),
+            Engine::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(&url).await.map_err(unavailable)?;
+        let store = Self { pool, engine, write_lock: Default::default() };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Closes the pool (flushes SQLite's WAL on the last connection).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,57 @@
+//! Embedded, ordered migrations per engine, applied once each and recorded.
+
+use sqlx::Acquire;
+
+use crate::{Engine, SqlStore, unavailable};
+use phivault_service::StoreError;
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_records.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_records.sql"))];
+
+/// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.
+const PG_MIGRATION_LOCK: i64 = 0x7068_6976_6175_6c74;
+
+pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
+    let migrations = match store.engine {
+        Engine::Sqlite => SQLITE,
+        Engine::Postgres => POSTGRES,
+    };
+    let mut conn = store.pool.acquire().await.map_err(unavailable)?;
+    if store.engine == Engine::Postgres {
+        // Several nodes may start at once: one migrates, the others wait.
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await.map_err(unavailable)?;
+    }
+    let result = async {
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        for (version, sql) in migrations {
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = conn.begin().await.map_err(unavailable)?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(unavailable)?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            tracing::info!(version, "applied database migration");
+        }
+        Ok(())
+    }
+    .await;
+    if store.engine == Engine::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await;
+    }
+    result
+}

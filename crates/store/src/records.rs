@@ -1,0 +1,344 @@
+//! The [`RecordStore`] implementation shared by both engines.
+
+use async_trait::async_trait;
+use phivault_crypto::WrappedDataKey;
+use phivault_service::{DataKeyRewrap, NewUser, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::sql::{Arg, Sql, VERSION_COLUMNS, push_filters, push_order};
+use crate::{Engine, SqlStore, unavailable};
+
+fn data_key_from_row(row: &AnyRow) -> Result<StoredDataKey, StoreError> {
+    let get_err = |_| StoreError::Corrupt("data key row");
+    let kek_id: Option<String> = row.try_get("kek_id").map_err(get_err)?;
+    let wrapped: Option<Vec<u8>> = row.try_get("wrapped").map_err(get_err)?;
+    Ok(StoredDataKey {
+        key_id: row.try_get("key_id").map_err(get_err)?,
+        scope: row.try_get("scope").map_err(get_err)?,
+        wrapped: match (kek_id, wrapped) {
+            (Some(kek_id), Some(wrapped)) => Some(WrappedDataKey { kek_id, wrapped }),
+            _ => None,
+        },
+        created_ms: row.try_get("created_ms").map_err(get_err)?,
+    })
+}
+
+fn version_from_row(row: &AnyRow) -> Result<StoredVersion, StoreError> {
+    let get_err = |_| StoreError::Corrupt("resource row");
+    Ok(StoredVersion {
+        resource_type: row.try_get("resource_type").map_err(get_err)?,
+        id: row.try_get("id").map_err(get_err)?,
+        version: row.try_get("version").map_err(get_err)?,
+        last_updated_ms: row.try_get("last_updated_ms").map_err(get_err)?,
+        ciphertext: row.try_get("body").map_err(get_err)?,
+        key: data_key_from_row(row)?,
+    })
+}
+
+fn from_resources() -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {VERSION_COLUMNS} FROM resources r JOIN data_keys k ON k.key_id = r.key_id WHERE r.resource_type = "));
+    sql
+}
+
+async fn count(conn: &mut AnyConnection, sql: &Sql) -> Result<u64, StoreError> {
+    let row = sql.query().fetch_one(conn).await.map_err(unavailable)?;
+    let n: i64 = row.try_get(0).map_err(|_| StoreError::Corrupt("count"))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn limit_offset(sql: &mut Sql, limit: u64, offset: u64) {
+    sql.push(" LIMIT ").arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    sql.push(" OFFSET ").arg(Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() || db.code().is_some_and(|c| c == "23505" || c == "1555" || c == "2067")
+        }
+        _ => false,
+    }
+}
+
+async fn apply_write(conn: &mut AnyConnection, w: &VersionWrite) -> Result<(), StoreError> {
+    match w.replaces {
+        Some(previous) => {
+            let done = sqlx::query(
+                "UPDATE resources SET is_current = 0 WHERE resource_type = $1 AND id = $2 AND version = $3 AND is_current = 1",
+            )
+            .bind(w.resource_type.clone())
+            .bind(w.id.clone())
+            .bind(previous)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+            for table in ["search_terms", "search_dates"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE resource_type = $1 AND id = $2")))
+                    .bind(w.resource_type.clone())
+                    .bind(w.id.clone())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        None => {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM resources WHERE resource_type = $1 AND id = $2 LIMIT 1")
+                    .bind(w.resource_type.clone())
+                    .bind(w.id.clone())
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            if exists.is_some() {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO resources (resource_type, id, version, is_current, last_updated_ms, compartment, key_id, body) \
+         VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
+    )
+    .bind(w.resource_type.clone())
+    .bind(w.id.clone())
+    .bind(w.version)
+    .bind(w.last_updated_ms)
+    .bind(w.compartment.clone())
+    .bind(w.key_id.clone())
+    .bind(w.ciphertext.clone())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+    // Multi-row inserts: one statement per 200 terms instead of one per term.
+    for chunk in w.terms.chunks(200) {
+        let mut sql = Sql::default();
+        sql.push("INSERT INTO search_terms (resource_type, id, param, term) VALUES ");
+        for (i, (param, term)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.list([Arg::Text(w.resource_type.clone()), Arg::Text(w.id.clone()), Arg::Text((*param).to_owned()), Arg::Blob(term.to_vec())]);
+        }
+        sql.query().execute(&mut *conn).await.map_err(unavailable)?;
+    }
+    for chunk in w.dates.chunks(200) {
+        let mut sql = Sql::default();
+        sql.push("INSERT INTO search_dates (resource_type, id, param, lo, hi) VALUES ");
+        for (i, (param, lo, hi)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.list([Arg::Text(w.resource_type.clone()), Arg::Text(w.id.clone()), Arg::Text((*param).to_owned()), Arg::Int(*lo), Arg::Int(*hi)]);
+        }
+        sql.query().execute(&mut *conn).await.map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl RecordStore for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn data_key(&self, scope: &str) -> Result<Option<StoredDataKey>, StoreError> {
+        let row = sqlx::query("SELECT key_id, scope, kek_id, wrapped, created_ms FROM data_keys WHERE scope = $1")
+            .bind(scope.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(data_key_from_row).transpose()
+    }
+
+    async fn insert_data_key(&self, key: &StoredDataKey) -> Result<StoredDataKey, StoreError> {
+        let wrapped = key.wrapped.as_ref().ok_or(StoreError::Corrupt("a new data key must be wrapped"))?;
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO data_keys (key_id, scope, kek_id, wrapped, created_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope) DO NOTHING",
+        )
+        .bind(key.key_id.clone())
+        .bind(key.scope.clone())
+        .bind(wrapped.kek_id.clone())
+        .bind(wrapped.wrapped.clone())
+        .bind(key.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        drop(_guard);
+        self.data_key(&key.scope).await?.ok_or(StoreError::Corrupt("data key vanished after insert"))
+    }
+
+    async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<Option<StoredVersion>, StoreError> {
+        let mut sql = from_resources();
+        sql.arg(Arg::Text(resource_type.to_owned())).push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
+        match version {
+            Some(v) => sql.push(" AND r.version = ").arg(Arg::Int(v)),
+            None => sql.push(" AND r.is_current = 1"),
+        };
+        let row = sql.query().fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(version_from_row).transpose()
+    }
+
+    async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, limit: u64) -> Result<(Vec<StoredVersion>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let mut where_sql = Sql::default();
+        where_sql.arg(Arg::Text(resource_type.to_owned()));
+        if let Some(id) = id {
+            where_sql.push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
+        }
+        let mut total_sql = Sql::default();
+        total_sql.push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ").push(&where_sql.text);
+        total_sql.args = where_sql.args.clone();
+        let total = count(&mut conn, &total_sql).await?;
+        let mut sql = from_resources();
+        sql.push(&where_sql.text);
+        sql.args.extend(where_sql.args);
+        sql.push(" ORDER BY r.last_updated_ms DESC, r.id DESC, r.version DESC");
+        limit_offset(&mut sql, limit, offset);
+        let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
+        Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let mut total_sql = Sql::default();
+        total_sql.push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ").arg(Arg::Text(query.resource_type.clone()));
+        total_sql.push(" AND r.is_current = 1");
+        push_filters(&mut total_sql, query);
+        let total = count(&mut conn, &total_sql).await?;
+        if query.limit == 0 || total <= query.offset {
+            return Ok((Vec::new(), total));
+        }
+        let mut sql = from_resources();
+        sql.arg(Arg::Text(query.resource_type.clone())).push(" AND r.is_current = 1");
+        push_filters(&mut sql, query);
+        push_order(&mut sql, query.sort);
+        limit_offset(&mut sql, query.limit, query.offset);
+        let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
+        Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
+    }
+
+    async fn commit(&self, writes: &[VersionWrite]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        for write in writes {
+            apply_write(&mut tx, write).await?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn data_keys_not_under(&self, current_kek: &str, limit: u64) -> Result<Vec<StoredDataKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, scope, kek_id, wrapped, created_ms FROM data_keys \
+             WHERE wrapped IS NOT NULL AND kek_id <> $1 ORDER BY key_id LIMIT $2",
+        )
+        .bind(current_kek.to_owned())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(data_key_from_row).collect()
+    }
+
+    async fn rewrap_data_keys(&self, rewraps: &[DataKeyRewrap]) -> Result<u64, StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut changed = 0;
+        for r in rewraps {
+            // Compare-and-swap: only replace the exact wrapped value that was read.
+            let done = sqlx::query("UPDATE data_keys SET kek_id = $1, wrapped = $2 WHERE key_id = $3 AND kek_id = $4 AND wrapped = $5")
+                .bind(r.new.kek_id.clone())
+                .bind(r.new.wrapped.clone())
+                .bind(r.key_id.clone())
+                .bind(r.old.kek_id.clone())
+                .bind(r.old.wrapped.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            changed += done.rows_affected();
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(changed)
+    }
+
+    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM data_keys WHERE wrapped IS NOT NULL GROUP BY kek_id ORDER BY kek_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let kek: String = row.try_get("kek_id").map_err(|_| StoreError::Corrupt("kek id"))?;
+                let n: i64 = row.try_get("n").map_err(|_| StoreError::Corrupt("count"))?;
+                Ok((kek, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect()
+    }
+
+    async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let done = sqlx::query("UPDATE data_keys SET wrapped = NULL, kek_id = NULL, destroyed_ms = $1 WHERE scope = $2 AND wrapped IS NOT NULL")
+            .bind(now_ms)
+            .bind(scope.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Some(patient) = compartment {
+            for table in ["search_terms", "search_dates"] {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM resources r WHERE r.resource_type = {table}.resource_type \
+                     AND r.id = {table}.id AND r.compartment = $1)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient.to_owned()).execute(&mut *tx).await.map_err(unavailable)?;
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_user(&self, user: &NewUser) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, roles, password_hash, must_change_password, status, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
+        )
+        .bind(user.id.clone())
+        .bind(user.username.clone())
+        .bind(user.display_name.clone())
+        .bind(user.roles.join(","))
+        .bind(user.password_hash.clone())
+        .bind(i64::from(user.must_change_password))
+        .bind(user.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let mut sql = Sql::default();
+        sql.push("SELECT COUNT(*) FROM users");
+        count(&mut conn, &sql).await
+    }
+}
+
+impl SqlStore {
+    /// Serialises writers in this process on SQLite (one writer at a time anyway); a no-op
+    /// guard on PostgreSQL, which handles concurrent writers itself.
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.engine {
+            Engine::Sqlite => Some(self.write_lock.lock().await),
+            Engine::Postgres => None,
+        }
+    }
+}

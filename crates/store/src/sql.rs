@@ -1,0 +1,176 @@
+//! A small SQL builder: numbered `$n` placeholders (understood by both engines) and owned
+//! arguments, so dynamic search SQL never splices a value into the text.
+
+use phivault_fhir::search::{DateCondition, DateOp, Sort};
+use phivault_service::{Filter, StoreQuery};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
+
+/// One bound value.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+    Blob(Vec<u8>),
+}
+
+/// SQL text plus its arguments in placeholder order.
+#[derive(Debug, Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub args: Vec<Arg>,
+}
+
+impl Sql {
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder for `arg`.
+    pub fn arg(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        self.text.push_str(&format!("${}", self.args.len()));
+        self
+    }
+
+    /// Appends `(p1, p2, ...)` for a non-empty list.
+    pub fn list(&mut self, args: impl IntoIterator<Item = Arg>) -> &mut Self {
+        self.text.push('(');
+        for (i, arg) in args.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push_str(", ");
+            }
+            self.arg(arg);
+        }
+        self.text.push(')');
+        self
+    }
+
+    pub fn query(&self) -> Query<'_, Any, AnyArguments> {
+        // The text is built only from constant fragments and `$n` placeholders; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
+        for arg in &self.args {
+            q = match arg {
+                Arg::Text(s) => q.bind(s.clone()),
+                Arg::Int(i) => q.bind(*i),
+                Arg::Blob(b) => q.bind(b.clone()),
+            };
+        }
+        q
+    }
+}
+
+/// The columns every read returns: a version row joined with its data key row.
+pub(crate) const VERSION_COLUMNS: &str =
+    "r.resource_type, r.id, r.version, r.last_updated_ms, r.body, k.key_id, k.scope, k.kek_id, k.wrapped, k.created_ms";
+
+fn date_condition(sql: &mut Sql, lo_col: &str, hi_col: &str, c: &DateCondition, scale: i64) {
+    let (lo, hi) = (Arg::Int(c.lo.saturating_mul(scale)), Arg::Int(c.hi.saturating_mul(scale)));
+    match c.op {
+        DateOp::Eq => sql.push(&format!("({lo_col} >= ")).arg(lo).push(&format!(" AND {hi_col} <= ")).arg(hi).push(")"),
+        DateOp::Lt => sql.push(&format!("{lo_col} < ")).arg(lo),
+        DateOp::Gt => sql.push(&format!("{hi_col} > ")).arg(hi),
+        DateOp::Le => sql.push(&format!("{lo_col} < ")).arg(hi),
+        DateOp::Ge => sql.push(&format!("{hi_col} > ")).arg(lo),
+    };
+}
+
+fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
+    if items.is_empty() {
+        sql.push("1 = 0");
+        return;
+    }
+    sql.push("(");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        each(sql, item);
+    }
+    sql.push(")");
+}
+
+/// Appends ` AND <filter>` for each filter, over `resources r` with `$1` = resource type.
+pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
+    for filter in &query.filters {
+        sql.push(" AND ");
+        match filter {
+            Filter::Terms { param, any_of: sets } => {
+                // Singleton sets (the common case, and birth-date ranges) share one IN list.
+                let (single, multi): (Vec<_>, Vec<_>) = sets.iter().partition(|s| s.len() == 1);
+                let mut branches: Vec<Box<dyn Fn(&mut Sql)>> = Vec::new();
+                if !single.is_empty() {
+                    let terms: Vec<Arg> = single.iter().map(|s| Arg::Blob(s[0].to_vec())).collect();
+                    let param = param.to_string();
+                    branches.push(Box::new(move |sql: &mut Sql| {
+                        sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
+                            .arg(Arg::Text(param.clone()))
+                            .push(" AND t.term IN ")
+                            .list(terms.clone())
+                            .push(")");
+                    }));
+                }
+                for set in multi {
+                    let terms: Vec<Arg> = set.iter().map(|t| Arg::Blob(t.to_vec())).collect();
+                    let param = param.to_string();
+                    let n = set.len() as i64;
+                    branches.push(Box::new(move |sql: &mut Sql| {
+                        sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
+                            .arg(Arg::Text(param.clone()))
+                            .push(" AND t.term IN ")
+                            .list(terms.clone())
+                            .push(" GROUP BY t.id HAVING COUNT(DISTINCT t.term) = ")
+                            .arg(Arg::Int(n))
+                            .push(")");
+                    }));
+                }
+                any_of(sql, &branches, |sql, branch| branch(sql));
+            }
+            Filter::Date { param, any_of: conditions } => {
+                sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = r.resource_type AND d.param = ")
+                    .arg(Arg::Text(param.to_string()))
+                    .push(" AND ");
+                any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c, 1));
+                sql.push(")");
+            }
+            Filter::Compartment(ids) if ids.is_empty() => {
+                sql.push("1 = 0");
+            }
+            Filter::Compartment(ids) => {
+                sql.push("r.compartment IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+            }
+            Filter::Ids(ids) if ids.is_empty() => {
+                sql.push("1 = 0");
+            }
+            Filter::Ids(ids) => {
+                sql.push("r.id IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+            }
+            Filter::LastUpdated(conditions) => {
+                // A last-updated time is the one-millisecond range [t, t + 1).
+                any_of(sql, conditions, |sql, c| date_condition(sql, "r.last_updated_ms", "(r.last_updated_ms + 1)", c, 1000));
+            }
+        }
+    }
+}
+
+/// Appends the ORDER BY for a sort, always ending on id so pages are stable.
+pub(crate) fn push_order(sql: &mut Sql, sort: Sort) {
+    match sort {
+        Sort::LastUpdated { descending } => {
+            let dir = if descending { "DESC" } else { "ASC" };
+            sql.push(&format!(" ORDER BY r.last_updated_ms {dir}, r.id {dir}"));
+        }
+        Sort::Date { param, descending } => {
+            let dir = if descending { "DESC" } else { "ASC" };
+            // Resources without the date sort last either way (both engines agree on COALESCE).
+            let missing = if descending { i64::MIN / 2 } else { i64::MAX / 2 };
+            sql.push(" ORDER BY COALESCE((SELECT MIN(d.lo) FROM search_dates d WHERE d.resource_type = r.resource_type AND d.id = r.id AND d.param = ")
+                .arg(Arg::Text(param.to_owned()))
+                .push("), ")
+                .arg(Arg::Int(missing))
+                .push(&format!(") {dir}, r.id {dir}"));
+        }
+    }
+}

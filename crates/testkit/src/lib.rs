@@ -1,0 +1,120 @@
+//! Test support: fresh databases on both engines, key rings, record services.
+//!
+//! PostgreSQL tests run only when `PHIVAULT_TEST_POSTGRES_URL` is set (CI sets it); each
+//! test gets its own freshly created database, dropped when the guard goes out of scope.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use phivault_crypto::{KeyRing, SecretKey};
+use phivault_service::{Records, StaticKeySource, SystemClock};
+use phivault_store::SqlStore;
+
+/// A database that lives as long as this value.
+#[derive(Debug)]
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop on a separate runtime: Drop cannot await, and we may be inside one.
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async {
+                    use sqlx::Connection;
+                    sqlx::any::install_default_drivers();
+                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The engines to run a conformance test on: SQLite always, PostgreSQL when configured.
+pub fn engines() -> Vec<&'static str> {
+    let mut out = vec!["sqlite"];
+    if postgres_url().is_some() {
+        out.push("postgres");
+    }
+    out
+}
+
+/// `PHIVAULT_TEST_POSTGRES_URL`, if set and non-empty.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("PHIVAULT_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh, migrated store on `engine` ("sqlite" or "postgres").
+pub async fn fresh_store(engine: &str) -> (SqlStore, TestDb, String) {
+    match engine {
+        "postgres" => {
+            let admin_url = postgres_url().expect("PHIVAULT_TEST_POSTGRES_URL must be set for postgres tests");
+            let name = format!("phivault_test_{}", phivault_crypto::random_token(9).expect("rng").to_lowercase().replace(['-', '_'], "x"));
+            {
+                use sqlx::Connection;
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PHIVAULT_TEST_POSTGRES_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.expect("create test database");
+            }
+            let url = replace_database(&admin_url, &name);
+            let store = SqlStore::connect(&url).await.expect("connect to test database");
+            (store, TestDb::Postgres { admin_url, name }, url)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("phivault.db").display());
+            let store = SqlStore::connect(&url).await.expect("open sqlite");
+            (store, TestDb::Sqlite(dir), url)
+        }
+    }
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A key ring with one random KEK and a random index key.
+pub fn test_ring() -> KeyRing {
+    KeyRing::new(BTreeMap::from([("kek-test".to_owned(), SecretKey::generate().expect("rng"))]), "kek-test".into(), SecretKey::generate().expect("rng"))
+        .expect("ring")
+}
+
+/// A record service over `store` with a fresh test key ring.
+pub fn records(store: SqlStore) -> Records {
+    records_with_ring(store, test_ring())
+}
+
+/// A record service over `store` with `ring`.
+pub fn records_with_ring(store: SqlStore, ring: KeyRing) -> Records {
+    Records::new(Arc::new(store), Arc::new(StaticKeySource(Arc::new(ring))), Arc::new(SystemClock))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_replaced_in_url() {
+        assert_eq!(super::replace_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(super::replace_database("postgres://127.0.0.1/test?sslmode=disable", "x"), "postgres://127.0.0.1/x?sslmode=disable");
+        assert_eq!(super::replace_database("postgres://127.0.0.1", "x"), "postgres://127.0.0.1/x");
+    }
+}
