@@ -1,1 +1,53 @@
-//! placeholder
+//! phivault's HTTPS adapter: the FHIR R4 REST API at `/fhir`, health endpoints, security
+//! headers, client-address handling, and the TLS listener. Handlers call the service;
+//! they hold no business rules.
+
+mod body;
+mod client_ip;
+mod error;
+pub mod fhir;
+mod headers;
+mod health;
+pub mod listener;
+mod middleware;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use phivault_service::Records;
+
+pub use client_ip::{ClientIp, IpNet, PeerAddr};
+pub use middleware::RequestId;
+
+/// Settings the HTTP layer needs.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Public base URL (`https://host:port`), used in Location headers and Bundle links.
+    pub base_url: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub records: Records,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The whole HTTP application: `/fhir`, `/healthz`, `/readyz`, with middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .nest("/fhir", fhir::routes())
+        .fallback(error::not_found_fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .with_state(state)
+}

@@ -1,0 +1,56 @@
+//! `GET /fhir/metadata`: exactly what this server implements.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use phivault_fhir::RESOURCE_TYPES;
+use phivault_fhir::search::search_param_names;
+use serde_json::{Value, json};
+
+use super::response::fhir_json;
+use crate::AppState;
+
+/// The CapabilityStatement: every R4 type readable, creatable, updatable, with history
+/// and search; no delete (records are kept; disposal is a retention decision).
+pub async fn metadata(State(state): State<AppState>) -> Response {
+    fhir_json(StatusCode::OK, &capability_statement(&state.config.base_url))
+}
+
+pub fn capability_statement(base_url: &str) -> Value {
+    let resources: Vec<Value> = RESOURCE_TYPES
+        .iter()
+        .filter(|t| !matches!(**t, "Bundle" | "CapabilityStatement" | "OperationOutcome" | "Parameters"))
+        .map(|t| {
+            let interactions: Vec<Value> =
+                ["read", "vread", "update", "history-instance", "history-type", "create", "search-type"].iter().map(|c| json!({"code": c})).collect();
+            let params: Vec<Value> = search_param_names(t).into_iter().map(|(name, kind)| json!({"name": name, "type": kind})).collect();
+            json!({
+                "type": t,
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": true,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "interaction": interactions,
+                "searchParam": params
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-25",
+        "kind": "instance",
+        "software": {"name": "phivault", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "phivault FHIR R4 server", "url": format!("{base_url}/fhir")},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "security": {"description": "TLS 1.2/1.3 only. No authentication yet: the server binds to loopback only until the identity work lands."},
+            "resource": resources,
+            "interaction": [{"code": "batch"}, {"code": "transaction"}]
+        }]
+    })
+}
