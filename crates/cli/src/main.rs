@@ -1,1 +1,198 @@
-fn main() {}
+//! The `phivault` binary: configuration, wiring and subcommands.
+
+mod commands;
+mod config;
+mod keysource;
+mod progress;
+mod wiring;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// phivault: a self-hosted FHIR R4 health-records server with encryption at rest,
+/// blind-indexed search and TLS built in. It supports an organization's HIPAA compliance;
+/// it cannot confer it.
+#[derive(Debug, Parser)]
+#[command(name = "phivault", version, propagate_version = true)]
+struct Cli {
+    /// Data directory holding phivault.toml, the key file, TLS files and the SQLite database.
+    #[arg(long, global = true, env = "PHIVAULT_DATA_DIR", default_value = "phivault-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a data dir: configuration, sealed key file, self-signed TLS certificate for
+    /// localhost, database with migrations, and a bootstrap admin whose password is shown once.
+    Init {
+        /// Store the keys unsealed. Only for throwaway demo data; every start warns about it.
+        #[arg(long)]
+        insecure_dev_keys: bool,
+        /// Database URL instead of the embedded SQLite file (e.g. postgres://user@host/db).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Serve the FHIR API over HTTPS (loopback only until authentication exists).
+    Serve,
+    /// Create a throwaway data dir with obviously fake patients (and the Synthea samples if
+    /// found), then serve it on https://127.0.0.1:8443.
+    Demo {
+        /// Use this directory instead of a new temporary one (must not hold a configuration).
+        #[arg(long = "demo-dir")]
+        demo_dir: Option<PathBuf>,
+        /// Folder of Synthea bundles to load (default: ../shared/fhir-samples/synthea if present).
+        #[arg(long)]
+        samples: Option<PathBuf>,
+        /// Address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+        /// Load the data and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Import FHIR Bundles (batch or transaction), single resources, or NDJSON files; folders
+    /// are walked. Shows a progress bar on a terminal and prints a summary.
+    Import {
+        /// Files or folders to import.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Key management: status, KEK rotation, retirement, crypto-shredding.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Show KEK ids, ages and how many data keys each wraps.
+    Status,
+    /// Create a new KEK and re-wrap every data key under it (resumable; safe while serving).
+    Rotate,
+    /// Destroy retired KEKs once no data key depends on them.
+    DestroyRetired {
+        /// Keep retired KEKs younger than this many days (old backups may need them).
+        #[arg(long, default_value_t = 30)]
+        older_than_days: i64,
+    },
+    /// Destroy one patient's data key: every version of their records becomes unrecoverable.
+    ShredPatient {
+        /// The Patient resource id.
+        patient_id: String,
+        /// Confirm that this cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,rustls=warn,h2=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    phivault_api::tls::install_crypto_provider();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { insecure_dev_keys, database } => {
+            let options = commands::init::InitOptions { data_dir: cli.data_dir.clone(), insecure_dev_keys, database };
+            let admin = commands::init::init(&options).await?;
+            println!("initialised {}", cli.data_dir.display());
+            if let Some(admin) = admin {
+                println!("bootstrap administrator: {}  password: {}", admin.username, admin.password);
+                println!("this password is shown only once; it must be changed at first login");
+            }
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            commands::serve::serve(&config, services).await
+        }
+        Command::Demo { demo_dir, samples, listen, no_serve } => {
+            let dir = match demo_dir {
+                Some(dir) => dir,
+                None => std::env::temp_dir().join(format!("phivault-demo-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x"))),
+            };
+            let (mut config, summary, samples) = commands::demo::prepare(&dir, samples.as_deref()).await?;
+            println!("demo data dir: {} (throwaway; keys are NOT sealed)", dir.display());
+            println!(
+                "loaded {} resources ({} already present, {} failed){}",
+                summary.created,
+                summary.existing,
+                summary.failed,
+                samples.map(|s| format!(", including Synthea samples from {}", s.display())).unwrap_or_default()
+            );
+            for problem in summary.problems.iter().take(10) {
+                eprintln!("  {problem}");
+            }
+            if no_serve {
+                return Ok(());
+            }
+            config.server.listen = listen.clone();
+            config.server.public_base_url = format!("https://{listen}");
+            println!("open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)");
+            let services = wiring::open(&config).await?;
+            commands::serve::serve(&config, services).await
+        }
+        Command::Import { paths } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let summary = commands::import::import_paths(&services.records, &paths).await?;
+            services.store.close().await;
+            println!(
+                "imported {} files: {} created, {} already present, {} failed in {:.1} s ({:.0} resources/s)",
+                summary.files,
+                summary.created,
+                summary.existing,
+                summary.failed,
+                summary.elapsed.as_secs_f64(),
+                summary.rate()
+            );
+            for problem in &summary.problems {
+                eprintln!("  {problem}");
+            }
+            if summary.failed > 0 {
+                bail!("{} resources failed to import", summary.failed);
+            }
+            Ok(())
+        }
+        Command::Keys { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = match action {
+                KeysAction::Status => commands::keys::status(&services).await,
+                KeysAction::Rotate => commands::keys::rotate(&services).await,
+                KeysAction::DestroyRetired { older_than_days } => commands::keys::destroy_retired(&services, older_than_days).await,
+                KeysAction::ShredPatient { patient_id, yes } => {
+                    if !yes {
+                        bail!("shredding cannot be undone: repeat with --yes to destroy Patient/{patient_id}'s data key");
+                    }
+                    commands::keys::shred_patient(&services, &patient_id).await
+                }
+            };
+            services.store.close().await;
+            result.context("key operation failed")
+        }
+    }
+}

@@ -23,7 +23,7 @@ mod secret;
 pub use blind_index::{BLIND_TERM_LEN, BlindIndex, BlindTerm};
 pub use envelope::{AssociatedData, DataKey, NONCE_LEN, TAG_LEN, open, seal};
 pub use error::CryptoError;
-pub use keyfile::{KeyFile, KeyFileProtection, KdfParams};
+pub use keyfile::{KdfParams, KekInfo, KeyFile, KeyFileProtection};
 pub use keyring::{KekId, KeyRing, WrappedDataKey};
 pub use password::{PasswordHasher, PasswordParams};
 pub use random::{random_bytes, random_token};

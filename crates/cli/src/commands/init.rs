@@ -1,0 +1,86 @@
+//! `phivault init`: configuration, key file, TLS certificate, database, first admin.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use phivault_crypto::{KdfParams, KeyFile, KeyFileProtection, PasswordHasher, PasswordParams};
+use phivault_service::SystemClock;
+use phivault_service::users::{BootstrapAdmin, create_bootstrap_admin};
+use phivault_store::SqlStore;
+
+use crate::config::{CONFIG_FILE, Config};
+use crate::wiring::passphrase;
+
+/// What `init` needs to know.
+#[derive(Debug)]
+pub struct InitOptions {
+    pub data_dir: PathBuf,
+    pub insecure_dev_keys: bool,
+    pub database: Option<String>,
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    use std::io::Write;
+    options.open(path).and_then(|mut f| f.write_all(contents)).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn new_passphrase() -> Result<String> {
+    let first = passphrase("New key file passphrase (12+ characters): ")?;
+    if std::env::var("PHIVAULT_PASSPHRASE").is_err() && std::env::var("PHIVAULT_PASSPHRASE_FILE").is_err() && std::io::stdin().is_terminal() {
+        let again = rpassword::prompt_password("Repeat the passphrase: ")?;
+        if again != first {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(first)
+}
+
+/// Creates a data dir. Refuses to touch one that already holds a configuration.
+pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
+    let dir = &options.data_dir;
+    if dir.join(CONFIG_FILE).exists() {
+        bail!("{} already holds a phivault configuration; refusing to overwrite it", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+
+    let mut config = Config::default();
+    if let Some(db) = &options.database {
+        config.database = db.clone();
+    }
+    config.validate()?;
+    let text = toml::to_string_pretty(&config).context("cannot serialize the configuration")?;
+    let header = "# phivault configuration. Every setting can be overridden by a PHIVAULT_* variable (see README).\n";
+    write_private(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
+    let config = Config::load(dir)?;
+
+    let protection = if options.insecure_dev_keys {
+        KeyFileProtection::InsecurePlaintext
+    } else {
+        KeyFileProtection::Passphrase { passphrase: new_passphrase()?, kdf: KdfParams::default() }
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    KeyFile::create(&config.key_file, protection, now).context("cannot create the key file")?;
+
+    if !config.tls.cert.exists() {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        let certified = rcgen::generate_simple_self_signed(names).context("cannot create a self-signed certificate")?;
+        write_private(&config.tls.key, certified.signing_key.serialize_pem().as_bytes())?;
+        write_private(&config.tls.cert, certified.cert.pem().as_bytes())?;
+    }
+
+    let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
+    let hasher = PasswordHasher::new(PasswordParams::default())?;
+    let admin = create_bootstrap_admin(&store, &hasher, &SystemClock).await?;
+    store.close().await;
+    Ok(admin)
+}

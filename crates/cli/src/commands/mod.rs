@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod demo;
+pub mod import;
+pub mod init;
+pub mod keys;
+pub mod serve;

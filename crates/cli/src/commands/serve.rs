@@ -1,0 +1,79 @@
+//! `phivault serve`: the HTTPS server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use phivault_api::listener::{ConnectionLimits, serve_redirect, serve_tls};
+use phivault_api::{ApiConfig, AppState, IpNet};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::wiring::Services;
+
+/// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
+pub async fn serve(config: &Config, services: Services) -> Result<()> {
+    let addr: SocketAddr = config.server.listen.parse().context("server.listen must be an address such as 127.0.0.1:8443")?;
+    if !addr.ip().is_loopback() {
+        bail!("refusing to listen on {addr}: phivault has no authentication yet, so it binds to loopback only (127.0.0.1 or ::1)");
+    }
+    let tls = phivault_api::tls::server_config(&config.tls.cert, &config.tls.key)?;
+    let trusted_proxies = config.server.trusted_proxies.iter().map(|s| s.parse::<IpNet>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let state = AppState {
+        records: services.records.clone(),
+        config: Arc::new(ApiConfig {
+            base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
+            max_body_bytes: config.server.max_body_bytes,
+            request_timeout: Duration::from_secs(config.server.request_timeout_secs),
+            trusted_proxies,
+        }),
+    };
+    let app = phivault_api::router(state);
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::warn!("no authentication yet: every local process can read and write records; do not load real patient data");
+    eprintln!("phivault serving FHIR R4 at {}/fhir (listening on {addr})", config.server.public_base_url.trim_end_matches('/'));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let redirect = match &config.server.redirect_listen {
+        Some(plain) => {
+            let plain: SocketAddr = plain.parse().context("server.redirect_listen must be an address")?;
+            let listener = TcpListener::bind(plain).await.with_context(|| format!("cannot listen on {plain}"))?;
+            Some(tokio::spawn(serve_redirect(listener, config.server.public_base_url.clone(), stopped(stop_rx.clone()))))
+        }
+        None => None,
+    };
+    let limits = ConnectionLimits { header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs), ..ConnectionLimits::default() };
+    let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
+    shutdown_signal().await;
+    eprintln!("shutting down: finishing requests in flight");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    if let Some(redirect) = redirect {
+        let _ = redirect.await;
+    }
+    services.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
