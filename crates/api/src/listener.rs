@@ -39,8 +39,10 @@ impl Default for ConnectionLimits {
     }
 }
 
-fn http_builder(limits: ConnectionLimits) -> auto::Builder<TokioExecutor> {
+fn http_builder(limits: ConnectionLimits, http2: bool) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // ALPN already chose the protocol: no sniffing read (which would have no deadline).
+    builder = if http2 { builder.http2_only() } else { builder.http1_only() };
     builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     builder
         .http2()
@@ -55,7 +57,7 @@ fn http_builder(limits: ConnectionLimits) -> auto::Builder<TokioExecutor> {
 pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(http_builder(limits));
+    let builders = Arc::new([http_builder(limits, false), http_builder(limits, true)]);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -71,7 +73,7 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ap
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
-        let builder = builder.clone();
+        let builders = builders.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
@@ -86,7 +88,9 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ap
                 request.extensions_mut().insert(PeerAddr(peer));
                 request
             }));
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+            let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let builder = &builders[usize::from(http2)];
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
             let _ = watcher.watch(connection.into_owned()).await;
         });
     }

@@ -1,0 +1,172 @@
+//! The FHIR REST API as a client sees it, including bad input.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{BASE, app, app_with_limit, daffy, get, send, with_json};
+use serde_json::json;
+
+#[tokio::test]
+async fn create_read_update_with_etags_and_locations() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(created.headers["etag"], "W/\"1\"");
+    assert_eq!(created.headers["location"], format!("{BASE}/fhir/Patient/{id}/_history/1").as_str());
+    assert!(created.headers["content-type"].to_str().expect("ct").starts_with("application/fhir+json"));
+
+    let read = send(&app, get(&format!("/fhir/Patient/{id}"))).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["name"][0]["family"], "Duck");
+    assert!(read.headers.contains_key("last-modified"));
+
+    let mut body = read.body.clone();
+    body["gender"] = json!("other");
+    let updated = send(&app, with_json("PUT", &format!("/fhir/Patient/{id}"), &body, &[("if-match", "W/\"1\"")])).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.headers["etag"], "W/\"2\"");
+    let stale = send(&app, with_json("PUT", &format!("/fhir/Patient/{id}"), &body, &[("if-match", "W/\"1\"")])).await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.body["resourceType"], "OperationOutcome");
+
+    let v1 = send(&app, get(&format!("/fhir/Patient/{id}/_history/1"))).await;
+    assert_eq!(v1.body["gender"], "male");
+    let history = send(&app, get(&format!("/fhir/Patient/{id}/_history"))).await;
+    assert_eq!(history.body["type"], "history");
+    assert_eq!(history.body["total"], 2);
+    let minimal = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[("prefer", "return=minimal")])).await;
+    assert_eq!(minimal.status, StatusCode::CREATED);
+    assert!(minimal.text.is_empty());
+}
+
+#[tokio::test]
+async fn conditional_create_returns_the_existing_match() {
+    let (app, _db) = app().await;
+    let condition = [("if-none-exist", "identifier=urn:mrn|123456789")];
+    let first = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &condition)).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &condition)).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["id"], first.body["id"]);
+    send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let ambiguous = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &condition)).await;
+    assert_eq!(ambiguous.status, StatusCode::PRECONDITION_FAILED);
+}
+
+#[tokio::test]
+async fn bad_input_gets_operation_outcomes_without_phi() {
+    let (app, _db) = app_with_limit(4096).await;
+    let cases: Vec<(Request<Body>, StatusCode)> = vec![
+        (Request::post("/fhir/Patient").header("content-type", "application/fhir+json").body(Body::from("{\"resourceType\": \"Patient\", \"name\": [{\"family\": \"Duck\"")).expect("req"), StatusCode::BAD_REQUEST),
+        (with_json("POST", "/fhir/Patient", &json!({"name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
+        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Observation", "status": "final"}), &[]), StatusCode::BAD_REQUEST),
+        (with_json("PUT", "/fhir/Patient/abc", &json!({"resourceType": "Patient", "id": "xyz", "name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
+        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Patient", "birthDate": "1937-02-30", "name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
+        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Patient", "note": "Duck ".repeat(2000)}), &[]), StatusCode::PAYLOAD_TOO_LARGE),
+        (Request::post("/fhir/Patient").header("content-type", "text/plain").body(Body::from("Duck")).expect("req"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (get("/fhir/Patient/not%20an%20id"), StatusCode::BAD_REQUEST),
+        (get("/fhir/Patientz/1"), StatusCode::NOT_FOUND),
+        (get("/fhir/Patient/missing"), StatusCode::NOT_FOUND),
+        (get("/fhir/Patient/missing/_history/x"), StatusCode::BAD_REQUEST),
+        (get("/fhir/Patient?birthdate=gtDuck"), StatusCode::BAD_REQUEST),
+        (get("/fhir/Patient?name:contains=Duck"), StatusCode::BAD_REQUEST),
+        (get("/fhir/Patient?_page=forged-cursor"), StatusCode::BAD_REQUEST),
+        (Request::delete("/fhir/Patient/abc").body(Body::empty()).expect("req"), StatusCode::METHOD_NOT_ALLOWED),
+        (get("/nowhere"), StatusCode::NOT_FOUND),
+    ];
+    for (i, (request, expected)) in cases.into_iter().enumerate() {
+        let reply = send(&app, request).await;
+        assert_eq!(reply.status, expected, "case {i}: {}", reply.text);
+        assert_eq!(reply.body["resourceType"], "OperationOutcome", "case {i}");
+        assert!(!reply.text.contains("Duck") && !reply.text.contains("1937"), "case {i} echoes input: {}", reply.text);
+    }
+}
+
+#[tokio::test]
+async fn unknown_search_parameters_are_lenient_unless_strict() {
+    let (app, _db) = app().await;
+    send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let lenient = send(&app, get("/fhir/Patient?family=Duck&shoe-size=42")).await;
+    assert_eq!(lenient.status, StatusCode::OK);
+    assert_eq!(lenient.body["total"], 1);
+    let outcome = &lenient.body["entry"][1];
+    assert_eq!(outcome["search"]["mode"], "outcome");
+    assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().expect("text").contains("shoe-size"));
+    let strict = Request::get("/fhir/Patient?family=Duck&shoe-size=42").header("prefer", "handling=strict").body(Body::empty()).expect("req");
+    assert_eq!(send(&app, strict).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn paging_links_are_opaque_and_carry_no_search_values() {
+    let (app, _db) = app().await;
+    for _ in 0..5 {
+        send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    }
+    let page1 = send(&app, get("/fhir/Patient?family=Duck&_count=2")).await;
+    assert_eq!(page1.body["total"], 5);
+    assert_eq!(page1.body["entry"].as_array().expect("entries").len(), 2);
+    let links = page1.body["link"].as_array().expect("links");
+    for link in links {
+        let url = link["url"].as_str().expect("url");
+        assert!(!url.contains("Duck") && !url.contains("family"), "{url}");
+    }
+    let next = links.iter().find(|l| l["relation"] == "next").expect("next")["url"].as_str().expect("url").trim_start_matches(BASE).to_owned();
+    let page2 = send(&app, get(&next)).await;
+    assert_eq!(page2.status, StatusCode::OK);
+    assert_eq!(page2.body["entry"].as_array().expect("entries").len(), 2);
+    assert_ne!(page2.body["entry"][0]["resource"]["id"], page1.body["entry"][0]["resource"]["id"]);
+    // A cursor is bound to its resource type.
+    let misdirected = next.replace("/fhir/Patient?", "/fhir/Observation?");
+    assert_eq!(send(&app, get(&misdirected)).await.status, StatusCode::BAD_REQUEST);
+    // POST _search keeps values out of the URL entirely.
+    let form = Request::post("/fhir/Patient/_search").header("content-type", "application/x-www-form-urlencoded").body(Body::from("family=Duck&_count=1")).expect("req");
+    let posted = send(&app, form).await;
+    assert_eq!(posted.body["total"], 5);
+}
+
+#[tokio::test]
+async fn transaction_with_one_bad_entry_writes_nothing() {
+    let (app, _db) = app().await;
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:8c6f6a7e-0000-4000-8000-000000000001", "resource": daffy(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "subject": {"reference": "urn:uuid:8c6f6a7e-0000-4000-8000-000000000001"}}, "request": {"method": "POST", "url": "Observation"}},
+        {"resource": {"resourceType": "Observation", "status": "not-a-status"}, "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    let refused = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("entry 2"), "{}", refused.text);
+    assert_eq!(send(&app, get("/fhir/Patient")).await.body["total"], 0);
+    assert_eq!(send(&app, get("/fhir/Observation")).await.body["total"], 0);
+
+    let mut good = bundle.clone();
+    good["entry"].as_array_mut().expect("entries").pop();
+    let accepted = send(&app, with_json("POST", "/fhir", &good, &[])).await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    assert_eq!(accepted.body["type"], "transaction-response");
+    assert_eq!(accepted.body["entry"][1]["response"]["status"], "201 Created");
+    let observations = send(&app, get("/fhir/Observation")).await;
+    let subject = observations.body["entry"][0]["resource"]["subject"]["reference"].as_str().expect("ref").to_owned();
+    assert!(subject.starts_with("Patient/") && !subject.contains("urn:uuid"));
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() {
+    let (app, _db) = app().await;
+    for uri in ["/healthz", "/readyz", "/fhir/metadata", "/fhir/Patient", "/nowhere"] {
+        let reply = send(&app, get(uri)).await;
+        assert_eq!(reply.headers["strict-transport-security"], "max-age=31536000; includeSubDomains", "{uri}");
+        assert!(reply.headers["content-security-policy"].to_str().expect("csp").starts_with("default-src 'self'"), "{uri}");
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+        assert_eq!(reply.headers["x-frame-options"], "DENY");
+        assert_eq!(reply.headers["referrer-policy"], "strict-origin-when-cross-origin");
+        assert_eq!(reply.headers["cache-control"], "no-store");
+        assert!(reply.headers.contains_key("x-request-id"));
+    }
+    let metadata = send(&app, get("/fhir/metadata")).await;
+    assert_eq!(metadata.body["fhirVersion"], "4.0.1");
+    let patient = metadata.body["rest"][0]["resource"].as_array().expect("resources").iter().find(|r| r["type"] == "Patient").expect("Patient").clone();
+    assert!(patient["searchParam"].as_array().expect("params").iter().any(|p| p["name"] == "birthdate"));
+    assert!(!patient["interaction"].as_array().expect("interactions").iter().any(|i| i["code"] == "delete"), "no delete is advertised");
+}
