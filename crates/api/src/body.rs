@@ -21,17 +21,35 @@ impl FromRequest<AppState> for FhirBody {
         let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/fhir+json" && mime != "application/json" {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported, "send the resource as application/fhir+json"));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                IssueType::NotSupported,
+                "send the resource as application/fhir+json",
+            ));
         }
         let limit = state.config.max_body_bytes;
-        let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, IssueType::TooCostly, format!("the body exceeds the limit of {limit} bytes"));
-        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                IssueType::TooCostly,
+                format!("the body exceeds the limit of {limit} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
         let bytes = axum::body::to_bytes(Body::new(request.into_body()), limit).await.map_err(|_| too_large())?;
         let value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, IssueType::Structure, format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                IssueType::Structure,
+                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
         })?;
         Ok(Self(value))
     }

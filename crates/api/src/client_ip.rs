@@ -33,7 +33,11 @@ impl FromStr for IpNet {
         let addr: IpAddr = addr.parse().map_err(|_| format!("'{s}' is not an IP address or CIDR network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("'{s}' has an invalid prefix length"))?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}' has an invalid prefix length"))?,
             None => max,
         };
         Ok(Self { addr, prefix })

@@ -66,5 +66,9 @@ pub async fn not_found_fallback() -> ApiError {
 
 /// Methods the capability statement does not list: a FHIR-shaped 405.
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, IssueType::NotSupported, "this method is not supported here; records are never deleted through the API")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        IssueType::NotSupported,
+        "this method is not supported here; records are never deleted through the API",
+    )
 }

@@ -35,7 +35,11 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        Self { handshake_timeout: Duration::from_secs(10), header_read_timeout: Duration::from_secs(30), shutdown_grace: Duration::from_secs(20) }
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(20),
+        }
     }
 }
 
@@ -54,7 +58,13 @@ fn http_builder(limits: ConnectionLimits, http2: bool) -> auto::Builder<TokioExe
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then drains.
-pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, limits: ConnectionLimits, shutdown: impl Future<Output = ()>) {
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = GracefulShutdown::new();
     let builders = Arc::new([http_builder(limits, false), http_builder(limits, true)]);

@@ -9,9 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use phivault_fhir::IssueType;
 
+use crate::AppState;
 use crate::client_ip::{ClientIp, PeerAddr, client_ip};
 use crate::error::ApiError;
-use crate::AppState;
 
 /// Opaque id of one request, echoed in `X-Request-Id` and in log lines.
 #[derive(Debug, Clone)]
@@ -30,7 +30,12 @@ pub async fn request_context(State(state): State<AppState>, mut request: Request
     let method = request.method().clone();
     let mut response = match tokio::time::timeout(state.config.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "the request took too long and was abandoned").into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Exception,
+            "the request took too long and was abandoned",
+        )
+        .into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);

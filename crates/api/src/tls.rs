@@ -44,7 +44,8 @@ pub fn server_config(cert_path: &Path, key_path: &Path) -> Result<Arc<ServerConf
     if certs.is_empty() {
         return Err(TlsError::Certificate(cert_path.display().to_string()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|_| TlsError::PrivateKey(key_path.display().to_string()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key_path).map_err(|_| TlsError::PrivateKey(key_path.display().to_string()))?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Config)?

@@ -59,13 +59,44 @@ async fn conditional_create_returns_the_existing_match() {
 async fn bad_input_gets_operation_outcomes_without_phi() {
     let (app, _db) = app_with_limit(4096).await;
     let cases: Vec<(Request<Body>, StatusCode)> = vec![
-        (Request::post("/fhir/Patient").header("content-type", "application/fhir+json").body(Body::from("{\"resourceType\": \"Patient\", \"name\": [{\"family\": \"Duck\"")).expect("req"), StatusCode::BAD_REQUEST),
+        (
+            Request::post("/fhir/Patient")
+                .header("content-type", "application/fhir+json")
+                .body(Body::from("{\"resourceType\": \"Patient\", \"name\": [{\"family\": \"Duck\""))
+                .expect("req"),
+            StatusCode::BAD_REQUEST,
+        ),
         (with_json("POST", "/fhir/Patient", &json!({"name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
-        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Observation", "status": "final"}), &[]), StatusCode::BAD_REQUEST),
-        (with_json("PUT", "/fhir/Patient/abc", &json!({"resourceType": "Patient", "id": "xyz", "name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
-        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Patient", "birthDate": "1937-02-30", "name": [{"family": "Duck"}]}), &[]), StatusCode::BAD_REQUEST),
-        (with_json("POST", "/fhir/Patient", &json!({"resourceType": "Patient", "note": "Duck ".repeat(2000)}), &[]), StatusCode::PAYLOAD_TOO_LARGE),
-        (Request::post("/fhir/Patient").header("content-type", "text/plain").body(Body::from("Duck")).expect("req"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            with_json("POST", "/fhir/Patient", &json!({"resourceType": "Observation", "status": "final"}), &[]),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            with_json(
+                "PUT",
+                "/fhir/Patient/abc",
+                &json!({"resourceType": "Patient", "id": "xyz", "name": [{"family": "Duck"}]}),
+                &[],
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            with_json(
+                "POST",
+                "/fhir/Patient",
+                &json!({"resourceType": "Patient", "birthDate": "1937-02-30", "name": [{"family": "Duck"}]}),
+                &[],
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            with_json("POST", "/fhir/Patient", &json!({"resourceType": "Patient", "note": "Duck ".repeat(2000)}), &[]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            Request::post("/fhir/Patient").header("content-type", "text/plain").body(Body::from("Duck")).expect("req"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
         (get("/fhir/Patient/not%20an%20id"), StatusCode::BAD_REQUEST),
         (get("/fhir/Patientz/1"), StatusCode::NOT_FOUND),
         (get("/fhir/Patient/missing"), StatusCode::NOT_FOUND),
@@ -94,7 +125,10 @@ async fn unknown_search_parameters_are_lenient_unless_strict() {
     let outcome = &lenient.body["entry"][1];
     assert_eq!(outcome["search"]["mode"], "outcome");
     assert!(outcome["resource"]["issue"][0]["diagnostics"].as_str().expect("text").contains("shoe-size"));
-    let strict = Request::get("/fhir/Patient?family=Duck&shoe-size=42").header("prefer", "handling=strict").body(Body::empty()).expect("req");
+    let strict = Request::get("/fhir/Patient?family=Duck&shoe-size=42")
+        .header("prefer", "handling=strict")
+        .body(Body::empty())
+        .expect("req");
     assert_eq!(send(&app, strict).await.status, StatusCode::BAD_REQUEST);
 }
 
@@ -112,7 +146,11 @@ async fn paging_links_are_opaque_and_carry_no_search_values() {
         let url = link["url"].as_str().expect("url");
         assert!(!url.contains("Duck") && !url.contains("family"), "{url}");
     }
-    let next = links.iter().find(|l| l["relation"] == "next").expect("next")["url"].as_str().expect("url").trim_start_matches(BASE).to_owned();
+    let next = links.iter().find(|l| l["relation"] == "next").expect("next")["url"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches(BASE)
+        .to_owned();
     let page2 = send(&app, get(&next)).await;
     assert_eq!(page2.status, StatusCode::OK);
     assert_eq!(page2.body["entry"].as_array().expect("entries").len(), 2);
@@ -121,7 +159,10 @@ async fn paging_links_are_opaque_and_carry_no_search_values() {
     let misdirected = next.replace("/fhir/Patient?", "/fhir/Observation?");
     assert_eq!(send(&app, get(&misdirected)).await.status, StatusCode::BAD_REQUEST);
     // POST _search keeps values out of the URL entirely.
-    let form = Request::post("/fhir/Patient/_search").header("content-type", "application/x-www-form-urlencoded").body(Body::from("family=Duck&_count=1")).expect("req");
+    let form = Request::post("/fhir/Patient/_search")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("family=Duck&_count=1"))
+        .expect("req");
     let posted = send(&app, form).await;
     assert_eq!(posted.body["total"], 5);
 }
@@ -157,7 +198,10 @@ async fn every_response_carries_security_headers() {
     for uri in ["/healthz", "/readyz", "/fhir/metadata", "/fhir/Patient", "/nowhere"] {
         let reply = send(&app, get(uri)).await;
         assert_eq!(reply.headers["strict-transport-security"], "max-age=31536000; includeSubDomains", "{uri}");
-        assert!(reply.headers["content-security-policy"].to_str().expect("csp").starts_with("default-src 'self'"), "{uri}");
+        assert!(
+            reply.headers["content-security-policy"].to_str().expect("csp").starts_with("default-src 'self'"),
+            "{uri}"
+        );
         assert_eq!(reply.headers["x-content-type-options"], "nosniff");
         assert_eq!(reply.headers["x-frame-options"], "DENY");
         assert_eq!(reply.headers["referrer-policy"], "strict-origin-when-cross-origin");
@@ -166,7 +210,16 @@ async fn every_response_carries_security_headers() {
     }
     let metadata = send(&app, get("/fhir/metadata")).await;
     assert_eq!(metadata.body["fhirVersion"], "4.0.1");
-    let patient = metadata.body["rest"][0]["resource"].as_array().expect("resources").iter().find(|r| r["type"] == "Patient").expect("Patient").clone();
+    let patient = metadata.body["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .expect("Patient")
+        .clone();
     assert!(patient["searchParam"].as_array().expect("params").iter().any(|p| p["name"] == "birthdate"));
-    assert!(!patient["interaction"].as_array().expect("interactions").iter().any(|i| i["code"] == "delete"), "no delete is advertised");
+    assert!(
+        !patient["interaction"].as_array().expect("interactions").iter().any(|i| i["code"] == "delete"),
+        "no delete is advertised"
+    );
 }

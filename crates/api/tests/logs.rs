@@ -25,7 +25,11 @@ impl Write for Capture {
 async fn scenario_with_fake_patient_logs_no_identifying_value() {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_ansi(false).with_writer(move || writer.clone()).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (app, _db) = app().await;
@@ -37,7 +41,16 @@ async fn scenario_with_fake_patient_logs_no_identifying_value() {
     send(&app, get("/fhir/Patient?birthdate=gtDuckburg")).await;
     let bad = json!({"resourceType": "Patient", "name": [{"family": "Duck"}], "birthDate": "Duck-04-17"});
     send(&app, with_json("POST", "/fhir/Patient", &bad, &[])).await;
-    send(&app, with_json("PUT", "/fhir/Patient/abc", &json!({"resourceType": "Patient", "id": "xyz", "name": [{"family": "Duck"}]}), &[])).await;
+    send(
+        &app,
+        with_json(
+            "PUT",
+            "/fhir/Patient/abc",
+            &json!({"resourceType": "Patient", "id": "xyz", "name": [{"family": "Duck"}]}),
+            &[],
+        ),
+    )
+    .await;
 
     let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf8");
     assert!(log.contains("route=/fhir/{resource_type}"), "the scenario was logged at all:\n{log}");

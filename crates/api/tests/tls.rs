@@ -25,7 +25,8 @@ struct Server {
 async fn start(header_read_timeout: Duration) -> Server {
     phivault_api::tls::install_crypto_provider();
     let dir = tempfile::tempdir().expect("dir");
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("cert");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).expect("cert");
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, certified.cert.pem()).expect("write cert");
     std::fs::write(&key_path, certified.signing_key.serialize_pem()).expect("write key");
@@ -34,7 +35,8 @@ async fn start(header_read_timeout: Duration) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let limits = ConnectionLimits { header_read_timeout, shutdown_grace: Duration::from_secs(5), ..ConnectionLimits::default() };
+    let limits =
+        ConnectionLimits { header_read_timeout, shutdown_grace: Duration::from_secs(5), ..ConnectionLimits::default() };
     let task = tokio::spawn(serve_tls(listener, tls, app, limits, async {
         let _ = stopped.await;
     }));
@@ -43,7 +45,9 @@ async fn start(header_read_timeout: Duration) -> Server {
 
 fn connector(server: &Server, versions: &[&'static rustls::SupportedProtocolVersion]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).expect("pem")).expect("root");
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(server.cert_pem.as_bytes()).expect("pem"))
+        .expect("root");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
@@ -53,14 +57,26 @@ fn connector(server: &Server, versions: &[&'static rustls::SupportedProtocolVers
     TlsConnector::from(Arc::new(config))
 }
 
-async fn get_over_tls(server: &Server, versions: &[&'static rustls::SupportedProtocolVersion], path: &str) -> (String, rustls::ProtocolVersion, String) {
+async fn get_over_tls(
+    server: &Server,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    path: &str,
+) -> (String, rustls::ProtocolVersion, String) {
     let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let mut tls = connector(server, versions).connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await.expect("handshake");
+    let mut tls = connector(server, versions)
+        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
+        .await
+        .expect("handshake");
     let (version, suite) = {
         let (_, conn) = tls.get_ref();
-        (conn.protocol_version().expect("version"), format!("{:?}", conn.negotiated_cipher_suite().expect("suite").suite()))
+        (
+            conn.protocol_version().expect("version"),
+            format!("{:?}", conn.negotiated_cipher_suite().expect("suite").suite()),
+        )
     };
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("write");
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
     let mut response = String::new();
     tls.read_to_string(&mut response).await.expect("read");
     (response, version, suite)
@@ -97,7 +113,10 @@ async fn plaintext_http_on_the_tls_port_gets_nothing() {
 async fn idle_connections_are_closed_and_shutdown_is_graceful() {
     let mut server = start(Duration::from_millis(500)).await;
     let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let mut tls = connector(&server, &[&rustls::version::TLS13]).connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await.expect("handshake");
+    let mut tls = connector(&server, &[&rustls::version::TLS13])
+        .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
+        .await
+        .expect("handshake");
     let mut buf = Vec::new();
     // Send no request: the header-read deadline closes the connection.
     let closed = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;

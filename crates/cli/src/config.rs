@@ -85,7 +85,12 @@ fn default_key_file() -> PathBuf {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { database: default_database(), key_file: default_key_file(), server: ServerConfig::default(), tls: TlsConfig::default() }
+        Self {
+            database: default_database(),
+            key_file: default_key_file(),
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+        }
     }
 }
 
@@ -94,8 +99,11 @@ impl Config {
     /// relative paths against the data dir, and validates.
     pub fn load(data_dir: &Path) -> Result<Self> {
         let path = data_dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}; run `phivault init --data-dir {}` first", path.display(), data_dir.display()))?;
-        let mut config: Config = toml::from_str(&text).with_context(|| format!("{} is not a valid phivault configuration", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read {}; run `phivault init --data-dir {}` first", path.display(), data_dir.display())
+        })?;
+        let mut config: Config = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid phivault configuration", path.display()))?;
         config.apply_env(|name| std::env::var(name).ok())?;
         config.resolve(data_dir);
         config.validate()?;
@@ -120,7 +128,8 @@ impl Config {
             self.server.redirect_listen = Some(v).filter(|s| !s.is_empty());
         }
         if let Some(v) = var("PHIVAULT_TRUSTED_PROXIES") {
-            self.server.trusted_proxies = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            self.server.trusted_proxies =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         }
         if let Some(v) = var("PHIVAULT_MAX_BODY_BYTES") {
             self.server.max_body_bytes = v.parse().context("PHIVAULT_MAX_BODY_BYTES must be a number of bytes")?;
@@ -149,7 +158,10 @@ impl Config {
 
     /// Refuses settings that would run weak or broken.
     pub fn validate(&self) -> Result<()> {
-        if !(self.database.starts_with("sqlite://") || self.database.starts_with("postgres://") || self.database.starts_with("postgresql://")) {
+        if !(self.database.starts_with("sqlite://")
+            || self.database.starts_with("postgres://")
+            || self.database.starts_with("postgresql://"))
+        {
             bail!("database must be sqlite://FILE or postgres://USER@HOST/DB");
         }
         if !self.server.public_base_url.starts_with("https://") {
@@ -194,8 +206,7 @@ mod tests {
         let mut proxies = Config::default();
         proxies.server.trusted_proxies = vec!["not-a-network".into()];
         assert!(proxies.validate().is_err());
-        let mut db = Config::default();
-        db.database = "mysql://x".into();
+        let db = Config { database: "mysql://x".into(), ..Config::default() };
         assert!(db.validate().is_err());
         assert!(toml::from_str::<Config>("unknown_setting = 1").is_err(), "typos are refused, not ignored");
     }

@@ -132,7 +132,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { demo_dir, samples, listen, no_serve } => {
             let dir = match demo_dir {
                 Some(dir) => dir,
-                None => std::env::temp_dir().join(format!("phivault-demo-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x"))),
+                None => std::env::temp_dir()
+                    .join(format!("phivault-demo-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x"))),
             };
             let (mut config, summary, samples) = commands::demo::prepare(&dir, samples.as_deref()).await?;
             println!("demo data dir: {} (throwaway; keys are NOT sealed)", dir.display());
@@ -151,7 +152,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             config.server.listen = listen.clone();
             config.server.public_base_url = format!("https://{listen}");
-            println!("open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)");
+            println!(
+                "open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)"
+            );
             let services = wiring::open(&config).await?;
             commands::serve::serve(&config, services).await
         }
@@ -183,10 +186,14 @@ async fn run(cli: Cli) -> Result<()> {
             let result = match action {
                 KeysAction::Status => commands::keys::status(&services).await,
                 KeysAction::Rotate => commands::keys::rotate(&services).await,
-                KeysAction::DestroyRetired { older_than_days } => commands::keys::destroy_retired(&services, older_than_days).await,
+                KeysAction::DestroyRetired { older_than_days } => {
+                    commands::keys::destroy_retired(&services, older_than_days).await
+                }
                 KeysAction::ShredPatient { patient_id, yes } => {
                     if !yes {
-                        bail!("shredding cannot be undone: repeat with --yes to destroy Patient/{patient_id}'s data key");
+                        bail!(
+                            "shredding cannot be undone: repeat with --yes to destroy Patient/{patient_id}'s data key"
+                        );
                     }
                     commands::keys::shred_patient(&services, &patient_id).await
                 }

@@ -19,7 +19,8 @@ pub fn passphrase(prompt: &str) -> Result<String> {
         return Ok(p);
     }
     if let Ok(path) = std::env::var("PHIVAULT_PASSPHRASE_FILE") {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read PHIVAULT_PASSPHRASE_FILE {path}"))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read PHIVAULT_PASSPHRASE_FILE {path}"))?;
         return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
     }
     if !std::io::stdin().is_terminal() {
@@ -30,11 +31,14 @@ pub fn passphrase(prompt: &str) -> Result<String> {
 
 /// Opens and unseals the key file.
 pub fn open_key_file(path: &Path) -> Result<KeyFile> {
-    let sealed = KeyFile::needs_passphrase(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let sealed =
+        KeyFile::needs_passphrase(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
     let passphrase = if sealed { Some(passphrase("Key file passphrase: ")?) } else { None };
     let file = KeyFile::open(path, passphrase.as_deref()).context("cannot open the key file")?;
     if file.is_insecure() {
-        tracing::warn!("INSECURE: the key file is not sealed (created with --insecure-dev-keys); use it only for throwaway demo data");
+        tracing::warn!(
+            "INSECURE: the key file is not sealed (created with --insecure-dev-keys); use it only for throwaway demo data"
+        );
     }
     Ok(file)
 }

@@ -78,10 +78,8 @@ pub(crate) fn open_raw(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<Vec
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::TamperedCiphertext)?;
     let mut in_out = body.to_vec();
-    let plain_len = opening
-        .open_in_place(nonce, Aad::from(aad), &mut in_out)
-        .map_err(|_| CryptoError::TamperedCiphertext)?
-        .len();
+    let plain_len =
+        opening.open_in_place(nonce, Aad::from(aad), &mut in_out).map_err(|_| CryptoError::TamperedCiphertext)?.len();
     in_out.truncate(plain_len);
     Ok(in_out)
 }

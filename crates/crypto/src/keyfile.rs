@@ -322,7 +322,8 @@ mod tests {
 
     fn sealed(path: &Path) -> KeyFile {
         let kdf = KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
-        KeyFile::create(path, KeyFileProtection::Passphrase { passphrase: PASS.into(), kdf }, 1_700_000_000).expect("create")
+        KeyFile::create(path, KeyFileProtection::Passphrase { passphrase: PASS.into(), kdf }, 1_700_000_000)
+            .expect("create")
     }
 
     #[test]

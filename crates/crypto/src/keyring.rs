@@ -80,10 +80,7 @@ impl KeyRing {
     /// Unwraps a stored data key. Fails if it was altered, moved to another key id or
     /// scope, or wrapped under a KEK this ring does not hold.
     pub fn unwrap(&self, key_id: &str, scope: &str, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
-        let kek = self
-            .keks
-            .get(&wrapped.kek_id)
-            .ok_or_else(|| CryptoError::UnknownKek(wrapped.kek_id.clone()))?;
+        let kek = self.keks.get(&wrapped.kek_id).ok_or_else(|| CryptoError::UnknownKek(wrapped.kek_id.clone()))?;
         let bytes = open_raw(kek, &wrap_aad(key_id, scope, &wrapped.kek_id), &wrapped.wrapped)?;
         Ok(DataKey { id: key_id.to_owned(), key: SecretKey::from_slice(&bytes)? })
     }

@@ -16,9 +16,8 @@ impl SecretKey {
 
     /// Wraps existing key bytes; refuses anything but exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| CryptoError::MalformedKeyFile("key material must be 32 bytes"))?;
+        let array: [u8; 32] =
+            bytes.try_into().map_err(|_| CryptoError::MalformedKeyFile("key material must be 32 bytes"))?;
         Ok(Self(array))
     }
 

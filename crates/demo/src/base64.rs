@@ -11,8 +11,7 @@ pub(crate) fn encode(input: &[u8]) -> String {
         let b0 = chunk.first().copied().unwrap_or(0);
         let b1 = chunk.get(1).copied();
         let b2 = chunk.get(2).copied();
-        let n =
-            (u32::from(b0) << 16) | (u32::from(b1.unwrap_or(0)) << 8) | u32::from(b2.unwrap_or(0));
+        let n = (u32::from(b0) << 16) | (u32::from(b1.unwrap_or(0)) << 8) | u32::from(b2.unwrap_or(0));
         let sextet = |shift: u32| char::from(ALPHABET[((n >> shift) & 0x3f) as usize]);
         out.push(sextet(18));
         out.push(sextet(12));

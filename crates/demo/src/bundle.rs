@@ -2,9 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::codes::{
-    ALLERGIES, CONDITIONS, ENCOUNTER_TYPES, MEDICATIONS, OBSERVATIONS, PROCEDURES, VACCINES,
-};
+use crate::codes::{ALLERGIES, CONDITIONS, ENCOUNTER_TYPES, MEDICATIONS, OBSERVATIONS, PROCEDURES, VACCINES};
 use crate::people::Person;
 use crate::resources as res;
 
@@ -31,19 +29,12 @@ impl Stamp {
     /// The same day, `minutes` later (callers keep this before midnight).
     pub fn plus_minutes(self, minutes: u32) -> Self {
         let total = self.hour * 60 + self.minute + minutes;
-        Self {
-            hour: total / 60,
-            minute: total % 60,
-            ..self
-        }
+        Self { hour: total / 60, minute: total % 60, ..self }
     }
 
     /// ISO 8601 dateTime with a UTC designator, e.g. "2024-03-01T09:30:00Z".
     pub fn iso(self) -> String {
-        format!(
-            "2024-{:02}-{:02}T{:02}:{:02}:00Z",
-            self.month, self.day, self.hour, self.minute
-        )
+        format!("2024-{:02}-{:02}T{:02}:{:02}:00Z", self.month, self.day, self.hour, self.minute)
     }
 }
 
@@ -64,10 +55,7 @@ impl Builder {
     fn add(&mut self, resource: Value) -> String {
         let seq = u32::try_from(self.entries.len()).expect("a demo bundle has few entries");
         let full_url = format!("urn:uuid:{}", uuid(self.patient_index, seq));
-        let resource_type = resource["resourceType"]
-            .as_str()
-            .expect("every resource has a resourceType")
-            .to_owned();
+        let resource_type = resource["resourceType"].as_str().expect("every resource has a resourceType").to_owned();
         self.entries.push(json!({
             "fullUrl": full_url,
             "resource": resource,
@@ -79,10 +67,7 @@ impl Builder {
 
 /// Builds the transaction bundle for patient number `p` (0-based) with demographics `person`.
 pub(crate) fn patient_bundle(p: u32, person: &Person) -> Value {
-    let mut b = Builder {
-        patient_index: p,
-        entries: Vec::new(),
-    };
+    let mut b = Builder { patient_index: p, entries: Vec::new() };
     let patient = b.add(res::patient(person));
 
     let encounter_count = 2 + p % 2;
@@ -90,15 +75,7 @@ pub(crate) fn patient_bundle(p: u32, person: &Person) -> Value {
         .map(|k| {
             let start = Stamp::for_encounter(p, k);
             let kind = ENCOUNTER_TYPES[(k as usize) % ENCOUNTER_TYPES.len()];
-            (
-                b.add(res::encounter(
-                    &patient,
-                    kind,
-                    start,
-                    start.plus_minutes(45),
-                )),
-                start,
-            )
+            (b.add(res::encounter(&patient, kind, start, start.plus_minutes(45))), start)
         })
         .collect();
     let encounter_at = |i: u32| &encounters[(i % encounter_count) as usize];
@@ -107,24 +84,14 @@ pub(crate) fn patient_bundle(p: u32, person: &Person) -> Value {
         let kind = &OBSERVATIONS[((p + i) as usize) % OBSERVATIONS.len()];
         let offset = (p * 37 + i * 11) % kind.spread_tenths.max(1);
         let (enc, start) = encounter_at(i);
-        b.add(res::observation(
-            &patient,
-            enc,
-            kind,
-            kind.base_tenths + offset,
-            start.plus_minutes(10),
-        ));
+        b.add(res::observation(&patient, enc, kind, kind.base_tenths + offset, start.plus_minutes(10)));
     }
 
     let condition_count = 1 + (p / 2) % 2;
     let conditions: Vec<&str> = (0..condition_count)
         .map(|j| {
             let code = CONDITIONS[((p + 3 * j) as usize) % CONDITIONS.len()];
-            let onset = format!(
-                "{}-{:02}-15T00:00:00Z",
-                2020 + (p + j) % 4,
-                1 + (p * 5 + j) % 12
-            );
+            let onset = format!("{}-{:02}-15T00:00:00Z", 2020 + (p + j) % 4, 1 + (p * 5 + j) % 12);
             b.add(res::condition(&patient, code, &onset));
             code.1
         })
@@ -134,22 +101,13 @@ pub(crate) fn patient_bundle(p: u32, person: &Person) -> Value {
     let medications: Vec<&str> = (0..1 + (p + 1) % 2)
         .map(|j| {
             let med = MEDICATIONS[((2 * p + j) as usize) % MEDICATIONS.len()];
-            b.add(res::medication_request(
-                &patient,
-                &last.0,
-                med,
-                last.1.plus_minutes(30),
-            ));
+            b.add(res::medication_request(&patient, &last.0, med, last.1.plus_minutes(30)));
             med.1
         })
         .collect();
 
     let (first_enc, first_start) = encounter_at(0);
-    b.add(res::allergy(
-        &patient,
-        ALLERGIES[(p as usize) % ALLERGIES.len()],
-        first_start.plus_minutes(5),
-    ));
+    b.add(res::allergy(&patient, ALLERGIES[(p as usize) % ALLERGIES.len()], first_start.plus_minutes(5)));
     b.add(res::procedure(
         &patient,
         first_enc,
@@ -157,20 +115,10 @@ pub(crate) fn patient_bundle(p: u32, person: &Person) -> Value {
         first_start.plus_minutes(20),
     ));
     let (vax_enc, vax_start) = encounter_at(1);
-    b.add(res::immunization(
-        &patient,
-        vax_enc,
-        VACCINES[(p as usize) % VACCINES.len()],
-        vax_start.plus_minutes(25),
-    ));
+    b.add(res::immunization(&patient, vax_enc, VACCINES[(p as usize) % VACCINES.len()], vax_start.plus_minutes(25)));
 
     let note = clinical_note(person, &conditions, &medications);
-    b.add(res::document_reference(
-        &patient,
-        &last.0,
-        &note,
-        last.1.plus_minutes(40),
-    ));
+    b.add(res::document_reference(&patient, &last.0, &note, last.1.plus_minutes(40)));
 
     json!({ "resourceType": "Bundle", "type": "transaction", "entry": b.entries })
 }
@@ -191,11 +139,7 @@ pub(crate) fn clinical_note(person: &Person, conditions: &[&str], medications: &
         dob = person.birth_us(),
         phone = person.phone,
         street = person.street,
-        problems = conditions
-            .iter()
-            .map(|c| strip_semantic_tag(c))
-            .collect::<Vec<_>>()
-            .join("; "),
+        problems = conditions.iter().map(|c| strip_semantic_tag(c)).collect::<Vec<_>>().join("; "),
         meds = medications.join("; "),
     )
 }

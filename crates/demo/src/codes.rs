@@ -8,17 +8,12 @@ pub(crate) const UCUM: &str = "http://unitsofmeasure.org";
 pub(crate) const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
 pub(crate) const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 pub(crate) const ID_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
-pub(crate) const CONDITION_CLINICAL: &str =
-    "http://terminology.hl7.org/CodeSystem/condition-clinical";
+pub(crate) const CONDITION_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
 pub(crate) const CONDITION_VER: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
-pub(crate) const CONDITION_CATEGORY: &str =
-    "http://terminology.hl7.org/CodeSystem/condition-category";
-pub(crate) const ALLERGY_CLINICAL: &str =
-    "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
-pub(crate) const ALLERGY_VER: &str =
-    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
-pub(crate) const DOC_CATEGORY: &str =
-    "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category";
+pub(crate) const CONDITION_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/condition-category";
+pub(crate) const ALLERGY_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
+pub(crate) const ALLERGY_VER: &str = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+pub(crate) const DOC_CATEGORY: &str = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category";
 
 /// A code and its display text.
 pub(crate) type Coded = (&'static str, &'static str);
@@ -56,90 +51,23 @@ const fn obs(
     spread_tenths: u32,
     decimal: bool,
 ) -> ObsKind {
-    ObsKind {
-        loinc,
-        display,
-        category,
-        unit,
-        base_tenths,
-        spread_tenths,
-        decimal,
-    }
+    ObsKind { loinc, display, category, unit, base_tenths, spread_tenths, decimal }
 }
 
 /// Observation kinds; a patient gets up to 6 distinct ones.
 pub(crate) const OBSERVATIONS: [ObsKind; 7] = [
-    obs(
-        "8867-4",
-        "Heart rate",
-        "vital-signs",
-        "/min",
-        580,
-        350,
-        false,
-    ),
-    obs(
-        "8480-6",
-        "Systolic blood pressure",
-        "vital-signs",
-        "mm[Hg]",
-        1050,
-        450,
-        false,
-    ),
-    obs(
-        "8462-4",
-        "Diastolic blood pressure",
-        "vital-signs",
-        "mm[Hg]",
-        620,
-        280,
-        false,
-    ),
-    obs(
-        "8310-5",
-        "Body temperature",
-        "vital-signs",
-        "Cel",
-        361,
-        15,
-        true,
-    ),
-    obs(
-        "29463-7",
-        "Body weight",
-        "vital-signs",
-        "kg",
-        550,
-        450,
-        true,
-    ),
-    obs(
-        "2339-0",
-        "Glucose [Mass/volume] in Blood",
-        "laboratory",
-        "mg/dL",
-        750,
-        900,
-        false,
-    ),
-    obs(
-        "4548-4",
-        "Hemoglobin A1c/Hemoglobin.total in Blood",
-        "laboratory",
-        "%",
-        48,
-        30,
-        true,
-    ),
+    obs("8867-4", "Heart rate", "vital-signs", "/min", 580, 350, false),
+    obs("8480-6", "Systolic blood pressure", "vital-signs", "mm[Hg]", 1050, 450, false),
+    obs("8462-4", "Diastolic blood pressure", "vital-signs", "mm[Hg]", 620, 280, false),
+    obs("8310-5", "Body temperature", "vital-signs", "Cel", 361, 15, true),
+    obs("29463-7", "Body weight", "vital-signs", "kg", 550, 450, true),
+    obs("2339-0", "Glucose [Mass/volume] in Blood", "laboratory", "mg/dL", 750, 900, false),
+    obs("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "laboratory", "%", 48, 30, true),
 ];
 
 /// Problem-list conditions (SNOMED CT).
 pub(crate) const CONDITIONS: [Coded; 6] = [
-    (
-        "38341003",
-        "Hypertensive disorder, systemic arterial (disorder)",
-    ),
+    ("38341003", "Hypertensive disorder, systemic arterial (disorder)"),
     ("44054006", "Diabetes mellitus type 2 (disorder)"),
     ("195967001", "Asthma (disorder)"),
     ("55822004", "Hyperlipidemia (disorder)"),
@@ -149,11 +77,7 @@ pub(crate) const CONDITIONS: [Coded; 6] = [
 
 /// Medications (RxNorm clinical drugs) with a dosage text.
 pub(crate) const MEDICATIONS: [(&str, &str, &str); 6] = [
-    (
-        "314076",
-        "lisinopril 10 MG Oral Tablet",
-        "Take 1 tablet by mouth once daily",
-    ),
+    ("314076", "lisinopril 10 MG Oral Tablet", "Take 1 tablet by mouth once daily"),
     (
         "860975",
         "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
@@ -164,21 +88,9 @@ pub(crate) const MEDICATIONS: [(&str, &str, &str); 6] = [
         "200 ACTUAT albuterol 0.09 MG/ACTUAT Metered Dose Inhaler",
         "Inhale 2 puffs every 4 hours as needed for wheezing",
     ),
-    (
-        "259255",
-        "atorvastatin 80 MG Oral Tablet",
-        "Take 1 tablet by mouth at bedtime",
-    ),
-    (
-        "197361",
-        "amlodipine 5 MG Oral Tablet",
-        "Take 1 tablet by mouth once daily",
-    ),
-    (
-        "310798",
-        "hydrochlorothiazide 25 MG Oral Tablet",
-        "Take 1 tablet by mouth every morning",
-    ),
+    ("259255", "atorvastatin 80 MG Oral Tablet", "Take 1 tablet by mouth at bedtime"),
+    ("197361", "amlodipine 5 MG Oral Tablet", "Take 1 tablet by mouth once daily"),
+    ("310798", "hydrochlorothiazide 25 MG Oral Tablet", "Take 1 tablet by mouth every morning"),
 ];
 
 /// Allergies (SNOMED CT) with their AllergyIntolerance category.
@@ -186,11 +98,7 @@ pub(crate) const ALLERGIES: [(&str, &str, &str); 4] = [
     ("91936005", "Allergy to penicillin (finding)", "medication"),
     ("91935009", "Allergy to peanut (finding)", "food"),
     ("300913006", "Shellfish allergy (finding)", "food"),
-    (
-        "418689008",
-        "Allergy to grass pollen (finding)",
-        "environment",
-    ),
+    ("418689008", "Allergy to grass pollen (finding)", "environment"),
 ];
 
 /// Procedures (SNOMED CT).
@@ -198,10 +106,7 @@ pub(crate) const PROCEDURES: [Coded; 4] = [
     ("73761001", "Colonoscopy (procedure)"),
     ("80146002", "Appendectomy (procedure)"),
     ("268556000", "Urine screening for glucose (procedure)"),
-    (
-        "428191000124101",
-        "Documentation of current medications (procedure)",
-    ),
+    ("428191000124101", "Documentation of current medications (procedure)"),
 ];
 
 /// Vaccines (CVX).

@@ -25,10 +25,7 @@ use crate::people::PEOPLE;
 /// repeats the patient's name, MRN, birth date, phone and street.
 #[must_use]
 pub fn fake_patient_bundles() -> Vec<Value> {
-    (0u32..)
-        .zip(PEOPLE.iter())
-        .map(|(p, person)| bundle::patient_bundle(p, person))
-        .collect()
+    (0u32..).zip(PEOPLE.iter()).map(|(p, person)| bundle::patient_bundle(p, person)).collect()
 }
 
 /// Every identifying string planted in those bundles, for byte-level "no plaintext at rest" tests:

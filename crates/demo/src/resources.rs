@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use crate::base64;
 use crate::bundle::Stamp;
 use crate::codes::{
-    ACT_CODE, ALLERGY_CLINICAL, ALLERGY_VER, CONDITION_CATEGORY, CONDITION_CLINICAL, CONDITION_VER,
-    CVX, Coded, DOC_CATEGORY, ID_TYPE, LOINC, OBS_CATEGORY, ObsKind, RXNORM, SNOMED, UCUM,
+    ACT_CODE, ALLERGY_CLINICAL, ALLERGY_VER, CONDITION_CATEGORY, CONDITION_CLINICAL, CONDITION_VER, CVX, Coded,
+    DOC_CATEGORY, ID_TYPE, LOINC, OBS_CATEGORY, ObsKind, RXNORM, SNOMED, UCUM,
 };
 use crate::people::{CITY, MRN_SYSTEM, POSTAL_CODE, Person, SSN_SYSTEM, STATE};
 
@@ -74,23 +74,9 @@ pub(crate) fn encounter(patient: &str, kind: Coded, start: Stamp, end: Stamp) ->
 }
 
 /// A final vital-sign or laboratory Observation; `value_tenths` is in tenths of the unit.
-pub(crate) fn observation(
-    patient: &str,
-    enc: &str,
-    kind: &ObsKind,
-    value_tenths: u32,
-    at: Stamp,
-) -> Value {
-    let value = if kind.decimal {
-        json!(f64::from(value_tenths) / 10.0)
-    } else {
-        json!(value_tenths / 10)
-    };
-    let category_display = if kind.category == "laboratory" {
-        "Laboratory"
-    } else {
-        "Vital Signs"
-    };
+pub(crate) fn observation(patient: &str, enc: &str, kind: &ObsKind, value_tenths: u32, at: Stamp) -> Value {
+    let value = if kind.decimal { json!(f64::from(value_tenths) / 10.0) } else { json!(value_tenths / 10) };
+    let category_display = if kind.category == "laboratory" { "Laboratory" } else { "Vital Signs" };
     json!({
         "resourceType": "Observation",
         "status": "final",
@@ -136,11 +122,7 @@ pub(crate) fn medication_request(
 }
 
 /// An active, confirmed AllergyIntolerance.
-pub(crate) fn allergy(
-    patient: &str,
-    (code, display, category): (&str, &str, &str),
-    at: Stamp,
-) -> Value {
+pub(crate) fn allergy(patient: &str, (code, display, category): (&str, &str, &str), at: Stamp) -> Value {
     json!({
         "resourceType": "AllergyIntolerance",
         "clinicalStatus": status_concept(ALLERGY_CLINICAL, "active"),

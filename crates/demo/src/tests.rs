@@ -7,9 +7,7 @@ use serde_json::Value;
 use crate::{base64, fake_patient_bundles, planted_identifiers};
 
 fn entries(bundle: &Value) -> &Vec<Value> {
-    bundle["entry"]
-        .as_array()
-        .expect("bundle.entry is an array")
+    bundle["entry"].as_array().expect("bundle.entry is an array")
 }
 
 /// Calls `f` with every `reference` string anywhere inside `v`.
@@ -43,10 +41,7 @@ fn decode_base64(text: &str) -> Vec<u8> {
                 0
             } else {
                 assert_eq!(pads, 0, "padding only at the end");
-                ALPHABET
-                    .iter()
-                    .position(|&a| a == c)
-                    .expect("base64 alphabet character") as u32
+                ALPHABET.iter().position(|&a| a == c).expect("base64 alphabet character") as u32
             };
             n = (n << 6) | sextet;
         }
@@ -62,28 +57,20 @@ fn notes(bundle: &Value) -> Vec<String> {
         .iter()
         .filter(|e| e["resource"]["resourceType"] == "DocumentReference")
         .map(|e| {
-            let data = e["resource"]["content"][0]["attachment"]["data"]
-                .as_str()
-                .expect("attachment.data");
+            let data = e["resource"]["content"][0]["attachment"]["data"].as_str().expect("attachment.data");
             String::from_utf8(decode_base64(data)).expect("note is UTF-8")
         })
         .collect()
 }
 
 fn count(bundle: &Value, resource_type: &str) -> usize {
-    entries(bundle)
-        .iter()
-        .filter(|e| e["resource"]["resourceType"] == resource_type)
-        .count()
+    entries(bundle).iter().filter(|e| e["resource"]["resourceType"] == resource_type).count()
 }
 
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups.iter().all(|g| {
-            g.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 #[test]
@@ -115,23 +102,13 @@ fn bundles_are_transactions_of_posts_with_urn_uuids() {
         assert_eq!(bundle["type"], "transaction");
         for entry in entries(bundle) {
             let full_url = entry["fullUrl"].as_str().expect("fullUrl is a string");
-            let uuid = full_url
-                .strip_prefix("urn:uuid:")
-                .expect("fullUrl is a urn:uuid");
+            let uuid = full_url.strip_prefix("urn:uuid:").expect("fullUrl is a urn:uuid");
             assert!(is_uuid(uuid), "malformed uuid {uuid}");
-            assert!(
-                all_urls.insert(full_url.to_owned()),
-                "duplicate fullUrl {full_url}"
-            );
+            assert!(all_urls.insert(full_url.to_owned()), "duplicate fullUrl {full_url}");
             assert_eq!(entry["request"]["method"], "POST");
-            let resource_type = entry["resource"]["resourceType"]
-                .as_str()
-                .expect("resourceType");
+            let resource_type = entry["resource"]["resourceType"].as_str().expect("resourceType");
             assert_eq!(entry["request"]["url"], resource_type);
-            assert!(
-                entry["resource"].get("id").is_none(),
-                "POSTed resources carry no id"
-            );
+            assert!(entry["resource"].get("id").is_none(), "POSTed resources carry no id");
         }
     }
 }
@@ -145,12 +122,7 @@ fn bundles_have_the_promised_resources() {
         assert!((4..=6).contains(&count(&bundle, "Observation")));
         assert!((1..=2).contains(&count(&bundle, "Condition")));
         assert!((1..=2).contains(&count(&bundle, "MedicationRequest")));
-        for single in [
-            "AllergyIntolerance",
-            "Procedure",
-            "Immunization",
-            "DocumentReference",
-        ] {
+        for single in ["AllergyIntolerance", "Procedure", "Immunization", "DocumentReference"] {
             assert_eq!(count(&bundle, single), 1, "{single}");
         }
     }
@@ -159,16 +131,10 @@ fn bundles_have_the_promised_resources() {
 #[test]
 fn references_resolve_within_the_bundle() {
     for bundle in fake_patient_bundles() {
-        let urls: HashSet<&str> = entries(&bundle)
-            .iter()
-            .filter_map(|e| e["fullUrl"].as_str())
-            .collect();
+        let urls: HashSet<&str> = entries(&bundle).iter().filter_map(|e| e["fullUrl"].as_str()).collect();
         let mut seen = 0;
         each_reference(&bundle, &mut |r| {
-            assert!(
-                r.starts_with("urn:uuid:"),
-                "reference {r} is not a urn:uuid"
-            );
+            assert!(r.starts_with("urn:uuid:"), "reference {r} is not a urn:uuid");
             assert!(urls.contains(r), "dangling reference {r}");
             seen += 1;
         });
@@ -181,15 +147,9 @@ fn dates_are_iso_8601() {
     let is_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let mut oldest = u32::MAX;
     for bundle in fake_patient_bundles() {
-        let birth = entries(&bundle)[0]["resource"]["birthDate"]
-            .as_str()
-            .expect("birthDate");
+        let birth = entries(&bundle)[0]["resource"]["birthDate"].as_str().expect("birthDate");
         let parts: Vec<&str> = birth.split('-').collect();
-        assert!(
-            parts.len() == 3
-                && parts.iter().map(|s| s.len()).eq([4, 2, 2])
-                && parts.iter().all(|s| is_digits(s))
-        );
+        assert!(parts.len() == 3 && parts.iter().map(|s| s.len()).eq([4, 2, 2]) && parts.iter().all(|s| is_digits(s)));
         oldest = oldest.min(parts[0].parse().expect("year"));
         for entry in entries(&bundle) {
             let r = &entry["resource"];
@@ -204,26 +164,16 @@ fn dates_are_iso_8601() {
             ]
             .iter()
             .filter_map(|k| r[*k].as_str())
-            .chain(
-                ["start", "end"]
-                    .iter()
-                    .filter_map(|k| r["period"][*k].as_str()),
-            );
+            .chain(["start", "end"].iter().filter_map(|k| r["period"][*k].as_str()));
             for t in times {
                 let (date, time) = t.split_once('T').expect("dateTime has a time");
                 assert_eq!(date.len(), 10, "{t}");
                 let (y, rest) = date.split_at(4);
                 let (m, d) = rest[1..].split_at(2);
                 let (m, d): (u32, u32) = (m.parse().expect("month"), d[1..].parse().expect("day"));
-                assert!(
-                    is_digits(y) && (1..=12).contains(&m) && (1..=28).contains(&d),
-                    "{t}"
-                );
+                assert!(is_digits(y) && (1..=12).contains(&m) && (1..=28).contains(&d), "{t}");
                 assert!(time.len() == 9 && time.ends_with('Z'), "{t}");
-                let (h, min): (u32, u32) = (
-                    time[..2].parse().expect("hour"),
-                    time[3..5].parse().expect("minute"),
-                );
+                let (h, min): (u32, u32) = (time[..2].parse().expect("hour"), time[3..5].parse().expect("minute"));
                 assert!(h < 24 && min < 60, "{t}");
             }
         }
@@ -248,10 +198,7 @@ fn planted_identifiers_cover_the_examples_without_duplicates() {
     }
     let unique: HashSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len(), "duplicates in planted_identifiers");
-    assert!(
-        ids.iter().all(|i| i.len() >= 3),
-        "identifiers this short would match ciphertext by chance"
-    );
+    assert!(ids.iter().all(|i| i.len() >= 3), "identifiers this short would match ciphertext by chance");
 }
 
 #[test]
@@ -302,9 +249,6 @@ fn phi_lives_only_in_the_patient_and_the_note() {
     }
     let rest = serde_json::to_string(&rest).expect("bundles serialize");
     for id in planted_identifiers() {
-        assert!(
-            !rest.contains(&id),
-            "{id} leaks outside the Patient and the note"
-        );
+        assert!(!rest.contains(&id), "{id} leaks outside the Patient and the note");
     }
 }

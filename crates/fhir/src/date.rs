@@ -59,7 +59,9 @@ pub fn parse_date_range(value: &str) -> Option<DateRange> {
             Some(DateRange { lo: day_start(start), hi: day_start(next), precision: Precision::Month })
         }
         (Some(m), Some(d), None) => {
-            let date = Date::from_calendar_date(year, Month::try_from(u8::try_from(m).ok()?).ok()?, u8::try_from(d).ok()?).ok()?;
+            let date =
+                Date::from_calendar_date(year, Month::try_from(u8::try_from(m).ok()?).ok()?, u8::try_from(d).ok()?)
+                    .ok()?;
             let lo = day_start(date);
             Some(DateRange { lo, hi: lo + 86_400, precision: Precision::Day })
         }
@@ -101,7 +103,9 @@ fn split_zone(t: &str) -> Option<(&str, UtcOffset)> {
         let (clock, zone) = t.split_at(pos);
         let sign = if zone.starts_with('-') { -1 } else { 1 };
         let (h, m) = zone[1..].split_once(':')?;
-        let offset = UtcOffset::from_hms(sign * i8::try_from(num(h, 2)?).ok()?, sign * i8::try_from(num(m, 2)?).ok()?, 0).ok()?;
+        let offset =
+            UtcOffset::from_hms(sign * i8::try_from(num(h, 2)?).ok()?, sign * i8::try_from(num(m, 2)?).ok()?, 0)
+                .ok()?;
         return Some((clock, offset));
     }
     Some((t, UtcOffset::UTC))
@@ -109,7 +113,8 @@ fn split_zone(t: &str) -> Option<(&str, UtcOffset)> {
 
 /// Formats Unix milliseconds as a FHIR `instant` (UTC, millisecond precision).
 pub fn format_instant(unix_ms: i64) -> String {
-    let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         dt.year(),
@@ -145,7 +150,18 @@ mod tests {
 
     #[test]
     fn malformed_dates_are_refused() {
-        for bad in ["", "80", "1980-2", "1980-02-30", "1980-13", "1980-02-29T25:00:00Z", "abcd", "1980-02-29T", "1980--01", "1980-01-01-01"] {
+        for bad in [
+            "",
+            "80",
+            "1980-2",
+            "1980-02-30",
+            "1980-13",
+            "1980-02-29T25:00:00Z",
+            "abcd",
+            "1980-02-29T",
+            "1980--01",
+            "1980-01-01-01",
+        ] {
             assert!(parse_date_range(bad).is_none(), "{bad}");
         }
     }

@@ -58,7 +58,8 @@ mod tests {
 
     #[test]
     fn rewrites_nested_references() {
-        let mut v = json!({"subject": {"reference": "urn:uuid:a"}, "x": [{"y": {"reference": "urn:uuid:b"}}], "reference": 5});
+        let mut v =
+            json!({"subject": {"reference": "urn:uuid:a"}, "x": [{"y": {"reference": "urn:uuid:b"}}], "reference": 5});
         let mut seen = Vec::new();
         for_each_reference_mut::<()>(&mut v, &mut |r| {
             seen.push(r.clone());

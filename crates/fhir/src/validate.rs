@@ -6,8 +6,26 @@ use crate::{FhirError, IssueType, is_resource_type, is_valid_id};
 const REQUIRED_CODES: &[(&str, &str, &[&str])] = &[
     ("Patient", "gender", &["male", "female", "other", "unknown"]),
     ("Practitioner", "gender", &["male", "female", "other", "unknown"]),
-    ("Observation", "status", &["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"]),
-    ("Encounter", "status", &["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"]),
+    (
+        "Observation",
+        "status",
+        &["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"],
+    ),
+    (
+        "Encounter",
+        "status",
+        &[
+            "planned",
+            "arrived",
+            "triaged",
+            "in-progress",
+            "onleave",
+            "finished",
+            "cancelled",
+            "entered-in-error",
+            "unknown",
+        ],
+    ),
 ];
 
 /// Elements that must be JSON arrays when present (cardinality 0..*), for every type.
@@ -21,7 +39,9 @@ const PERSON_TYPES: &[&str] = &["Patient", "Practitioner", "RelatedPerson", "Per
 /// type; a valid id that matches the URL on update; arrays where FHIR has lists; codes in
 /// the value sets phivault enforces. Messages name elements, never their values.
 pub fn validate_resource(body: &Value, expected_type: Option<&str>, url_id: Option<&str>) -> Result<(), FhirError> {
-    let object = body.as_object().ok_or_else(|| FhirError::new(IssueType::Structure, "the body must be a JSON object holding one FHIR resource"))?;
+    let object = body.as_object().ok_or_else(|| {
+        FhirError::new(IssueType::Structure, "the body must be a JSON object holding one FHIR resource")
+    })?;
     let resource_type = object
         .get("resourceType")
         .and_then(Value::as_str)
@@ -33,9 +53,13 @@ pub fn validate_resource(body: &Value, expected_type: Option<&str>, url_id: Opti
         return Err(FhirError::invalid(format!("resourceType does not match the URL, which names {expected}")));
     }
     match (object.get("id"), url_id) {
-        (Some(Value::String(id)), _) if !is_valid_id(id) => return Err(FhirError::invalid("id is not a valid FHIR id")),
+        (Some(Value::String(id)), _) if !is_valid_id(id) => {
+            return Err(FhirError::invalid("id is not a valid FHIR id"));
+        }
         (Some(v), _) if !v.is_string() => return Err(FhirError::invalid("id must be a string")),
-        (Some(Value::String(id)), Some(url)) if id != url => return Err(FhirError::invalid("id in the body differs from the id in the URL")),
+        (Some(Value::String(id)), Some(url)) if id != url => {
+            return Err(FhirError::invalid("id in the body differs from the id in the URL"));
+        }
         (None, Some(_)) => return Err(FhirError::new(IssueType::Required, "id is required in the body of an update")),
         _ => {}
     }
@@ -49,16 +73,20 @@ pub fn validate_resource(body: &Value, expected_type: Option<&str>, url_id: Opti
         if *rtype != resource_type {
             continue;
         }
-        if let Some(value) = object.get(*element) {
-            if !value.as_str().is_some_and(|c| codes.contains(&c)) {
-                return Err(FhirError::new(IssueType::Value, format!("{resource_type}.{element} is not one of: {}", codes.join(", "))));
-            }
+        if let Some(value) = object.get(*element)
+            && !value.as_str().is_some_and(|c| codes.contains(&c))
+        {
+            return Err(FhirError::new(
+                IssueType::Value,
+                format!("{resource_type}.{element} is not one of: {}", codes.join(", ")),
+            ));
         }
     }
-    if let Some(Value::Array(names)) = object.get("name") {
-        if resource_type == "Patient" && names.iter().any(|n| !n.is_object()) {
-            return Err(FhirError::new(IssueType::Structure, "Patient.name entries must be HumanName objects"));
-        }
+    if let Some(Value::Array(names)) = object.get("name")
+        && resource_type == "Patient"
+        && names.iter().any(|n| !n.is_object())
+    {
+        return Err(FhirError::new(IssueType::Structure, "Patient.name entries must be HumanName objects"));
     }
     check_references(body)
 }
@@ -67,7 +95,7 @@ fn check_references(value: &Value) -> Result<(), FhirError> {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                if key == "reference" && !child.as_str().is_some_and(|s| !s.trim().is_empty()) {
+                if key == "reference" && child.as_str().is_none_or(|s| s.trim().is_empty()) {
                     return Err(FhirError::invalid("a Reference.reference is empty or not a string"));
                 }
                 check_references(child)?;

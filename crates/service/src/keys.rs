@@ -28,14 +28,21 @@ impl KeyUsage {
 
 /// Counts data keys per KEK.
 pub async fn key_usage(store: &dyn RecordStore, keys: &dyn KeySource) -> Result<KeyUsage, RecordError> {
-    Ok(KeyUsage { current_kek: keys.ring().current_kek_id().to_owned(), data_keys_per_kek: store.data_keys_per_kek().await? })
+    Ok(KeyUsage {
+        current_kek: keys.ring().current_kek_id().to_owned(),
+        data_keys_per_kek: store.data_keys_per_kek().await?,
+    })
 }
 
 /// Re-wraps every live data key that is not under the current KEK, in batches, calling
 /// `progress` with the number done so far. Safe to interrupt and run again (each key row
 /// names its KEK, so a rerun continues where the last one stopped) and safe while servers
 /// serve (a row is replaced only if it still holds the value that was read).
-pub async fn rewrap_all(store: &dyn RecordStore, keys: &dyn KeySource, progress: &mut dyn FnMut(u64)) -> Result<u64, RecordError> {
+pub async fn rewrap_all(
+    store: &dyn RecordStore,
+    keys: &dyn KeySource,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, RecordError> {
     let ring = keys.ring();
     let mut done = 0;
     loop {

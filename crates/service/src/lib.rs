@@ -15,7 +15,9 @@ pub mod users;
 pub use clock::{Clock, SystemClock};
 pub use error::RecordError;
 pub use ports::{
-    DataKeyRewrap, Filter, KeySource, NewUser, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey, StoredVersion,
-    VersionWrite,
+    DataKeyRewrap, Filter, KeySource, NewUser, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
+    StoredVersion, VersionWrite,
 };
-pub use records::{Bundle, BundleKind, EntryOutcome, HistoryPage, PageCursor, Records, SearchPage, StoredResource, WriteOutcome};
+pub use records::{
+    Bundle, BundleKind, EntryOutcome, HistoryPage, PageCursor, Records, SearchPage, StoredResource, WriteOutcome,
+};

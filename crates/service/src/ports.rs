@@ -116,9 +116,20 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Inserts a data key unless the scope already has one; returns the scope's key either way.
     async fn insert_data_key(&self, key: &StoredDataKey) -> Result<StoredDataKey, StoreError>;
     /// The current version (`version = None`) or a given version of a resource.
-    async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<Option<StoredVersion>, StoreError>;
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredVersion>, StoreError>;
     /// Versions of one resource (`id`) or of a whole type, newest first, and their total.
-    async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, limit: u64) -> Result<(Vec<StoredVersion>, u64), StoreError>;
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredVersion>, u64), StoreError>;
     /// Current versions matching a query, and the total number of matches.
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError>;
     /// Applies all writes in one transaction, or none ([`StoreError::Conflict`] if a

@@ -17,7 +17,11 @@ pub struct BootstrapAdmin {
 }
 
 /// Creates the first administrator if the database has no account yet.
-pub async fn create_bootstrap_admin(store: &dyn RecordStore, hasher: &PasswordHasher, clock: &dyn Clock) -> Result<Option<BootstrapAdmin>, RecordError> {
+pub async fn create_bootstrap_admin(
+    store: &dyn RecordStore,
+    hasher: &PasswordHasher,
+    clock: &dyn Clock,
+) -> Result<Option<BootstrapAdmin>, RecordError> {
     if store.count_users().await? > 0 {
         return Ok(None);
     }

@@ -51,7 +51,9 @@ impl SqlStore {
             return Err(StoreError::Corrupt("database URL must start with sqlite: or postgres:"));
         };
         let url = match engine {
-            Engine::Sqlite if !url.contains("mode=") => format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' }),
+            Engine::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
             _ => url.to_owned(),
         };
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));

@@ -19,13 +19,19 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
     let mut conn = store.pool.acquire().await.map_err(unavailable)?;
     if store.engine == Engine::Postgres {
         // Several nodes may start at once: one migrates, the others wait.
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_MIGRATION_LOCK).execute(&mut *conn).await.map_err(unavailable)?;
-    }
-    let result = async {
-        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)")
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(PG_MIGRATION_LOCK)
             .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
+    }
+    let result = async {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
         for (version, sql) in migrations {
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(*version)
@@ -37,7 +43,8 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
             }
             let mut tx = conn.begin().await.map_err(unavailable)?;
             sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(unavailable)?;
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(now)

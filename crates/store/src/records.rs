@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use phivault_crypto::WrappedDataKey;
-use phivault_service::{DataKeyRewrap, NewUser, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite};
+use phivault_service::{
+    DataKeyRewrap, NewUser, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
+};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -38,7 +40,9 @@ fn version_from_row(row: &AnyRow) -> Result<StoredVersion, StoreError> {
 
 fn from_resources() -> Sql {
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {VERSION_COLUMNS} FROM resources r JOIN data_keys k ON k.key_id = r.key_id WHERE r.resource_type = "));
+    sql.push(&format!(
+        "SELECT {VERSION_COLUMNS} FROM resources r JOIN data_keys k ON k.key_id = r.key_id WHERE r.resource_type = "
+    ));
     sql
 }
 
@@ -121,7 +125,12 @@ async fn apply_write(conn: &mut AnyConnection, w: &VersionWrite) -> Result<(), S
             if i > 0 {
                 sql.push(", ");
             }
-            sql.list([Arg::Text(w.resource_type.clone()), Arg::Text(w.id.clone()), Arg::Text((*param).to_owned()), Arg::Blob(term.to_vec())]);
+            sql.list([
+                Arg::Text(w.resource_type.clone()),
+                Arg::Text(w.id.clone()),
+                Arg::Text((*param).to_owned()),
+                Arg::Blob(term.to_vec()),
+            ]);
         }
         sql.query().execute(&mut *conn).await.map_err(unavailable)?;
     }
@@ -132,7 +141,13 @@ async fn apply_write(conn: &mut AnyConnection, w: &VersionWrite) -> Result<(), S
             if i > 0 {
                 sql.push(", ");
             }
-            sql.list([Arg::Text(w.resource_type.clone()), Arg::Text(w.id.clone()), Arg::Text((*param).to_owned()), Arg::Int(*lo), Arg::Int(*hi)]);
+            sql.list([
+                Arg::Text(w.resource_type.clone()),
+                Arg::Text(w.id.clone()),
+                Arg::Text((*param).to_owned()),
+                Arg::Int(*lo),
+                Arg::Int(*hi),
+            ]);
         }
         sql.query().execute(&mut *conn).await.map_err(unavailable)?;
     }
@@ -173,7 +188,12 @@ impl RecordStore for SqlStore {
         self.data_key(&key.scope).await?.ok_or(StoreError::Corrupt("data key vanished after insert"))
     }
 
-    async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<Option<StoredVersion>, StoreError> {
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<Option<StoredVersion>, StoreError> {
         let mut sql = from_resources();
         sql.arg(Arg::Text(resource_type.to_owned())).push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
         match version {
@@ -184,7 +204,13 @@ impl RecordStore for SqlStore {
         row.as_ref().map(version_from_row).transpose()
     }
 
-    async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, limit: u64) -> Result<(Vec<StoredVersion>, u64), StoreError> {
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         let mut where_sql = Sql::default();
         where_sql.arg(Arg::Text(resource_type.to_owned()));
@@ -207,7 +233,9 @@ impl RecordStore for SqlStore {
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         let mut total_sql = Sql::default();
-        total_sql.push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ").arg(Arg::Text(query.resource_type.clone()));
+        total_sql
+            .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
+            .arg(Arg::Text(query.resource_type.clone()));
         total_sql.push(" AND r.is_current = 1");
         push_filters(&mut total_sql, query);
         let total = count(&mut conn, &total_sql).await?;
@@ -254,15 +282,17 @@ impl RecordStore for SqlStore {
         let mut changed = 0;
         for r in rewraps {
             // Compare-and-swap: only replace the exact wrapped value that was read.
-            let done = sqlx::query("UPDATE data_keys SET kek_id = $1, wrapped = $2 WHERE key_id = $3 AND kek_id = $4 AND wrapped = $5")
-                .bind(r.new.kek_id.clone())
-                .bind(r.new.wrapped.clone())
-                .bind(r.key_id.clone())
-                .bind(r.old.kek_id.clone())
-                .bind(r.old.wrapped.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            let done = sqlx::query(
+                "UPDATE data_keys SET kek_id = $1, wrapped = $2 WHERE key_id = $3 AND kek_id = $4 AND wrapped = $5",
+            )
+            .bind(r.new.kek_id.clone())
+            .bind(r.new.wrapped.clone())
+            .bind(r.key_id.clone())
+            .bind(r.old.kek_id.clone())
+            .bind(r.old.wrapped.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
             changed += done.rows_affected();
         }
         tx.commit().await.map_err(unavailable)?;
@@ -270,10 +300,12 @@ impl RecordStore for SqlStore {
     }
 
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows = sqlx::query("SELECT kek_id, COUNT(*) AS n FROM data_keys WHERE wrapped IS NOT NULL GROUP BY kek_id ORDER BY kek_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows = sqlx::query(
+            "SELECT kek_id, COUNT(*) AS n FROM data_keys WHERE wrapped IS NOT NULL GROUP BY kek_id ORDER BY kek_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
                 let kek: String = row.try_get("kek_id").map_err(|_| StoreError::Corrupt("kek id"))?;
@@ -298,7 +330,11 @@ impl RecordStore for SqlStore {
                     "DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM resources r WHERE r.resource_type = {table}.resource_type \
                      AND r.id = {table}.id AND r.compartment = $1)"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(patient.to_owned()).execute(&mut *tx).await.map_err(unavailable)?;
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(patient.to_owned())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
             }
         }
         tx.commit().await.map_err(unavailable)?;

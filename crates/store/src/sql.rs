@@ -3,9 +3,9 @@
 
 use phivault_fhir::search::{DateCondition, DateOp, Sort};
 use phivault_service::{Filter, StoreQuery};
+use sqlx::Any;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::Any;
 
 /// One bound value.
 #[derive(Debug, Clone)]
@@ -98,40 +98,33 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
         sql.push(" AND ");
         match filter {
             Filter::Terms { param, any_of: sets } => {
-                // Singleton sets (the common case, and birth-date ranges) share one IN list.
+                // Singleton sets (the common case, and birth-date ranges) share one IN list;
+                // a set of several terms must match all of them (GROUP BY ... HAVING).
                 let (single, multi): (Vec<_>, Vec<_>) = sets.iter().partition(|s| s.len() == 1);
-                let mut branches: Vec<Box<dyn Fn(&mut Sql)>> = Vec::new();
+                let mut branches: Vec<(Vec<Arg>, Option<i64>)> = Vec::new();
                 if !single.is_empty() {
-                    let terms: Vec<Arg> = single.iter().map(|s| Arg::Blob(s[0].to_vec())).collect();
-                    let param = param.to_string();
-                    branches.push(Box::new(move |sql: &mut Sql| {
-                        sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
-                            .arg(Arg::Text(param.clone()))
-                            .push(" AND t.term IN ")
-                            .list(terms.clone())
-                            .push(")");
-                    }));
+                    branches.push((single.iter().map(|s| Arg::Blob(s[0].to_vec())).collect(), None));
                 }
                 for set in multi {
-                    let terms: Vec<Arg> = set.iter().map(|t| Arg::Blob(t.to_vec())).collect();
-                    let param = param.to_string();
-                    let n = set.len() as i64;
-                    branches.push(Box::new(move |sql: &mut Sql| {
-                        sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
-                            .arg(Arg::Text(param.clone()))
-                            .push(" AND t.term IN ")
-                            .list(terms.clone())
-                            .push(" GROUP BY t.id HAVING COUNT(DISTINCT t.term) = ")
-                            .arg(Arg::Int(n))
-                            .push(")");
-                    }));
+                    branches.push((set.iter().map(|t| Arg::Blob(t.to_vec())).collect(), Some(set.len() as i64)));
                 }
-                any_of(sql, &branches, |sql, branch| branch(sql));
+                any_of(sql, &branches, |sql, (terms, required)| {
+                    sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
+                        .arg(Arg::Text((*param).to_owned()))
+                        .push(" AND t.term IN ")
+                        .list(terms.iter().cloned());
+                    if let Some(n) = required {
+                        sql.push(" GROUP BY t.id HAVING COUNT(DISTINCT t.term) = ").arg(Arg::Int(*n));
+                    }
+                    sql.push(")");
+                });
             }
             Filter::Date { param, any_of: conditions } => {
-                sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = r.resource_type AND d.param = ")
-                    .arg(Arg::Text(param.to_string()))
-                    .push(" AND ");
+                sql.push(
+                    "r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = r.resource_type AND d.param = ",
+                )
+                .arg(Arg::Text(param.to_string()))
+                .push(" AND ");
                 any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c, 1));
                 sql.push(")");
             }
@@ -149,7 +142,9 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
             }
             Filter::LastUpdated(conditions) => {
                 // A last-updated time is the one-millisecond range [t, t + 1).
-                any_of(sql, conditions, |sql, c| date_condition(sql, "r.last_updated_ms", "(r.last_updated_ms + 1)", c, 1000));
+                any_of(sql, conditions, |sql, c| {
+                    date_condition(sql, "r.last_updated_ms", "(r.last_updated_ms + 1)", c, 1000)
+                });
             }
         }
     }

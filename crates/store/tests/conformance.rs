@@ -47,7 +47,10 @@ async fn create_read_update_vread_and_history() {
         changed["gender"] = json!("other");
         let updated = records.update("Patient", &id, changed.clone(), Some(1)).await.expect("update");
         assert_eq!(updated.resource.version, 2);
-        assert!(matches!(records.update("Patient", &id, changed, Some(1)).await, Err(RecordError::VersionMismatch)), "stale If-Match");
+        assert!(
+            matches!(records.update("Patient", &id, changed, Some(1)).await, Err(RecordError::VersionMismatch)),
+            "stale If-Match"
+        );
 
         assert_eq!(records.read("Patient", &id, Some(1)).await.expect("vread").body["gender"], "male");
         let history = records.history("Patient", Some(&id), 0, 10).await.expect("history");
@@ -72,17 +75,20 @@ async fn search_by_blind_index_dates_and_paging() {
         let donald_id = records.create("Patient", donald, None).await.expect("donald").resource.id;
 
         assert_eq!(search_ids(&records, "Patient", &[("family", "duck")]).await.len(), 2, "{engine}: prefix");
-        assert_eq!(search_ids(&records, "Patient", &[("family", "duckw")]).await, [donald_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("name", "Daffy Duck")]).await, [daffy_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("identifier", "urn:mrn|123456789")]).await, [daffy_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("identifier", "123456789")]).await, [daffy_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("family", "duckw")]).await, vec![donald_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("name", "Daffy Duck")]).await, vec![daffy_id.clone()]);
+        assert_eq!(
+            search_ids(&records, "Patient", &[("identifier", "urn:mrn|123456789")]).await,
+            vec![daffy_id.clone()]
+        );
+        assert_eq!(search_ids(&records, "Patient", &[("identifier", "123456789")]).await, vec![daffy_id.clone()]);
         assert!(search_ids(&records, "Patient", &[("identifier", "urn:other|123456789")]).await.is_empty());
-        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "1937-04-17")]).await, [daffy_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "lt1950")]).await, [daffy_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "ge1980-06-09")]).await, [donald_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "1937-04-17")]).await, vec![daffy_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "lt1950")]).await, vec![daffy_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("birthdate", "ge1980-06-09")]).await, vec![donald_id.clone()]);
         assert_eq!(search_ids(&records, "Patient", &[("birthdate", "gt1980-06-09")]).await, Vec::<String>::new());
-        assert_eq!(search_ids(&records, "Patient", &[("gender", "female")]).await, [donald_id.clone()]);
-        assert_eq!(search_ids(&records, "Patient", &[("_id", &daffy_id)]).await, [daffy_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("gender", "female")]).await, vec![donald_id.clone()]);
+        assert_eq!(search_ids(&records, "Patient", &[("_id", &daffy_id)]).await, vec![daffy_id.clone()]);
 
         for (i, day) in ["2024-01-05", "2024-02-10", "2024-03-15"].iter().enumerate() {
             let obs = json!({"resourceType": "Observation", "status": "final",
@@ -93,14 +99,22 @@ async fn search_by_blind_index_dates_and_paging() {
         }
         assert_eq!(search_ids(&records, "Observation", &[("patient", &daffy_id)]).await.len(), 2);
         assert_eq!(search_ids(&records, "Observation", &[("subject", &format!("Patient/{donald_id}"))]).await.len(), 1);
-        assert_eq!(search_ids(&records, "Observation", &[("code", "http://loinc.org|8867-4"), ("date", "ge2024-02")]).await.len(), 2);
+        assert_eq!(
+            search_ids(&records, "Observation", &[("code", "http://loinc.org|8867-4"), ("date", "ge2024-02")])
+                .await
+                .len(),
+            2
+        );
         assert_eq!(search_ids(&records, "Observation", &[("date", "2024-01")]).await.len(), 1);
 
         let request = parse_search("Observation", &q(&[("_sort", "-date"), ("_count", "2")]), true).expect("sort");
         let page1 = records.search("Observation", &request, 0).await.expect("page 1");
         assert_eq!(page1.total, 3);
         assert_eq!(page1.resources.len(), 2);
-        assert!(page1.resources[0].body["effectiveDateTime"].as_str().expect("date").starts_with("2024-03"), "{engine}: newest first");
+        assert!(
+            page1.resources[0].body["effectiveDateTime"].as_str().expect("date").starts_with("2024-03"),
+            "{engine}: newest first"
+        );
         let page2 = records.search("Observation", &request, 2).await.expect("page 2");
         assert_eq!(page2.resources.len(), 1);
         assert!(page2.resources[0].body["effectiveDateTime"].as_str().expect("date").starts_with("2024-01"));
@@ -153,22 +167,47 @@ async fn tampered_or_swapped_ciphertext_fails_integrity_check() {
         let a = records.create("Patient", daffy(), None).await.expect("a").resource.id;
         let b = records.create("Patient", daffy(), None).await.expect("b").resource.id;
         let mut conn = raw(&url).await;
-        let rows = sqlx::query("SELECT id, body FROM resources WHERE resource_type = 'Patient' ORDER BY id").fetch_all(&mut conn).await.expect("rows");
-        let bodies: Vec<(String, Vec<u8>)> = rows.iter().map(|r| (r.try_get("id").expect("id"), r.try_get("body").expect("body"))).collect();
+        let rows = sqlx::query("SELECT id, body FROM resources WHERE resource_type = 'Patient' ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("rows");
+        let bodies: Vec<(String, Vec<u8>)> =
+            rows.iter().map(|r| (r.try_get("id").expect("id"), r.try_get("body").expect("body"))).collect();
 
         // Swap the two rows' ciphertexts: each must now refuse to open.
         for (id, body) in [(&bodies[0].0, &bodies[1].1), (&bodies[1].0, &bodies[0].1)] {
-            sqlx::query("UPDATE resources SET body = $1 WHERE id = $2").bind(body.clone()).bind(id.clone()).execute(&mut conn).await.expect("swap");
+            sqlx::query("UPDATE resources SET body = $1 WHERE id = $2")
+                .bind(body.clone())
+                .bind(id.clone())
+                .execute(&mut conn)
+                .await
+                .expect("swap");
         }
         for id in [&a, &b] {
-            assert!(matches!(records.read("Patient", id, None).await, Err(RecordError::Integrity { .. })), "{engine}: swapped row opened");
+            assert!(
+                matches!(records.read("Patient", id, None).await, Err(RecordError::Integrity { .. })),
+                "{engine}: swapped row opened"
+            );
         }
         // Restore one row, then flip a single byte in it.
         let mut flipped = bodies[0].1.clone();
         flipped[20] ^= 0x01;
-        sqlx::query("UPDATE resources SET body = $1 WHERE id = $2").bind(flipped).bind(bodies[0].0.clone()).execute(&mut conn).await.expect("flip");
-        assert!(matches!(records.read("Patient", &bodies[0].0, None).await, Err(RecordError::Integrity { .. })), "{engine}: flipped byte");
-        sqlx::query("UPDATE resources SET body = $1 WHERE id = $2").bind(bodies[0].1.clone()).bind(bodies[0].0.clone()).execute(&mut conn).await.expect("restore");
+        sqlx::query("UPDATE resources SET body = $1 WHERE id = $2")
+            .bind(flipped)
+            .bind(bodies[0].0.clone())
+            .execute(&mut conn)
+            .await
+            .expect("flip");
+        assert!(
+            matches!(records.read("Patient", &bodies[0].0, None).await, Err(RecordError::Integrity { .. })),
+            "{engine}: flipped byte"
+        );
+        sqlx::query("UPDATE resources SET body = $1 WHERE id = $2")
+            .bind(bodies[0].1.clone())
+            .bind(bodies[0].0.clone())
+            .execute(&mut conn)
+            .await
+            .expect("restore");
         assert!(records.read("Patient", &bodies[0].0, None).await.is_ok(), "restored row opens again");
     }
 }
@@ -187,10 +226,17 @@ async fn shredding_a_patient_makes_every_version_unrecoverable() {
 
         assert!(records.shred_patient(&id).await.expect("shred"));
         for version in [None, Some(1), Some(2)] {
-            assert!(matches!(records.read("Patient", &id, version).await, Err(RecordError::Shredded { .. })), "{engine}: {version:?}");
+            assert!(
+                matches!(records.read("Patient", &id, version).await, Err(RecordError::Shredded { .. })),
+                "{engine}: {version:?}"
+            );
         }
         assert!(matches!(records.read("Observation", &obs_id, None).await, Err(RecordError::Shredded { .. })));
-        assert_eq!(search_ids(&records, "Patient", &[("family", "duck")]).await, [other.clone()], "index rows gone");
+        assert_eq!(
+            search_ids(&records, "Patient", &[("family", "duck")]).await,
+            vec![other.clone()],
+            "index rows gone"
+        );
         assert!(records.read("Patient", &other, None).await.is_ok(), "other patients untouched");
         assert!(!records.shred_patient(&id).await.expect("again"), "second shred is a no-op");
         let write = records.create("Observation", json!({"resourceType": "Observation", "status": "final", "subject": {"reference": format!("Patient/{id}")}}), None).await;
@@ -200,16 +246,18 @@ async fn shredding_a_patient_makes_every_version_unrecoverable() {
 
 #[tokio::test]
 async fn key_rotation_while_serving_loses_nothing() {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
     use phivault_crypto::{KeyRing, SecretKey};
     use phivault_service::{StaticKeySource, SystemClock, keys};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     for engine in engines() {
         let (store, _db, _) = fresh_store(engine).await;
         let old_kek = SecretKey::generate().expect("rng");
         let index = SecretKey::generate().expect("rng");
-        let ring_v1 = KeyRing::new(BTreeMap::from([("kek-1".to_owned(), old_kek.clone())]), "kek-1".into(), index.clone()).expect("ring");
+        let ring_v1 =
+            KeyRing::new(BTreeMap::from([("kek-1".to_owned(), old_kek.clone())]), "kek-1".into(), index.clone())
+                .expect("ring");
         let records_v1 = phivault_testkit::records_with_ring(store.clone(), ring_v1);
         let mut ids = Vec::new();
         for _ in 0..40 {
@@ -230,7 +278,10 @@ async fn key_rotation_while_serving_loses_nothing() {
             tokio::spawn(async move {
                 for round in 0..5 {
                     for id in &ids {
-                        serving.read("Patient", id, None).await.unwrap_or_else(|e| panic!("read failed in round {round}: {e}"));
+                        serving
+                            .read("Patient", id, None)
+                            .await
+                            .unwrap_or_else(|e| panic!("read failed in round {round}: {e}"));
                     }
                 }
             })

@@ -17,7 +17,11 @@ fn synthea_dir() -> Option<PathBuf> {
 fn sample_bundles() -> Vec<Value> {
     let mut bundles: Vec<Value> = Vec::new();
     if let Some(dir) = synthea_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).expect("samples").filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("samples")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
         files.sort();
         for file in files {
             bundles.push(serde_json::from_slice(&std::fs::read(file).expect("read")).expect("json"));
@@ -67,7 +71,8 @@ fn planted(bundles: &[Value]) -> Vec<String> {
     }
     // Random ciphertext matches any given 3-5 byte string by chance (tens of MB scanned), so
     // short values are sought in the form a plaintext leak would take: a JSON string.
-    let mut out: Vec<String> = out.into_iter().filter(|s| !s.is_empty()).map(|s| if s.len() >= 6 { s } else { format!("\"{s}\"") }).collect();
+    let mut out: Vec<String> =
+        out.into_iter().filter(|s| !s.is_empty()).map(|s| if s.len() >= 6 { s } else { format!("\"{s}\"") }).collect();
     out.sort();
     out.dedup();
     out
@@ -105,7 +110,8 @@ fn raw_bytes(db: &TestDb, url: &str) -> Option<Vec<u8>> {
 /// Every needle found in `haystack` (one Aho-Corasick pass over tens of megabytes).
 fn found<'a>(haystack: &[u8], needles: &'a [String]) -> Vec<&'a String> {
     let automaton = aho_corasick::AhoCorasick::new(needles).expect("automaton");
-    let mut hits: Vec<&String> = automaton.find_overlapping_iter(haystack).map(|m| &needles[m.pattern().as_usize()]).collect();
+    let mut hits: Vec<&String> =
+        automaton.find_overlapping_iter(haystack).map(|m| &needles[m.pattern().as_usize()]).collect();
     hits.sort();
     hits.dedup();
     hits
@@ -117,16 +123,25 @@ async fn no_planted_identifier_appears_in_raw_database_bytes() {
     let identifiers = planted(&bundles);
     assert!(identifiers.iter().any(|s| s == "\"Duck\"") && identifiers.iter().any(|s| s == "04/17/1937"));
     // The scanner finds these values in plaintext: most of them occur in the source JSON.
-    let source: Vec<u8> = bundles.iter().chain(phivault_demo::fake_patient_bundles().iter()).flat_map(|b| b.to_string().into_bytes()).collect();
+    let source: Vec<u8> = bundles
+        .iter()
+        .chain(phivault_demo::fake_patient_bundles().iter())
+        .flat_map(|b| b.to_string().into_bytes())
+        .collect();
     let in_source = found(&source, &identifiers).len();
-    assert!(in_source * 2 > identifiers.len(), "only {in_source} of {} identifiers seen in the source", identifiers.len());
+    assert!(
+        in_source * 2 > identifiers.len(),
+        "only {in_source} of {} identifiers seen in the source",
+        identifiers.len()
+    );
     for engine in engines() {
         let (store, db, url) = fresh_store(engine).await;
         let records = records(store.clone());
         let written = load(&records, &bundles).await;
         assert!(written > 100, "{engine}: loaded {written}");
         // Searches still work through the blind index.
-        let request = phivault_fhir::search::parse_search("Patient", &[("family".into(), "Duck".into())], true).expect("search");
+        let request =
+            phivault_fhir::search::parse_search("Patient", &[("family".into(), "Duck".into())], true).expect("search");
         assert_eq!(records.search("Patient", &request, 0).await.expect("search").total, 1, "{engine}");
         // Scan while the pool is open, so SQLite's WAL is still on disk.
         let Some(bytes) = raw_bytes(&db, &url) else {

@@ -57,12 +57,19 @@ pub async fn fresh_store(engine: &str) -> (SqlStore, TestDb, String) {
     match engine {
         "postgres" => {
             let admin_url = postgres_url().expect("PHIVAULT_TEST_POSTGRES_URL must be set for postgres tests");
-            let name = format!("phivault_test_{}", phivault_crypto::random_token(9).expect("rng").to_lowercase().replace(['-', '_'], "x"));
+            let name = format!(
+                "phivault_test_{}",
+                phivault_crypto::random_token(9).expect("rng").to_lowercase().replace(['-', '_'], "x")
+            );
             {
                 use sqlx::Connection;
                 sqlx::any::install_default_drivers();
-                let mut conn = sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PHIVAULT_TEST_POSTGRES_URL");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.expect("create test database");
+                let mut conn =
+                    sqlx::AnyConnection::connect(&admin_url).await.expect("connect to PHIVAULT_TEST_POSTGRES_URL");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
             }
             let url = replace_database(&admin_url, &name);
             let store = SqlStore::connect(&url).await.expect("connect to test database");
@@ -95,8 +102,12 @@ fn replace_database(url: &str, name: &str) -> String {
 
 /// A key ring with one random KEK and a random index key.
 pub fn test_ring() -> KeyRing {
-    KeyRing::new(BTreeMap::from([("kek-test".to_owned(), SecretKey::generate().expect("rng"))]), "kek-test".into(), SecretKey::generate().expect("rng"))
-        .expect("ring")
+    KeyRing::new(
+        BTreeMap::from([("kek-test".to_owned(), SecretKey::generate().expect("rng"))]),
+        "kek-test".into(),
+        SecretKey::generate().expect("rng"),
+    )
+    .expect("ring")
 }
 
 /// A record service over `store` with a fresh test key ring.
@@ -113,8 +124,14 @@ pub fn records_with_ring(store: SqlStore, ring: KeyRing) -> Records {
 mod tests {
     #[test]
     fn database_name_replaced_in_url() {
-        assert_eq!(super::replace_database("postgres://postgres@127.0.0.1:5432/test", "x"), "postgres://postgres@127.0.0.1:5432/x");
-        assert_eq!(super::replace_database("postgres://127.0.0.1/test?sslmode=disable", "x"), "postgres://127.0.0.1/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://127.0.0.1/test?sslmode=disable", "x"),
+            "postgres://127.0.0.1/x?sslmode=disable"
+        );
         assert_eq!(super::replace_database("postgres://127.0.0.1", "x"), "postgres://127.0.0.1/x");
     }
 }

@@ -22,8 +22,12 @@ pub fn capability_statement(base_url: &str) -> Value {
         .filter(|t| !matches!(**t, "Bundle" | "CapabilityStatement" | "OperationOutcome" | "Parameters"))
         .map(|t| {
             let interactions: Vec<Value> =
-                ["read", "vread", "update", "history-instance", "history-type", "create", "search-type"].iter().map(|c| json!({"code": c})).collect();
-            let params: Vec<Value> = search_param_names(t).into_iter().map(|(name, kind)| json!({"name": name, "type": kind})).collect();
+                ["read", "vread", "update", "history-instance", "history-type", "create", "search-type"]
+                    .iter()
+                    .map(|c| json!({"code": c}))
+                    .collect();
+            let params: Vec<Value> =
+                search_param_names(t).into_iter().map(|(name, kind)| json!({"name": name, "type": kind})).collect();
             json!({
                 "type": t,
                 "versioning": "versioned",

@@ -11,25 +11,42 @@ use crate::body::FhirBody;
 use crate::error::ApiError;
 
 /// `POST /fhir/{type}`: create, or conditional create with `If-None-Exist`.
-pub async fn create(State(state): State<AppState>, Path(resource_type): Path<String>, headers: HeaderMap, FhirBody(body): FhirBody) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
-    let condition = headers.get("if-none-exist").map(|v| v.to_str().map(parse_query_string)).transpose().map_err(|_| FhirError::invalid("If-None-Exist is not a valid query"))?;
+    let condition = headers
+        .get("if-none-exist")
+        .map(|v| v.to_str().map(parse_query_string))
+        .transpose()
+        .map_err(|_| FhirError::invalid("If-None-Exist is not a valid query"))?;
     let outcome = state.records.create(&resource_type, body, condition.as_deref()).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers)))
 }
 
 /// `GET /fhir/{type}/{id}`.
-pub async fn read(State(state): State<AppState>, Path((resource_type, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn read(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
     let resource = state.records.read(&resource_type, &id, None).await?;
     Ok(resource_response(StatusCode::OK, &resource, &state.config.base_url, false, false))
 }
 
 /// `GET /fhir/{type}/{id}/_history/{version}`.
-pub async fn vread(State(state): State<AppState>, Path((resource_type, id, version)): Path<(String, String, String)>) -> Result<Response, ApiError> {
+pub async fn vread(
+    State(state): State<AppState>,
+    Path((resource_type, id, version)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
-    let version: i64 = version.parse().ok().filter(|v| *v >= 1).ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "the version must be a positive integer"))?;
+    let version: i64 = version.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "the version must be a positive integer")
+    })?;
     let resource = state.records.read(&resource_type, &id, Some(version)).await?;
     Ok(resource_response(StatusCode::OK, &resource, &state.config.base_url, false, false))
 }
@@ -43,7 +60,12 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
     let if_match = match headers.get("if-match") {
-        Some(v) => Some(v.to_str().ok().and_then(parse_version_etag).ok_or_else(|| FhirError::invalid("If-Match must be a version ETag such as W/\"2\""))?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(parse_version_etag)
+                .ok_or_else(|| FhirError::invalid("If-Match must be a version ETag such as W/\"2\""))?,
+        ),
         None => None,
     };
     let outcome = state.records.update(&resource_type, &id, body, if_match).await?;

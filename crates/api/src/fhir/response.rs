@@ -42,16 +42,28 @@ pub fn http_date(unix_ms: i64) -> String {
 
 /// Whether the client asked for `Prefer: return=minimal`.
 pub fn wants_minimal(headers: &HeaderMap) -> bool {
-    headers.get("prefer").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "return=minimal"))
+    headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "return=minimal"))
 }
 
 /// Whether the client asked for strict handling of unknown search parameters.
 pub fn wants_strict(headers: &HeaderMap) -> bool {
-    headers.get("prefer").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "handling=strict"))
+    headers
+        .get("prefer")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "handling=strict"))
 }
 
 /// A resource response with its version headers.
-pub fn resource_response(status: StatusCode, resource: &StoredResource, base_url: &str, location: bool, minimal: bool) -> Response {
+pub fn resource_response(
+    status: StatusCode,
+    resource: &StoredResource,
+    base_url: &str,
+    location: bool,
+    minimal: bool,
+) -> Response {
     let mut response = if minimal { status.into_response() } else { fhir_json(status, &resource.body) };
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag(resource.version)) {

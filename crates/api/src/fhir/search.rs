@@ -17,16 +17,30 @@ const DEFAULT_HISTORY_COUNT: u64 = 50;
 const MAX_HISTORY_COUNT: u64 = 500;
 
 /// `GET /fhir/{type}?...`. Prefer `POST _search` so search values stay out of URLs.
-pub async fn search_get(State(state): State<AppState>, Path(resource_type): Path<String>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn search_get(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let pairs = parse_query_string(query.as_deref().unwrap_or(""));
     run_search(&state, &resource_type, &headers, pairs).await
 }
 
 /// `POST /fhir/{type}/_search` with a form body.
-pub async fn search_post(State(state): State<AppState>, Path(resource_type): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn search_post(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !mime.starts_with("application/x-www-form-urlencoded") {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, IssueType::NotSupported, "send search parameters as application/x-www-form-urlencoded"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueType::NotSupported,
+            "send search parameters as application/x-www-form-urlencoded",
+        ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| FhirError::invalid("the form body is not UTF-8"))?;
     run_search(&state, &resource_type, &headers, parse_query_string(text)).await
@@ -36,7 +50,12 @@ fn page_token(pairs: &[(String, String)]) -> Option<&str> {
     pairs.iter().find(|(k, _)| k == "_page").map(|(_, v)| v.as_str())
 }
 
-async fn run_search(state: &AppState, resource_type: &str, headers: &HeaderMap, pairs: Vec<(String, String)>) -> Result<Response, ApiError> {
+async fn run_search(
+    state: &AppState,
+    resource_type: &str,
+    headers: &HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<Response, ApiError> {
     known_type(resource_type)?;
     let (pairs, offset) = match page_token(&pairs) {
         Some(token) => {
@@ -49,7 +68,10 @@ async fn run_search(state: &AppState, resource_type: &str, headers: &HeaderMap, 
     let page = state.records.search(resource_type, &request, offset).await?;
     let base = &state.config.base_url;
     let link = |offset: u64| -> Result<String, ApiError> {
-        Ok(format!("{base}/fhir/{resource_type}?_page={}", state.records.seal_page_cursor(resource_type, &pairs, offset)?))
+        Ok(format!(
+            "{base}/fhir/{resource_type}?_page={}",
+            state.records.seal_page_cursor(resource_type, &pairs, offset)?
+        ))
     };
     let mut links = vec![json!({"relation": "self", "url": link(offset)?})];
     if page.count > 0 && offset + page.count < page.total {
@@ -65,23 +87,39 @@ async fn run_search(state: &AppState, resource_type: &str, headers: &HeaderMap, 
         .collect();
     if !request.ignored.is_empty() {
         let note = format!("ignored unknown search parameters: {}", request.ignored.join(", "));
-        entries.push(json!({"resource": operation_outcome("warning", "not-supported", &note), "search": {"mode": "outcome"}}));
+        entries.push(
+            json!({"resource": operation_outcome("warning", "not-supported", &note), "search": {"mode": "outcome"}}),
+        );
     }
-    let bundle = json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries});
+    let bundle =
+        json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries});
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
 /// `GET /fhir/{type}/_history`.
-pub async fn type_history(State(state): State<AppState>, Path(resource_type): Path<String>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn type_history(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     history(&state, &resource_type, None, query).await
 }
 
 /// `GET /fhir/{type}/{id}/_history`.
-pub async fn instance_history(State(state): State<AppState>, Path((resource_type, id)): Path<(String, String)>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn instance_history(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     history(&state, &resource_type, Some(&id), query).await
 }
 
-async fn history(state: &AppState, resource_type: &str, id: Option<&str>, query: Option<String>) -> Result<Response, ApiError> {
+async fn history(
+    state: &AppState,
+    resource_type: &str,
+    id: Option<&str>,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
     known_type(resource_type)?;
     let target = match id {
         Some(id) => format!("{resource_type}/{id}/_history"),
@@ -95,7 +133,10 @@ async fn history(state: &AppState, resource_type: &str, id: Option<&str>, query:
         offset = cursor.offset;
     }
     let count = match pairs.iter().find(|(k, _)| k == "_count") {
-        Some((_, v)) => v.parse::<u64>().map_err(|_| FhirError::invalid("_count must be a non-negative integer"))?.min(MAX_HISTORY_COUNT),
+        Some((_, v)) => v
+            .parse::<u64>()
+            .map_err(|_| FhirError::invalid("_count must be a non-negative integer"))?
+            .min(MAX_HISTORY_COUNT),
         None => DEFAULT_HISTORY_COUNT,
     };
     let page = state.records.history(resource_type, id, offset, count).await?;
@@ -106,7 +147,8 @@ async fn history(state: &AppState, resource_type: &str, id: Option<&str>, query:
         links.push(json!({"relation": "next", "url": format!("{base}/fhir/{target}?_page={token}")}));
     }
     let entries: Vec<Value> = page.versions.iter().map(|v| history_entry(base, v)).collect();
-    let bundle = json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links, "entry": entries});
+    let bundle =
+        json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links, "entry": entries});
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 

@@ -27,7 +27,8 @@ pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<(Config,
     }
     bar.finish_and_clear();
     summary.elapsed = started.elapsed();
-    let samples = samples.map(Path::to_owned).or_else(|| SAMPLE_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_dir()));
+    let samples =
+        samples.map(Path::to_owned).or_else(|| SAMPLE_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_dir()));
     if let Some(dir) = &samples {
         let synthea = import_paths(&services.records, std::slice::from_ref(dir)).await?;
         summary.created += synthea.created;

@@ -96,7 +96,12 @@ pub async fn import_paths(records: &Records, paths: &[PathBuf]) -> Result<Import
                 Ok(value) => import_value(records, value, &file.display().to_string(), &mut summary, &bar).await,
                 Err(e) => {
                     summary.failed += 1;
-                    summary.problems.push(format!("{}: not valid JSON (line {}, column {})", file.display(), e.line(), e.column()));
+                    summary.problems.push(format!(
+                        "{}: not valid JSON (line {}, column {})",
+                        file.display(),
+                        e.line(),
+                        e.column()
+                    ));
                 }
             }
         }
@@ -107,7 +112,13 @@ pub async fn import_paths(records: &Records, paths: &[PathBuf]) -> Result<Import
 }
 
 /// Imports one parsed Bundle or resource.
-pub async fn import_value(records: &Records, value: Value, label: &str, summary: &mut ImportSummary, bar: &indicatif::ProgressBar) {
+pub async fn import_value(
+    records: &Records,
+    value: Value,
+    label: &str,
+    summary: &mut ImportSummary,
+    bar: &indicatif::ProgressBar,
+) {
     let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
     let is_processable = matches!(value.get("type").and_then(Value::as_str), Some("batch" | "transaction"));
     if is_bundle && is_processable {
@@ -144,7 +155,12 @@ pub async fn import_value(records: &Records, value: Value, label: &str, summary:
     bar.inc(1);
 }
 
-async fn import_ndjson(records: &Records, file: &Path, summary: &mut ImportSummary, bar: &indicatif::ProgressBar) -> Result<()> {
+async fn import_ndjson(
+    records: &Records,
+    file: &Path,
+    summary: &mut ImportSummary,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {} as UTF-8", file.display()))?;
     let mut entries = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -163,7 +179,12 @@ async fn import_ndjson(records: &Records, file: &Path, summary: &mut ImportSumma
             }
             Err(e) => {
                 summary.failed += 1;
-                summary.problems.push(format!("{}: line {}: not valid JSON (column {})", file.display(), n + 1, e.column()));
+                summary.problems.push(format!(
+                    "{}: line {}: not valid JSON (column {})",
+                    file.display(),
+                    n + 1,
+                    e.column()
+                ));
             }
         }
         if entries.len() >= NDJSON_BATCH {

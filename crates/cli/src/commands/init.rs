@@ -29,12 +29,18 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     use std::io::Write;
-    options.open(path).and_then(|mut f| f.write_all(contents)).with_context(|| format!("cannot write {}", path.display()))
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn new_passphrase() -> Result<String> {
     let first = passphrase("New key file passphrase (12+ characters): ")?;
-    if std::env::var("PHIVAULT_PASSPHRASE").is_err() && std::env::var("PHIVAULT_PASSPHRASE_FILE").is_err() && std::io::stdin().is_terminal() {
+    if std::env::var("PHIVAULT_PASSPHRASE").is_err()
+        && std::env::var("PHIVAULT_PASSPHRASE_FILE").is_err()
+        && std::io::stdin().is_terminal()
+    {
         let again = rpassword::prompt_password("Repeat the passphrase: ")?;
         if again != first {
             bail!("the passphrases differ");

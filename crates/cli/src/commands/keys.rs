@@ -22,14 +22,23 @@ fn age(secs: i64) -> String {
 pub async fn status(services: &Services) -> Result<()> {
     let usage = key_usage(&services.store, services.keys.as_ref()).await?;
     let file = services.keys.keks()?;
-    println!("{:<28} {:>8} {:>10} {}", "KEK", "age", "data keys", "state");
+    println!("{:<28} {:>8} {:>10} state", "KEK", "age", "data keys");
     for kek in file {
         let count = usage.data_keys_per_kek.iter().find(|(k, _)| *k == kek.id).map_or(0, |(_, n)| *n);
-        let state = if kek.is_current { "current".to_owned() } else if let Some(at) = kek.retired_unix { format!("retired {} ago", age(now_secs() - at)) } else { "rotation pending".to_owned() };
+        let state = if kek.is_current {
+            "current".to_owned()
+        } else if let Some(at) = kek.retired_unix {
+            format!("retired {} ago", age(now_secs() - at))
+        } else {
+            "rotation pending".to_owned()
+        };
         println!("{:<28} {:>8} {:>10} {}", kek.id, age(now_secs() - kek.created_unix), count, state);
     }
     if usage.pending_rewrap() > 0 {
-        println!("{} data keys still wrapped under an older KEK: run `phivault keys rotate` to finish", usage.pending_rewrap());
+        println!(
+            "{} data keys still wrapped under an older KEK: run `phivault keys rotate` to finish",
+            usage.pending_rewrap()
+        );
     }
     Ok(())
 }
@@ -52,8 +61,13 @@ pub async fn rotate(services: &Services) -> Result<()> {
     done += rewrap_all(&services.store, services.keys.as_ref(), &mut |n| bar.set_position(total.min(n))).await?;
     bar.finish_and_clear();
     let retired = services.keys.retire_old_keks(now_secs())?;
-    println!("re-wrapped {done} data keys; retired {}", if retired.is_empty() { "nothing".to_owned() } else { retired.join(", ") });
-    println!("retired KEKs stay in the key file until `phivault keys destroy-retired`, so backups taken before the rotation still open");
+    println!(
+        "re-wrapped {done} data keys; retired {}",
+        if retired.is_empty() { "nothing".to_owned() } else { retired.join(", ") }
+    );
+    println!(
+        "retired KEKs stay in the key file until `phivault keys destroy-retired`, so backups taken before the rotation still open"
+    );
     Ok(())
 }
 
@@ -72,7 +86,9 @@ pub async fn destroy_retired(services: &Services, min_age_days: i64) -> Result<(
 pub async fn shred_patient(services: &Services, patient_id: &str) -> Result<()> {
     services.keys.refresh()?;
     if services.records.shred_patient(patient_id).await? {
-        println!("destroyed the data key of Patient/{patient_id}: every version of every record in that compartment is now unrecoverable");
+        println!(
+            "destroyed the data key of Patient/{patient_id}: every version of every record in that compartment is now unrecoverable"
+        );
     } else {
         println!("Patient/{patient_id} has no live data key (never stored, or already destroyed)");
     }

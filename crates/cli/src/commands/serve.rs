@@ -15,12 +15,20 @@ use crate::wiring::Services;
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
 pub async fn serve(config: &Config, services: Services) -> Result<()> {
-    let addr: SocketAddr = config.server.listen.parse().context("server.listen must be an address such as 127.0.0.1:8443")?;
+    let addr: SocketAddr =
+        config.server.listen.parse().context("server.listen must be an address such as 127.0.0.1:8443")?;
     if !addr.ip().is_loopback() {
-        bail!("refusing to listen on {addr}: phivault has no authentication yet, so it binds to loopback only (127.0.0.1 or ::1)");
+        bail!(
+            "refusing to listen on {addr}: phivault has no authentication yet, so it binds to loopback only (127.0.0.1 or ::1)"
+        );
     }
     let tls = phivault_api::tls::server_config(&config.tls.cert, &config.tls.key)?;
-    let trusted_proxies = config.server.trusted_proxies.iter().map(|s| s.parse::<IpNet>().map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let trusted_proxies = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|s| s.parse::<IpNet>().map_err(anyhow::Error::msg))
+        .collect::<Result<_>>()?;
     let state = AppState {
         records: services.records.clone(),
         config: Arc::new(ApiConfig {
@@ -32,8 +40,13 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     };
     let app = phivault_api::router(state);
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::warn!("no authentication yet: every local process can read and write records; do not load real patient data");
-    eprintln!("phivault serving FHIR R4 at {}/fhir (listening on {addr})", config.server.public_base_url.trim_end_matches('/'));
+    tracing::warn!(
+        "no authentication yet: every local process can read and write records; do not load real patient data"
+    );
+    eprintln!(
+        "phivault serving FHIR R4 at {}/fhir (listening on {addr})",
+        config.server.public_base_url.trim_end_matches('/')
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -43,11 +56,18 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         Some(plain) => {
             let plain: SocketAddr = plain.parse().context("server.redirect_listen must be an address")?;
             let listener = TcpListener::bind(plain).await.with_context(|| format!("cannot listen on {plain}"))?;
-            Some(tokio::spawn(serve_redirect(listener, config.server.public_base_url.clone(), stopped(stop_rx.clone()))))
+            Some(tokio::spawn(serve_redirect(
+                listener,
+                config.server.public_base_url.clone(),
+                stopped(stop_rx.clone()),
+            )))
         }
         None => None,
     };
-    let limits = ConnectionLimits { header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs), ..ConnectionLimits::default() };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
+        ..ConnectionLimits::default()
+    };
     let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");

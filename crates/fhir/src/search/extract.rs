@@ -30,7 +30,10 @@ fn leaves<'a>(root: &'a Value, path: &str) -> Vec<&'a Value> {
         }
         current = next;
     }
-    current.into_iter().flat_map(|v| if let Value::Array(items) = v { items.iter().collect() } else { vec![v] }).collect()
+    current
+        .into_iter()
+        .flat_map(|v| if let Value::Array(items) = v { items.iter().collect() } else { vec![v] })
+        .collect()
 }
 
 /// Computes every index entry of a resource. Fails when an indexed element holds a
@@ -44,14 +47,19 @@ pub fn extract_index_entries(resource_type: &str, resource: &Value) -> Result<In
                     ParamKind::Token => token_terms(def.name, leaf, &mut out.terms),
                     ParamKind::Text => text_terms(def.name, leaf, &mut out.terms),
                     ParamKind::Date => {
-                        let (lo, hi) = date_or_period(leaf)
-                            .ok_or_else(|| FhirError::new(IssueType::Value, format!("{resource_type}.{path} is not a valid date, dateTime or Period")))?;
+                        let (lo, hi) = date_or_period(leaf).ok_or_else(|| {
+                            FhirError::new(
+                                IssueType::Value,
+                                format!("{resource_type}.{path} is not a valid date, dateTime or Period"),
+                            )
+                        })?;
                         out.dates.push((def.name, lo, hi));
                     }
                     ParamKind::BirthDate => {
                         let text = leaf.as_str().unwrap_or_default();
-                        let terms = birth_date_terms(text)
-                            .ok_or_else(|| FhirError::new(IssueType::Value, format!("{resource_type}.{path} is not a valid date")))?;
+                        let terms = birth_date_terms(text).ok_or_else(|| {
+                            FhirError::new(IssueType::Value, format!("{resource_type}.{path} is not a valid date"))
+                        })?;
                         out.terms.extend(terms.into_iter().map(|t| (def.name, t)));
                     }
                     ParamKind::Patient => {}

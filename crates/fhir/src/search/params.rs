@@ -53,7 +53,10 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
             p("address-postalcode", Token, &["address.postalCode"]),
         ],
     ),
-    ("Practitioner", &[p("name", Text, &["name"]), p("family", Text, &["name.family"]), p("given", Text, &["name.given"])]),
+    (
+        "Practitioner",
+        &[p("name", Text, &["name"]), p("family", Text, &["name.family"]), p("given", Text, &["name.given"])],
+    ),
     ("Organization", &[p("name", Text, &["name", "alias"])]),
     ("Location", &[p("name", Text, &["name", "alias"])]),
     (
@@ -78,12 +81,7 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
     ),
     (
         "Encounter",
-        &[
-            p("type", Token, &["type"]),
-            p("class", Token, &["class"]),
-            p("date", Date, &["period"]),
-            CLINICAL_STATUS,
-        ],
+        &[p("type", Token, &["type"]), p("class", Token, &["class"]), p("date", Date, &["period"]), CLINICAL_STATUS],
     ),
     (
         "MedicationRequest",

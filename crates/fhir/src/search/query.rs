@@ -69,7 +69,12 @@ const FORMAT_PARAMS: [&str; 4] = ["_format", "_pretty", "_total", "_summary"];
 /// ignored and listed unless `strict` (`Prefer: handling=strict`), where they are an error.
 /// Unsupported modifiers are always an error: silently widening a search is worse.
 pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: bool) -> Result<SearchRequest, FhirError> {
-    let mut request = SearchRequest { clauses: Vec::new(), count: DEFAULT_COUNT, sort: Sort::LastUpdated { descending: false }, ignored: Vec::new() };
+    let mut request = SearchRequest {
+        clauses: Vec::new(),
+        count: DEFAULT_COUNT,
+        sort: Sort::LastUpdated { descending: false },
+        ignored: Vec::new(),
+    };
     for (key, value) in pairs {
         let (name, modifier) = match key.split_once(':') {
             Some((n, m)) => (n, Some(m)),
@@ -77,7 +82,10 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
         };
         match name {
             "_count" => {
-                request.count = value.parse::<usize>().map_err(|_| FhirError::invalid("_count must be a non-negative integer"))?.min(MAX_COUNT);
+                request.count = value
+                    .parse::<usize>()
+                    .map_err(|_| FhirError::invalid("_count must be a non-negative integer"))?
+                    .min(MAX_COUNT);
             }
             "_sort" => request.sort = parse_sort(resource_type, value)?,
             "_id" => {
@@ -97,7 +105,10 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
             _ => match params_for(resource_type).find(|d| d.name == name) {
                 Some(def) => request.clauses.push(clause_for(def.name, def.kind, modifier, value)?),
                 None if strict => {
-                    return Err(FhirError::new(IssueType::NotSupported, format!("unknown search parameter '{name}' for {resource_type}")));
+                    return Err(FhirError::new(
+                        IssueType::NotSupported,
+                        format!("unknown search parameter '{name}' for {resource_type}"),
+                    ));
                 }
                 None => request.ignored.push(name.to_owned()),
             },
@@ -123,7 +134,10 @@ fn parse_sort(resource_type: &str, value: &str) -> Result<Sort, FhirError> {
     }
     match params_for(resource_type).find(|d| d.name == name && d.kind == ParamKind::Date) {
         Some(def) => Ok(Sort::Date { param: def.name, descending }),
-        None => Err(FhirError::new(IssueType::NotSupported, format!("sorting by '{name}' is not supported; use _lastUpdated or a date parameter"))),
+        None => Err(FhirError::new(
+            IssueType::NotSupported,
+            format!("sorting by '{name}' is not supported; use _lastUpdated or a date parameter"),
+        )),
     }
 }
 
@@ -169,13 +183,16 @@ fn clause_for(param: &'static str, kind: ParamKind, modifier: Option<&str>, valu
                 .collect();
             Ok(Clause::Compartment(ids))
         }
-        (_, Some(m)) => Err(FhirError::new(IssueType::NotSupported, format!("modifier ':{m}' is not supported on '{param}'"))),
+        (_, Some(m)) => {
+            Err(FhirError::new(IssueType::NotSupported, format!("modifier ':{m}' is not supported on '{param}'")))
+        }
     }
 }
 
 /// The single index term a token query value must match (see `push_token`).
 fn token_query_term(param: &'static str, value: &str) -> String {
-    let normalise = |v: &str| if matches!(param, "telecom" | "phone" | "email") { contact_value(v) } else { v.trim().to_owned() };
+    let normalise =
+        |v: &str| if matches!(param, "telecom" | "phone" | "email") { contact_value(v) } else { v.trim().to_owned() };
     match value.split_once('|') {
         None => format!("c:{}", normalise(value)),
         Some(("", code)) => format!("ns:{}", normalise(code)),
@@ -200,14 +217,22 @@ fn split_prefix(value: &str) -> (DateOp, &str) {
 
 fn date_condition(param: &str, value: &str) -> Result<DateCondition, FhirError> {
     let (op, text) = split_prefix(value);
-    let range = parse_date_range(text).ok_or_else(|| FhirError::invalid(format!("'{param}' needs a date such as 2024-03-01, optionally prefixed by eq, lt, gt, le or ge")))?;
+    let range = parse_date_range(text).ok_or_else(|| {
+        FhirError::invalid(format!(
+            "'{param}' needs a date such as 2024-03-01, optionally prefixed by eq, lt, gt, le or ge"
+        ))
+    })?;
     Ok(DateCondition { op, lo: range.lo, hi: range.hi })
 }
 
 /// Expands a birth-date query into the blind terms it covers: whole years, then months,
 /// then days at the edges, so a range needs at most a few hundred terms.
 fn birth_date_query_terms(param: &str, value: &str) -> Result<Vec<String>, FhirError> {
-    let bad = || FhirError::invalid(format!("'{param}' needs a date such as 1980, 1980-05 or 1980-05-10, optionally prefixed by eq, lt, gt, le or ge"));
+    let bad = || {
+        FhirError::invalid(format!(
+            "'{param}' needs a date such as 1980, 1980-05 or 1980-05-10, optionally prefixed by eq, lt, gt, le or ge"
+        ))
+    };
     let (op, text) = split_prefix(value);
     let range = parse_date_range(text).ok_or_else(bad)?;
     if range.precision == Precision::Time {
@@ -223,7 +248,8 @@ fn birth_date_query_terms(param: &str, value: &str) -> Result<Vec<String>, FhirE
     let before = matches!(op, DateOp::Lt | DateOp::Le);
     let mut terms = Vec::new();
     // Whole years strictly before / after.
-    let years: Vec<i32> = if before { (*BIRTH_YEARS.start()..year).collect() } else { (year + 1..=*BIRTH_YEARS.end()).collect() };
+    let years: Vec<i32> =
+        if before { (*BIRTH_YEARS.start()..year).collect() } else { (year + 1..=*BIRTH_YEARS.end()).collect() };
     terms.extend(years.into_iter().map(|y| format!("Y:{y}")));
     match (month, day) {
         (None, _) => {
@@ -261,10 +287,18 @@ mod tests {
 
     #[test]
     fn patient_search_clauses() {
-        let r = parse_search("Patient", &q(&[("family", "Du"), ("identifier", "urn:mrn|123456789"), ("_count", "5")]), false).expect("valid");
+        let r = parse_search(
+            "Patient",
+            &q(&[("family", "Du"), ("identifier", "urn:mrn|123456789"), ("_count", "5")]),
+            false,
+        )
+        .expect("valid");
         assert_eq!(r.count, 5);
         assert_eq!(r.clauses[0], Clause::Terms { param: "family", any_of: vec![vec!["p:du".into()]] });
-        assert_eq!(r.clauses[1], Clause::Terms { param: "identifier", any_of: vec![vec!["sc:urn:mrn|123456789".into()]] });
+        assert_eq!(
+            r.clauses[1],
+            Clause::Terms { param: "identifier", any_of: vec![vec!["sc:urn:mrn|123456789".into()]] }
+        );
     }
 
     #[test]
@@ -281,7 +315,9 @@ mod tests {
         let eq = birth_date_query_terms("birthdate", "1937-04-17").expect("eq");
         assert_eq!(eq, ["D:1937-04-17"]);
         let lt = birth_date_query_terms("birthdate", "lt1937-04-17").expect("lt");
-        assert!(lt.contains(&"Y:1936".into()) && lt.contains(&"M:1937-03".into()) && lt.contains(&"D:1937-04-16".into()));
+        assert!(
+            lt.contains(&"Y:1936".into()) && lt.contains(&"M:1937-03".into()) && lt.contains(&"D:1937-04-16".into())
+        );
         assert!(!lt.iter().any(|t| t == "D:1937-04-17" || t == "Y:1937" || t == "M:1937-04"));
         let ge = birth_date_query_terms("birthdate", "ge1937").expect("ge");
         assert!(ge.contains(&"Y:1937".into()) && ge.contains(&"Y:2000".into()) && !ge.contains(&"Y:1936".into()));
@@ -300,7 +336,8 @@ mod tests {
 
     #[test]
     fn compartment_accepts_reference_or_id() {
-        let r = parse_search("Observation", &q(&[("patient", "Patient/p1,p2"), ("subject", "Group/g")]), false).expect("valid");
+        let r = parse_search("Observation", &q(&[("patient", "Patient/p1,p2"), ("subject", "Group/g")]), false)
+            .expect("valid");
         assert_eq!(r.clauses[0], Clause::Compartment(vec!["p1".into(), "p2".into()]));
         assert_eq!(r.clauses[1], Clause::Compartment(vec![]));
     }

@@ -7,10 +7,12 @@
 
 use std::collections::HashMap;
 
-use phivault_fhir::{FhirError, IssueType, for_each_reference_mut, is_resource_type, is_valid_id, parse_query_string, parse_version_etag};
+use phivault_fhir::{
+    FhirError, IssueType, for_each_reference_mut, is_resource_type, is_valid_id, parse_query_string, parse_version_etag,
+};
 use serde_json::Value;
 
-use super::codec::{KeyCache, new_resource_id};
+use super::codec::{KeyCache, Slot, new_resource_id};
 use super::{Records, StoredResource};
 use crate::{RecordError, VersionWrite};
 
@@ -56,11 +58,17 @@ fn at(index: usize, e: FhirError) -> RecordError {
 }
 
 fn parse_entry(index: usize, raw: Value) -> Result<Entry, RecordError> {
-    let Value::Object(mut raw) = raw else { return Err(at(index, FhirError::new(IssueType::Structure, "entry is not an object"))) };
-    let resource = raw.remove("resource").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.resource is missing")))?;
-    let request = raw.get("request").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request is missing")))?;
+    let Value::Object(mut raw) = raw else {
+        return Err(at(index, FhirError::new(IssueType::Structure, "entry is not an object")));
+    };
+    let resource = raw
+        .remove("resource")
+        .ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.resource is missing")))?;
+    let request =
+        raw.get("request").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request is missing")))?;
     let field = |name: &str| request.get(name).and_then(Value::as_str).map(str::to_owned);
-    let url = field("url").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request.url is missing")))?;
+    let url =
+        field("url").ok_or_else(|| at(index, FhirError::new(IssueType::Required, "entry.request.url is missing")))?;
     let resource_type = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default().to_owned();
     let method = match field("method").as_deref() {
         Some("POST") => {
@@ -70,12 +78,20 @@ fn parse_entry(index: usize, raw: Value) -> Result<Entry, RecordError> {
             Method::Post { if_none_exist: field("ifNoneExist") }
         }
         Some("PUT") => {
-            let (t, id) = url.split_once('/').ok_or_else(|| at(index, FhirError::new(IssueType::NotSupported, "PUT needs a url of the form Type/id")))?;
+            let (t, id) = url.split_once('/').ok_or_else(|| {
+                at(index, FhirError::new(IssueType::NotSupported, "PUT needs a url of the form Type/id"))
+            })?;
             if t != resource_type || !is_valid_id(id) {
-                return Err(at(index, FhirError::invalid("entry.request.url does not match the resource's type or holds an invalid id")));
+                return Err(at(
+                    index,
+                    FhirError::invalid("entry.request.url does not match the resource's type or holds an invalid id"),
+                ));
             }
             let if_match = match field("ifMatch") {
-                Some(tag) => Some(parse_version_etag(&tag).ok_or_else(|| at(index, FhirError::invalid("ifMatch is not a version ETag")))?),
+                Some(tag) => Some(
+                    parse_version_etag(&tag)
+                        .ok_or_else(|| at(index, FhirError::invalid("ifMatch is not a version ETag")))?,
+                ),
                 None => None,
             };
             Method::Put { id: id.to_owned(), if_match }
@@ -85,7 +101,12 @@ fn parse_entry(index: usize, raw: Value) -> Result<Entry, RecordError> {
     if !is_resource_type(&resource_type) {
         return Err(at(index, FhirError::new(IssueType::NotSupported, "entry.resource has no known resourceType")));
     }
-    Ok(Entry { full_url: raw.get("fullUrl").and_then(Value::as_str).map(str::to_owned), resource_type, method, resource })
+    Ok(Entry {
+        full_url: raw.get("fullUrl").and_then(Value::as_str).map(str::to_owned),
+        resource_type,
+        method,
+        resource,
+    })
 }
 
 impl Records {
@@ -106,7 +127,11 @@ impl Records {
         drop(body);
         match kind {
             BundleKind::Transaction => {
-                let entries = raw_entries.into_iter().enumerate().map(|(i, e)| parse_entry(i, e)).collect::<Result<Vec<_>, _>>()?;
+                let entries = raw_entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| parse_entry(i, e))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let outcomes = self.transaction(entries).await?;
                 Ok(Bundle { kind, entries: outcomes.into_iter().map(Ok).collect() })
             }
@@ -127,7 +152,11 @@ impl Records {
                         (ids.get(first).cloned().unwrap_or_default(), existing.get(first).cloned().flatten())
                     } else {
                         conditions.insert((entry.resource_type.clone(), cond.clone()), i);
-                        match self.find_unique(&entry.resource_type, &parse_query_string(cond)).await.map_err(|e| in_entry(i, e))? {
+                        match self
+                            .find_unique(&entry.resource_type, &parse_query_string(cond))
+                            .await
+                            .map_err(|e| in_entry(i, e))?
+                        {
                             Some(found) => (found.id.clone(), Some(found)),
                             None => (new_resource_id()?, None),
                         }
@@ -166,10 +195,24 @@ impl Records {
                 Method::Post { .. } => (1, None),
             };
             let mut body = std::mem::take(&mut entry.resource);
-            let write = self.seal_version(&mut cache, &entry.resource_type, id, version, replaces, &mut body, now).await.map_err(|e| in_entry(i, e))?;
+            let write = self
+                .seal_version(
+                    &mut cache,
+                    Slot { resource_type: &entry.resource_type, id, version, replaces },
+                    &mut body,
+                    now,
+                )
+                .await
+                .map_err(|e| in_entry(i, e))?;
             writes.push(write);
             outcomes.push(EntryOutcome {
-                resource: StoredResource { resource_type: entry.resource_type.clone(), id: id.clone(), version, last_updated_ms: now, body },
+                resource: StoredResource {
+                    resource_type: entry.resource_type.clone(),
+                    id: id.clone(),
+                    version,
+                    last_updated_ms: now,
+                    body,
+                },
                 created: replaces.is_none(),
             });
         }
@@ -191,7 +234,12 @@ impl Records {
             if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
                 match targets.get(r.as_str()) {
                     Some(target) => *r = target.clone(),
-                    None => return Err(at(index, FhirError::new(IssueType::NotFound, "a urn: reference names no entry of this Bundle"))),
+                    None => {
+                        return Err(at(
+                            index,
+                            FhirError::new(IssueType::NotFound, "a urn: reference names no entry of this Bundle"),
+                        ));
+                    }
                 }
             } else if r.contains('?') && !resolved.contains_key(r.as_str()) {
                 conditional.push(r.clone());
@@ -207,8 +255,11 @@ impl Records {
             if !is_resource_type(resource_type) {
                 return Err(at(index, FhirError::invalid("a conditional reference names no known resource type")));
             }
-            let found = self.find_unique(resource_type, &parse_query_string(&query)).await.map_err(|e| in_entry(index, e))?;
-            let found = found.ok_or_else(|| at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource")))?;
+            let found =
+                self.find_unique(resource_type, &parse_query_string(&query)).await.map_err(|e| in_entry(index, e))?;
+            let found = found.ok_or_else(|| {
+                at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource"))
+            })?;
             resolved.insert(reference, format!("{resource_type}/{}", found.id));
         }
         for_each_reference_mut::<RecordError>(resource, &mut |r| {
@@ -252,8 +303,21 @@ impl Records {
                 };
                 self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved).await?;
                 let mut body = std::mem::take(&mut entry.resource);
-                let write = self.seal_version(&mut cache, &entry.resource_type, &id, version, replaces, &mut body, now).await?;
-                let resource = StoredResource { resource_type: entry.resource_type.clone(), id, version, last_updated_ms: now, body };
+                let write = self
+                    .seal_version(
+                        &mut cache,
+                        Slot { resource_type: &entry.resource_type, id: &id, version, replaces },
+                        &mut body,
+                        now,
+                    )
+                    .await?;
+                let resource = StoredResource {
+                    resource_type: entry.resource_type.clone(),
+                    id,
+                    version,
+                    last_updated_ms: now,
+                    body,
+                };
                 if let Method::Post { if_none_exist: Some(cond) } = &entry.method {
                     created_by_condition.insert((entry.resource_type.clone(), cond.clone()), resource.clone());
                 }
@@ -279,7 +343,11 @@ impl Records {
 
     /// Commits a group of independent batch writes; on a conflict, retries them one by one
     /// so only the conflicting entries fail.
-    async fn commit_batch_group(&self, pending: &mut Vec<(usize, VersionWrite)>, results: &mut [Result<EntryOutcome, RecordError>]) -> Result<(), RecordError> {
+    async fn commit_batch_group(
+        &self,
+        pending: &mut Vec<(usize, VersionWrite)>,
+        results: &mut [Result<EntryOutcome, RecordError>],
+    ) -> Result<(), RecordError> {
         if pending.is_empty() {
             return Ok(());
         }

@@ -19,6 +19,15 @@ pub(crate) fn key_scope(resource_type: &str, compartment: Option<&str>) -> Strin
     }
 }
 
+/// Where a new version goes: type, id, its version number and the version it replaces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot<'a> {
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub version: i64,
+    pub replaces: Option<i64>,
+}
+
 /// Data keys unwrapped during one operation (a bundle touches one patient's key hundreds
 /// of times). Lives only as long as the operation, so a destroyed key is noticed at once.
 #[derive(Debug, Default)]
@@ -31,13 +40,11 @@ impl Records {
     pub(crate) async fn seal_version(
         &self,
         cache: &mut KeyCache,
-        resource_type: &str,
-        id: &str,
-        version: i64,
-        replaces: Option<i64>,
+        slot: Slot<'_>,
         body: &mut Value,
         now_ms: i64,
     ) -> Result<VersionWrite, RecordError> {
+        let Slot { resource_type, id, version, replaces } = slot;
         body["id"] = json!(id);
         let meta = body.as_object_mut().and_then(|o| {
             let meta = o.entry("meta").or_insert_with(|| json!({}));
@@ -52,8 +59,10 @@ impl Records {
         let scope = key_scope(resource_type, compartment.as_deref());
         let ring = self.keys.ring();
         let key = self.data_key_for(cache, &ring, &scope, now_ms).await?;
-        let plaintext = serde_json::to_vec(body).map_err(|_| phivault_fhir::FhirError::invalid("resource cannot be serialized"))?;
-        let ciphertext = seal(&key, AssociatedData { resource_type, id, version }, &plaintext).map_err(RecordError::Keys)?;
+        let plaintext =
+            serde_json::to_vec(body).map_err(|_| phivault_fhir::FhirError::invalid("resource cannot be serialized"))?;
+        let ciphertext =
+            seal(&key, AssociatedData { resource_type, id, version }, &plaintext).map_err(RecordError::Keys)?;
         let index = ring.blind_index();
         Ok(VersionWrite {
             resource_type: resource_type.to_owned(),
@@ -70,16 +79,28 @@ impl Records {
     }
 
     /// The data key of `scope`, created (and wrapped under the current KEK) on first use.
-    async fn data_key_for(&self, cache: &mut KeyCache, ring: &KeyRing, scope: &str, now_ms: i64) -> Result<DataKey, RecordError> {
+    async fn data_key_for(
+        &self,
+        cache: &mut KeyCache,
+        ring: &KeyRing,
+        scope: &str,
+        now_ms: i64,
+    ) -> Result<DataKey, RecordError> {
         if let Some(key) = cache.keys.get(scope) {
             return Ok(key.clone());
         }
         let stored = match self.store.data_key(scope).await? {
             Some(stored) => stored,
             None => {
-                let fresh = DataKey::generate(format!("dk-{}", phivault_fhir::new_id(random16()?))).map_err(RecordError::Keys)?;
+                let fresh = DataKey::generate(format!("dk-{}", phivault_fhir::new_id(random16()?)))
+                    .map_err(RecordError::Keys)?;
                 let wrapped = ring.wrap(&fresh, scope).map_err(RecordError::Keys)?;
-                let row = StoredDataKey { key_id: fresh.id.clone(), scope: scope.to_owned(), wrapped: Some(wrapped), created_ms: now_ms };
+                let row = StoredDataKey {
+                    key_id: fresh.id.clone(),
+                    scope: scope.to_owned(),
+                    wrapped: Some(wrapped),
+                    created_ms: now_ms,
+                };
                 self.store.insert_data_key(&row).await?
             }
         };
@@ -120,7 +141,11 @@ impl Records {
             }
         };
         let ad = AssociatedData { resource_type: &stored.resource_type, id: &stored.id, version: stored.version };
-        let integrity = || RecordError::Integrity { resource_type: stored.resource_type.clone(), id: stored.id.clone(), version: stored.version };
+        let integrity = || RecordError::Integrity {
+            resource_type: stored.resource_type.clone(),
+            id: stored.id.clone(),
+            version: stored.version,
+        };
         let plaintext = open(&key, ad, &stored.ciphertext).map_err(|_| {
             tracing::error!(resource_type = %stored.resource_type, id = %stored.id, version = stored.version, "stored record failed authentication");
             integrity()

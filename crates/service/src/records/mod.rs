@@ -12,7 +12,7 @@ use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
 use serde_json::Value;
 
 pub use bundle::{Bundle, BundleKind, EntryOutcome};
-pub(crate) use codec::KeyCache;
+pub(crate) use codec::{KeyCache, Slot};
 pub use paging::PageCursor;
 
 use crate::{Clock, KeySource, RecordError, RecordStore, StoredVersion};
@@ -101,24 +101,51 @@ impl Records {
     /// Creates a resource with a server-assigned id. With `if_none_exist` (a search query
     /// on the same type), returns the single existing match instead, and refuses when
     /// several match.
-    pub async fn create(&self, resource_type: &str, mut body: Value, if_none_exist: Option<&[(String, String)]>) -> Result<WriteOutcome, RecordError> {
+    pub async fn create(
+        &self,
+        resource_type: &str,
+        mut body: Value,
+        if_none_exist: Option<&[(String, String)]>,
+    ) -> Result<WriteOutcome, RecordError> {
         check_type(resource_type)?;
         phivault_fhir::validate_resource(&body, Some(resource_type), None)?;
-        if let Some(query) = if_none_exist {
-            if let Some(existing) = self.find_unique(resource_type, query).await? {
-                return Ok(WriteOutcome { resource: existing, created: false });
-            }
+        if let Some(query) = if_none_exist
+            && let Some(existing) = self.find_unique(resource_type, query).await?
+        {
+            return Ok(WriteOutcome { resource: existing, created: false });
         }
         let id = codec::new_resource_id()?;
         let now = self.clock.now_ms();
-        let write = self.seal_version(&mut KeyCache::default(), resource_type, &id, 1, None, &mut body, now).await?;
+        let write = self
+            .seal_version(
+                &mut KeyCache::default(),
+                Slot { resource_type, id: &id, version: 1, replaces: None },
+                &mut body,
+                now,
+            )
+            .await?;
         self.store.commit(std::slice::from_ref(&write)).await?;
-        Ok(WriteOutcome { resource: StoredResource { resource_type: resource_type.into(), id, version: 1, last_updated_ms: now, body }, created: true })
+        Ok(WriteOutcome {
+            resource: StoredResource {
+                resource_type: resource_type.into(),
+                id,
+                version: 1,
+                last_updated_ms: now,
+                body,
+            },
+            created: true,
+        })
     }
 
     /// Updates (or creates, with a client-chosen id) a resource. `if_match` is the version
     /// the client last read; a different current version is refused.
-    pub async fn update(&self, resource_type: &str, id: &str, mut body: Value, if_match: Option<i64>) -> Result<WriteOutcome, RecordError> {
+    pub async fn update(
+        &self,
+        resource_type: &str,
+        id: &str,
+        mut body: Value,
+        if_match: Option<i64>,
+    ) -> Result<WriteOutcome, RecordError> {
         check_type(resource_type)?;
         check_id(id)?;
         phivault_fhir::validate_resource(&body, Some(resource_type), Some(id))?;
@@ -130,16 +157,34 @@ impl Records {
         }
         let version = current.map_or(1, |v| v + 1);
         let now = self.clock.now_ms();
-        let write = self.seal_version(&mut KeyCache::default(), resource_type, id, version, current, &mut body, now).await?;
+        let write = self
+            .seal_version(
+                &mut KeyCache::default(),
+                Slot { resource_type, id, version, replaces: current },
+                &mut body,
+                now,
+            )
+            .await?;
         self.store.commit(std::slice::from_ref(&write)).await?;
         Ok(WriteOutcome {
-            resource: StoredResource { resource_type: resource_type.into(), id: id.into(), version, last_updated_ms: now, body },
+            resource: StoredResource {
+                resource_type: resource_type.into(),
+                id: id.into(),
+                version,
+                last_updated_ms: now,
+                body,
+            },
             created: current.is_none(),
         })
     }
 
     /// Reads the current version, or version `version` (vread).
-    pub async fn read(&self, resource_type: &str, id: &str, version: Option<i64>) -> Result<StoredResource, RecordError> {
+    pub async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: Option<i64>,
+    ) -> Result<StoredResource, RecordError> {
         check_type(resource_type)?;
         check_id(id)?;
         let stored = self
@@ -151,7 +196,13 @@ impl Records {
     }
 
     /// History of one resource or of a whole type, newest first.
-    pub async fn history(&self, resource_type: &str, id: Option<&str>, offset: u64, count: u64) -> Result<HistoryPage, RecordError> {
+    pub async fn history(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        offset: u64,
+        count: u64,
+    ) -> Result<HistoryPage, RecordError> {
         check_type(resource_type)?;
         if let Some(id) = id {
             check_id(id)?;
@@ -166,7 +217,12 @@ impl Records {
     }
 
     /// Runs a parsed search from `offset`.
-    pub async fn search(&self, resource_type: &str, request: &SearchRequest, offset: u64) -> Result<SearchPage, RecordError> {
+    pub async fn search(
+        &self,
+        resource_type: &str,
+        request: &SearchRequest,
+        offset: u64,
+    ) -> Result<SearchPage, RecordError> {
         check_type(resource_type)?;
         let query = self.store_query(resource_type, request, offset);
         let (rows, total) = self.store.search(&query).await?;
@@ -176,7 +232,11 @@ impl Records {
     }
 
     /// The one resource matching `query`, `None` if none, an error if several.
-    pub(crate) async fn find_unique(&self, resource_type: &str, query: &[(String, String)]) -> Result<Option<StoredResource>, RecordError> {
+    pub(crate) async fn find_unique(
+        &self,
+        resource_type: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordError> {
         let mut request = phivault_fhir::search::parse_search(resource_type, query, true)?;
         if request.clauses.is_empty() {
             return Err(FhirError::invalid("a condition must hold at least one search parameter").into());

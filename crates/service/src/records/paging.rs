@@ -25,8 +25,14 @@ pub struct PageCursor {
 
 impl Records {
     /// Seals a cursor for the page starting at `offset`.
-    pub fn seal_page_cursor(&self, target: &str, query: &[(String, String)], offset: u64) -> Result<String, RecordError> {
-        let cursor = PageCursor { target: target.to_owned(), query: query.to_vec(), offset, issued_ms: self.clock.now_ms() };
+    pub fn seal_page_cursor(
+        &self,
+        target: &str,
+        query: &[(String, String)],
+        offset: u64,
+    ) -> Result<String, RecordError> {
+        let cursor =
+            PageCursor { target: target.to_owned(), query: query.to_vec(), offset, issued_ms: self.clock.now_ms() };
         let json = serde_json::to_vec(&cursor).map_err(|_| FhirError::invalid("cursor"))?;
         let sealed = self.keys.ring().seal_token(PURPOSE, &json).map_err(RecordError::Keys)?;
         Ok(URL_SAFE_NO_PAD.encode(sealed))
@@ -35,7 +41,8 @@ impl Records {
     /// Opens a cursor made by this deployment for `target`; refuses forged, altered,
     /// expired or misdirected ones.
     pub fn open_page_cursor(&self, target: &str, token: &str) -> Result<PageCursor, RecordError> {
-        let bad = || RecordError::Invalid(FhirError::invalid("the page link is invalid or has expired; repeat the search"));
+        let bad =
+            || RecordError::Invalid(FhirError::invalid("the page link is invalid or has expired; repeat the search"));
         let sealed = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
         let json = self.keys.ring().open_token(PURPOSE, &sealed).map_err(|_| bad())?;
         let cursor: PageCursor = serde_json::from_slice(&json).map_err(|_| bad())?;

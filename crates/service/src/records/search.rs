@@ -22,6 +22,12 @@ impl Records {
                 Clause::LastUpdated(conditions) => Filter::LastUpdated(conditions.clone()),
             })
             .collect();
-        StoreQuery { resource_type: resource_type.to_owned(), filters, sort: request.sort, offset, limit: request.count as u64 }
+        StoreQuery {
+            resource_type: resource_type.to_owned(),
+            filters,
+            sort: request.sort,
+            offset,
+            limit: request.count as u64,
+        }
     }
 }

@@ -19,7 +19,12 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (Router, TestDb) {
     let (store, db, _) = fresh_store("sqlite").await;
     let state = AppState {
         records: records(store),
-        config: Arc::new(ApiConfig { base_url: BASE.into(), max_body_bytes, request_timeout: Duration::from_secs(30), trusted_proxies: vec![] }),
+        config: Arc::new(ApiConfig {
+            base_url: BASE.into(),
+            max_body_bytes,
+            request_timeout: Duration::from_secs(30),
+            trusted_proxies: vec![],
+        }),
     };
     (router(state), db)
 }
@@ -28,6 +33,7 @@ pub async fn app() -> (Router, TestDb) {
     app_with_limit(4 * 1024 * 1024).await
 }
 
+#[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: axum::http::HeaderMap,
