@@ -1,0 +1,86 @@
+//! HTTPS read by id through the real TLS listener, one keep-alive client connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use phivault_api::listener::{ConnectionLimits, serve_tls};
+use phivault_api::{ApiConfig, AppState};
+use phivault_service::Records;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Process CPU seconds so far (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the stat line (11 and 12 after the command).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// (mean µs latency, µs of process CPU per request).
+pub async fn read_by_id(records: Records, loaded: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().expect("dir");
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+    std::fs::write(dir.path().join("c.pem"), certified.cert.pem()).expect("cert");
+    std::fs::write(dir.path().join("k.pem"), certified.signing_key.serialize_pem()).expect("key");
+    let tls = phivault_api::tls::server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem")).expect("tls");
+    let state = AppState {
+        records,
+        config: Arc::new(ApiConfig {
+            base_url: "https://127.0.0.1".into(),
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            trusted_proxies: vec![],
+        }),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server =
+        tokio::spawn(serve_tls(listener, tls, phivault_api::router(state), ConnectionLimits::default(), async {
+            let _ = stopped.await;
+        }));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(certified.cert.pem().as_bytes()).expect("pem")).expect("root");
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let tls = connector.connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await.expect("handshake");
+    let mut stream = BufReader::new(tls);
+    let n = 2000;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    for k in 0..n {
+        let id = format!("bench-{}", (k * 104_729) % loaded);
+        let request = format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        stream.get_mut().write_all(request.as_bytes()).await.expect("write");
+        let mut length = 0;
+        let mut status = String::new();
+        loop {
+            let mut line = String::new();
+            stream.read_line(&mut line).await.expect("read");
+            if status.is_empty() {
+                status = line.clone();
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().expect("length");
+            }
+        }
+        assert!(status.contains(" 200 "), "{status}");
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.expect("body");
+    }
+    let latency = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let cpu = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
+    drop(stream);
+    let _ = stop.send(());
+    let _ = server.await;
+    (latency, cpu)
+}

@@ -1,0 +1,77 @@
+//! `cargo run --release -p phivault-bench -- [sqlite|postgres] [max_patients]`
+//!
+//! Measures, on a fresh database: Synthea import rate; bulk patient load; at 10k and
+//! `max_patients` patients, read by id, create and family-name search through the service;
+//! HTTPS read by id through the real listener; and how much of a read and a search is spent
+//! on AEAD and blind-index HMACs. PostgreSQL needs `PHIVAULT_TEST_POSTGRES_URL`.
+//! Prints a Markdown table for docs/BENCHMARKS.md.
+
+mod https;
+mod workload;
+
+use std::time::Instant;
+
+use phivault_testkit::{fresh_store, records};
+
+#[tokio::main]
+async fn main() {
+    phivault_api::tls::install_crypto_provider();
+    let args: Vec<String> = std::env::args().collect();
+    let engine = args.get(1).map_or("sqlite", String::as_str).to_owned();
+    let max: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    if engine == "postgres" && phivault_testkit::postgres_url().is_none() {
+        eprintln!("set PHIVAULT_TEST_POSTGRES_URL to benchmark PostgreSQL");
+        std::process::exit(2);
+    }
+    let (store, _db, _) = fresh_store(&engine).await;
+    let records = records(store.clone());
+    println!("| engine | measure | value |");
+    println!("|---|---|---|");
+    let row = |what: &str, value: String| println!("| {engine} | {what} | {value} |");
+
+    let (written, secs) = workload::import_synthea(&records).await;
+    if written > 0 {
+        row(
+            "Synthea import (30 bundles)",
+            format!("{written} resources in {secs:.2} s = {:.0} resources/s", written as f64 / secs),
+        );
+    }
+
+    let mut loaded = 0;
+    for target in [10_000.min(max), max] {
+        if target <= loaded {
+            continue;
+        }
+        let started = Instant::now();
+        workload::load_patients(&records, loaded, target).await;
+        let secs = started.elapsed().as_secs_f64();
+        row(
+            &format!("bulk load patients {loaded}..{target}"),
+            format!("{:.0} patients/s", (target - loaded) as f64 / secs),
+        );
+        loaded = target;
+        let read = workload::read_by_id(&records, target).await;
+        row(
+            &format!("read by id @ {target} patients (service: DB + unwrap + AEAD open + JSON)"),
+            format!("{read:.0} µs"),
+        );
+        let search = workload::search_family(&records, target).await;
+        row(&format!("search family= @ {target} patients (10 matches, page of 10)"), format!("{search:.0} µs"));
+        let create = workload::create_one(&records, target).await;
+        row(&format!("create one Patient @ {target} patients (one durable commit)"), format!("{create:.2} ms"));
+        if target == max {
+            let (aead, hmac) = workload::crypto_costs();
+            row("AEAD open of one Patient (~1 KB)", format!("{aead:.1} µs = {:.1} % of a read", 100.0 * aead / read));
+            row(
+                "blind-index HMACs of one family query",
+                format!("{hmac:.1} µs; with 10 AEAD opens {:.1} % of a search", 100.0 * (hmac + 10.0 * aead) / search),
+            );
+            let (latency, cpu) = https::read_by_id(records.clone(), target).await;
+            row(
+                &format!("HTTPS GET Patient/id @ {target} patients, keep-alive, 1 client"),
+                format!("{latency:.0} µs latency; {cpu:.0} µs CPU per request (server + client in one process)"),
+            );
+        }
+    }
+    store.close().await;
+}
