@@ -37,6 +37,13 @@ enum Command {
         /// Database URL instead of the embedded SQLite file (e.g. postgres://user@host/db).
         #[arg(long)]
         database: Option<String>,
+        /// Keep the KEKs in a PKCS#11 HSM: path of the vendor's module
+        /// (e.g. /usr/lib/softhsm/libsofthsm2.so). The PIN comes from PHIVAULT_HSM_PIN.
+        #[arg(long, requires = "hsm_token")]
+        hsm_module: Option<PathBuf>,
+        /// Label of the PKCS#11 token holding the KEKs.
+        #[arg(long, requires = "hsm_module")]
+        hsm_token: Option<String>,
     },
     /// Serve the FHIR API over HTTPS (loopback only until authentication exists).
     Serve,
@@ -114,8 +121,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Init { insecure_dev_keys, database } => {
-            let options = commands::init::InitOptions { data_dir: cli.data_dir.clone(), insecure_dev_keys, database };
+        Command::Init { insecure_dev_keys, database, hsm_module, hsm_token } => {
+            let hsm = hsm_module.zip(hsm_token);
+            let options =
+                commands::init::InitOptions { data_dir: cli.data_dir.clone(), insecure_dev_keys, database, hsm };
             let admin = commands::init::init(&options).await?;
             println!("initialised {}", cli.data_dir.display());
             if let Some(admin) = admin {

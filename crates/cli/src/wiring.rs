@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use phivault_crypto::KeyFile;
+use phivault_crypto::{KeyFile, KeyFileKind, Unlock};
+use phivault_hsm::Pkcs11Provider;
 use phivault_service::{Records, SystemClock};
 use phivault_store::SqlStore;
 
@@ -29,12 +30,40 @@ pub fn passphrase(prompt: &str) -> Result<String> {
     rpassword::prompt_password(prompt).context("cannot read the passphrase")
 }
 
-/// Opens and unseals the key file.
+/// The HSM user PIN: `PHIVAULT_HSM_PIN`, a file named by `PHIVAULT_HSM_PIN_FILE`, or a prompt.
+pub fn hsm_pin() -> Result<String> {
+    if let Ok(p) = std::env::var("PHIVAULT_HSM_PIN") {
+        return Ok(p);
+    }
+    if let Ok(path) = std::env::var("PHIVAULT_HSM_PIN_FILE") {
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read PHIVAULT_HSM_PIN_FILE {path}"))?;
+        return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("the keys are in an HSM: set PHIVAULT_HSM_PIN or PHIVAULT_HSM_PIN_FILE, or run in a terminal");
+    }
+    rpassword::prompt_password("HSM user PIN: ").context("cannot read the PIN")
+}
+
+/// Logs in to a PKCS#11 token.
+pub fn hsm_provider(module: &Path, token: &str) -> Result<Arc<Pkcs11Provider>> {
+    let provider = Pkcs11Provider::open(module, token, &hsm_pin()?)
+        .with_context(|| format!("cannot log in to PKCS#11 token '{token}' through {}", module.display()))?;
+    Ok(Arc::new(provider))
+}
+
+/// Opens and unseals the key file with what its protection needs.
 pub fn open_key_file(path: &Path) -> Result<KeyFile> {
-    let sealed =
-        KeyFile::needs_passphrase(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
-    let passphrase = if sealed { Some(passphrase("Key file passphrase: ")?) } else { None };
-    let file = KeyFile::open(path, passphrase.as_deref()).context("cannot open the key file")?;
+    let kind = KeyFile::kind(path).with_context(|| format!("cannot read the key file {}", path.display()))?;
+    let file = match kind {
+        KeyFileKind::Passphrase => KeyFile::open(path, Unlock::Passphrase(&passphrase("Key file passphrase: ")?)),
+        KeyFileKind::Hsm { module, token } => {
+            KeyFile::open(path, Unlock::Hsm(hsm_provider(Path::new(&module), &token)?))
+        }
+        KeyFileKind::InsecurePlaintext => KeyFile::open(path, Unlock::Nothing),
+    }
+    .context("cannot open the key file")?;
     if file.is_insecure() {
         tracing::warn!(
             "INSECURE: the key file is not sealed (created with --insecure-dev-keys); use it only for throwaway demo data"

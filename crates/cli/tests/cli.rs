@@ -94,3 +94,58 @@ fn refusals_are_readable() {
     assert!(!exposed.status.success());
     assert!(text(&exposed).contains("loopback only"), "{}", text(&exposed));
 }
+
+#[test]
+fn keys_in_softhsm_init_import_and_rotate() {
+    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+    if !Path::new(MODULE).exists() {
+        assert!(
+            std::env::var_os("PHIVAULT_TEST_SOFTHSM").is_none(),
+            "PHIVAULT_TEST_SOFTHSM is set but SoftHSM2 is missing"
+        );
+        eprintln!("SoftHSM2 is not installed: skipping");
+        return;
+    }
+    let label = format!("phivault-cli-{}", std::process::id());
+    let made = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", &label, "--pin", "246810", "--so-pin", "13579"])
+        .output()
+        .expect("softhsm2-util");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = Command::new("softhsm2-util").args(["--delete-token", "--token", &self.0]).output();
+        }
+    }
+    let _cleanup = Cleanup(label.clone());
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let with_pin = |args: &[&str], pin: &str| {
+        Command::new(env!("CARGO_BIN_EXE_phivault"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .env("CI", "true")
+            .env("PHIVAULT_HSM_PIN", pin)
+            .env_remove("PHIVAULT_PASSPHRASE")
+            .output()
+            .expect("run phivault")
+    };
+    let init = with_pin(&["init", "--hsm-module", MODULE, "--hsm-token", &label], "246810");
+    assert!(init.status.success(), "{}", text(&init));
+    let key_file = std::fs::read_to_string(data.join("keys.json")).expect("key file");
+    assert!(key_file.contains("pkcs11") && key_file.contains(&label), "{key_file}");
+
+    let wrong = with_pin(&["keys", "status"], "000000");
+    assert!(!wrong.status.success(), "wrong PIN must fail");
+    let bundle = demo_bundle_file(tmp.path());
+    let import = with_pin(&["import", bundle.to_str().expect("path")], "246810");
+    assert!(import.status.success(), "{}", text(&import));
+    let rotate = with_pin(&["keys", "rotate"], "246810");
+    assert!(rotate.status.success(), "{}", text(&rotate));
+    assert!(text(&rotate).contains("re-wrapped 1 data keys"), "{}", text(&rotate));
+    let status = with_pin(&["keys", "status"], "246810");
+    assert!(text(&status).contains("retired"), "{}", text(&status));
+}

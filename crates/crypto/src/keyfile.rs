@@ -1,4 +1,5 @@
-//! The key file: KEKs and the index key, sealed under a passphrase (Argon2id → AES-256-GCM),
+//! The key file: KEKs and the index key, sealed under a passphrase (Argon2id → AES-256-GCM);
+//! or naming KEKs that live in a PKCS#11 HSM, with the index key sealed by the current one;
 //! or in plaintext only when the operator explicitly asks for insecure development keys.
 //!
 //! The file never enters the database. Writes are atomic (temporary file, fsync, rename),
@@ -7,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
@@ -14,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::{open_raw, seal_raw};
-use crate::{CryptoError, KekId, KeyRing, SecretKey, random_bytes};
+use crate::{CryptoError, Kek, KekId, KekProvider, KeyRing, SecretKey, random_bytes};
 
 const FORMAT: &str = "phivault-keyfile/1";
 
@@ -33,12 +35,32 @@ impl Default for KdfParams {
     }
 }
 
-/// How the key file protects its keys.
+/// How a new key file protects its keys.
 #[derive(Debug)]
 pub enum KeyFileProtection {
     /// Sealed under a key derived from this passphrase.
     Passphrase { passphrase: String, kdf: KdfParams },
+    /// KEKs generated inside a PKCS#11 HSM; the file names them and holds the index key
+    /// sealed by the current one.
+    Hsm(Arc<dyn KekProvider>),
     /// Plaintext keys: for throwaway demo and development data only.
+    InsecurePlaintext,
+}
+
+/// What opening an existing key file needs.
+#[derive(Debug, Clone)]
+pub enum Unlock<'a> {
+    /// Nothing: only a plaintext development key file opens this way.
+    Nothing,
+    Passphrase(&'a str),
+    Hsm(Arc<dyn KekProvider>),
+}
+
+/// How an existing key file is protected, read without unsealing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFileKind {
+    Passphrase,
+    Hsm { module: String, token: String },
     InsecurePlaintext,
 }
 
@@ -46,7 +68,16 @@ pub enum KeyFileProtection {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum ProtectionDoc {
     Passphrase { kdf: String, params: KdfParams, salt: String },
+    Pkcs11 { module: String, token: String },
     InsecurePlaintext,
+}
+
+/// What seals the key file's material, held so the file can be reloaded.
+#[derive(Clone)]
+enum Sealer {
+    Plain,
+    Key(SecretKey),
+    Hsm(Arc<dyn KekProvider>),
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -65,6 +96,9 @@ struct KeyFileDoc {
     current_kek: String,
     keks: Vec<KekDoc>,
     index_key: String,
+    /// HSM files: the KEK that seals `index_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    index_key_kek: Option<String>,
 }
 
 /// Public facts about one KEK, for `keys status`.
@@ -80,7 +114,7 @@ pub struct KekInfo {
 /// reload the file after another process rotated the KEK.
 pub struct KeyFile {
     path: PathBuf,
-    sealing_key: Option<SecretKey>,
+    sealer: Sealer,
     doc: KeyFileDoc,
     ring: KeyRing,
 }
@@ -131,8 +165,14 @@ fn decode_material(sealing: Option<&SecretKey>, id: &str, material: &str) -> Res
     }
 }
 
-fn new_kek_id(key: &SecretKey, now_unix: i64) -> String {
-    format!("kek-{now_unix}-{}", key.fingerprint())
+/// HSM object label of a KEK.
+fn hsm_label(kek_id: &str) -> String {
+    format!("phivault-{kek_id}")
+}
+
+fn new_kek_id(now_unix: i64) -> Result<String, CryptoError> {
+    let tag: String = random_bytes::<4>()?.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("kek-{now_unix}-{tag}"))
 }
 
 impl KeyFile {
@@ -141,62 +181,72 @@ impl KeyFile {
         if path.exists() {
             return Err(CryptoError::MalformedKeyFile("a key file already exists at this path"));
         }
-        let (protection_doc, sealing_key) = match protection {
+        let (protection_doc, sealer) = match protection {
             KeyFileProtection::Passphrase { passphrase, kdf } => {
                 let salt = random_bytes::<16>()?;
                 let key = derive_sealing_key(&passphrase, &salt, kdf)?;
                 let doc = ProtectionDoc::Passphrase { kdf: "argon2id".into(), params: kdf, salt: B64.encode(salt) };
-                (doc, Some(key))
+                (doc, Sealer::Key(key))
             }
-            KeyFileProtection::InsecurePlaintext => (ProtectionDoc::InsecurePlaintext, None),
+            KeyFileProtection::Hsm(provider) => {
+                let (module, token) = provider.describe();
+                (ProtectionDoc::Pkcs11 { module, token }, Sealer::Hsm(provider))
+            }
+            KeyFileProtection::InsecurePlaintext => (ProtectionDoc::InsecurePlaintext, Sealer::Plain),
         };
-        let kek = SecretKey::generate()?;
-        let kek_id = new_kek_id(&kek, now_unix);
+        let kek_id = new_kek_id(now_unix)?;
         let index_key = SecretKey::generate()?;
-        let doc = KeyFileDoc {
+        let mut doc = KeyFileDoc {
             format: FORMAT.into(),
             protection: protection_doc,
             current_kek: kek_id.clone(),
-            keks: vec![KekDoc {
-                id: kek_id.clone(),
-                created_unix: now_unix,
-                retired_unix: None,
-                material: encode_material(sealing_key.as_ref(), &kek_id, &kek)?,
-            }],
-            index_key: encode_material(sealing_key.as_ref(), "index", &index_key)?,
+            keks: Vec::new(),
+            index_key: String::new(),
+            index_key_kek: None,
         };
-        let ring = KeyRing::new(BTreeMap::from([(kek_id.clone(), kek)]), kek_id, index_key)?;
-        let file = Self { path: path.to_owned(), sealing_key, doc, ring };
+        let kek = new_kek(&sealer, &kek_id)?;
+        doc.keks.push(KekDoc { id: kek_id.clone(), created_unix: now_unix, retired_unix: None, material: kek.1 });
+        seal_index_key(&sealer, &mut doc, &kek.0, &kek_id, &index_key)?;
+        let ring = KeyRing::new(BTreeMap::from([(kek_id.clone(), kek.0)]), kek_id, index_key)?;
+        let file = Self { path: path.to_owned(), sealer, doc, ring };
         file.save()?;
         Ok(file)
     }
 
-    /// Opens and unseals a key file. `passphrase` is required unless the file is plaintext.
-    pub fn open(path: &Path, passphrase: Option<&str>) -> Result<Self, CryptoError> {
+    /// How the key file at `path` is protected.
+    pub fn kind(path: &Path) -> Result<KeyFileKind, CryptoError> {
+        Ok(match read_doc(path)?.protection {
+            ProtectionDoc::Passphrase { .. } => KeyFileKind::Passphrase,
+            ProtectionDoc::Pkcs11 { module, token } => KeyFileKind::Hsm { module, token },
+            ProtectionDoc::InsecurePlaintext => KeyFileKind::InsecurePlaintext,
+        })
+    }
+
+    /// Opens and unseals a key file with what its protection needs.
+    pub fn open(path: &Path, unlock: Unlock<'_>) -> Result<Self, CryptoError> {
         let doc = read_doc(path)?;
-        let sealing_key = match &doc.protection {
-            ProtectionDoc::Passphrase { kdf, params, salt } => {
+        let sealer = match (&doc.protection, unlock) {
+            (ProtectionDoc::Passphrase { kdf, params, salt }, Unlock::Passphrase(passphrase)) => {
                 if kdf != "argon2id" {
                     return Err(CryptoError::MalformedKeyFile("unknown KDF"));
                 }
                 let salt = B64.decode(salt).map_err(|_| CryptoError::MalformedKeyFile("salt is not base64"))?;
-                let passphrase = passphrase.ok_or(CryptoError::WrongPassphrase)?;
-                Some(derive_sealing_key(passphrase, &salt, *params)?)
+                Sealer::Key(derive_sealing_key(passphrase, &salt, *params)?)
             }
-            ProtectionDoc::InsecurePlaintext => None,
+            (ProtectionDoc::Passphrase { .. }, _) => return Err(CryptoError::WrongPassphrase),
+            (ProtectionDoc::Pkcs11 { .. }, Unlock::Hsm(provider)) => Sealer::Hsm(provider),
+            (ProtectionDoc::Pkcs11 { .. }, _) => {
+                return Err(CryptoError::MalformedKeyFile("this key file needs its HSM"));
+            }
+            (ProtectionDoc::InsecurePlaintext, _) => Sealer::Plain,
         };
-        let ring = ring_from_doc(&doc, sealing_key.as_ref())?;
-        Ok(Self { path: path.to_owned(), sealing_key, doc, ring })
+        let ring = ring_from_doc(&doc, &sealer)?;
+        Ok(Self { path: path.to_owned(), sealer, doc, ring })
     }
 
     /// Whether the file is a plaintext development key file.
     pub fn is_insecure(&self) -> bool {
-        self.sealing_key.is_none()
-    }
-
-    /// Whether the file at `path` declares itself sealed under a passphrase.
-    pub fn needs_passphrase(path: &Path) -> Result<bool, CryptoError> {
-        Ok(matches!(read_doc(path)?.protection, ProtectionDoc::Passphrase { .. }))
+        matches!(self.sealer, Sealer::Plain)
     }
 
     /// The unsealed key ring.
@@ -212,7 +262,7 @@ impl KeyFile {
     /// Re-reads the file (after another process rotated keys) with the sealing key held.
     pub fn reload(&mut self) -> Result<(), CryptoError> {
         let doc = read_doc(&self.path)?;
-        self.ring = ring_from_doc(&doc, self.sealing_key.as_ref())?;
+        self.ring = ring_from_doc(&doc, &self.sealer)?;
         self.doc = doc;
         Ok(())
     }
@@ -234,14 +284,14 @@ impl KeyFile {
     /// Adds a new KEK and makes it current; older KEKs stay to unwrap until re-wrapped.
     /// Saved before returning, so a crash afterwards resumes with the same new KEK.
     pub fn add_current_kek(&mut self, now_unix: i64) -> Result<KekId, CryptoError> {
-        let kek = SecretKey::generate()?;
-        let id = new_kek_id(&kek, now_unix);
-        self.doc.keks.push(KekDoc {
-            id: id.clone(),
-            created_unix: now_unix,
-            retired_unix: None,
-            material: encode_material(self.sealing_key.as_ref(), &id, &kek)?,
-        });
+        let id = new_kek_id(now_unix)?;
+        let (kek, material) = new_kek(&self.sealer, &id)?;
+        self.doc.keks.push(KekDoc { id: id.clone(), created_unix: now_unix, retired_unix: None, material });
+        if matches!(self.sealer, Sealer::Hsm(_)) {
+            // The index key moves to the new KEK so the old one can be destroyed later.
+            let index_key = decode_index_key(&self.doc, &self.sealer, &self.ring)?;
+            seal_index_key(&self.sealer, &mut self.doc, &kek, &id, &index_key)?;
+        }
         self.doc.current_kek = id.clone();
         self.save()?;
         self.reload()?;
@@ -263,17 +313,22 @@ impl KeyFile {
     /// Destroys retired KEKs older than `keep_secs`: after this, nothing they wrapped opens.
     /// Callers must first check that no data key is still wrapped under them.
     pub fn destroy_retired_keks(&mut self, now_unix: i64, keep_secs: i64) -> Result<Vec<KekId>, CryptoError> {
-        let mut destroyed = Vec::new();
-        self.doc.keks.retain(|k| match k.retired_unix {
-            Some(at) if now_unix - at >= keep_secs => {
-                destroyed.push(k.id.clone());
-                false
-            }
-            _ => true,
-        });
+        let doomed: Vec<KekDoc> = self
+            .doc
+            .keks
+            .iter()
+            .filter(|k| k.retired_unix.is_some_and(|at| now_unix - at >= keep_secs) && k.id != self.doc.current_kek)
+            .cloned()
+            .collect();
+        self.doc.keks.retain(|k| !doomed.iter().any(|d| d.id == k.id));
         self.save()?;
+        if let Sealer::Hsm(provider) = &self.sealer {
+            for kek in &doomed {
+                provider.destroy_kek(&kek.material)?;
+            }
+        }
         self.reload()?;
-        Ok(destroyed)
+        Ok(doomed.into_iter().map(|k| k.id).collect())
     }
 
     fn save(&self) -> Result<(), CryptoError> {
@@ -304,12 +359,85 @@ fn read_doc(path: &Path) -> Result<KeyFileDoc, CryptoError> {
     Ok(doc)
 }
 
-fn ring_from_doc(doc: &KeyFileDoc, sealing: Option<&SecretKey>) -> Result<KeyRing, CryptoError> {
-    let mut keks = BTreeMap::new();
-    for kek in &doc.keks {
-        keks.insert(kek.id.clone(), decode_material(sealing, &kek.id, &kek.material)?);
+fn sealing_key(sealer: &Sealer) -> Option<&SecretKey> {
+    match sealer {
+        Sealer::Key(k) => Some(k),
+        _ => None,
     }
-    let index_key = decode_material(sealing, "index", &doc.index_key)?;
+}
+
+/// A fresh KEK and the key-file material that stores it (sealed bytes, or an HSM label).
+fn new_kek(sealer: &Sealer, id: &str) -> Result<(Kek, String), CryptoError> {
+    match sealer {
+        Sealer::Hsm(provider) => {
+            let label = hsm_label(id);
+            Ok((Kek::External(provider.create_kek(&label)?), label))
+        }
+        other => {
+            let key = SecretKey::generate()?;
+            let material = encode_material(sealing_key(other), id, &key)?;
+            Ok((Kek::Local(key), material))
+        }
+    }
+}
+
+fn seal_index_key(
+    sealer: &Sealer,
+    doc: &mut KeyFileDoc,
+    kek: &Kek,
+    kek_id: &str,
+    index_key: &SecretKey,
+) -> Result<(), CryptoError> {
+    match sealer {
+        Sealer::Hsm(_) => {
+            doc.index_key = B64.encode(kek.seal(&material_aad("index"), index_key.expose())?);
+            doc.index_key_kek = Some(kek_id.to_owned());
+        }
+        other => doc.index_key = encode_material(sealing_key(other), "index", index_key)?,
+    }
+    Ok(())
+}
+
+fn decode_index_key(doc: &KeyFileDoc, sealer: &Sealer, keks: &dyn KekLookup) -> Result<SecretKey, CryptoError> {
+    match sealer {
+        Sealer::Hsm(_) => {
+            let kek_id = doc.index_key_kek.as_deref().ok_or(CryptoError::MalformedKeyFile("index key names no KEK"))?;
+            let kek = keks.get(kek_id).ok_or(CryptoError::MalformedKeyFile("index key KEK is missing"))?;
+            let bytes =
+                B64.decode(&doc.index_key).map_err(|_| CryptoError::MalformedKeyFile("index key is not base64"))?;
+            SecretKey::from_slice(&kek.open(&material_aad("index"), &bytes)?)
+        }
+        other => decode_material(sealing_key(other), "index", &doc.index_key),
+    }
+}
+
+/// Lookup of KEKs by id, from a ring or from a map being built.
+trait KekLookup {
+    fn get(&self, id: &str) -> Option<&Kek>;
+}
+
+impl KekLookup for BTreeMap<KekId, Kek> {
+    fn get(&self, id: &str) -> Option<&Kek> {
+        BTreeMap::get(self, id)
+    }
+}
+
+impl KekLookup for KeyRing {
+    fn get(&self, id: &str) -> Option<&Kek> {
+        self.kek(id)
+    }
+}
+
+fn ring_from_doc(doc: &KeyFileDoc, sealer: &Sealer) -> Result<KeyRing, CryptoError> {
+    let mut keks: BTreeMap<KekId, Kek> = BTreeMap::new();
+    for kek in &doc.keks {
+        let value = match sealer {
+            Sealer::Hsm(provider) => Kek::External(provider.open_kek(&kek.material)?),
+            other => Kek::Local(decode_material(sealing_key(other), &kek.id, &kek.material)?),
+        };
+        keks.insert(kek.id.clone(), value);
+    }
+    let index_key = decode_index_key(doc, sealer, &keks)?;
     KeyRing::new(keks, doc.current_kek.clone(), index_key)
 }
 
@@ -334,11 +462,14 @@ mod tests {
         let dk = DataKey::generate("dk").expect("rng");
         let wrapped = created.ring().wrap(&dk, "s").expect("wrap");
 
-        let reopened = KeyFile::open(&path, Some(PASS)).expect("open");
+        let reopened = KeyFile::open(&path, Unlock::Passphrase(PASS)).expect("open");
         assert!(reopened.ring().unwrap("dk", "s", &wrapped).is_ok());
-        assert!(matches!(KeyFile::open(&path, Some("wrong passphrase!!")), Err(CryptoError::WrongPassphrase)));
-        assert!(matches!(KeyFile::open(&path, None), Err(CryptoError::WrongPassphrase)));
-        assert!(KeyFile::needs_passphrase(&path).expect("read"));
+        assert!(matches!(
+            KeyFile::open(&path, Unlock::Passphrase("wrong passphrase!!")),
+            Err(CryptoError::WrongPassphrase)
+        ));
+        assert!(matches!(KeyFile::open(&path, Unlock::Nothing), Err(CryptoError::WrongPassphrase)));
+        assert_eq!(KeyFile::kind(&path).expect("read"), KeyFileKind::Passphrase);
         assert!(!reopened.is_insecure());
     }
 
@@ -364,7 +495,7 @@ mod tests {
         let mut bytes = B64.decode(&material).expect("b64");
         bytes[14] ^= 0x80;
         std::fs::write(&path, text.replace(&material, &B64.encode(bytes))).expect("write");
-        assert!(KeyFile::open(&path, Some(PASS)).is_err());
+        assert!(KeyFile::open(&path, Unlock::Passphrase(PASS)).is_err());
     }
 
     #[test]
@@ -378,7 +509,7 @@ mod tests {
 
         let new = file.add_current_kek(200).expect("rotate");
         assert_ne!(old, new);
-        let other_process = KeyFile::open(&path, None).expect("open");
+        let other_process = KeyFile::open(&path, Unlock::Nothing).expect("open");
         assert_eq!(other_process.ring().current_kek_id(), new);
         assert!(other_process.ring().unwrap("dk", "s", &wrapped).is_ok(), "old KEK still unwraps");
 
@@ -386,6 +517,77 @@ mod tests {
         assert!(file.destroy_retired_keks(301, 3600).expect("keep").is_empty(), "kept within grace period");
         assert_eq!(file.destroy_retired_keks(300 + 3600, 3600).expect("destroy"), vec![old]);
         assert!(file.ring().unwrap("dk", "s", &wrapped).is_err());
+    }
+
+    /// An in-memory stand-in for an HSM, to test the key-file logic; the real PKCS#11
+    /// provider is tested against SoftHSM2 in `phivault-hsm`.
+    #[derive(Debug, Default)]
+    struct FakeHsm {
+        keys: std::sync::Mutex<std::collections::HashMap<String, SecretKey>>,
+    }
+
+    #[derive(Debug)]
+    struct FakeKek(SecretKey);
+
+    impl crate::ExternalKek for FakeKek {
+        fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+            seal_raw(&self.0, aad, plaintext)
+        }
+        fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+            open_raw(&self.0, aad, sealed)
+        }
+    }
+
+    impl KekProvider for FakeHsm {
+        fn create_kek(&self, label: &str) -> Result<Arc<dyn crate::ExternalKek>, CryptoError> {
+            let key = SecretKey::generate()?;
+            self.keys.lock().expect("lock").insert(label.to_owned(), key.clone());
+            Ok(Arc::new(FakeKek(key)))
+        }
+        fn open_kek(&self, label: &str) -> Result<Arc<dyn crate::ExternalKek>, CryptoError> {
+            let key =
+                self.keys.lock().expect("lock").get(label).cloned().ok_or(CryptoError::UnknownKek(label.to_owned()))?;
+            Ok(Arc::new(FakeKek(key)))
+        }
+        fn destroy_kek(&self, label: &str) -> Result<(), CryptoError> {
+            self.keys.lock().expect("lock").remove(label);
+            Ok(())
+        }
+        fn describe(&self) -> (String, String) {
+            ("fake-module".into(), "fake-token".into())
+        }
+    }
+
+    #[test]
+    fn hsm_key_file_holds_labels_not_keys_and_survives_rotation() {
+        let dir = tempdir();
+        let path = dir.join("keys.json");
+        let hsm = Arc::new(FakeHsm::default());
+        let mut file = KeyFile::create(&path, KeyFileProtection::Hsm(hsm.clone()), 100).expect("create");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains("\"kind\": \"pkcs11\"") && text.contains("phivault-kek-100-"), "{text}");
+        assert_eq!(
+            KeyFile::kind(&path).expect("kind"),
+            KeyFileKind::Hsm { module: "fake-module".into(), token: "fake-token".into() }
+        );
+        assert!(KeyFile::open(&path, Unlock::Nothing).is_err(), "an HSM file does not open without its HSM");
+
+        let dk = DataKey::generate("dk").expect("rng");
+        let wrapped = file.ring().wrap(&dk, "s").expect("wrap");
+        let term = file.ring().blind_index().term("family", "duck");
+        let reopened = KeyFile::open(&path, Unlock::Hsm(hsm.clone())).expect("open");
+        assert!(reopened.ring().unwrap("dk", "s", &wrapped).is_ok());
+        assert_eq!(reopened.ring().blind_index().term("family", "duck"), term, "same index key");
+
+        file.add_current_kek(200).expect("rotate");
+        let rewrapped = file.ring().rewrap("dk", "s", &wrapped).expect("rewrap");
+        file.retire_old_keks(300).expect("retire");
+        assert_eq!(file.destroy_retired_keks(300, 0).expect("destroy").len(), 1);
+        assert_eq!(hsm.keys.lock().expect("lock").len(), 1, "old KEK destroyed inside the HSM");
+        let after = KeyFile::open(&path, Unlock::Hsm(hsm)).expect("open after rotation");
+        assert!(after.ring().unwrap("dk", "s", &rewrapped).is_ok());
+        assert!(after.ring().unwrap("dk", "s", &wrapped).is_err(), "old wrapping is gone with its KEK");
+        assert_eq!(after.ring().blind_index().term("family", "duck"), term, "index key moved to the new KEK");
     }
 
     fn tempdir() -> PathBuf {

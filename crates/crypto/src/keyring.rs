@@ -2,11 +2,12 @@
 //! operations that use them. Loading and saving is [`crate::KeyFile`]'s job.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lc_rs::hkdf;
 
 use crate::envelope::{open_raw, seal_raw};
-use crate::{BlindIndex, CryptoError, DataKey, SecretKey};
+use crate::{BlindIndex, CryptoError, DataKey, ExternalKek, SecretKey};
 
 /// Identifier of a key-encryption key, recorded beside every data key it wraps.
 pub type KekId = String;
@@ -18,11 +19,49 @@ pub struct WrappedDataKey {
     pub wrapped: Vec<u8>,
 }
 
+/// A key-encryption key: in memory (from a sealed key file) or inside an HSM.
+#[derive(Clone)]
+pub enum Kek {
+    Local(SecretKey),
+    External(Arc<dyn ExternalKek>),
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kek::Local(_) => f.write_str("Kek::Local(<redacted>)"),
+            Kek::External(e) => write!(f, "Kek::External({e:?})"),
+        }
+    }
+}
+
+impl From<SecretKey> for Kek {
+    fn from(key: SecretKey) -> Self {
+        Kek::Local(key)
+    }
+}
+
+impl Kek {
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Kek::Local(key) => seal_raw(key, aad, plaintext),
+            Kek::External(kek) => kek.seal(aad, plaintext),
+        }
+    }
+
+    pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        match self {
+            Kek::Local(key) => open_raw(key, aad, sealed),
+            Kek::External(kek) => kek.open(aad, sealed),
+        }
+    }
+}
+
 /// KEKs (one current, older ones still able to unwrap until rotation finishes) and the
 /// index key. `Debug` shows ids only.
 #[derive(Clone)]
 pub struct KeyRing {
-    keks: BTreeMap<KekId, SecretKey>,
+    keks: BTreeMap<KekId, Kek>,
     current: KekId,
     index_key: SecretKey,
     cursor_key: SecretKey,
@@ -48,7 +87,12 @@ fn wrap_aad(key_id: &str, scope: &str, kek_id: &str) -> Vec<u8> {
 
 impl KeyRing {
     /// Assembles a ring. `current` must be one of `keks`.
-    pub fn new(keks: BTreeMap<KekId, SecretKey>, current: KekId, index_key: SecretKey) -> Result<Self, CryptoError> {
+    pub fn new<K: Into<Kek>>(
+        keks: BTreeMap<KekId, K>,
+        current: KekId,
+        index_key: SecretKey,
+    ) -> Result<Self, CryptoError> {
+        let keks: BTreeMap<KekId, Kek> = keks.into_iter().map(|(id, k)| (id, k.into())).collect();
         if !keks.contains_key(&current) {
             return Err(CryptoError::MalformedKeyFile("current KEK is not in the key ring"));
         }
@@ -65,6 +109,10 @@ impl KeyRing {
         &self.current
     }
 
+    pub(crate) fn kek(&self, id: &str) -> Option<&Kek> {
+        self.keks.get(id)
+    }
+
     /// Whether this ring can unwrap keys wrapped under `kek_id`.
     pub fn holds(&self, kek_id: &str) -> bool {
         self.keks.contains_key(kek_id)
@@ -73,7 +121,7 @@ impl KeyRing {
     /// Wraps a data key under the current KEK, bound to its id and scope.
     pub fn wrap(&self, key: &DataKey, scope: &str) -> Result<WrappedDataKey, CryptoError> {
         let kek = self.keks.get(&self.current).ok_or(CryptoError::Primitive)?;
-        let wrapped = seal_raw(kek, &wrap_aad(&key.id, scope, &self.current), key.key.expose())?;
+        let wrapped = kek.seal(&wrap_aad(&key.id, scope, &self.current), key.key.expose())?;
         Ok(WrappedDataKey { kek_id: self.current.clone(), wrapped })
     }
 
@@ -81,7 +129,7 @@ impl KeyRing {
     /// scope, or wrapped under a KEK this ring does not hold.
     pub fn unwrap(&self, key_id: &str, scope: &str, wrapped: &WrappedDataKey) -> Result<DataKey, CryptoError> {
         let kek = self.keks.get(&wrapped.kek_id).ok_or_else(|| CryptoError::UnknownKek(wrapped.kek_id.clone()))?;
-        let bytes = open_raw(kek, &wrap_aad(key_id, scope, &wrapped.kek_id), &wrapped.wrapped)?;
+        let bytes = kek.open(&wrap_aad(key_id, scope, &wrapped.kek_id), &wrapped.wrapped)?;
         Ok(DataKey { id: key_id.to_owned(), key: SecretKey::from_slice(&bytes)? })
     }
 
@@ -113,7 +161,8 @@ mod tests {
     use super::*;
 
     fn ring(ids: &[&str], current: &str) -> KeyRing {
-        let keks = ids.iter().map(|id| ((*id).to_owned(), SecretKey::generate().expect("rng"))).collect();
+        let keks: BTreeMap<KekId, SecretKey> =
+            ids.iter().map(|id| ((*id).to_owned(), SecretKey::generate().expect("rng"))).collect();
         KeyRing::new(keks, current.to_owned(), SecretKey::generate().expect("rng")).expect("ring")
     }
 
@@ -135,13 +184,14 @@ mod tests {
         let mut old = ring(&["k1"], "k1");
         let dk = DataKey::generate("dk-1").expect("rng");
         let wrapped = old.wrap(&dk, "s").expect("wrap");
-        old.keks.insert("k2".into(), SecretKey::generate().expect("rng"));
+        old.keks.insert("k2".into(), SecretKey::generate().expect("rng").into());
         old.current = "k2".into();
         let rewrapped = old.rewrap("dk-1", "s", &wrapped).expect("rewrap");
         assert_eq!(rewrapped.kek_id, "k2");
         old.keks.remove("k1");
         let back = old.unwrap("dk-1", "s", &rewrapped).expect("unwrap");
         assert_eq!(back.key, dk.key);
+        assert!(format!("{old:?}").contains("k2") && !format!("{:?}", old.keks["k2"]).contains("SecretKey(["));
         assert!(matches!(old.unwrap("dk-1", "s", &wrapped), Err(CryptoError::UnknownKek(_))));
     }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! passphrase ──Argon2id──▶ key-file sealing key ──AES-256-GCM──▶ KEKs, index key   (key file, never in the DB)
+//!   or: KEK inside a PKCS#11 HSM; the key file names it and holds the index key sealed by it
 //! KEK ──AES-256-GCM wrap──▶ data key per patient / per resource type               (DB: wrapped only)
 //! data key ──AES-256-GCM, AAD = type|id|version|key──▶ resource bodies             (DB: ciphertext only)
 //! index key ──HMAC-SHA-256──▶ blind index terms for identifying search values      (DB: truncated MACs)
@@ -14,6 +15,7 @@
 mod blind_index;
 mod envelope;
 mod error;
+mod external;
 mod keyfile;
 mod keyring;
 mod password;
@@ -23,8 +25,9 @@ mod secret;
 pub use blind_index::{BLIND_TERM_LEN, BlindIndex, BlindTerm};
 pub use envelope::{AssociatedData, DataKey, NONCE_LEN, TAG_LEN, open, seal};
 pub use error::CryptoError;
-pub use keyfile::{KdfParams, KekInfo, KeyFile, KeyFileProtection};
-pub use keyring::{KekId, KeyRing, WrappedDataKey};
+pub use external::{ExternalKek, KekProvider};
+pub use keyfile::{KdfParams, KekInfo, KeyFile, KeyFileKind, KeyFileProtection, Unlock};
+pub use keyring::{Kek, KekId, KeyRing, WrappedDataKey};
 pub use password::{PasswordHasher, PasswordParams};
 pub use random::{random_bytes, random_token};
 pub use secret::SecretKey;

@@ -15,7 +15,7 @@ const SAMPLE_CANDIDATES: [&str; 2] = ["../shared/fhir-samples/synthea", "shared/
 
 /// Creates and loads a demo data dir; returns its config and what was loaded.
 pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<(Config, ImportSummary, Option<PathBuf>)> {
-    init(&InitOptions { data_dir: data_dir.to_owned(), insecure_dev_keys: true, database: None }).await?;
+    init(&InitOptions { data_dir: data_dir.to_owned(), insecure_dev_keys: true, database: None, hsm: None }).await?;
     let config = Config::load(data_dir)?;
     let services = wiring::open(&config).await?;
     let bundles = phivault_demo::fake_patient_bundles();

@@ -18,6 +18,8 @@ pub struct InitOptions {
     pub data_dir: PathBuf,
     pub insecure_dev_keys: bool,
     pub database: Option<String>,
+    /// PKCS#11 module and token label, when the KEKs live in an HSM.
+    pub hsm: Option<(PathBuf, String)>,
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
@@ -69,10 +71,11 @@ pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
     write_private(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
     let config = Config::load(dir)?;
 
-    let protection = if options.insecure_dev_keys {
-        KeyFileProtection::InsecurePlaintext
-    } else {
-        KeyFileProtection::Passphrase { passphrase: new_passphrase()?, kdf: KdfParams::default() }
+    let protection = match (&options.hsm, options.insecure_dev_keys) {
+        (Some(_), true) => bail!("choose either an HSM or --insecure-dev-keys"),
+        (Some((module, token)), false) => KeyFileProtection::Hsm(crate::wiring::hsm_provider(module, token)?),
+        (None, true) => KeyFileProtection::InsecurePlaintext,
+        (None, false) => KeyFileProtection::Passphrase { passphrase: new_passphrase()?, kdf: KdfParams::default() },
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     KeyFile::create(&config.key_file, protection, now).context("cannot create the key file")?;
