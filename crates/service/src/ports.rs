@@ -83,6 +83,9 @@ pub struct StoreQuery {
     pub sort: Sort,
     pub offset: u64,
     pub limit: u64,
+    /// Whether to count all matches (a searchset's `total`); conditional operations only
+    /// need to know whether there are zero, one or several.
+    pub count_total: bool,
 }
 
 /// A data key moved from one KEK to another during rotation.
@@ -113,8 +116,6 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), StoreError>;
     /// The data key of a scope (`Patient/<id>` or `type/<ResourceType>`), if one exists.
     async fn data_key(&self, scope: &str) -> Result<Option<StoredDataKey>, StoreError>;
-    /// Inserts a data key unless the scope already has one; returns the scope's key either way.
-    async fn insert_data_key(&self, key: &StoredDataKey) -> Result<StoredDataKey, StoreError>;
     /// The current version (`version = None`) or a given version of a resource.
     async fn read(
         &self,
@@ -132,9 +133,11 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(Vec<StoredVersion>, u64), StoreError>;
     /// Current versions matching a query, and the total number of matches.
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError>;
-    /// Applies all writes in one transaction, or none ([`StoreError::Conflict`] if a
-    /// `replaces` check fails).
-    async fn commit(&self, writes: &[VersionWrite]) -> Result<(), StoreError>;
+    /// In one transaction (one durable commit): stores `new_keys` (data keys created for
+    /// these writes) and applies all writes; or does nothing. [`StoreError::Conflict`] when
+    /// a `replaces` check fails, a new version already exists, or another process created a
+    /// different data key for one of the scopes first.
+    async fn commit(&self, new_keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError>;
     /// Up to `limit` live data keys wrapped under a KEK other than `current_kek`.
     async fn data_keys_not_under(&self, current_kek: &str, limit: u64) -> Result<Vec<StoredDataKey>, StoreError>;
     /// Replaces wrapped keys in one transaction where they still equal `old`; returns how many changed.

@@ -9,6 +9,7 @@
 mod migrate;
 mod records;
 mod sql;
+mod write;
 
 use std::time::Duration;
 

@@ -57,101 +57,13 @@ fn limit_offset(sql: &mut Sql, limit: u64, offset: u64) {
     sql.push(" OFFSET ").arg(Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
             db.is_unique_violation() || db.code().is_some_and(|c| c == "23505" || c == "1555" || c == "2067")
         }
         _ => false,
     }
-}
-
-async fn apply_write(conn: &mut AnyConnection, w: &VersionWrite) -> Result<(), StoreError> {
-    match w.replaces {
-        Some(previous) => {
-            let done = sqlx::query(
-                "UPDATE resources SET is_current = 0 WHERE resource_type = $1 AND id = $2 AND version = $3 AND is_current = 1",
-            )
-            .bind(w.resource_type.clone())
-            .bind(w.id.clone())
-            .bind(previous)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-            for table in ["search_terms", "search_dates"] {
-                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE resource_type = $1 AND id = $2")))
-                    .bind(w.resource_type.clone())
-                    .bind(w.id.clone())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-            }
-        }
-        None => {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM resources WHERE resource_type = $1 AND id = $2 LIMIT 1")
-                    .bind(w.resource_type.clone())
-                    .bind(w.id.clone())
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-            if exists.is_some() {
-                return Err(StoreError::Conflict);
-            }
-        }
-    }
-    sqlx::query(
-        "INSERT INTO resources (resource_type, id, version, is_current, last_updated_ms, compartment, key_id, body) \
-         VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
-    )
-    .bind(w.resource_type.clone())
-    .bind(w.id.clone())
-    .bind(w.version)
-    .bind(w.last_updated_ms)
-    .bind(w.compartment.clone())
-    .bind(w.key_id.clone())
-    .bind(w.ciphertext.clone())
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
-    // Multi-row inserts: one statement per 200 terms instead of one per term.
-    for chunk in w.terms.chunks(200) {
-        let mut sql = Sql::default();
-        sql.push("INSERT INTO search_terms (resource_type, id, param, term) VALUES ");
-        for (i, (param, term)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.list([
-                Arg::Text(w.resource_type.clone()),
-                Arg::Text(w.id.clone()),
-                Arg::Text((*param).to_owned()),
-                Arg::Blob(term.to_vec()),
-            ]);
-        }
-        sql.query().execute(&mut *conn).await.map_err(unavailable)?;
-    }
-    for chunk in w.dates.chunks(200) {
-        let mut sql = Sql::default();
-        sql.push("INSERT INTO search_dates (resource_type, id, param, lo, hi) VALUES ");
-        for (i, (param, lo, hi)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.list([
-                Arg::Text(w.resource_type.clone()),
-                Arg::Text(w.id.clone()),
-                Arg::Text((*param).to_owned()),
-                Arg::Int(*lo),
-                Arg::Int(*hi),
-            ]);
-        }
-        sql.query().execute(&mut *conn).await.map_err(unavailable)?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -168,24 +80,6 @@ impl RecordStore for SqlStore {
             .await
             .map_err(unavailable)?;
         row.as_ref().map(data_key_from_row).transpose()
-    }
-
-    async fn insert_data_key(&self, key: &StoredDataKey) -> Result<StoredDataKey, StoreError> {
-        let wrapped = key.wrapped.as_ref().ok_or(StoreError::Corrupt("a new data key must be wrapped"))?;
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO data_keys (key_id, scope, kek_id, wrapped, created_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope) DO NOTHING",
-        )
-        .bind(key.key_id.clone())
-        .bind(key.scope.clone())
-        .bind(wrapped.kek_id.clone())
-        .bind(wrapped.wrapped.clone())
-        .bind(key.created_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        drop(_guard);
-        self.data_key(&key.scope).await?.ok_or(StoreError::Corrupt("data key vanished after insert"))
     }
 
     async fn read(
@@ -232,34 +126,39 @@ impl RecordStore for SqlStore {
 
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mut total_sql = Sql::default();
-        total_sql
-            .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
-            .arg(Arg::Text(query.resource_type.clone()));
-        total_sql.push(" AND r.is_current = 1");
-        push_filters(&mut total_sql, query);
-        let total = count(&mut conn, &total_sql).await?;
-        if query.limit == 0 || total <= query.offset {
-            return Ok((Vec::new(), total));
-        }
+        let total = if query.count_total {
+            let mut total_sql = Sql::default();
+            total_sql
+                .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
+                .arg(Arg::Text(query.resource_type.clone()));
+            total_sql.push(" AND r.is_current = 1");
+            push_filters(&mut total_sql, query);
+            let total = count(&mut conn, &total_sql).await?;
+            if query.limit == 0 || total <= query.offset {
+                return Ok((Vec::new(), total));
+            }
+            Some(total)
+        } else {
+            None
+        };
         let mut sql = from_resources();
         sql.arg(Arg::Text(query.resource_type.clone())).push(" AND r.is_current = 1");
         push_filters(&mut sql, query);
         push_order(&mut sql, query.sort);
         limit_offset(&mut sql, query.limit, query.offset);
         let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
+        let total = total.unwrap_or(rows.len() as u64);
         Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
     }
 
-    async fn commit(&self, writes: &[VersionWrite]) -> Result<(), StoreError> {
-        if writes.is_empty() {
+    async fn commit(&self, new_keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError> {
+        if writes.is_empty() && new_keys.is_empty() {
             return Ok(());
         }
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for write in writes {
-            apply_write(&mut tx, write).await?;
-        }
+        crate::write::insert_new_keys(&mut tx, new_keys).await?;
+        crate::write::apply(&mut tx, writes).await?;
         tx.commit().await.map_err(unavailable)
     }
 

@@ -13,6 +13,7 @@ pub(crate) enum Arg {
     Text(String),
     Int(i64),
     Blob(Vec<u8>),
+    Null,
 }
 
 /// SQL text plus its arguments in placeholder order.
@@ -56,6 +57,7 @@ impl Sql {
                 Arg::Text(s) => q.bind(s.clone()),
                 Arg::Int(i) => q.bind(*i),
                 Arg::Blob(b) => q.bind(b.clone()),
+                Arg::Null => q.bind(None::<String>),
             };
         }
         q

@@ -299,3 +299,27 @@ async fn key_rotation_while_serving_loses_nothing() {
         assert_eq!(keys::rewrap_all(&store, source.as_ref(), &mut |_| {}).await.expect("rerun"), 0, "rerun is a no-op");
     }
 }
+
+#[tokio::test]
+async fn a_data_key_created_concurrently_elsewhere_makes_the_commit_a_conflict() {
+    use phivault_crypto::WrappedDataKey;
+    use phivault_service::{RecordStore, StoreError, StoredDataKey};
+
+    for engine in engines() {
+        let (store, _db, _) = fresh_store(engine).await;
+        let key = |id: &str| StoredDataKey {
+            key_id: id.into(),
+            scope: "type/Organization".into(),
+            wrapped: Some(WrappedDataKey { kek_id: "kek-test".into(), wrapped: vec![1; 60] }),
+            created_ms: 1,
+        };
+        store.commit(&[key("dk-first")], &[]).await.expect("first key");
+        let lost = store.commit(&[key("dk-second")], &[]).await;
+        assert!(
+            matches!(lost, Err(StoreError::Conflict)),
+            "{engine}: the second process must re-seal under the first key"
+        );
+        assert_eq!(store.data_key("type/Organization").await.expect("read").expect("key").key_id, "dk-first");
+        store.commit(&[key("dk-first")], &[]).await.expect("re-sending one's own key is harmless");
+    }
+}

@@ -119,12 +119,14 @@ impl Records {
             Some("batch") => BundleKind::Batch,
             _ => return Err(FhirError::invalid("Bundle.type must be batch or transaction").into()),
         };
-        let raw_entries = match body.get("entry") {
+        let Value::Object(mut body) = body else {
+            return Err(FhirError::new(IssueType::Structure, "a Bundle must be an object").into());
+        };
+        let raw_entries = match body.remove("entry") {
             None => Vec::new(),
-            Some(Value::Array(items)) => items.clone(),
+            Some(Value::Array(items)) => items,
             Some(_) => return Err(FhirError::new(IssueType::Structure, "Bundle.entry must be an array").into()),
         };
-        drop(body);
         match kind {
             BundleKind::Transaction => {
                 let entries = raw_entries
@@ -216,8 +218,8 @@ impl Records {
                 created: replaces.is_none(),
             });
         }
-        // 4. One atomic commit.
-        self.store.commit(&writes).await?;
+        // 4. One atomic commit, with the data keys created for it.
+        self.store.commit(&cache.take_fresh(), &writes).await?;
         Ok(outcomes)
     }
 
@@ -334,10 +336,10 @@ impl Records {
                 Err(e) => results.push(Err(e)),
             }
             if pending.len() >= BATCH_COMMIT_SIZE {
-                self.commit_batch_group(&mut pending, &mut results).await?;
+                self.commit_batch_group(&mut cache, &mut pending, &mut results).await?;
             }
         }
-        self.commit_batch_group(&mut pending, &mut results).await?;
+        self.commit_batch_group(&mut cache, &mut pending, &mut results).await?;
         Ok(results)
     }
 
@@ -345,21 +347,25 @@ impl Records {
     /// so only the conflicting entries fail.
     async fn commit_batch_group(
         &self,
+        cache: &mut KeyCache,
         pending: &mut Vec<(usize, VersionWrite)>,
         results: &mut [Result<EntryOutcome, RecordError>],
     ) -> Result<(), RecordError> {
         if pending.is_empty() {
             return Ok(());
         }
+        let keys = cache.take_fresh();
         let writes: Vec<VersionWrite> = pending.iter().map(|(_, w)| w.clone()).collect();
-        match self.store.commit(&writes).await {
+        match self.store.commit(&keys, &writes).await {
             Ok(()) => {}
             Err(crate::StoreError::Conflict) => {
+                // Keys go with each retried write; once stored, later retries find them ours.
                 for (i, write) in pending.iter() {
-                    if let Err(e) = self.store.commit(std::slice::from_ref(write)).await {
+                    if let Err(e) = self.store.commit(&keys, std::slice::from_ref(write)).await {
                         results[*i] = Err(e.into());
                     }
                 }
+                cache.clear();
             }
             Err(e) => return Err(e.into()),
         }

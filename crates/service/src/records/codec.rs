@@ -33,6 +33,21 @@ pub(crate) struct Slot<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
     keys: HashMap<String, DataKey>,
+    /// Keys created in this operation, stored with its writes in the same commit.
+    fresh: Vec<StoredDataKey>,
+}
+
+impl KeyCache {
+    /// The keys created since the last call, to commit with the writes that use them.
+    pub(crate) fn take_fresh(&mut self) -> Vec<StoredDataKey> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    /// Forgets everything (after a conflict, another process may own a scope's key).
+    pub(crate) fn clear(&mut self) {
+        self.keys.clear();
+        self.fresh.clear();
+    }
 }
 
 impl Records {
@@ -78,6 +93,26 @@ impl Records {
         })
     }
 
+    /// Seals one version and commits it with any data key it created. If another process
+    /// created that scope's key first, seals again under the winner's key (once).
+    pub(crate) async fn seal_and_commit(
+        &self,
+        slot: Slot<'_>,
+        body: &mut Value,
+        now_ms: i64,
+    ) -> Result<(), RecordError> {
+        let mut attempt = 0;
+        loop {
+            let mut cache = KeyCache::default();
+            let write = self.seal_version(&mut cache, slot, body, now_ms).await?;
+            let fresh = cache.take_fresh();
+            match self.store.commit(&fresh, std::slice::from_ref(&write)).await {
+                Err(crate::StoreError::Conflict) if !fresh.is_empty() && attempt == 0 => attempt += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
     /// The data key of `scope`, created (and wrapped under the current KEK) on first use.
     async fn data_key_for(
         &self,
@@ -89,22 +124,22 @@ impl Records {
         if let Some(key) = cache.keys.get(scope) {
             return Ok(key.clone());
         }
-        let stored = match self.store.data_key(scope).await? {
-            Some(stored) => stored,
+        let key = match self.store.data_key(scope).await? {
+            Some(stored) => self.unwrap_key(&stored, scope)?,
             None => {
+                // Stored with the first write that uses it, in the same commit.
                 let fresh = DataKey::generate(format!("dk-{}", phivault_fhir::new_id(random16()?)))
                     .map_err(RecordError::Keys)?;
                 let wrapped = ring.wrap(&fresh, scope).map_err(RecordError::Keys)?;
-                let row = StoredDataKey {
+                cache.fresh.push(StoredDataKey {
                     key_id: fresh.id.clone(),
                     scope: scope.to_owned(),
                     wrapped: Some(wrapped),
                     created_ms: now_ms,
-                };
-                self.store.insert_data_key(&row).await?
+                });
+                fresh
             }
         };
-        let key = self.unwrap_key(&stored, scope)?;
         cache.keys.insert(scope.to_owned(), key.clone());
         Ok(key)
     }

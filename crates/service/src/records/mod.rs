@@ -116,15 +116,7 @@ impl Records {
         }
         let id = codec::new_resource_id()?;
         let now = self.clock.now_ms();
-        let write = self
-            .seal_version(
-                &mut KeyCache::default(),
-                Slot { resource_type, id: &id, version: 1, replaces: None },
-                &mut body,
-                now,
-            )
-            .await?;
-        self.store.commit(std::slice::from_ref(&write)).await?;
+        self.seal_and_commit(Slot { resource_type, id: &id, version: 1, replaces: None }, &mut body, now).await?;
         Ok(WriteOutcome {
             resource: StoredResource {
                 resource_type: resource_type.into(),
@@ -157,15 +149,7 @@ impl Records {
         }
         let version = current.map_or(1, |v| v + 1);
         let now = self.clock.now_ms();
-        let write = self
-            .seal_version(
-                &mut KeyCache::default(),
-                Slot { resource_type, id, version, replaces: current },
-                &mut body,
-                now,
-            )
-            .await?;
-        self.store.commit(std::slice::from_ref(&write)).await?;
+        self.seal_and_commit(Slot { resource_type, id, version, replaces: current }, &mut body, now).await?;
         Ok(WriteOutcome {
             resource: StoredResource {
                 resource_type: resource_type.into(),
@@ -242,10 +226,14 @@ impl Records {
             return Err(FhirError::invalid("a condition must hold at least one search parameter").into());
         }
         request.count = 2;
-        let page = self.search(resource_type, &request, 0).await?;
-        match page.resources.len() {
+        let mut query = self.store_query(resource_type, &request, 0);
+        query.count_total = false;
+        let (rows, _) = self.store.search(&query).await?;
+        let mut cache = KeyCache::default();
+        let page: Vec<StoredResource> = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;
+        match page.len() {
             0 => Ok(None),
-            1 => Ok(page.resources.into_iter().next()),
+            1 => Ok(page.into_iter().next()),
             _ => Err(RecordError::MultipleMatches),
         }
     }

@@ -28,6 +28,7 @@ impl Records {
             sort: request.sort,
             offset,
             limit: request.count as u64,
+            count_total: true,
         }
     }
 }
