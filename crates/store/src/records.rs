@@ -144,7 +144,7 @@ impl RecordStore for SqlStore {
         let mut sql = from_resources();
         sql.arg(Arg::Text(query.resource_type.clone())).push(" AND r.is_current = 1");
         push_filters(&mut sql, query);
-        push_order(&mut sql, query.sort);
+        push_order(&mut sql, query.sort, !query.filters.is_empty());
         limit_offset(&mut sql, query.limit, query.offset);
         let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
         let total = total.unwrap_or(rows.len() as u64);

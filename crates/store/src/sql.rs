@@ -94,7 +94,9 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
     sql.push(")");
 }
 
-/// Appends ` AND <filter>` for each filter, over `resources r` with `$1` = resource type.
+/// Appends ` AND <filter>` for each filter, over `resources r`. `$1` must already be bound
+/// to the resource type: the subqueries use it directly, so they are uncorrelated and run
+/// once through the (resource_type, param, term) index instead of once per row.
 pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
     for filter in &query.filters {
         sql.push(" AND ");
@@ -111,7 +113,7 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
                     branches.push((set.iter().map(|t| Arg::Blob(t.to_vec())).collect(), Some(set.len() as i64)));
                 }
                 any_of(sql, &branches, |sql, (terms, required)| {
-                    sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = r.resource_type AND t.param = ")
+                    sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = $1 AND t.param = ")
                         .arg(Arg::Text((*param).to_owned()))
                         .push(" AND t.term IN ")
                         .list(terms.iter().cloned());
@@ -122,11 +124,9 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
                 });
             }
             Filter::Date { param, any_of: conditions } => {
-                sql.push(
-                    "r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = r.resource_type AND d.param = ",
-                )
-                .arg(Arg::Text(param.to_string()))
-                .push(" AND ");
+                sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = $1 AND d.param = ")
+                    .arg(Arg::Text(param.to_string()))
+                    .push(" AND ");
                 any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c, 1));
                 sql.push(")");
             }
@@ -153,11 +153,16 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
 }
 
 /// Appends the ORDER BY for a sort, always ending on id so pages are stable.
-pub(crate) fn push_order(sql: &mut Sql, sort: Sort) {
+///
+/// With filters, the sort key is written `+r.last_updated_ms`: an expression no index can
+/// satisfy, so the planner drives the query from the (selective) filter subqueries instead
+/// of walking every row of the type in index order and testing each.
+pub(crate) fn push_order(sql: &mut Sql, sort: Sort, filtered: bool) {
     match sort {
         Sort::LastUpdated { descending } => {
             let dir = if descending { "DESC" } else { "ASC" };
-            sql.push(&format!(" ORDER BY r.last_updated_ms {dir}, r.id {dir}"));
+            let key = if filtered { "+r.last_updated_ms" } else { "r.last_updated_ms" };
+            sql.push(&format!(" ORDER BY {key} {dir}, r.id {dir}"));
         }
         Sort::Date { param, descending } => {
             let dir = if descending { "DESC" } else { "ASC" };
