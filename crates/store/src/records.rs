@@ -38,8 +38,8 @@ fn version_from_row(row: &AnyRow) -> Result<StoredVersion, StoreError> {
     })
 }
 
-fn from_resources() -> Sql {
-    let mut sql = Sql::default();
+fn from_resources(engine: crate::Engine) -> Sql {
+    let mut sql = Sql::new(engine);
     sql.push(&format!(
         "SELECT {VERSION_COLUMNS} FROM resources r JOIN data_keys k ON k.key_id = r.key_id WHERE r.resource_type = "
     ));
@@ -88,7 +88,7 @@ impl RecordStore for SqlStore {
         id: &str,
         version: Option<i64>,
     ) -> Result<Option<StoredVersion>, StoreError> {
-        let mut sql = from_resources();
+        let mut sql = from_resources(self.engine);
         sql.arg(Arg::Text(resource_type.to_owned())).push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
         match version {
             Some(v) => sql.push(" AND r.version = ").arg(Arg::Int(v)),
@@ -106,18 +106,19 @@ impl RecordStore for SqlStore {
         limit: u64,
     ) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mut where_sql = Sql::default();
-        where_sql.arg(Arg::Text(resource_type.to_owned()));
-        if let Some(id) = id {
-            where_sql.push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
-        }
-        let mut total_sql = Sql::default();
-        total_sql.push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ").push(&where_sql.text);
-        total_sql.args = where_sql.args.clone();
+        let where_sql = || {
+            let mut sql = Sql::new(self.engine);
+            sql.arg(Arg::Text(resource_type.to_owned()));
+            if let Some(id) = id {
+                sql.push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
+            }
+            sql
+        };
+        let mut total_sql = Sql::new(self.engine);
+        total_sql.push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ").append(where_sql());
         let total = count(&mut conn, &total_sql).await?;
-        let mut sql = from_resources();
-        sql.push(&where_sql.text);
-        sql.args.extend(where_sql.args);
+        let mut sql = from_resources(self.engine);
+        sql.append(where_sql());
         sql.push(" ORDER BY r.last_updated_ms DESC, r.id DESC, r.version DESC");
         limit_offset(&mut sql, limit, offset);
         let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
@@ -127,7 +128,7 @@ impl RecordStore for SqlStore {
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         let total = if query.count_total {
-            let mut total_sql = Sql::default();
+            let mut total_sql = Sql::new(self.engine);
             total_sql
                 .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
                 .arg(Arg::Text(query.resource_type.clone()));
@@ -141,7 +142,7 @@ impl RecordStore for SqlStore {
         } else {
             None
         };
-        let mut sql = from_resources();
+        let mut sql = from_resources(self.engine);
         sql.arg(Arg::Text(query.resource_type.clone())).push(" AND r.is_current = 1");
         push_filters(&mut sql, query);
         push_order(&mut sql, query.sort, !query.filters.is_empty());
@@ -158,7 +159,7 @@ impl RecordStore for SqlStore {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         crate::write::insert_new_keys(&mut tx, new_keys).await?;
-        crate::write::apply(&mut tx, writes).await?;
+        crate::write::apply(&mut tx, self.engine, writes).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -261,7 +262,7 @@ impl RecordStore for SqlStore {
 
     async fn count_users(&self) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mut sql = Sql::default();
+        let mut sql = Sql::new(self.engine);
         sql.push("SELECT COUNT(*) FROM users");
         count(&mut conn, &sql).await
     }

@@ -4,6 +4,8 @@
 use phivault_fhir::search::{DateCondition, DateOp, Sort};
 use phivault_service::{Filter, StoreQuery};
 use sqlx::Any;
+
+use crate::Engine;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 
@@ -17,13 +19,22 @@ pub(crate) enum Arg {
 }
 
 /// SQL text plus its arguments in placeholder order.
-#[derive(Debug, Default)]
+///
+/// SQLite gets anonymous `?` placeholders: sqlx looks up each parameter's name when binding,
+/// and SQLite's name lookup is linear, so numbered names make a statement with n parameters
+/// cost O(n²) to bind (it dominated bulk inserts). PostgreSQL gets `$n`.
+#[derive(Debug)]
 pub(crate) struct Sql {
     pub text: String,
     pub args: Vec<Arg>,
+    positional: bool,
 }
 
 impl Sql {
+    pub fn new(engine: Engine) -> Self {
+        Self { text: String::new(), args: Vec::new(), positional: engine == Engine::Sqlite }
+    }
+
     pub fn push(&mut self, text: &str) -> &mut Self {
         self.text.push_str(text);
         self
@@ -32,7 +43,22 @@ impl Sql {
     /// Appends a placeholder for `arg`.
     pub fn arg(&mut self, arg: Arg) -> &mut Self {
         self.args.push(arg);
-        self.text.push_str(&format!("${}", self.args.len()));
+        if self.positional {
+            self.text.push('?');
+        } else {
+            self.text.push_str(&format!("${}", self.args.len()));
+        }
+        self
+    }
+
+    /// Appends another fragment built for the same engine, with its arguments.
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        debug_assert!(
+            other.positional || other.args.is_empty() || self.args.is_empty(),
+            "numbered fragments cannot be concatenated"
+        );
+        self.text.push_str(&other.text);
+        self.args.extend(other.args);
         self
     }
 
@@ -94,9 +120,9 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
     sql.push(")");
 }
 
-/// Appends ` AND <filter>` for each filter, over `resources r`. `$1` must already be bound
-/// to the resource type: the subqueries use it directly, so they are uncorrelated and run
-/// once through the (resource_type, param, term) index instead of once per row.
+/// Appends ` AND <filter>` for each filter, over `resources r`. The subqueries bind the
+/// resource type themselves rather than refer to `r`, so they are uncorrelated and run once
+/// through the (resource_type, param, term) index instead of once per row.
 pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
     for filter in &query.filters {
         sql.push(" AND ");
@@ -113,7 +139,9 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
                     branches.push((set.iter().map(|t| Arg::Blob(t.to_vec())).collect(), Some(set.len() as i64)));
                 }
                 any_of(sql, &branches, |sql, (terms, required)| {
-                    sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = $1 AND t.param = ")
+                    sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = ")
+                        .arg(Arg::Text(query.resource_type.clone()))
+                        .push(" AND t.param = ")
                         .arg(Arg::Text((*param).to_owned()))
                         .push(" AND t.term IN ")
                         .list(terms.iter().cloned());
@@ -124,7 +152,9 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
                 });
             }
             Filter::Date { param, any_of: conditions } => {
-                sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = $1 AND d.param = ")
+                sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = ")
+                    .arg(Arg::Text(query.resource_type.clone()))
+                    .push(" AND d.param = ")
                     .arg(Arg::Text(param.to_string()))
                     .push(" AND ");
                 any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c, 1));

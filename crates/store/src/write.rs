@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 
 use crate::records::is_unique_violation;
 use crate::sql::{Arg, Sql};
-use crate::unavailable;
+use crate::{Engine, unavailable};
 
 const RESOURCE_ROWS: usize = 50;
 const TERM_ROWS: usize = 200;
@@ -46,7 +46,7 @@ pub(crate) async fn insert_new_keys(conn: &mut AnyConnection, keys: &[StoredData
 
 /// Applies versions: retires the versions they replace (checking optimistic locks), then
 /// inserts rows, index terms and dates in multi-row statements.
-pub(crate) async fn apply(conn: &mut AnyConnection, writes: &[VersionWrite]) -> Result<(), StoreError> {
+pub(crate) async fn apply(conn: &mut AnyConnection, engine: Engine, writes: &[VersionWrite]) -> Result<(), StoreError> {
     for w in writes {
         let Some(previous) = w.replaces else { continue };
         let done = sqlx::query(
@@ -89,6 +89,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, writes: &[VersionWrite]) -> 
         .collect();
     insert_rows(
         conn,
+        engine,
         "INSERT INTO resources (resource_type, id, version, last_updated_ms, compartment, key_id, body, is_current) VALUES ",
         ", 1)",
         rows,
@@ -108,8 +109,15 @@ pub(crate) async fn apply(conn: &mut AnyConnection, writes: &[VersionWrite]) -> 
             })
         })
         .collect();
-    insert_rows(conn, "INSERT INTO search_terms (resource_type, id, param, term) VALUES ", ")", terms, TERM_ROWS)
-        .await?;
+    insert_rows(
+        conn,
+        engine,
+        "INSERT INTO search_terms (resource_type, id, param, term) VALUES ",
+        ")",
+        terms,
+        TERM_ROWS,
+    )
+    .await?;
     let dates: Vec<[Arg; 5]> = writes
         .iter()
         .flat_map(|w| {
@@ -124,14 +132,22 @@ pub(crate) async fn apply(conn: &mut AnyConnection, writes: &[VersionWrite]) -> 
             })
         })
         .collect();
-    insert_rows(conn, "INSERT INTO search_dates (resource_type, id, param, lo, hi) VALUES ", ")", dates, DATE_ROWS)
-        .await
+    insert_rows(
+        conn,
+        engine,
+        "INSERT INTO search_dates (resource_type, id, param, lo, hi) VALUES ",
+        ")",
+        dates,
+        DATE_ROWS,
+    )
+    .await
 }
 
 /// `INSERT ... VALUES (..), (..)` in chunks of `per_statement` rows. `row_end` closes each
 /// row's parenthesis (and may append constants).
 async fn insert_rows<const N: usize>(
     conn: &mut AnyConnection,
+    engine: Engine,
     head: &str,
     row_end: &str,
     rows: Vec<[Arg; N]>,
@@ -139,7 +155,7 @@ async fn insert_rows<const N: usize>(
 ) -> Result<(), StoreError> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let mut sql = Sql::default();
+        let mut sql = Sql::new(engine);
         sql.push(head);
         for (i, row) in rows.by_ref().take(per_statement).enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" });
