@@ -11,7 +11,7 @@ mod workload;
 
 use std::time::Instant;
 
-use phivault_testkit::{fresh_store, records};
+use phivault_testkit::{fresh_store, records_with_ring, test_ring};
 
 #[tokio::main]
 async fn main() {
@@ -23,8 +23,9 @@ async fn main() {
         eprintln!("set PHIVAULT_TEST_POSTGRES_URL to benchmark PostgreSQL");
         std::process::exit(2);
     }
-    let (store, _db, _) = fresh_store(&engine).await;
-    let records = records(store.clone());
+    let (store, _db, _url) = fresh_store(&engine).await;
+    let ring = test_ring();
+    let records = records_with_ring(store.clone(), ring.clone());
     println!("| engine | measure | value |");
     println!("|---|---|---|");
     let row = |what: &str, value: String| println!("| {engine} | {what} | {value} |");
@@ -57,6 +58,8 @@ async fn main() {
         );
         let search = workload::search_family(&records, target).await;
         row(&format!("search family= @ {target} patients (10 matches, page of 10)"), format!("{search:.0} µs"));
+        let store_only = workload::search_family_store_only(&store, &ring, target).await;
+        row(&format!("  of which the store's queries (COUNT + page) @ {target}"), format!("{store_only:.0} µs"));
         let create = workload::create_one(&records, target).await;
         row(&format!("create one Patient @ {target} patients (one durable commit)"), format!("{create:.2} ms"));
         if target == max {
@@ -74,4 +77,9 @@ async fn main() {
         }
     }
     store.close().await;
+    if std::env::var_os("PHIVAULT_BENCH_KEEP_DB").is_some() {
+        // For inspecting query plans afterwards: leave the database on disk.
+        eprintln!("kept the benchmark database: {_url}");
+        std::mem::forget(_db);
+    }
 }

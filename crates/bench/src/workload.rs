@@ -72,6 +72,32 @@ pub async fn search_family(records: &Records, loaded: usize) -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
+/// Mean µs of the store part of a family search (no decryption), to separate the layers.
+pub async fn search_family_store_only(
+    store: &phivault_store::SqlStore,
+    ring: &phivault_crypto::KeyRing,
+    loaded: usize,
+) -> f64 {
+    use phivault_service::{Filter, RecordStore, StoreQuery};
+    let n = 300;
+    let index = ring.blind_index();
+    let started = Instant::now();
+    for k in 0..n {
+        let family = format!("p:fam{:07}", ((k * 7919) % loaded) / 10);
+        let query = StoreQuery {
+            resource_type: "Patient".into(),
+            filters: vec![Filter::Terms { param: "family", any_of: vec![vec![index.term("family", &family)]] }],
+            sort: phivault_fhir::search::Sort::LastUpdated { descending: false },
+            offset: 0,
+            limit: 10,
+            count_total: true,
+        };
+        let (rows, total) = store.search(&query).await.expect("search");
+        assert!(total >= 1 && !rows.is_empty());
+    }
+    started.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
 /// Mean ms of creating one Patient (each its own transaction and fsync).
 pub async fn create_one(records: &Records, loaded: usize) -> f64 {
     let n = 100;

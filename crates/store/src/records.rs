@@ -52,6 +52,14 @@ async fn count(conn: &mut AnyConnection, sql: &Sql) -> Result<u64, StoreError> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// The "current version" condition. With filters it is written `+r.is_current`, which stops
+/// the planner from proving the partial index `resources_current` usable: otherwise SQLite
+/// 3.51 counts a filtered search by scanning that index over every row of the type (5 ms at
+/// 100k patients) instead of probing the primary key with the few ids the filter yields.
+fn current_condition(query: &StoreQuery) -> &'static str {
+    if query.filters.is_empty() { " AND r.is_current = 1" } else { " AND +r.is_current = 1" }
+}
+
 fn limit_offset(sql: &mut Sql, limit: u64, offset: u64) {
     sql.push(" LIMIT ").arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
     sql.push(" OFFSET ").arg(Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
@@ -132,7 +140,7 @@ impl RecordStore for SqlStore {
             total_sql
                 .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
                 .arg(Arg::Text(query.resource_type.clone()));
-            total_sql.push(" AND r.is_current = 1");
+            total_sql.push(current_condition(query));
             push_filters(&mut total_sql, query);
             let total = count(&mut conn, &total_sql).await?;
             if query.limit == 0 || total <= query.offset {
@@ -143,7 +151,7 @@ impl RecordStore for SqlStore {
             None
         };
         let mut sql = from_resources(self.engine);
-        sql.arg(Arg::Text(query.resource_type.clone())).push(" AND r.is_current = 1");
+        sql.arg(Arg::Text(query.resource_type.clone())).push(current_condition(query));
         push_filters(&mut sql, query);
         push_order(&mut sql, query.sort, !query.filters.is_empty());
         limit_offset(&mut sql, query.limit, query.offset);
