@@ -100,7 +100,9 @@ impl RecordStore for SqlStore {
         sql.arg(Arg::Text(resource_type.to_owned())).push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
         match version {
             Some(v) => sql.push(" AND r.version = ").arg(Arg::Int(v)),
-            None => sql.push(" AND r.is_current = 1"),
+            // `+` keeps planners on the primary key (resource_type, id): PostgreSQL's generic
+            // plan otherwise walked the partial index of current rows (3 ms at 100k patients).
+            None => sql.push(" AND +r.is_current = 1"),
         };
         let row = sql.query().fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.as_ref().map(version_from_row).transpose()
