@@ -13,37 +13,31 @@ use phivault_store::SqlStore;
 use crate::config::Config;
 use crate::keysource::FileKeySource;
 
-/// The passphrase for the key file: `PHIVAULT_PASSPHRASE`, a file named by
-/// `PHIVAULT_PASSPHRASE_FILE`, or an interactive prompt.
-pub fn passphrase(prompt: &str) -> Result<String> {
-    if let Ok(p) = std::env::var("PHIVAULT_PASSPHRASE") {
-        return Ok(p);
+/// A secret from the variable `var`, from the file named by `{var}_FILE` (e.g. a systemd
+/// credential), or from a prompt on a terminal; `why` explains a refusal without one.
+fn secret(var: &str, prompt: &str, why: &str) -> Result<String> {
+    if let Ok(value) = std::env::var(var) {
+        return Ok(value);
     }
-    if let Ok(path) = std::env::var("PHIVAULT_PASSPHRASE_FILE") {
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read PHIVAULT_PASSPHRASE_FILE {path}"))?;
+    let file_var = format!("{var}_FILE");
+    if let Ok(path) = std::env::var(&file_var) {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {file_var} {path}"))?;
         return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
     }
     if !std::io::stdin().is_terminal() {
-        bail!("the key file is sealed: set PHIVAULT_PASSPHRASE or PHIVAULT_PASSPHRASE_FILE, or run in a terminal");
+        bail!("{why}: set {var} or {file_var}, or run in a terminal");
     }
-    rpassword::prompt_password(prompt).context("cannot read the passphrase")
+    rpassword::prompt_password(prompt).context("cannot read from the terminal")
 }
 
-/// The HSM user PIN: `PHIVAULT_HSM_PIN`, a file named by `PHIVAULT_HSM_PIN_FILE`, or a prompt.
+/// The key-file passphrase: `PHIVAULT_PASSPHRASE`, `PHIVAULT_PASSPHRASE_FILE`, or a prompt.
+pub fn passphrase(prompt: &str) -> Result<String> {
+    secret("PHIVAULT_PASSPHRASE", prompt, "the key file is sealed")
+}
+
+/// The HSM user PIN: `PHIVAULT_HSM_PIN`, `PHIVAULT_HSM_PIN_FILE`, or a prompt.
 pub fn hsm_pin() -> Result<String> {
-    if let Ok(p) = std::env::var("PHIVAULT_HSM_PIN") {
-        return Ok(p);
-    }
-    if let Ok(path) = std::env::var("PHIVAULT_HSM_PIN_FILE") {
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read PHIVAULT_HSM_PIN_FILE {path}"))?;
-        return Ok(text.trim_end_matches(['\n', '\r']).to_owned());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("the keys are in an HSM: set PHIVAULT_HSM_PIN or PHIVAULT_HSM_PIN_FILE, or run in a terminal");
-    }
-    rpassword::prompt_password("HSM user PIN: ").context("cannot read the PIN")
+    secret("PHIVAULT_HSM_PIN", "HSM user PIN: ", "the keys are in an HSM")
 }
 
 /// Logs in to a PKCS#11 token.
