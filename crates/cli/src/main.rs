@@ -139,33 +139,19 @@ async fn run(cli: Cli) -> Result<()> {
             commands::serve::serve(&config, services).await
         }
         Command::Demo { demo_dir, samples, listen, no_serve } => {
+            // A temporary dir is removed again when the demo ends; a named one is kept.
+            let is_temporary = demo_dir.is_none();
             let dir = match demo_dir {
                 Some(dir) => dir,
                 None => std::env::temp_dir()
                     .join(format!("phivault-demo-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x"))),
             };
-            let (mut config, summary, samples) = commands::demo::prepare(&dir, samples.as_deref()).await?;
-            println!("demo data dir: {} (throwaway; keys are NOT sealed)", dir.display());
-            println!(
-                "loaded {} resources ({} already present, {} failed){}",
-                summary.created,
-                summary.existing,
-                summary.failed,
-                samples.map(|s| format!(", including Synthea samples from {}", s.display())).unwrap_or_default()
-            );
-            for problem in summary.problems.iter().take(10) {
-                eprintln!("  {problem}");
+            let result = commands::demo::run(&dir, samples.as_deref(), &listen, no_serve).await;
+            // With --no-serve the data is what the caller wants: keep it.
+            if is_temporary && !no_serve {
+                let _ = std::fs::remove_dir_all(&dir);
             }
-            if no_serve {
-                return Ok(());
-            }
-            config.server.listen = listen.clone();
-            config.server.public_base_url = format!("https://{listen}");
-            println!(
-                "open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)"
-            );
-            let services = wiring::open(&config).await?;
-            commands::serve::serve(&config, services).await
+            result
         }
         Command::Import { paths } => {
             let config = Config::load(&cli.data_dir)?;

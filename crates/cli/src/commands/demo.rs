@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::serve::serve;
+
 use super::import::{ImportSummary, import_paths, import_value};
 use super::init::{InitOptions, init};
 use crate::config::Config;
@@ -40,4 +42,29 @@ pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<(Config,
     }
     services.store.close().await;
     Ok((config, summary, samples))
+}
+
+/// Prepares the demo data dir, reports what was loaded, and serves it on `listen` unless
+/// `no_serve`.
+pub async fn run(dir: &Path, samples: Option<&Path>, listen: &str, no_serve: bool) -> Result<()> {
+    let (mut config, summary, samples) = prepare(dir, samples).await?;
+    println!("demo data dir: {} (throwaway; keys are NOT sealed)", dir.display());
+    println!(
+        "loaded {} resources ({} already present, {} failed){}",
+        summary.created,
+        summary.existing,
+        summary.failed,
+        samples.map(|s| format!(", including Synthea samples from {}", s.display())).unwrap_or_default()
+    );
+    for problem in summary.problems.iter().take(10) {
+        eprintln!("  {problem}");
+    }
+    if no_serve {
+        return Ok(());
+    }
+    config.server.listen = listen.to_owned();
+    config.server.public_base_url = format!("https://{listen}");
+    println!("open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)");
+    let services = wiring::open(&config).await?;
+    serve(&config, services).await
 }
