@@ -133,6 +133,15 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(Vec<StoredVersion>, u64), StoreError>;
     /// Current versions matching a query, and the total number of matches.
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError>;
+    /// Ids of current resources of `resource_type` that have any of `terms` for `param`,
+    /// as `(term, id)` pairs: many single-term lookups (a batch's conditional creates) in
+    /// one query.
+    async fn ids_by_terms(
+        &self,
+        resource_type: &str,
+        param: &str,
+        terms: &[BlindTerm],
+    ) -> Result<Vec<(BlindTerm, String)>, StoreError>;
     /// In one transaction (one durable commit): stores `new_keys` (data keys created for
     /// these writes) and applies all writes; or does nothing. [`StoreError::Conflict`] when
     /// a `replaces` check fails, a new version already exists, or another process created a

@@ -162,6 +162,32 @@ impl RecordStore for SqlStore {
         Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
     }
 
+    async fn ids_by_terms(
+        &self,
+        resource_type: &str,
+        param: &str,
+        terms: &[phivault_crypto::BlindTerm],
+    ) -> Result<Vec<(phivault_crypto::BlindTerm, String)>, StoreError> {
+        let mut out = Vec::new();
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        for chunk in terms.chunks(500) {
+            let mut sql = Sql::new(self.engine);
+            sql.push("SELECT t.term, t.id FROM search_terms t WHERE t.resource_type = ")
+                .arg(Arg::Text(resource_type.to_owned()))
+                .push(" AND t.param = ")
+                .arg(Arg::Text(param.to_owned()))
+                .push(" AND t.term IN ")
+                .list(chunk.iter().map(|t| Arg::Blob(t.to_vec())));
+            for row in sql.query().fetch_all(&mut *conn).await.map_err(unavailable)? {
+                let term: Vec<u8> = row.try_get(0).map_err(|_| StoreError::Corrupt("search term"))?;
+                let id: String = row.try_get(1).map_err(|_| StoreError::Corrupt("search term id"))?;
+                let term = term.try_into().map_err(|_| StoreError::Corrupt("search term length"))?;
+                out.push((term, id));
+            }
+        }
+        Ok(out)
+    }
+
     async fn commit(&self, new_keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError> {
         if writes.is_empty() && new_keys.is_empty() {
             return Ok(());

@@ -323,3 +323,29 @@ async fn a_data_key_created_concurrently_elsewhere_makes_the_commit_a_conflict()
         store.commit(&[key("dk-first")], &[]).await.expect("re-sending one's own key is harmless");
     }
 }
+
+#[tokio::test]
+async fn batch_conditional_creates_match_existing_duplicates_and_ambiguity() {
+    for engine in engines() {
+        let (store, _db, _) = fresh_store(engine).await;
+        let records = records(store);
+        let org = |v: &str| json!({"resourceType": "Organization", "identifier": [{"system": "urn:org", "value": v}]});
+        records.create("Organization", org("twice"), None).await.expect("first");
+        records.create("Organization", org("twice"), None).await.expect("second");
+        let existing = records.create("Organization", org("once"), None).await.expect("once").resource.id;
+        let entry = |v: &str| json!({"resource": org(v), "request": {"method": "POST", "url": "Organization", "ifNoneExist": format!("identifier=urn:org|{v}")}});
+        let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [entry("once"), entry("new"), entry("new"), entry("twice")]});
+        let outcome = records.process_bundle(bundle).await.expect("batch");
+        let first = outcome.entries[0].as_ref().expect("existing match");
+        assert!(!first.created && first.resource.id == existing, "{engine}");
+        let created = outcome.entries[1].as_ref().expect("created");
+        assert!(created.created);
+        let duplicate = outcome.entries[2].as_ref().expect("in-batch duplicate");
+        assert!(
+            !duplicate.created && duplicate.resource.id == created.resource.id,
+            "{engine}: same condition twice creates once"
+        );
+        assert!(matches!(outcome.entries[3], Err(RecordError::MultipleMatches)), "{engine}");
+        assert_eq!(search_ids(&records, "Organization", &[("identifier", "urn:org|new")]).await.len(), 1);
+    }
+}

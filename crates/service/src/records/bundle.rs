@@ -273,6 +273,7 @@ impl Records {
     }
 
     async fn batch(&self, raw_entries: Vec<Value>) -> Result<Vec<Result<EntryOutcome, RecordError>>, RecordError> {
+        let prefetched = self.prefetch_conditions(&raw_entries).await?;
         let now = self.clock.now_ms();
         let mut cache = KeyCache::default();
         let mut resolved = HashMap::new();
@@ -289,7 +290,15 @@ impl Records {
                         if let Some(done) = created_by_condition.get(&key) {
                             return Ok((EntryOutcome { resource: done.clone(), created: false }, None));
                         }
-                        if let Some(found) = self.find_unique(&entry.resource_type, &parse_query_string(cond)).await? {
+                        let found = match prefetched.get(&key) {
+                            Some(ids) if ids.len() > 1 => return Err(RecordError::MultipleMatches),
+                            Some(ids) => match ids.first() {
+                                Some(id) => Some(self.read(&entry.resource_type, id, None).await?),
+                                None => None,
+                            },
+                            None => self.find_unique(&entry.resource_type, &parse_query_string(cond)).await?,
+                        };
+                        if let Some(found) = found {
                             return Ok((EntryOutcome { resource: found, created: false }, None));
                         }
                         (new_resource_id()?, 1, None)
@@ -341,6 +350,50 @@ impl Records {
         }
         self.commit_batch_group(&mut cache, &mut pending, &mut results).await?;
         Ok(results)
+    }
+
+    /// Answers, in a few queries, the conditional creates of a batch whose condition is one
+    /// exact term (`identifier=system|value`, the common case): `(type, condition)` → ids.
+    /// Conditions of other shapes are left to `find_unique`, entry by entry.
+    async fn prefetch_conditions(
+        &self,
+        raw_entries: &[Value],
+    ) -> Result<HashMap<(String, String), Vec<String>>, RecordError> {
+        let index = self.keys.ring().blind_index();
+        // (type, param) → [(condition, term)]
+        let mut groups: HashMap<(String, &'static str), Vec<(String, phivault_crypto::BlindTerm)>> = HashMap::new();
+        for raw in raw_entries {
+            let request = &raw["request"];
+            let (Some("POST"), Some(cond), Some(rtype)) =
+                (request["method"].as_str(), request["ifNoneExist"].as_str(), raw["resource"]["resourceType"].as_str())
+            else {
+                continue;
+            };
+            let Ok(search) = phivault_fhir::search::parse_search(rtype, &parse_query_string(cond), true) else {
+                continue;
+            };
+            if let [phivault_fhir::search::Clause::Terms { param, any_of }] = search.clauses.as_slice()
+                && let [single] = any_of.as_slice()
+                && let [term] = single.as_slice()
+            {
+                groups.entry((rtype.to_owned(), param)).or_default().push((cond.to_owned(), index.term(param, term)));
+            }
+        }
+        let mut answers: HashMap<(String, String), Vec<String>> = HashMap::new();
+        for ((rtype, param), conditions) in groups {
+            let terms: Vec<phivault_crypto::BlindTerm> = conditions.iter().map(|(_, t)| *t).collect();
+            let mut by_term: HashMap<phivault_crypto::BlindTerm, Vec<String>> = HashMap::new();
+            for (term, id) in self.store.ids_by_terms(&rtype, param, &terms).await? {
+                by_term.entry(term).or_default().push(id);
+            }
+            for (cond, term) in conditions {
+                let mut ids = by_term.get(&term).cloned().unwrap_or_default();
+                ids.sort();
+                ids.dedup();
+                answers.insert((rtype.clone(), cond), ids);
+            }
+        }
+        Ok(answers)
     }
 
     /// Commits a group of independent batch writes; on a conflict, retries them one by one
