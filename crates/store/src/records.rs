@@ -52,6 +52,10 @@ async fn count(conn: &mut AnyConnection, sql: &Sql) -> Result<u64, StoreError> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// Searches and type histories leave out resources whose data key was destroyed
+/// (crypto-shredded): they can no longer be shown, and must not break or pad a listing.
+const LIVE_KEY: &str = " AND EXISTS (SELECT 1 FROM data_keys lk WHERE lk.key_id = r.key_id AND lk.wrapped IS NOT NULL)";
+
 /// The "current version" condition. With filters it is written `+r.is_current`, which stops
 /// the planner from proving the partial index `resources_current` usable: otherwise SQLite
 /// 3.51 counts a filtered search by scanning that index over every row of the type (5 ms at
@@ -119,8 +123,15 @@ impl RecordStore for SqlStore {
         let where_sql = || {
             let mut sql = Sql::new(self.engine);
             sql.arg(Arg::Text(resource_type.to_owned()));
-            if let Some(id) = id {
-                sql.push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
+            match id {
+                Some(id) => {
+                    sql.push(" AND r.id = ").arg(Arg::Text(id.to_owned()));
+                }
+                // A type's history skips crypto-shredded versions; one resource's history
+                // still answers, so the caller learns it was destroyed.
+                None => {
+                    sql.push(LIVE_KEY);
+                }
             }
             sql
         };
@@ -142,7 +153,7 @@ impl RecordStore for SqlStore {
             total_sql
                 .push("SELECT COUNT(*) FROM resources r WHERE r.resource_type = ")
                 .arg(Arg::Text(query.resource_type.clone()));
-            total_sql.push(current_condition(query));
+            total_sql.push(current_condition(query)).push(LIVE_KEY);
             push_filters(&mut total_sql, query);
             let total = count(&mut conn, &total_sql).await?;
             if query.limit == 0 || total <= query.offset {
@@ -153,7 +164,7 @@ impl RecordStore for SqlStore {
             None
         };
         let mut sql = from_resources(self.engine);
-        sql.arg(Arg::Text(query.resource_type.clone())).push(current_condition(query));
+        sql.arg(Arg::Text(query.resource_type.clone())).push(current_condition(query)).push(LIVE_KEY);
         push_filters(&mut sql, query);
         push_order(&mut sql, query.sort, !query.filters.is_empty());
         limit_offset(&mut sql, query.limit, query.offset);

@@ -238,6 +238,13 @@ async fn shredding_a_patient_makes_every_version_unrecoverable() {
             "index rows gone"
         );
         assert!(records.read("Patient", &other, None).await.is_ok(), "other patients untouched");
+        assert!(
+            search_ids(&records, "Observation", &[]).await.is_empty(),
+            "{engine}: shredded resources leave listings"
+        );
+        assert_eq!(search_ids(&records, "Patient", &[]).await, vec![other.clone()], "{engine}: and do not break them");
+        let type_history = records.history("Patient", None, 0, 10).await.expect("type history");
+        assert_eq!(type_history.total, 1, "{engine}: type history skips shredded versions");
         assert!(!records.shred_patient(&id).await.expect("again"), "second shred is a no-op");
         let write = records.create("Observation", json!({"resourceType": "Observation", "status": "final", "subject": {"reference": format!("Patient/{id}")}}), None).await;
         assert!(matches!(write, Err(RecordError::Shredded { .. })), "no new data under a shredded patient");
