@@ -22,10 +22,24 @@ pub struct ParamDef {
     pub name: &'static str,
     pub kind: ParamKind,
     pub paths: &'static [&'static str],
+    /// The parameter whose stored terms this one searches: itself, or for an alias of the
+    /// same elements (`code` and `vaccine-code`) the canonical one, so terms are stored once.
+    pub index_as: &'static str,
+}
+
+impl ParamDef {
+    /// Whether this parameter stores its own terms (it is not an alias).
+    pub fn is_indexed(&self) -> bool {
+        self.index_as == self.name
+    }
 }
 
 const fn p(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> ParamDef {
-    ParamDef { name, kind, paths }
+    ParamDef { name, kind, paths, index_as: name }
+}
+
+const fn alias(name: &'static str, of: ParamDef) -> ParamDef {
+    ParamDef { name, kind: of.kind, paths: of.paths, index_as: of.name }
 }
 
 use ParamKind::{BirthDate, Date, Patient, Text, Token};
@@ -37,6 +51,11 @@ const COMMON: &[ParamDef] = &[p("identifier", Token, &["identifier"])];
 const COMPARTMENT: &[ParamDef] = &[p("patient", Patient, &[]), p("subject", Patient, &[])];
 
 const CLINICAL_STATUS: ParamDef = p("status", Token, &["status"]);
+const TELECOM: ParamDef = p("telecom", Token, &["telecom"]);
+const CONDITION_CLINICAL_STATUS: ParamDef = p("clinical-status", Token, &["clinicalStatus"]);
+const AUTHORED_ON: ParamDef = p("authoredon", Date, &["authoredOn"]);
+const VACCINE_CODE: ParamDef = p("vaccine-code", Token, &["vaccineCode"]);
+const DOCUMENT_TYPE: ParamDef = p("type", Token, &["type"]);
 
 const BY_TYPE: &[(&str, &[ParamDef])] = &[
     (
@@ -47,9 +66,9 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
             p("given", Text, &["name.given"]),
             p("birthdate", BirthDate, &["birthDate"]),
             p("gender", Token, &["gender"]),
-            p("telecom", Token, &["telecom"]),
-            p("phone", Token, &["telecom"]),
-            p("email", Token, &["telecom"]),
+            TELECOM,
+            alias("phone", TELECOM),
+            alias("email", TELECOM),
             p("address-postalcode", Token, &["address.postalCode"]),
         ],
     ),
@@ -75,8 +94,8 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
             p("category", Token, &["category"]),
             p("date", Date, &["onsetDateTime", "onsetPeriod", "recordedDate"]),
             p("onset-date", Date, &["onsetDateTime", "onsetPeriod"]),
-            p("clinical-status", Token, &["clinicalStatus"]),
-            p("status", Token, &["clinicalStatus"]),
+            CONDITION_CLINICAL_STATUS,
+            alias("status", CONDITION_CLINICAL_STATUS),
         ],
     ),
     (
@@ -88,8 +107,8 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
         &[
             p("code", Token, &["medicationCodeableConcept"]),
             p("category", Token, &["category"]),
-            p("date", Date, &["authoredOn"]),
-            p("authoredon", Date, &["authoredOn"]),
+            AUTHORED_ON,
+            alias("date", AUTHORED_ON),
             p("intent", Token, &["intent"]),
             CLINICAL_STATUS,
         ],
@@ -100,8 +119,8 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
             p("code", Token, &["code"]),
             p("category", Token, &["category"]),
             p("date", Date, &["recordedDate"]),
-            p("clinical-status", Token, &["clinicalStatus"]),
-            p("status", Token, &["clinicalStatus"]),
+            CONDITION_CLINICAL_STATUS,
+            alias("status", CONDITION_CLINICAL_STATUS),
         ],
     ),
     (
@@ -115,18 +134,13 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
     ),
     (
         "Immunization",
-        &[
-            p("vaccine-code", Token, &["vaccineCode"]),
-            p("code", Token, &["vaccineCode"]),
-            p("date", Date, &["occurrenceDateTime"]),
-            CLINICAL_STATUS,
-        ],
+        &[VACCINE_CODE, alias("code", VACCINE_CODE), p("date", Date, &["occurrenceDateTime"]), CLINICAL_STATUS],
     ),
     (
         "DocumentReference",
         &[
-            p("type", Token, &["type"]),
-            p("code", Token, &["type"]),
+            DOCUMENT_TYPE,
+            alias("code", DOCUMENT_TYPE),
             p("category", Token, &["category"]),
             p("date", Date, &["date"]),
             CLINICAL_STATUS,

@@ -103,7 +103,7 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
             }
             _ if FORMAT_PARAMS.contains(&name) => {}
             _ => match params_for(resource_type).find(|d| d.name == name) {
-                Some(def) => request.clauses.push(clause_for(def.name, def.kind, modifier, value)?),
+                Some(def) => request.clauses.push(clause_for(def.name, def.index_as, def.kind, modifier, value)?),
                 None if strict => {
                     return Err(FhirError::new(
                         IssueType::NotSupported,
@@ -133,7 +133,7 @@ fn parse_sort(resource_type: &str, value: &str) -> Result<Sort, FhirError> {
         return Ok(Sort::LastUpdated { descending });
     }
     match params_for(resource_type).find(|d| d.name == name && d.kind == ParamKind::Date) {
-        Some(def) => Ok(Sort::Date { param: def.name, descending }),
+        Some(def) => Ok(Sort::Date { param: def.index_as, descending }),
         None => Err(FhirError::new(
             IssueType::NotSupported,
             format!("sorting by '{name}' is not supported; use _lastUpdated or a date parameter"),
@@ -141,11 +141,19 @@ fn parse_sort(resource_type: &str, value: &str) -> Result<Sort, FhirError> {
     }
 }
 
-fn clause_for(param: &'static str, kind: ParamKind, modifier: Option<&str>, value: &str) -> Result<Clause, FhirError> {
+/// `name` is the parameter as queried (for messages and telecom systems), `param` the one
+/// whose stored terms are searched.
+fn clause_for(
+    name: &'static str,
+    param: &'static str,
+    kind: ParamKind,
+    modifier: Option<&str>,
+    value: &str,
+) -> Result<Clause, FhirError> {
     let alternatives = value.split(',');
     match (kind, modifier) {
         (ParamKind::Token, None) => {
-            let any_of = alternatives.map(|v| vec![token_query_term(param, v)]).collect();
+            let any_of = alternatives.map(|v| vec![token_query_term(name, v)]).collect();
             Ok(Clause::Terms { param, any_of })
         }
         (ParamKind::Text, None) => {
@@ -153,7 +161,7 @@ fn clause_for(param: &'static str, kind: ParamKind, modifier: Option<&str>, valu
             for v in alternatives {
                 let words: Vec<String> = text_words(v).iter().map(|w| prefix_term(w)).collect();
                 if words.is_empty() {
-                    return Err(FhirError::invalid(format!("search value for '{param}' has no letters or digits")));
+                    return Err(FhirError::invalid(format!("search value for '{name}' has no letters or digits")));
                 }
                 any_of.push(words);
             }
@@ -163,13 +171,13 @@ fn clause_for(param: &'static str, kind: ParamKind, modifier: Option<&str>, valu
             Ok(Clause::Terms { param, any_of: alternatives.map(|v| vec![format!("x:{}", v.trim())]).collect() })
         }
         (ParamKind::Date, None) => {
-            let any_of = alternatives.map(|v| date_condition(param, v)).collect::<Result<_, _>>()?;
+            let any_of = alternatives.map(|v| date_condition(name, v)).collect::<Result<_, _>>()?;
             Ok(Clause::Date { param, any_of })
         }
         (ParamKind::BirthDate, None) => {
             let mut any_of = Vec::new();
             for v in alternatives {
-                any_of.extend(birth_date_query_terms(param, v)?.into_iter().map(|t| vec![t]));
+                any_of.extend(birth_date_query_terms(name, v)?.into_iter().map(|t| vec![t]));
             }
             Ok(Clause::Terms { param, any_of })
         }
@@ -184,15 +192,19 @@ fn clause_for(param: &'static str, kind: ParamKind, modifier: Option<&str>, valu
             Ok(Clause::Compartment(ids))
         }
         (_, Some(m)) => {
-            Err(FhirError::new(IssueType::NotSupported, format!("modifier ':{m}' is not supported on '{param}'")))
+            Err(FhirError::new(IssueType::NotSupported, format!("modifier ':{m}' is not supported on '{name}'")))
         }
     }
 }
 
-/// The single index term a token query value must match (see `push_token`).
+/// The single index term a token query value must match (see `push_token`). `phone` and
+/// `email` search the telecom terms restricted to their ContactPoint system.
 fn token_query_term(param: &'static str, value: &str) -> String {
     let normalise =
         |v: &str| if matches!(param, "telecom" | "phone" | "email") { contact_value(v) } else { v.trim().to_owned() };
+    if matches!(param, "phone" | "email") && !value.contains('|') {
+        return format!("sc:{param}|{}", normalise(value));
+    }
     match value.split_once('|') {
         None => format!("c:{}", normalise(value)),
         Some(("", code)) => format!("ns:{}", normalise(code)),
@@ -299,6 +311,21 @@ mod tests {
             r.clauses[1],
             Clause::Terms { param: "identifier", any_of: vec![vec!["sc:urn:mrn|123456789".into()]] }
         );
+    }
+
+    #[test]
+    fn aliases_search_the_canonical_terms() {
+        let r = parse_search("Patient", &q(&[("phone", "(555) 014-2"), ("email", "Daffy@Example.org")]), true)
+            .expect("valid");
+        assert_eq!(r.clauses[0], Clause::Terms { param: "telecom", any_of: vec![vec!["sc:phone|5550142".into()]] });
+        assert_eq!(
+            r.clauses[1],
+            Clause::Terms { param: "telecom", any_of: vec![vec!["sc:email|daffy@example.org".into()]] }
+        );
+        let r = parse_search("Immunization", &q(&[("code", "http://hl7.org/fhir/sid/cvx|140")]), true).expect("valid");
+        assert!(matches!(&r.clauses[0], Clause::Terms { param: "vaccine-code", .. }));
+        let r = parse_search("MedicationRequest", &q(&[("_sort", "date")]), true).expect("valid");
+        assert_eq!(r.sort, Sort::Date { param: "authoredon", descending: false });
     }
 
     #[test]
