@@ -75,6 +75,21 @@ impl Sql {
         self
     }
 
+    /// The query, moving the arguments (no copy of ciphertexts and terms).
+    pub fn into_query(self) -> Query<'static, Any, AnyArguments> {
+        // The text is built only from constant fragments and placeholders; values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text));
+        for arg in self.args {
+            q = match arg {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+                Arg::Blob(b) => q.bind(b),
+                Arg::Null => q.bind(None::<String>),
+            };
+        }
+        q
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments> {
         // The text is built only from constant fragments and `$n` placeholders; values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));

@@ -167,7 +167,7 @@ async fn insert_rows<const N: usize>(
             }
             sql.push(row_end);
         }
-        sql.query()
+        sql.into_query()
             .execute(&mut *conn)
             .await
             .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;

@@ -408,12 +408,12 @@ impl Records {
             return Ok(());
         }
         let keys = cache.take_fresh();
-        let writes: Vec<VersionWrite> = pending.iter().map(|(_, w)| w.clone()).collect();
+        let (entries, writes): (Vec<usize>, Vec<VersionWrite>) = std::mem::take(pending).into_iter().unzip();
         match self.store.commit(&keys, &writes).await {
             Ok(()) => {}
             Err(crate::StoreError::Conflict) => {
                 // Keys go with each retried write; once stored, later retries find them ours.
-                for (i, write) in pending.iter() {
+                for (i, write) in entries.iter().zip(&writes) {
                     if let Err(e) = self.store.commit(&keys, std::slice::from_ref(write)).await {
                         results[*i] = Err(e.into());
                     }
@@ -422,7 +422,6 @@ impl Records {
             }
             Err(e) => return Err(e.into()),
         }
-        pending.clear();
         Ok(())
     }
 }
