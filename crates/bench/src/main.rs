@@ -9,6 +9,10 @@
 mod https;
 mod workload;
 
+/// The same allocator as the server binary, so the figures match what it does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use phivault_testkit::{fresh_store, records_with_ring, test_ring};
