@@ -126,3 +126,30 @@ async fn idle_connections_are_closed_and_shutdown_is_graceful() {
     tokio::time::timeout(Duration::from_secs(10), &mut server.task).await.expect("server stopped").expect("task");
     assert!(TcpStream::connect(server.addr).await.is_err(), "listener closed after shutdown");
 }
+
+#[tokio::test]
+async fn plain_http_listener_only_redirects_to_the_configured_host() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task =
+        tokio::spawn(phivault_api::listener::serve_redirect(listener, "https://records.example:8443".into(), async {
+            let _ = stopped.await;
+        }));
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(b"GET /fhir/Patient/abc?x=1 HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut response))
+        .await
+        .expect("answer")
+        .expect("read");
+    assert!(response.starts_with("HTTP/1.1 308"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("location: https://records.example:8443/fhir/patient/abc?x=1"), "{response}");
+    assert!(!lower.contains("evil.example"), "never redirect to the client's Host header");
+    assert!(response.ends_with("\r\n\r\n"), "no content over plain HTTP: {response}");
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("stopped").expect("task");
+}
