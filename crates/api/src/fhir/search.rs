@@ -86,7 +86,11 @@ async fn run_search(
         .map(|r| json!({"fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id), "resource": r.body, "search": {"mode": "match"}}))
         .collect();
     if !request.ignored.is_empty() {
-        let note = format!("ignored unknown search parameters: {}", request.ignored.join(", "));
+        let positions: Vec<String> = request.ignored.iter().map(ToString::to_string).collect();
+        let note = format!(
+            "ignored the query parameters at positions {}: not search parameters of {resource_type} (see /metadata)",
+            positions.join(", ")
+        );
         entries.push(
             json!({"resource": operation_outcome("warning", "not-supported", &note), "search": {"mode": "outcome"}}),
         );

@@ -58,8 +58,9 @@ pub struct SearchRequest {
     pub clauses: Vec<Clause>,
     pub count: usize,
     pub sort: Sort,
-    /// Parameters ignored under lenient handling (names only), to report back.
-    pub ignored: Vec<String>,
+    /// 1-based positions of query parameters ignored under lenient handling. Positions,
+    /// not names: a parameter name is client text and may itself hold PHI.
+    pub ignored: Vec<usize>,
 }
 
 /// Parameters that control the result form rather than select: accepted and ignored.
@@ -75,7 +76,7 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
         sort: Sort::LastUpdated { descending: false },
         ignored: Vec::new(),
     };
-    for (key, value) in pairs {
+    for (position, (key, value)) in pairs.iter().enumerate() {
         let (name, modifier) = match key.split_once(':') {
             Some((n, m)) => (n, Some(m)),
             None => (key.as_str(), None),
@@ -107,10 +108,13 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
                 None if strict => {
                     return Err(FhirError::new(
                         IssueType::NotSupported,
-                        format!("unknown search parameter '{name}' for {resource_type}"),
+                        format!(
+                            "query parameter {} is not a search parameter of {resource_type} (see /metadata)",
+                            position + 1
+                        ),
                     ));
                 }
-                None => request.ignored.push(name.to_owned()),
+                None => request.ignored.push(position + 1),
             },
         }
     }
@@ -136,7 +140,7 @@ fn parse_sort(resource_type: &str, value: &str) -> Result<Sort, FhirError> {
         Some(def) => Ok(Sort::Date { param: def.index_as, descending }),
         None => Err(FhirError::new(
             IssueType::NotSupported,
-            format!("sorting by '{name}' is not supported; use _lastUpdated or a date parameter"),
+            format!("_sort names no sortable parameter of {resource_type}; use _lastUpdated or a date parameter"),
         )),
     }
 }
@@ -191,8 +195,8 @@ fn clause_for(
                 .collect();
             Ok(Clause::Compartment(ids))
         }
-        (_, Some(m)) => {
-            Err(FhirError::new(IssueType::NotSupported, format!("modifier ':{m}' is not supported on '{name}'")))
+        (_, Some(_)) => {
+            Err(FhirError::new(IssueType::NotSupported, format!("this modifier is not supported on '{name}'")))
         }
     }
 }
@@ -331,7 +335,7 @@ mod tests {
     #[test]
     fn unknown_params_are_lenient_unless_strict() {
         let pairs = q(&[("shoe-size", "42")]);
-        assert_eq!(parse_search("Patient", &pairs, false).expect("lenient").ignored, ["shoe-size"]);
+        assert_eq!(parse_search("Patient", &pairs, false).expect("lenient").ignored, [1]);
         let err = parse_search("Patient", &pairs, true).expect_err("strict");
         assert_eq!(err.issue, IssueType::NotSupported);
         assert!(parse_search("Patient", &q(&[("name:contains", "x")]), false).is_err(), "modifier never ignored");
