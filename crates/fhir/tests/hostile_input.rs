@@ -83,7 +83,7 @@ fn query_and_date_parsers_survive_garbage() {
         let text = garbage(&mut rng);
         let pairs = parse_query_string(&text);
         for resource_type in ["Patient", "Observation", "MedicationRequest", "Claim"] {
-            match parse_search(resource_type, &pairs, rng.next() % 2 == 0) {
+            match parse_search(resource_type, &pairs, rng.next().is_multiple_of(2)) {
                 Ok(_) => searches_ok += 1,
                 Err(e) => {
                     searches_refused += 1;
