@@ -397,7 +397,8 @@ impl Records {
     }
 
     /// Commits a group of independent batch writes; on a conflict, retries them one by one
-    /// so only the conflicting entries fail.
+    /// so only the conflicting entries fail; if the database fails, marks the group's entries
+    /// failed (earlier groups stay committed and reported so).
     async fn commit_batch_group(
         &self,
         cache: &mut KeyCache,
@@ -420,7 +421,17 @@ impl Records {
                 }
                 cache.clear();
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Earlier groups are committed and stay reported as such; this group's
+                // entries are reported as not stored, so the response says exactly what is.
+                tracing::error!(error = %e, cause = ?std::error::Error::source(&e).map(ToString::to_string), entries = entries.len(), "batch group commit failed");
+                for i in entries {
+                    results[i] = Err(RecordError::Store(crate::StoreError::Unavailable(Box::new(
+                        std::io::Error::other("this entry's group was not committed"),
+                    ))));
+                }
+                cache.clear();
+            }
         }
         Ok(())
     }
