@@ -46,7 +46,10 @@ pub async fn status(services: &Services) -> Result<()> {
 /// Starts (or resumes) a rotation: new KEK, re-wrap every data key, retire the old KEK.
 pub async fn rotate(services: &Services) -> Result<()> {
     let usage = key_usage(&services.store, services.keys.as_ref()).await?;
-    if usage.pending_rewrap() == 0 {
+    // A non-current KEK that is not retired means an earlier rotation stopped after creating
+    // its KEK (possibly before any data key moved): finish that one rather than start anew.
+    let unfinished = services.keys.keks()?.iter().any(|k| !k.is_current && k.retired_unix.is_none());
+    if usage.pending_rewrap() == 0 && !unfinished {
         let new = services.keys.add_current_kek(now_secs())?;
         println!("new key-encryption key {new} is current");
     } else {
@@ -93,4 +96,30 @@ pub async fn shred_patient(services: &Services, patient_id: &str) -> Result<()> 
         println!("Patient/{patient_id} has no live data key (never stored, or already destroyed)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::init::{InitOptions, init};
+    use crate::config::Config;
+
+    #[tokio::test]
+    async fn a_rotation_interrupted_before_moving_any_key_is_finished_not_restarted() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("data");
+        init(&InitOptions { data_dir: dir.clone(), insecure_dev_keys: true, database: None, hsm: None })
+            .await
+            .expect("init");
+        let services = crate::wiring::open(&Config::load(&dir).expect("config")).await.expect("open");
+        // The crash point: the new KEK is in the key file, no data key has moved (none exist).
+        let started = services.keys.add_current_kek(now_secs()).expect("new KEK");
+
+        rotate(&services).await.expect("rotate");
+        let keks = services.keys.keks().expect("keks");
+        assert_eq!(keks.len(), 2, "no third KEK: {keks:?}");
+        let current = keks.iter().find(|k| k.is_current).expect("current");
+        assert_eq!(current.id, started, "the interrupted rotation's KEK became current");
+        assert!(keks.iter().filter(|k| !k.is_current).all(|k| k.retired_unix.is_some()), "old KEK retired");
+    }
 }
