@@ -102,12 +102,18 @@ impl Config {
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!("cannot read {}; run `phivault init --data-dir {}` first", path.display(), data_dir.display())
         })?;
-        let mut config: Config = toml::from_str(&text)
+        let config: Config = toml::from_str(&text)
             .with_context(|| format!("{} is not a valid phivault configuration", path.display()))?;
-        config.apply_env(|name| std::env::var(name).ok())?;
-        config.resolve(data_dir);
-        config.validate()?;
-        Ok(config)
+        config.resolved(data_dir)
+    }
+
+    /// This configuration as the server runs it: `PHIVAULT_*` overrides applied, relative
+    /// paths resolved against `data_dir`, validated.
+    pub fn resolved(mut self, data_dir: &Path) -> Result<Self> {
+        self.apply_env(|name| std::env::var(name).ok())?;
+        self.resolve(data_dir);
+        self.validate()?;
+        Ok(self)
     }
 
     /// Applies `PHIVAULT_*` overrides read through `var`.

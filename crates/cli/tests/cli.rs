@@ -69,6 +69,15 @@ fn refusals_are_readable() {
     assert!(!no_config.status.success());
     assert!(text(&no_config).contains("run `phivault init"), "{}", text(&no_config));
 
+    // A failing init leaves nothing behind, so it can simply be run again.
+    let unreachable =
+        phivault(&data, &["init", "--insecure-dev-keys", "--database", "postgres://postgres@127.0.0.1:1/none"], None);
+    assert!(!unreachable.status.success());
+    assert!(text(&unreachable).contains("cannot create the database"), "{}", text(&unreachable));
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&data).expect("dir").filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert!(leftovers.iter().all(|name| name == "tls"), "half-made data dir: {leftovers:?}");
+
     assert!(phivault(&data, &["init", "--insecure-dev-keys"], None).status.success());
     let twice = phivault(&data, &["init", "--insecure-dev-keys"], None);
     assert!(!twice.status.success());

@@ -51,7 +51,9 @@ fn new_passphrase() -> Result<String> {
     Ok(first)
 }
 
-/// Creates a data dir. Refuses to touch one that already holds a configuration.
+/// Creates a data dir. Refuses to touch one that already holds a configuration. All or
+/// nothing: if a step fails, the files this run created are removed again, and the
+/// configuration file, written last, never points at a half-made key file or database.
 pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
     let dir = &options.data_dir;
     if dir.join(CONFIG_FILE).exists() {
@@ -61,16 +63,34 @@ pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
     #[cfg(unix)]
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
 
-    let mut config = Config::default();
+    let mut on_disk = Config::default();
     if let Some(db) = &options.database {
-        config.database = db.clone();
+        on_disk.database = db.clone();
     }
-    config.validate()?;
-    let text = toml::to_string_pretty(&config).context("cannot serialize the configuration")?;
-    let header = "# phivault configuration. Every setting can be overridden by a PHIVAULT_* variable (see README).\n";
-    write_private(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
-    let config = Config::load(dir)?;
+    let config = on_disk.clone().resolved(dir)?;
+    let mut created = Vec::new();
+    match create_keys_tls_and_database(options, &config, &mut created).await {
+        Ok(admin) => {
+            let text = toml::to_string_pretty(&on_disk).context("cannot serialize the configuration")?;
+            let header =
+                "# phivault configuration. Every setting can be overridden by a PHIVAULT_* variable (see README).\n";
+            write_private(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
+            Ok(admin)
+        }
+        Err(e) => {
+            for path in created.iter().rev() {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
 
+async fn create_keys_tls_and_database(
+    options: &InitOptions,
+    config: &Config,
+    created: &mut Vec<PathBuf>,
+) -> Result<Option<BootstrapAdmin>> {
     let protection = match (&options.hsm, options.insecure_dev_keys) {
         (Some(_), true) => bail!("choose either an HSM or --insecure-dev-keys"),
         (Some((module, token)), false) => KeyFileProtection::Hsm(crate::wiring::hsm_provider(module, token)?),
@@ -79,17 +99,28 @@ pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
     KeyFile::create(&config.key_file, protection, now).context("cannot create the key file")?;
+    created.push(config.key_file.clone());
 
     if !config.tls.cert.exists() {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
         let certified = rcgen::generate_simple_self_signed(names).context("cannot create a self-signed certificate")?;
         write_private(&config.tls.key, certified.signing_key.serialize_pem().as_bytes())?;
+        created.push(config.tls.key.clone());
         write_private(&config.tls.cert, certified.cert.pem().as_bytes())?;
+        created.push(config.tls.cert.clone());
     }
 
+    if let Some(file) = config.database.strip_prefix("sqlite://") {
+        let file = PathBuf::from(file.split('?').next().unwrap_or(file));
+        if !file.exists() {
+            for suffix in ["", "-wal", "-shm"] {
+                created.push(PathBuf::from(format!("{}{suffix}", file.display())));
+            }
+        }
+    }
     let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
     let hasher = PasswordHasher::new(PasswordParams::default())?;
-    let admin = create_bootstrap_admin(&store, &hasher, &SystemClock).await?;
+    let admin = create_bootstrap_admin(&store, &hasher, &SystemClock).await;
     store.close().await;
-    Ok(admin)
+    Ok(admin?)
 }
