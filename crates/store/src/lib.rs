@@ -57,6 +57,13 @@ impl SqlStore {
             }
             _ => url.to_owned(),
         };
+        // One direct attempt first: a wrong or unreachable database fails at once with its
+        // own error, instead of after the pool's acquire timeout of retries.
+        {
+            use sqlx::Connection;
+            let probe = sqlx::AnyConnection::connect(&url).await.map_err(unavailable)?;
+            let _ = probe.close().await;
+        }
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let options = match engine {
             Engine::Sqlite => options.max_connections(4).after_connect(|conn, _| {
