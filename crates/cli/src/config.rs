@@ -23,6 +23,131 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub tls: TlsConfig,
+    #[serde(default)]
+    pub identity: IdentityConfig,
+}
+
+/// Sign-in, password and session rules (the written policy, as settings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Argon2id memory in KiB (at least 19456), passes (at least 2), lanes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub password_min_length: usize,
+    pub password_max_length: usize,
+    /// Upper, lower, digit and symbol required (off by default, per NIST SP 800-63B).
+    pub password_require_composition: bool,
+    /// Previous passwords that may not be reused.
+    pub password_history: usize,
+    pub max_failed_logins: i64,
+    pub lockout_minutes: i64,
+    /// Failed logins per client address per window before it is refused.
+    pub max_failures_per_address: i64,
+    pub address_window_minutes: i64,
+    /// Roles that must use a second factor.
+    pub mfa_required_roles: Vec<String>,
+    /// Automatic logoff after this many idle minutes...
+    pub idle_timeout_minutes: i64,
+    /// ...or, per role, after these (e.g. `{ physician = 30 }`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub idle_timeout_minutes_by_role: std::collections::BTreeMap<String, i64>,
+    pub session_lifetime_hours: i64,
+    pub access_token_minutes: i64,
+    pub refresh_token_hours: i64,
+    /// The name authenticator apps show next to the code.
+    pub totp_issuer: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        let policy = phivault_identity::IdentityPolicy::default();
+        let params = phivault_crypto::PasswordParams::default();
+        Self {
+            argon2_memory_kib: params.memory_kib,
+            argon2_iterations: params.iterations,
+            argon2_parallelism: params.parallelism,
+            password_min_length: policy.password.min_length,
+            password_max_length: policy.password.max_length,
+            password_require_composition: policy.password.require_composition,
+            password_history: policy.password.history,
+            max_failed_logins: policy.max_failed_logins,
+            lockout_minutes: policy.lockout_ms / 60_000,
+            max_failures_per_address: policy.max_failures_per_source,
+            address_window_minutes: policy.source_window_ms / 60_000,
+            mfa_required_roles: policy.mfa_required_roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            idle_timeout_minutes: 15,
+            idle_timeout_minutes_by_role: Default::default(),
+            session_lifetime_hours: policy.session_lifetime_ms / 3_600_000,
+            access_token_minutes: policy.access_token_ms / 60_000,
+            refresh_token_hours: policy.refresh_token_ms / 3_600_000,
+            totp_issuer: policy.totp_issuer,
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// The Argon2id parameters; refuses ones below OWASP's minimum.
+    pub fn password_hasher(&self) -> Result<phivault_crypto::PasswordHasher> {
+        phivault_crypto::PasswordHasher::new(phivault_crypto::PasswordParams {
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        })
+        .context("identity.argon2_* settings")
+    }
+
+    /// The identity policy these settings describe.
+    pub fn policy(&self) -> Result<phivault_identity::IdentityPolicy> {
+        use phivault_identity::{IdentityPolicy, PasswordPolicy, Role};
+        const MINUTE: i64 = 60_000;
+        let positive = |v: i64, name: &str| -> Result<i64> {
+            if v <= 0 {
+                bail!("identity.{name} must be positive");
+            }
+            Ok(v)
+        };
+        if self.password_min_length < 8 {
+            bail!("identity.password_min_length must be at least 8 (NIST SP 800-63B)");
+        }
+        if self.password_max_length < 64 || self.password_max_length < self.password_min_length {
+            bail!("identity.password_max_length must be at least 64 (NIST SP 800-63B) and above the minimum");
+        }
+        let mut idle: std::collections::BTreeMap<Role, i64> =
+            Role::ALL.into_iter().map(|r| (r, self.idle_timeout_minutes * MINUTE)).collect();
+        for (role, minutes) in &self.idle_timeout_minutes_by_role {
+            let role: Role = role.parse().context("identity.idle_timeout_minutes_by_role")?;
+            idle.insert(role, positive(*minutes, "idle_timeout_minutes_by_role")? * MINUTE);
+        }
+        Ok(IdentityPolicy {
+            password: PasswordPolicy {
+                min_length: self.password_min_length,
+                max_length: self.password_max_length,
+                require_composition: self.password_require_composition,
+                history: self.password_history,
+            },
+            max_failed_logins: positive(self.max_failed_logins, "max_failed_logins")?,
+            lockout_ms: positive(self.lockout_minutes, "lockout_minutes")? * MINUTE,
+            max_failures_per_source: positive(self.max_failures_per_address, "max_failures_per_address")?,
+            source_window_ms: positive(self.address_window_minutes, "address_window_minutes")? * MINUTE,
+            mfa_required_roles: self
+                .mfa_required_roles
+                .iter()
+                .map(|r| r.parse::<Role>())
+                .collect::<Result<_, _>>()
+                .context("identity.mfa_required_roles")?,
+            idle_timeout_ms: {
+                positive(self.idle_timeout_minutes, "idle_timeout_minutes")?;
+                idle
+            },
+            session_lifetime_ms: positive(self.session_lifetime_hours, "session_lifetime_hours")? * 60 * MINUTE,
+            access_token_ms: positive(self.access_token_minutes, "access_token_minutes")? * MINUTE,
+            refresh_token_ms: positive(self.refresh_token_hours, "refresh_token_hours")? * 60 * MINUTE,
+            totp_issuer: self.totp_issuer.clone(),
+            ..IdentityPolicy::default()
+        })
+    }
 }
 
 /// The HTTPS server.
@@ -90,6 +215,7 @@ impl Default for Config {
             key_file: default_key_file(),
             server: ServerConfig::default(),
             tls: TlsConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -179,6 +305,8 @@ impl Config {
         for net in &self.server.trusted_proxies {
             net.parse::<phivault_api::IpNet>().map_err(anyhow::Error::msg)?;
         }
+        self.identity.password_hasher()?;
+        self.identity.policy()?;
         Ok(())
     }
 }
@@ -215,5 +343,19 @@ mod tests {
         let db = Config { database: "mysql://x".into(), ..Config::default() };
         assert!(db.validate().is_err());
         assert!(toml::from_str::<Config>("unknown_setting = 1").is_err(), "typos are refused, not ignored");
+        let weak_argon: Config = toml::from_str("[identity]\nargon2_memory_kib = 4096").expect("toml");
+        assert!(weak_argon.validate().is_err(), "Argon2 below OWASP's minimum is refused");
+        let short: Config = toml::from_str("[identity]\npassword_min_length = 6").expect("toml");
+        assert!(short.validate().is_err());
+        let role: Config = toml::from_str("[identity]\nmfa_required_roles = [\"surgeon\"]").expect("toml");
+        assert!(role.validate().is_err(), "unknown roles are refused");
+        let per_role: Config =
+            toml::from_str("[identity]\nidle_timeout_minutes_by_role = { physician = 30 }").expect("toml");
+        let policy = per_role.identity.policy().expect("policy");
+        assert_eq!(policy.idle_timeout_for(&[phivault_identity::Role::Physician]), 30 * 60_000);
+        assert_eq!(
+            policy.idle_timeout_for(&[phivault_identity::Role::Physician, phivault_identity::Role::Nurse]),
+            15 * 60_000
+        );
     }
 }

@@ -80,6 +80,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Account administration: add, list, show, lock, unlock, deactivate, reset-password,
+    /// reset-mfa, set-roles.
+    User {
+        #[command(subcommand)]
+        action: commands::users::UserAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +206,13 @@ async fn run(cli: Cli) -> Result<()> {
             };
             services.store.close().await;
             result.context("key operation failed")
+        }
+        Command::User { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = commands::users::run(&services.identity, action).await;
+            services.store.close().await;
+            result
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use phivault_crypto::{KeyFile, KeyFileKind, Unlock};
 use phivault_hsm::Pkcs11Provider;
+use phivault_identity::Identity;
 use phivault_service::{Records, SystemClock};
 use phivault_store::SqlStore;
 
@@ -66,11 +67,23 @@ pub fn open_key_file(path: &Path) -> Result<KeyFile> {
     Ok(file)
 }
 
-/// Everything a command that touches records needs.
+/// Everything a command that touches records or accounts needs.
 pub struct Services {
     pub store: SqlStore,
     pub keys: Arc<FileKeySource>,
     pub records: Records,
+    pub identity: Identity,
+}
+
+/// The identity service over `store`, with the configured policy.
+pub fn identity(config: &Config, store: &SqlStore, keys: Arc<FileKeySource>) -> Result<Identity> {
+    Ok(Identity::new(
+        Arc::new(store.clone()),
+        keys,
+        config.identity.password_hasher()?,
+        config.identity.policy()?,
+        Arc::new(SystemClock),
+    )?)
 }
 
 /// Opens the key file and the database (applying migrations) and wires the service.
@@ -79,5 +92,6 @@ pub async fn open(config: &Config) -> Result<Services> {
     let store = SqlStore::connect(&config.database).await.context("cannot open the database")?;
     let keys = Arc::new(FileKeySource::new(file));
     let records = Records::new(Arc::new(store.clone()), keys.clone(), Arc::new(SystemClock));
-    Ok(Services { store, keys, records })
+    let identity = identity(config, &store, keys.clone())?;
+    Ok(Services { store, keys, records, identity })
 }

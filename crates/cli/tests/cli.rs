@@ -158,3 +158,46 @@ fn keys_in_softhsm_init_import_and_rotate() {
     let status = with_pin(&["keys", "status"], "246810");
     assert!(text(&status).contains("retired"), "{}", text(&status));
 }
+
+#[test]
+fn user_administration_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let init = phivault(&data, &["init", "--insecure-dev-keys"], None);
+    assert!(init.status.success(), "{}", text(&init));
+    assert!(text(&init).contains("bootstrap administrator: admin  password: "), "{}", text(&init));
+
+    let add = phivault(&data, &["user", "add", "daffy", "--name", "Dr Daffy Duck", "--roles", "physician,nurse"], None);
+    assert!(add.status.success(), "{}", text(&add));
+    assert!(text(&add).contains("temporary password:"), "{}", text(&add));
+    assert!(text(&add).contains("roles:                physician,nurse"), "{}", text(&add));
+
+    let list = phivault(&data, &["user", "list"], None);
+    let listing = text(&list);
+    assert!(listing.contains("admin") && listing.contains("daffy"), "{listing}");
+    assert!(!listing.contains("argon2"));
+
+    let lock = phivault(&data, &["user", "lock", "daffy"], None);
+    assert!(text(&lock).contains("status:               locked"), "{}", text(&lock));
+    let unlock = phivault(&data, &["user", "unlock", "daffy"], None);
+    assert!(text(&unlock).contains("status:               active"), "{}", text(&unlock));
+    let reset = phivault(&data, &["user", "reset-password", "daffy"], None);
+    assert!(text(&reset).contains("temporary password: "), "{}", text(&reset));
+    let off = phivault(&data, &["user", "deactivate", "daffy"], None);
+    assert!(text(&off).contains("status:               deactivated"), "{}", text(&off));
+
+    // Bad input: a clear message and a failure status, never a panic.
+    for (args, expected) in [
+        (vec!["user", "add", "porky", "--name", "Porky Pig", "--roles", "surgeon"], "unknown role \"surgeon\""),
+        (vec!["user", "add", "daffy", "--name", "Daffy again", "--roles", "nurse"], "username is taken"),
+        (vec!["user", "add", "porky", "--name", "Porky Pig", "--roles", "patient"], "must name its Patient id"),
+        (vec!["user", "show", "nobody"], "no such user"),
+        (vec!["user", "unlock", "daffy"], "cannot be unlocked"),
+    ] {
+        let out = phivault(&data, &args, None);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let message = text(&out);
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}

@@ -13,6 +13,7 @@
 //! Safeguard: 45 CFR 164.312(a)(2)(iv) encryption and decryption, 164.312(c) integrity.
 
 mod blind_index;
+mod digest;
 mod envelope;
 mod error;
 mod external;
@@ -23,6 +24,7 @@ mod random;
 mod secret;
 
 pub use blind_index::{BLIND_TERM_LEN, BlindIndex, BlindTerm};
+pub use digest::{constant_time_eq, hotp, sha256};
 pub use envelope::{AssociatedData, DataKey, NONCE_LEN, TAG_LEN, open, seal};
 pub use error::CryptoError;
 pub use external::{ExternalKek, KekProvider};

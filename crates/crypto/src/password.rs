@@ -50,6 +50,22 @@ impl PasswordHasher {
         Ok(hash.to_string())
     }
 
+    /// The parameters new hashes use.
+    pub fn params(&self) -> PasswordParams {
+        self.params
+    }
+
+    /// Whether `phc` was made with weaker (or merely different) parameters than the
+    /// current ones, so that a successful login should store a fresh hash.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = argon2::password_hash::phc::PasswordHash::new(phc) else { return true };
+        let Ok(params) = Params::try_from(&parsed) else { return true };
+        parsed.algorithm != argon2::ARGON2ID_IDENT
+            || params.m_cost() != self.params.memory_kib
+            || params.t_cost() != self.params.iterations
+            || params.p_cost() != self.params.parallelism
+    }
+
     /// Whether `password` matches `phc`. A malformed hash counts as no match.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         self.argon2().is_ok_and(|a| a.verify_password(password.as_bytes(), phc).is_ok())
@@ -68,6 +84,18 @@ mod tests {
         assert!(hasher.verify("correct horse battery staple", &phc));
         assert!(!hasher.verify("correct horse battery stapl", &phc));
         assert!(!hasher.verify("x", "not a phc string"));
+    }
+
+    #[test]
+    fn raised_parameters_call_for_a_rehash() {
+        let old = PasswordHasher::new(PasswordParams::default()).expect("params");
+        let phc = old.hash("correct horse battery staple").expect("hash");
+        assert!(!old.needs_rehash(&phc));
+        let raised =
+            PasswordHasher::new(PasswordParams { memory_kib: 32 * 1024, iterations: 3, parallelism: 1 }).expect("p");
+        assert!(raised.needs_rehash(&phc));
+        assert!(raised.verify("correct horse battery staple", &phc), "old hashes still verify");
+        assert!(raised.needs_rehash("garbage"));
     }
 
     #[test]

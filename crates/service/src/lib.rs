@@ -10,12 +10,11 @@ mod error;
 pub mod keys;
 mod ports;
 pub mod records;
-pub mod users;
 
 pub use clock::{Clock, SystemClock};
 pub use error::RecordError;
 pub use ports::{
-    DataKeyRewrap, Filter, KeySource, NewUser, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
+    DataKeyRewrap, Filter, KeySource, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
     StoredVersion, VersionWrite,
 };
 pub use records::{

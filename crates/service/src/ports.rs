@@ -96,19 +96,7 @@ pub struct DataKeyRewrap {
     pub new: WrappedDataKey,
 }
 
-/// A user account to create (the identity work extends this).
-#[derive(Debug, Clone)]
-pub struct NewUser {
-    pub id: String,
-    pub username: String,
-    pub display_name: String,
-    pub roles: Vec<String>,
-    pub password_hash: String,
-    pub must_change_password: bool,
-    pub created_ms: i64,
-}
-
-/// Persistent storage of encrypted records, data keys and accounts. Every method is
+/// Persistent storage of encrypted records and data keys. Every method is
 /// safe to call from many server processes sharing one database.
 #[async_trait]
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
@@ -156,10 +144,6 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Destroys a scope's data key and the search index rows of its resources; returns
     /// whether a live key was destroyed.
     async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;
-    /// Creates a user account.
-    async fn insert_user(&self, user: &NewUser) -> Result<(), StoreError>;
-    /// Number of user accounts.
-    async fn count_users(&self) -> Result<u64, StoreError>;
 }
 
 /// Where the service gets the current key ring. A file-backed source reloads after another

@@ -5,8 +5,14 @@ use sqlx::Acquire;
 use crate::{Engine, SqlStore, unavailable};
 use phivault_service::StoreError;
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_records.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_records.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_records.sql")),
+    (2, include_str!("../migrations/sqlite/0002_identity.sql")),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_records.sql")),
+    (2, include_str!("../migrations/postgres/0002_identity.sql")),
+];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x7068_6976_6175_6c74;

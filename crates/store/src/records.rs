@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use phivault_crypto::WrappedDataKey;
 use phivault_service::{
-    DataKeyRewrap, NewUser, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
+    DataKeyRewrap, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -287,38 +287,12 @@ impl RecordStore for SqlStore {
         tx.commit().await.map_err(unavailable)?;
         Ok(done.rows_affected() > 0)
     }
-
-    async fn insert_user(&self, user: &NewUser) -> Result<(), StoreError> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO users (id, username, display_name, roles, password_hash, must_change_password, status, created_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7)",
-        )
-        .bind(user.id.clone())
-        .bind(user.username.clone())
-        .bind(user.display_name.clone())
-        .bind(user.roles.join(","))
-        .bind(user.password_hash.clone())
-        .bind(i64::from(user.must_change_password))
-        .bind(user.created_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
-        Ok(())
-    }
-
-    async fn count_users(&self) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mut sql = Sql::new(self.engine);
-        sql.push("SELECT COUNT(*) FROM users");
-        count(&mut conn, &sql).await
-    }
 }
 
 impl SqlStore {
     /// Serialises writers in this process on SQLite (one writer at a time anyway); a no-op
     /// guard on PostgreSQL, which handles concurrent writers itself.
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.engine {
             Engine::Sqlite => Some(self.write_lock.lock().await),
             Engine::Postgres => None,

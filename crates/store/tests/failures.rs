@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use phivault_crypto::BlindTerm;
 use phivault_service::{
-    DataKeyRewrap, NewUser, RecordError, RecordStore, Records, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
+    DataKeyRewrap, RecordError, RecordStore, Records, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
     StoredVersion, SystemClock, VersionWrite,
 };
 use phivault_store::SqlStore;
@@ -70,12 +70,6 @@ impl RecordStore for FailingStore {
     }
     async fn destroy_data_key(&self, scope: &str, c: Option<&str>, now: i64) -> Result<bool, StoreError> {
         self.inner.destroy_data_key(scope, c, now).await
-    }
-    async fn insert_user(&self, user: &NewUser) -> Result<(), StoreError> {
-        self.inner.insert_user(user).await
-    }
-    async fn count_users(&self) -> Result<u64, StoreError> {
-        self.inner.count_users().await
     }
 }
 

@@ -135,3 +135,43 @@ mod tests {
         assert_eq!(super::replace_database("postgres://127.0.0.1", "x"), "postgres://127.0.0.1/x");
     }
 }
+
+/// A clock tests move by hand (lockout periods, idle timeouts, TOTP steps).
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl phivault_service::Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The identity service over `store` with `policy`, the default Argon2 parameters, the
+/// test key ring and `clock`.
+pub fn identity(
+    store: SqlStore,
+    ring: KeyRing,
+    policy: phivault_identity::IdentityPolicy,
+    clock: ManualClock,
+) -> phivault_identity::Identity {
+    let hasher =
+        phivault_crypto::PasswordHasher::new(phivault_crypto::PasswordParams::default()).expect("argon2 params");
+    phivault_identity::Identity::new(
+        Arc::new(store),
+        Arc::new(StaticKeySource(Arc::new(ring))),
+        hasher,
+        policy,
+        Arc::new(clock),
+    )
+    .expect("identity service")
+}

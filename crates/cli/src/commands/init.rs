@@ -4,13 +4,21 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use phivault_crypto::{KdfParams, KeyFile, KeyFileProtection, PasswordHasher, PasswordParams};
-use phivault_service::SystemClock;
-use phivault_service::users::{BootstrapAdmin, create_bootstrap_admin};
+use phivault_crypto::{KdfParams, KeyFile, KeyFileProtection};
 use phivault_store::SqlStore;
 
 use crate::config::{CONFIG_FILE, Config};
+use crate::keysource::FileKeySource;
 use crate::wiring::passphrase;
+
+/// The first administrator's credentials, to print once.
+#[derive(Debug)]
+pub struct BootstrapAdmin {
+    pub username: String,
+    /// Random; only its Argon2id hash is stored. Must be changed, and MFA enrolled, at the
+    /// first login.
+    pub password: String,
+}
 
 /// What `init` needs to know.
 #[derive(Debug)]
@@ -98,7 +106,7 @@ async fn create_keys_tls_and_database(
         (None, false) => KeyFileProtection::Passphrase { passphrase: new_passphrase()?, kdf: KdfParams::default() },
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
-    KeyFile::create(&config.key_file, protection, now).context("cannot create the key file")?;
+    let key_file = KeyFile::create(&config.key_file, protection, now).context("cannot create the key file")?;
     created.push(config.key_file.clone());
 
     if !config.tls.cert.exists() {
@@ -119,8 +127,8 @@ async fn create_keys_tls_and_database(
         }
     }
     let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
-    let hasher = PasswordHasher::new(PasswordParams::default())?;
-    let admin = create_bootstrap_admin(&store, &hasher, &SystemClock).await;
+    let identity = crate::wiring::identity(config, &store, std::sync::Arc::new(FileKeySource::new(key_file)))?;
+    let admin = identity.create_bootstrap_admin().await;
     store.close().await;
-    Ok(admin?)
+    Ok(admin?.map(|(username, password)| BootstrapAdmin { username, password }))
 }

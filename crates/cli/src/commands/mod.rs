@@ -5,3 +5,4 @@ pub mod import;
 pub mod init;
 pub mod keys;
 pub mod serve;
+pub mod users;

@@ -1,0 +1,111 @@
+//! `phivault user ...`: account administration from the command line (the same verbs as
+//! the admin API). Temporary passwords are printed once and must be changed at first login.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use phivault_identity::{Identity, NewAccount, UserSummary, parse_roles};
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account with a temporary password (shown once).
+    Add {
+        username: String,
+        /// Display name, e.g. "Dr Daffy Duck".
+        #[arg(long)]
+        name: String,
+        /// Comma-separated roles: admin, physician, nurse, front_desk, billing, researcher,
+        /// privacy_officer, patient.
+        #[arg(long)]
+        roles: String,
+        /// For a patient account: the id of their Patient resource.
+        #[arg(long)]
+        patient_id: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Show one account (by username or id).
+    Show { user: String },
+    /// Lock an account until unlocked; its sessions end at once.
+    Lock { user: String },
+    /// Unlock an account (also lifts an automatic lockout).
+    Unlock { user: String },
+    /// Deactivate an account for good; its sessions and tokens end at once.
+    Deactivate { user: String },
+    /// Set a temporary password (shown once) that must be changed at next login.
+    ResetPassword { user: String },
+    /// Remove the second factor; the user enrols again at next login.
+    ResetMfa { user: String },
+    /// Replace an account's roles; its sessions end.
+    SetRoles {
+        user: String,
+        #[arg(long)]
+        roles: String,
+    },
+}
+
+fn print_summary(u: &UserSummary) {
+    println!("id:                   {}", u.id);
+    println!("username:             {}", u.username);
+    println!("display name:         {}", u.display_name);
+    println!("roles:                {}", u.roles.join(","));
+    if let Some(p) = &u.patient_id {
+        println!("patient:              Patient/{p}");
+    }
+    println!("status:               {}", u.status);
+    println!("mfa enrolled:         {}", u.mfa_enrolled);
+    println!("must change password: {}", u.must_change_password);
+    if let Some(until) = u.locked_until_ms {
+        println!("locked out until:     {}", format_ms(until));
+    }
+    println!("last login:           {}", u.last_login_ms.map_or("never".into(), format_ms));
+    println!("created:              {}", format_ms(u.created_ms));
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub async fn run(identity: &Identity, action: UserAction) -> Result<()> {
+    match action {
+        UserAction::Add { username, name, roles, patient_id } => {
+            let roles = parse_roles(&roles)?;
+            let account = NewAccount { username, display_name: name, roles, patient_id, password: None };
+            let (summary, password) = identity.create_user(account).await?;
+            print_summary(&summary);
+            if let Some(password) = password {
+                println!("temporary password:   {password}");
+                println!("(shown only once; it must be changed at first login)");
+            }
+        }
+        UserAction::List => {
+            let users = identity.list_users().await?;
+            println!("{:<24} {:<28} {:<12} {:<5} ROLES", "USERNAME", "ID", "STATUS", "MFA");
+            for u in &users {
+                let status = if u.locked_until_ms.is_some() { "locked-out" } else { u.status.as_str() };
+                let mfa = if u.mfa_enrolled { "yes" } else { "no" };
+                println!("{:<24} {:<28} {:<12} {:<5} {}", u.username, u.id, status, mfa, u.roles.join(","));
+            }
+        }
+        UserAction::Show { user } => print_summary(&identity.find_user(&user).await?.summary(identity.now_ms())),
+        UserAction::Lock { user } => print_summary(&identity.lock(&user).await?),
+        UserAction::Unlock { user } => print_summary(&identity.unlock(&user).await?),
+        UserAction::Deactivate { user } => print_summary(&identity.deactivate(&user).await?),
+        UserAction::ResetPassword { user } => {
+            let password = identity.reset_password(&user).await?;
+            println!("temporary password: {password}");
+            println!("(shown only once; it must be changed at next login; the user's sessions were ended)");
+        }
+        UserAction::ResetMfa { user } => print_summary(&identity.reset_mfa(&user).await?),
+        UserAction::SetRoles { user, roles } => {
+            let roles = parse_roles(&roles)?;
+            if roles.is_empty() {
+                bail!("give at least one role");
+            }
+            print_summary(&identity.set_roles(&user, roles).await?)
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,668 @@
+//! The identity use cases: sign-in with a password and a second factor, sessions with
+//! automatic logoff, password changes, and account administration.
+//!
+//! Safeguards: 45 CFR 164.312(a)(2)(i) unique user identification, (a)(2)(iii) automatic
+//! logoff, (d) person or entity authentication; 164.308(a)(3)(ii)(C) termination,
+//! (a)(5)(ii)(C) log-in monitoring, (a)(5)(ii)(D) password management.
+
+use std::sync::Arc;
+
+use phivault_crypto::{PasswordHasher, random_token};
+use phivault_service::{Clock, KeySource, StoreError};
+use tokio::sync::Semaphore;
+
+use crate::totp::{TotpSecret, generate_recovery_codes, recovery_code_digest};
+use crate::{
+    BearerSecret, IdentityError, IdentityPolicy, IdentityStore, LoginStage, Role, TokenKind, TokenRecord, UserRecord,
+    UserStatus, UserSummary,
+};
+
+/// Touching a token's last-seen time on every request would make every read a write; once
+/// per this interval is enough, and errs towards logging off early, never late.
+const TOUCH_INTERVAL_MS: i64 = 15_000;
+
+/// The identity service. Cheap to clone.
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn IdentityStore>,
+    keys: Arc<dyn KeySource>,
+    hasher: PasswordHasher,
+    policy: IdentityPolicy,
+    clock: Arc<dyn Clock>,
+    /// Argon2 is deliberately expensive: at most one hash per core at a time, so a burst of
+    /// logins queues instead of starving API traffic.
+    hashing: Semaphore,
+    /// Verified against when the username is unknown, so that the answer takes as long.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("store", &self.inner.store).finish_non_exhaustive()
+    }
+}
+
+/// A signed-in (or half signed-in) browser session, as handed to the client.
+#[derive(Debug, Clone)]
+pub struct SessionGrant {
+    pub secret: BearerSecret,
+    pub stage: LoginStage,
+    pub user_id: String,
+}
+
+/// A TOTP enrolment in progress: what the authenticator app needs.
+#[derive(Debug, Clone)]
+pub struct Enrolment {
+    pub secret_base32: String,
+    pub otpauth_uri: String,
+}
+
+/// The account a session belongs to, at any login stage.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub token: TokenRecord,
+    pub user: UserRecord,
+}
+
+/// Who is calling, once fully authenticated. Built fresh from the database on every
+/// request, so a lock, deactivation or role change applies at once on every process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub roles: Vec<Role>,
+    /// For patient accounts: their own Patient id.
+    pub patient_id: Option<String>,
+    /// The OAuth client acting, if any.
+    pub client_id: Option<String>,
+    /// Granted OAuth scopes; `None` for a browser session (the role's rights, unnarrowed).
+    pub scopes: Option<String>,
+    /// A SMART launch context patient, if the grant has one.
+    pub launch_patient: Option<String>,
+    pub mfa: bool,
+    pub authenticated_ms: i64,
+    pub grant_id: String,
+    pub kind: TokenKind,
+}
+
+/// A new account to create.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub patient_id: Option<String>,
+    /// `None`: a random temporary password is generated and must be changed at first login.
+    pub password: Option<String>,
+}
+
+fn valid_username(name: &str) -> bool {
+    (3..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
+impl Identity {
+    pub fn new(
+        store: Arc<dyn IdentityStore>,
+        keys: Arc<dyn KeySource>,
+        hasher: PasswordHasher,
+        policy: IdentityPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, IdentityError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let dummy_hash = hasher.hash(&random_token(16)?)?;
+        Ok(Self {
+            inner: Arc::new(Inner { store, keys, hasher, policy, clock, hashing: Semaphore::new(cores), dummy_hash }),
+        })
+    }
+
+    pub fn policy(&self) -> &IdentityPolicy {
+        &self.inner.policy
+    }
+
+    pub fn store(&self) -> &Arc<dyn IdentityStore> {
+        &self.inner.store
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    async fn verify_password(&self, password: &str, phc: &str) -> Result<bool, IdentityError> {
+        let _permit = self.inner.hashing.acquire().await.map_err(|_| IdentityError::Conflict("shutting down"))?;
+        let (hasher, password, phc) = (self.inner.hasher.clone(), password.to_owned(), phc.to_owned());
+        tokio::task::spawn_blocking(move || hasher.verify(&password, &phc))
+            .await
+            .map_err(|_| IdentityError::Conflict("password check was interrupted"))
+    }
+
+    async fn hash_password(&self, password: &str) -> Result<String, IdentityError> {
+        let _permit = self.inner.hashing.acquire().await.map_err(|_| IdentityError::Conflict("shutting down"))?;
+        let (hasher, password) = (self.inner.hasher.clone(), password.to_owned());
+        tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await
+            .map_err(|_| IdentityError::Conflict("password hashing was interrupted"))?
+            .map_err(IdentityError::from)
+    }
+
+    // ---- sign-in -----------------------------------------------------------------------
+
+    /// Checks a username and password from client address `source`. Unknown users, wrong
+    /// passwords, locked and deactivated accounts all get [`IdentityError::BadCredentials`]
+    /// after the same Argon2 work.
+    pub async fn login(&self, username: &str, password: &str, source: &str) -> Result<SessionGrant, IdentityError> {
+        let policy = &self.inner.policy;
+        let store = &self.inner.store;
+        let now = self.now_ms();
+        let failures = store.source_failures(source, now, policy.source_window_ms).await?;
+        if failures >= policy.max_failures_per_source {
+            let window_end = (now / policy.source_window_ms + 1) * policy.source_window_ms;
+            return Err(IdentityError::Throttled { retry_after_s: ((window_end - now) / 1000).max(1) });
+        }
+        let user = store.user_by_username(&username.trim().to_lowercase()).await?;
+        let phc = user.as_ref().map_or(self.inner.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let password_ok = self.verify_password(password, phc).await?;
+        let Some(user) = user else {
+            store.note_source_failure(source, now, policy.source_window_ms).await?;
+            return Err(IdentityError::BadCredentials);
+        };
+        let usable = user.status == UserStatus::Active && user.locked_until_ms <= now;
+        if !password_ok || !usable {
+            store.note_source_failure(source, now, policy.source_window_ms).await?;
+            if usable {
+                store.note_login_failure(&user.id, now, policy.max_failed_logins, policy.lockout_ms).await?;
+            }
+            tracing::info!(user_id = %user.id, status = %user.status, "login refused");
+            return Err(IdentityError::BadCredentials);
+        }
+        store.clear_login_failures(&user.id, Some(now)).await?;
+        let user = self.rehash_if_needed(user, password).await?;
+        let stage = self.next_stage(&user, false);
+        let grant = random_token(16)?;
+        self.issue_session(&user, stage, false, now, &grant).await
+    }
+
+    /// Stores a hash with the current Argon2 parameters after a successful login, if the
+    /// stored one is weaker.
+    async fn rehash_if_needed(&self, mut user: UserRecord, password: &str) -> Result<UserRecord, IdentityError> {
+        if !self.inner.hasher.needs_rehash(&user.password_hash) {
+            return Ok(user);
+        }
+        user.password_hash = self.hash_password(password).await?;
+        user.updated_ms = self.now_ms();
+        match self.inner.store.update_user(&user, false).await {
+            Ok(()) => {
+                user.version += 1;
+                Ok(user)
+            }
+            // Someone changed the account meanwhile; the old hash still verifies.
+            Err(StoreError::Conflict) => Ok(user),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn next_stage(&self, user: &UserRecord, mfa_done: bool) -> LoginStage {
+        if user.mfa_enrolled() && !mfa_done {
+            LoginStage::NeedsMfa
+        } else if user.must_change_password {
+            LoginStage::NeedsPasswordChange
+        } else if self.inner.policy.mfa_required(&user.roles) && !user.mfa_enrolled() {
+            LoginStage::NeedsEnrolment
+        } else {
+            LoginStage::Complete
+        }
+    }
+
+    async fn issue_session(
+        &self,
+        user: &UserRecord,
+        stage: LoginStage,
+        mfa: bool,
+        authenticated_ms: i64,
+        grant_id: &str,
+    ) -> Result<SessionGrant, IdentityError> {
+        let policy = &self.inner.policy;
+        let now = self.now_ms();
+        let secret = BearerSecret::generate()?;
+        let (idle_ms, expires_ms) = if stage == LoginStage::Complete {
+            (policy.idle_timeout_for(&user.roles), authenticated_ms + policy.session_lifetime_ms)
+        } else {
+            (0, (now + policy.pending_login_ms).min(authenticated_ms + policy.session_lifetime_ms))
+        };
+        let token = TokenRecord {
+            digest: secret.digest(),
+            kind: TokenKind::Session,
+            grant_id: grant_id.to_owned(),
+            user_id: Some(user.id.clone()),
+            client_id: None,
+            scopes: String::new(),
+            stage,
+            mfa,
+            authenticated_ms,
+            created_ms: now,
+            last_seen_ms: now,
+            idle_ms,
+            expires_ms,
+            data: None,
+            consumed: false,
+        };
+        self.inner.store.insert_token(&token).await?;
+        if stage == LoginStage::Complete {
+            let _ = self.inner.store.purge_expired_tokens(now - 86_400_000).await;
+        }
+        Ok(SessionGrant { secret, stage, user_id: user.id.clone() })
+    }
+
+    /// Ends `old` and issues a fresh session token at the next stage (a new id at every
+    /// privilege change, so a token seen before the change is worthless after it).
+    async fn advance(&self, old: &SessionView, mfa: bool) -> Result<SessionGrant, IdentityError> {
+        self.inner.store.delete_token(&old.token.digest).await?;
+        let user = self.inner.store.user_by_id(&old.user.id).await?.ok_or(IdentityError::Unauthenticated)?;
+        let stage = self.next_stage(&user, mfa);
+        self.issue_session(&user, stage, mfa, old.token.authenticated_ms, &old.token.grant_id).await
+    }
+
+    /// The session behind `secret` at any stage, if it is live and its account active.
+    pub async fn session(&self, secret: &BearerSecret) -> Result<SessionView, IdentityError> {
+        let now = self.now_ms();
+        let (token, user) = self.inner.store.token(&secret.digest()).await?.ok_or(IdentityError::Unauthenticated)?;
+        let user = user.ok_or(IdentityError::Unauthenticated)?;
+        if token.kind != TokenKind::Session || !token.live_at(now) || user.status != UserStatus::Active {
+            return Err(IdentityError::Unauthenticated);
+        }
+        Ok(SessionView { token, user })
+    }
+
+    /// Second factor: a TOTP code, or one of the recovery codes.
+    pub async fn verify_mfa(&self, secret: &BearerSecret, code: &str) -> Result<SessionGrant, IdentityError> {
+        let view = self.session(secret).await?;
+        if view.token.stage != LoginStage::NeedsMfa {
+            return Err(IdentityError::WrongStage);
+        }
+        if self.check_second_factor(&view.user, code).await? {
+            return self.advance(&view, true).await;
+        }
+        let policy = &self.inner.policy;
+        // A wrong code counts towards lockout like a wrong password: guessing 6 digits
+        // must not be free once the password is known.
+        self.inner
+            .store
+            .note_login_failure(&view.user.id, self.now_ms(), policy.max_failed_logins, policy.lockout_ms)
+            .await?;
+        if let Some(user) = self.inner.store.user_by_id(&view.user.id).await?
+            && user.locked_until_ms > self.now_ms()
+        {
+            self.inner.store.delete_token(&view.token.digest).await?;
+        }
+        Err(IdentityError::BadCode)
+    }
+
+    async fn check_second_factor(&self, user: &UserRecord, code: &str) -> Result<bool, IdentityError> {
+        let code = code.trim();
+        if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+            let Some(totp) = self.totp_secret(user)? else { return Ok(false) };
+            let Some(step) = totp.matching_step(code, self.now_ms().div_euclid(1000)) else { return Ok(false) };
+            return Ok(self.inner.store.accept_totp_step(&user.id, step).await?);
+        }
+        Ok(self.inner.store.use_recovery_code(&user.id, &recovery_code_digest(code)).await?)
+    }
+
+    fn totp_aad(user_id: &str) -> String {
+        format!("totp-secret/v1/{user_id}")
+    }
+
+    fn totp_secret(&self, user: &UserRecord) -> Result<Option<TotpSecret>, IdentityError> {
+        let Some(sealed) = &user.totp_secret_sealed else { return Ok(None) };
+        let bytes = self.inner.keys.ring().open_token(&Self::totp_aad(&user.id), sealed)?;
+        Ok(Some(TotpSecret::from_bytes(bytes)))
+    }
+
+    /// Starts (or restarts) TOTP enrolment for a session at the enrolment stage.
+    pub async fn begin_enrolment(&self, secret: &BearerSecret) -> Result<Enrolment, IdentityError> {
+        let view = self.session(secret).await?;
+        if view.token.stage != LoginStage::NeedsEnrolment {
+            return Err(IdentityError::WrongStage);
+        }
+        let mut user = view.user;
+        let totp = TotpSecret::generate()?;
+        user.totp_secret_sealed = Some(self.inner.keys.ring().seal_token(&Self::totp_aad(&user.id), totp.as_bytes())?);
+        user.totp_confirmed = false;
+        user.updated_ms = self.now_ms();
+        self.update(&user, false).await?;
+        Ok(Enrolment {
+            secret_base32: totp.base32(),
+            otpauth_uri: totp.otpauth_uri(&self.inner.policy.totp_issuer, &user.username),
+        })
+    }
+
+    /// Confirms enrolment with a first code; returns the next session and the ten recovery
+    /// codes (shown once).
+    pub async fn confirm_enrolment(
+        &self,
+        secret: &BearerSecret,
+        code: &str,
+    ) -> Result<(SessionGrant, Vec<String>), IdentityError> {
+        let view = self.session(secret).await?;
+        if view.token.stage != LoginStage::NeedsEnrolment {
+            return Err(IdentityError::WrongStage);
+        }
+        let mut user = view.user.clone();
+        let totp = self.totp_secret(&user)?.ok_or(IdentityError::WrongStage)?;
+        let step = totp.matching_step(code, self.now_ms().div_euclid(1000)).ok_or(IdentityError::BadCode)?;
+        if !self.inner.store.accept_totp_step(&user.id, step).await? {
+            return Err(IdentityError::BadCode);
+        }
+        let codes = generate_recovery_codes()?;
+        let digests: Vec<[u8; 32]> = codes.iter().map(|(_, d)| *d).collect();
+        user.totp_confirmed = true;
+        user.updated_ms = self.now_ms();
+        self.update(&user, false).await?;
+        self.inner.store.set_recovery_codes(&user.id, &digests).await?;
+        let grant = self.advance(&view, true).await?;
+        Ok((grant, codes.into_iter().map(|(c, _)| c).collect()))
+    }
+
+    /// Changes the password of the session's user; the old one is required. Every other
+    /// session of the user ends.
+    pub async fn change_password(
+        &self,
+        secret: &BearerSecret,
+        old: &str,
+        new: &str,
+    ) -> Result<SessionGrant, IdentityError> {
+        let view = self.session(secret).await?;
+        if !matches!(view.token.stage, LoginStage::NeedsPasswordChange | LoginStage::Complete) {
+            return Err(IdentityError::WrongStage);
+        }
+        if !self.verify_password(old, &view.user.password_hash).await? {
+            return Err(IdentityError::WrongCurrentPassword);
+        }
+        let mut user = view.user.clone();
+        self.set_password(&mut user, new, false).await?;
+        // update_user revoked every token of the user, this session's too; issue a new one.
+        let stage = self.next_stage(&user, view.token.mfa);
+        self.issue_session(&user, stage, view.token.mfa, view.token.authenticated_ms, &view.token.grant_id).await
+    }
+
+    async fn set_password(&self, user: &mut UserRecord, new: &str, must_change: bool) -> Result<(), IdentityError> {
+        let policy = &self.inner.policy.password;
+        policy.check(new, &user.username)?;
+        let mut previous = vec![user.password_hash.clone()];
+        previous.extend(self.inner.store.password_history(&user.id, policy.history).await?);
+        for old_hash in previous.iter().take(policy.history.max(1)) {
+            if self.verify_password(new, old_hash).await? {
+                return Err(crate::PasswordRejection::Reused(policy.history.max(1)).into());
+            }
+        }
+        let now = self.now_ms();
+        let old_hash = std::mem::replace(&mut user.password_hash, self.hash_password(new).await?);
+        user.must_change_password = must_change;
+        user.password_changed_ms = now;
+        user.updated_ms = now;
+        self.update(user, true).await?;
+        self.inner.store.add_password_history(&user.id, &old_hash, now).await?;
+        Ok(())
+    }
+
+    async fn update(&self, user: &UserRecord, revoke_tokens: bool) -> Result<(), IdentityError> {
+        match self.inner.store.update_user(user, revoke_tokens).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict) => Err(IdentityError::Conflict("the account changed meanwhile; try again")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends a session (server-side; the cookie alone is then worthless).
+    pub async fn logout(&self, secret: &BearerSecret) -> Result<(), IdentityError> {
+        Ok(self.inner.store.delete_token(&secret.digest()).await?)
+    }
+
+    /// The principal behind a fully signed-in session or an OAuth access token. Runs on
+    /// every request: one indexed lookup, and a write at most every few seconds.
+    pub async fn authenticate(&self, secret: &BearerSecret) -> Result<Principal, IdentityError> {
+        let now = self.now_ms();
+        let digest = secret.digest();
+        let (token, user) = self.inner.store.token(&digest).await?.ok_or(IdentityError::Unauthenticated)?;
+        if !matches!(token.kind, TokenKind::Session | TokenKind::Access)
+            || token.stage != LoginStage::Complete
+            || !token.live_at(now)
+        {
+            return Err(IdentityError::Unauthenticated);
+        }
+        let principal = match (&token.user_id, user) {
+            (Some(_), Some(user)) if user.status == UserStatus::Active && user.locked_until_ms <= now => Principal {
+                user_id: Some(user.id),
+                username: Some(user.username),
+                roles: user.roles,
+                patient_id: user.patient_id,
+                client_id: token.client_id.clone(),
+                scopes: (token.kind == TokenKind::Access).then(|| token.scopes.clone()),
+                launch_patient: launch_patient(&token),
+                mfa: token.mfa,
+                authenticated_ms: token.authenticated_ms,
+                grant_id: token.grant_id.clone(),
+                kind: token.kind,
+            },
+            // A backend service acting as itself: no user, the client's scopes.
+            (None, None) if token.kind == TokenKind::Access && token.client_id.is_some() => {
+                let client_id = token.client_id.clone().unwrap_or_default();
+                let active = self.inner.store.client(&client_id).await?.is_some_and(|c| c.active);
+                if !active {
+                    return Err(IdentityError::Unauthenticated);
+                }
+                Principal {
+                    user_id: None,
+                    username: None,
+                    roles: Vec::new(),
+                    patient_id: None,
+                    client_id: Some(client_id),
+                    scopes: Some(token.scopes.clone()),
+                    launch_patient: None,
+                    mfa: false,
+                    authenticated_ms: token.authenticated_ms,
+                    grant_id: token.grant_id.clone(),
+                    kind: token.kind,
+                }
+            }
+            _ => return Err(IdentityError::Unauthenticated),
+        };
+        if token.idle_ms > 0 && now - token.last_seen_ms >= TOUCH_INTERVAL_MS {
+            self.inner.store.touch_token(&digest, now).await?;
+        }
+        Ok(principal)
+    }
+
+    // ---- administration ----------------------------------------------------------------
+
+    /// Creates an account. Returns its summary and, when no password was given, the
+    /// generated temporary one (to hand over once; it must be changed at first login).
+    pub async fn create_user(&self, new: NewAccount) -> Result<(UserSummary, Option<String>), IdentityError> {
+        let username = new.username.trim().to_lowercase();
+        if !valid_username(&username) {
+            return Err(IdentityError::Invalid(
+                "a username is 3 to 64 characters: lower-case letters, digits, '.', '_', '-' or '@'".into(),
+            ));
+        }
+        let display_name = new.display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
+            return Err(IdentityError::Invalid("a display name is 1 to 200 printable characters".into()));
+        }
+        if new.roles.is_empty() {
+            return Err(IdentityError::Invalid("an account needs at least one role".into()));
+        }
+        let is_patient = new.roles.contains(&Role::Patient);
+        match (&new.patient_id, is_patient) {
+            (None, true) => return Err(IdentityError::Invalid("a patient account must name its Patient id".into())),
+            (Some(_), false) => {
+                return Err(IdentityError::Invalid("only patient accounts are linked to a Patient id".into()));
+            }
+            (Some(id), true) if phivault_fhir_id_ok(id) => {}
+            (Some(_), true) => return Err(IdentityError::Invalid("the Patient id is not a valid FHIR id".into())),
+            (None, false) => {}
+        }
+        if is_patient && new.roles.len() > 1 {
+            return Err(IdentityError::Invalid("a patient account holds no other role".into()));
+        }
+        let (password, generated) = match new.password {
+            Some(p) => (p, None),
+            None => {
+                let p = random_token(18)?;
+                (p.clone(), Some(p))
+            }
+        };
+        self.inner.policy.password.check(&password, &username)?;
+        let now = self.now_ms();
+        let user = UserRecord {
+            id: format!("user-{}", random_token(12)?),
+            username,
+            display_name: display_name.to_owned(),
+            roles: new.roles,
+            patient_id: new.patient_id,
+            status: UserStatus::Active,
+            password_hash: self.hash_password(&password).await?,
+            // A password someone else chose or saw is temporary.
+            must_change_password: true,
+            password_changed_ms: now,
+            totp_secret_sealed: None,
+            totp_confirmed: false,
+            failed_logins: 0,
+            locked_until_ms: 0,
+            last_login_ms: None,
+            created_ms: now,
+            updated_ms: now,
+            version: 1,
+        };
+        match self.inner.store.insert_user(&user).await {
+            Ok(()) => Ok((user.summary(now), generated)),
+            Err(StoreError::Conflict) => Err(IdentityError::Conflict("that username is taken")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finds an account by id or username.
+    pub async fn find_user(&self, id_or_username: &str) -> Result<UserRecord, IdentityError> {
+        let store = &self.inner.store;
+        if let Some(user) = store.user_by_id(id_or_username).await? {
+            return Ok(user);
+        }
+        store.user_by_username(&id_or_username.trim().to_lowercase()).await?.ok_or(IdentityError::NoSuchUser)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserSummary>, IdentityError> {
+        let now = self.now_ms();
+        Ok(self.inner.store.list_users().await?.iter().map(|u| u.summary(now)).collect())
+    }
+
+    /// Locks an account until an administrator unlocks it; its sessions and tokens end.
+    pub async fn lock(&self, id_or_username: &str) -> Result<UserSummary, IdentityError> {
+        self.change_status(id_or_username, UserStatus::Locked).await
+    }
+
+    /// Deactivates an account for good (termination); its sessions and tokens end at once.
+    pub async fn deactivate(&self, id_or_username: &str) -> Result<UserSummary, IdentityError> {
+        self.change_status(id_or_username, UserStatus::Deactivated).await
+    }
+
+    /// Lifts an administrator's lock and any automatic lockout.
+    pub async fn unlock(&self, id_or_username: &str) -> Result<UserSummary, IdentityError> {
+        let mut user = self.find_user(id_or_username).await?;
+        if user.status == UserStatus::Deactivated {
+            return Err(IdentityError::Invalid("a deactivated account cannot be unlocked".into()));
+        }
+        if user.status == UserStatus::Locked {
+            user.status = UserStatus::Active;
+            user.updated_ms = self.now_ms();
+            self.update(&user, false).await?;
+        }
+        self.inner.store.clear_login_failures(&user.id, None).await?;
+        Ok(self.find_user(&user.id).await?.summary(self.now_ms()))
+    }
+
+    async fn change_status(&self, id_or_username: &str, status: UserStatus) -> Result<UserSummary, IdentityError> {
+        let mut user = self.find_user(id_or_username).await?;
+        if user.status == UserStatus::Deactivated {
+            return Err(IdentityError::Invalid("the account is already deactivated".into()));
+        }
+        user.status = status;
+        user.updated_ms = self.now_ms();
+        self.update(&user, true).await?;
+        Ok(self.find_user(&user.id).await?.summary(self.now_ms()))
+    }
+
+    /// Sets a random temporary password that must be changed at next login; ends sessions.
+    pub async fn reset_password(&self, id_or_username: &str) -> Result<String, IdentityError> {
+        let mut user = self.find_user(id_or_username).await?;
+        if user.status == UserStatus::Deactivated {
+            return Err(IdentityError::Invalid("the account is deactivated".into()));
+        }
+        let temporary = random_token(18)?;
+        let now = self.now_ms();
+        let old_hash = std::mem::replace(&mut user.password_hash, self.hash_password(&temporary).await?);
+        user.must_change_password = true;
+        user.password_changed_ms = now;
+        user.updated_ms = now;
+        self.update(&user, true).await?;
+        self.inner.store.add_password_history(&user.id, &old_hash, now).await?;
+        Ok(temporary)
+    }
+
+    /// Removes the second factor (lost phone): the user enrols again at next login.
+    pub async fn reset_mfa(&self, id_or_username: &str) -> Result<UserSummary, IdentityError> {
+        let mut user = self.find_user(id_or_username).await?;
+        user.totp_secret_sealed = None;
+        user.totp_confirmed = false;
+        user.updated_ms = self.now_ms();
+        self.update(&user, true).await?;
+        self.inner.store.set_recovery_codes(&user.id, &[]).await?;
+        Ok(self.find_user(&user.id).await?.summary(self.now_ms()))
+    }
+
+    /// Replaces an account's roles (a privilege change: its sessions end).
+    pub async fn set_roles(&self, id_or_username: &str, roles: Vec<Role>) -> Result<UserSummary, IdentityError> {
+        let mut user = self.find_user(id_or_username).await?;
+        if roles.is_empty() {
+            return Err(IdentityError::Invalid("an account needs at least one role".into()));
+        }
+        if roles.contains(&Role::Patient) != user.roles.contains(&Role::Patient) {
+            return Err(IdentityError::Invalid(
+                "patient and staff accounts cannot be converted into each other".into(),
+            ));
+        }
+        user.roles = roles;
+        user.updated_ms = self.now_ms();
+        self.update(&user, true).await?;
+        Ok(self.find_user(&user.id).await?.summary(self.now_ms()))
+    }
+
+    /// The first administrator, if the database has no account yet: random password shown
+    /// once, to be changed, and MFA to be enrolled, at first login.
+    pub async fn create_bootstrap_admin(&self) -> Result<Option<(String, String)>, IdentityError> {
+        if self.inner.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let (summary, password) = self
+            .create_user(NewAccount {
+                username: "admin".into(),
+                display_name: "Bootstrap administrator".into(),
+                roles: vec![Role::Admin],
+                patient_id: None,
+                password: None,
+            })
+            .await?;
+        Ok(password.map(|p| (summary.username, p)))
+    }
+}
+
+fn launch_patient(token: &TokenRecord) -> Option<String> {
+    let data: serde_json::Value = serde_json::from_str(token.data.as_deref()?).ok()?;
+    data.get("patient")?.as_str().map(str::to_owned)
+}
+
+/// FHIR id syntax: 1-64 of `[A-Za-z0-9\-\.]`.
+fn phivault_fhir_id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}

@@ -1,0 +1,394 @@
+//! Sign-in, MFA, lockout, sessions and administration against both storage engines, tried
+//! the way an attacker (or a forgetful user) would.
+
+use phivault_identity::totp::TotpSecret;
+use phivault_identity::{
+    BearerSecret, Identity, IdentityError, IdentityPolicy, IdentityStore, LoginStage, NewAccount, PasswordRejection,
+    Role, SessionGrant,
+};
+use phivault_testkit::{ManualClock, engines, fresh_store, identity, test_ring};
+
+const START_MS: i64 = 1_800_000_000_000;
+const PASSWORD: &str = "quacking loudly at midnight";
+const NEW_PASSWORD: &str = "despicable duck season 1951";
+const MINUTE: i64 = 60_000;
+
+struct Fixture {
+    identity: Identity,
+    clock: ManualClock,
+    store: phivault_store::SqlStore,
+    _db: phivault_testkit::TestDb,
+}
+
+async fn fixture(engine: &str, policy: IdentityPolicy) -> Fixture {
+    let (store, db, _) = fresh_store(engine).await;
+    let clock = ManualClock::at(START_MS);
+    let identity = identity(store.clone(), test_ring(), policy, clock.clone());
+    Fixture { identity, clock, store, _db: db }
+}
+
+async fn add(identity: &Identity, username: &str, roles: Vec<Role>) -> String {
+    let (summary, generated) = identity
+        .create_user(NewAccount {
+            username: username.into(),
+            display_name: "Daffy Duck".into(),
+            roles,
+            patient_id: None,
+            password: Some(PASSWORD.into()),
+        })
+        .await
+        .expect("create user");
+    assert!(generated.is_none());
+    summary.id
+}
+
+fn now_s(clock: &ManualClock) -> i64 {
+    phivault_service::Clock::now_ms(clock) / 1000
+}
+
+/// Signs a new physician in through every first-login step; returns the complete session
+/// and the TOTP secret.
+async fn first_login(f: &Fixture, username: &str) -> (SessionGrant, TotpSecret) {
+    let grant = f.identity.login(username, PASSWORD, "10.0.0.1").await.expect("login");
+    assert_eq!(grant.stage, LoginStage::NeedsPasswordChange, "an assigned password must be changed first");
+    let grant = f.identity.change_password(&grant.secret, PASSWORD, NEW_PASSWORD).await.expect("change");
+    assert_eq!(grant.stage, LoginStage::NeedsEnrolment, "physicians must enrol MFA");
+    let enrolment = f.identity.begin_enrolment(&grant.secret).await.expect("enrol");
+    assert!(enrolment.otpauth_uri.starts_with("otpauth://totp/phivault:"));
+    let totp = TotpSecret::from_base32(&enrolment.secret_base32).expect("base32");
+    let (grant, codes) =
+        f.identity.confirm_enrolment(&grant.secret, &totp.code_at(now_s(&f.clock))).await.expect("confirm");
+    assert_eq!(codes.len(), 10);
+    assert_eq!(grant.stage, LoginStage::Complete);
+    (grant, totp)
+}
+
+#[tokio::test]
+async fn first_login_forces_password_change_and_mfa_then_sessions_work() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (grant, totp) = first_login(&f, "daffy").await;
+        let principal = f.identity.authenticate(&grant.secret).await.expect("authenticated");
+        assert_eq!(principal.roles, vec![Role::Physician]);
+        assert!(principal.mfa);
+
+        // Next login: password, then TOTP. A half-signed-in session reaches nothing.
+        f.clock.advance_ms(MINUTE);
+        let half = f.identity.login("DAFFY", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        assert_eq!(half.stage, LoginStage::NeedsMfa);
+        assert!(matches!(f.identity.authenticate(&half.secret).await, Err(IdentityError::Unauthenticated)));
+        let code = totp.code_at(now_s(&f.clock));
+        let full = f.identity.verify_mfa(&half.secret, &code).await.expect("mfa");
+        assert_eq!(full.stage, LoginStage::Complete);
+        assert_ne!(full.secret, half.secret, "a new session id after each step");
+        assert!(f.identity.authenticate(&half.secret).await.is_err(), "the pre-MFA token is gone");
+        f.identity.authenticate(&full.secret).await.expect("complete session works");
+
+        // The same code cannot be used again, even in a fresh login within its 30 seconds.
+        let again = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        assert!(matches!(f.identity.verify_mfa(&again.secret, &code).await, Err(IdentityError::BadCode)));
+
+        // Logout ends the session server-side.
+        f.identity.logout(&full.secret).await.expect("logout");
+        assert!(f.identity.authenticate(&full.secret).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn recovery_codes_work_once_each() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Nurse]).await;
+        let grant = f.identity.login("daffy", PASSWORD, "10.0.0.1").await.expect("login");
+        let grant = f.identity.change_password(&grant.secret, PASSWORD, NEW_PASSWORD).await.expect("change");
+        let enrolment = f.identity.begin_enrolment(&grant.secret).await.expect("enrol");
+        let totp = TotpSecret::from_base32(&enrolment.secret_base32).expect("base32");
+        let (_, codes) =
+            f.identity.confirm_enrolment(&grant.secret, &totp.code_at(now_s(&f.clock))).await.expect("confirm");
+        let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        let typed = codes[3].to_lowercase().replace('-', " ");
+        f.identity.verify_mfa(&half.secret, &typed).await.expect("recovery code accepted");
+        let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        assert!(matches!(f.identity.verify_mfa(&half.secret, &codes[3]).await, Err(IdentityError::BadCode)));
+        assert_eq!(f.store.remaining_recovery_codes(&half.user_id).await.expect("count"), 9);
+    }
+}
+
+#[tokio::test]
+async fn lockout_after_five_failures_and_no_user_enumeration() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Researcher]).await;
+        for _ in 0..5 {
+            let e = f.identity.login("daffy", "wrong password guess", "10.0.0.2").await.expect_err("wrong");
+            assert!(matches!(e, IdentityError::BadCredentials));
+        }
+        // Locked: the right password gets exactly the answer an unknown user gets.
+        let locked = f.identity.login("daffy", PASSWORD, "10.0.0.3").await.expect_err("locked");
+        let unknown = f.identity.login("donald", PASSWORD, "10.0.0.3").await.expect_err("unknown");
+        assert_eq!(locked.to_string(), unknown.to_string());
+        assert!(matches!(locked, IdentityError::BadCredentials));
+        // The lockout is in the database: a second server process sees it.
+        let other = identity(f.store.clone(), test_ring(), IdentityPolicy::default(), f.clock.clone());
+        assert!(other.login("daffy", PASSWORD, "10.0.0.4").await.is_err());
+        f.clock.advance_ms(15 * MINUTE);
+        let grant = other.login("daffy", PASSWORD, "10.0.0.4").await.expect("lockout expired");
+        assert_eq!(grant.stage, LoginStage::NeedsPasswordChange);
+    }
+}
+
+#[tokio::test]
+async fn unknown_users_cost_the_same_argon2_work_as_known_ones() {
+    let f = fixture("sqlite", IdentityPolicy::default()).await;
+    add(&f.identity, "daffy", vec![Role::Researcher]).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..5 {
+        let t = std::time::Instant::now();
+        let _ = f.identity.login("daffy", "wrong password guess", &format!("10.1.0.{i}")).await;
+        known.push(t.elapsed());
+        f.identity.unlock("daffy").await.expect("unlock");
+        let t = std::time::Instant::now();
+        let _ = f.identity.login("no-such-user", "wrong password guess", &format!("10.2.0.{i}")).await;
+        unknown.push(t.elapsed());
+    }
+    known.sort();
+    unknown.sort();
+    let ratio = unknown[2].as_secs_f64() / known[2].as_secs_f64();
+    // A skipped hash would make unknown users ~50x faster; allow wide noise either way.
+    assert!((0.33..3.0).contains(&ratio), "median unknown/known login time ratio {ratio:.2}");
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_is_throttled_across_accounts() {
+    for engine in engines() {
+        let policy = IdentityPolicy { max_failures_per_source: 3, ..IdentityPolicy::default() };
+        let f = fixture(engine, policy).await;
+        add(&f.identity, "daffy", vec![Role::Researcher]).await;
+        for user in ["a-user", "b-user", "c-user"] {
+            assert!(matches!(
+                f.identity.login(user, "password guess 123", "203.0.113.9").await,
+                Err(IdentityError::BadCredentials)
+            ));
+        }
+        let e = f.identity.login("daffy", PASSWORD, "203.0.113.9").await.expect_err("throttled");
+        assert!(matches!(e, IdentityError::Throttled { retry_after_s } if retry_after_s > 0), "{e:?}");
+        f.identity.login("daffy", PASSWORD, "203.0.113.10").await.expect("another address is fine");
+        f.clock.advance_ms(15 * MINUTE);
+        f.identity.login("daffy", PASSWORD, "203.0.113.9").await.expect("next window");
+    }
+}
+
+#[tokio::test]
+async fn wrong_mfa_codes_count_towards_lockout() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (_, _totp) = first_login(&f, "daffy").await;
+        let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        for guess in 0..5 {
+            let code = format!("{:06}", guess * 7919);
+            assert!(f.identity.verify_mfa(&half.secret, &code).await.is_err());
+        }
+        assert!(matches!(
+            f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await,
+            Err(IdentityError::BadCredentials)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn deactivation_ends_every_session_on_every_process_at_once() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (grant, _) = first_login(&f, "daffy").await;
+        let other_process = identity(f.store.clone(), test_ring(), IdentityPolicy::default(), f.clock.clone());
+        other_process.authenticate(&grant.secret).await.expect("valid on both processes");
+        f.identity.deactivate("daffy").await.expect("deactivate");
+        assert!(other_process.authenticate(&grant.secret).await.is_err());
+        assert!(f.identity.authenticate(&grant.secret).await.is_err());
+        assert!(matches!(
+            f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await,
+            Err(IdentityError::BadCredentials)
+        ));
+        assert!(f.identity.unlock("daffy").await.is_err(), "a deactivated account stays deactivated");
+    }
+}
+
+#[tokio::test]
+async fn automatic_logoff_after_idle_and_absolute_lifetime() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (grant, totp) = first_login(&f, "daffy").await;
+        // Activity every 10 minutes keeps it alive...
+        for _ in 0..3 {
+            f.clock.advance_ms(10 * MINUTE);
+            f.identity.authenticate(&grant.secret).await.expect("active session");
+        }
+        // ...15 idle minutes end it.
+        f.clock.advance_ms(15 * MINUTE);
+        assert!(f.identity.authenticate(&grant.secret).await.is_err());
+
+        // However active, a session ends after 12 hours.
+        let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+        let full = f.identity.verify_mfa(&half.secret, &totp.code_at(now_s(&f.clock))).await.expect("mfa");
+        for _ in 0..(12 * 6) {
+            f.clock.advance_ms(10 * MINUTE);
+            if f.identity.authenticate(&full.secret).await.is_err() {
+                break;
+            }
+        }
+        assert!(f.identity.authenticate(&full.secret).await.is_err());
+    }
+}
+
+#[tokio::test]
+async fn password_rules_history_and_admin_reset() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Researcher]).await;
+        let grant = f.identity.login("daffy", PASSWORD, "10.0.0.1").await.expect("login");
+        let refuse = |r: Result<SessionGrant, IdentityError>| match r {
+            Err(IdentityError::PasswordRejected(why)) => why,
+            other => panic!("expected a rejection, got {other:?}"),
+        };
+        assert_eq!(
+            refuse(f.identity.change_password(&grant.secret, PASSWORD, "iloveyou").await),
+            PasswordRejection::TooShort(12)
+        );
+        assert_eq!(
+            refuse(f.identity.change_password(&grant.secret, PASSWORD, "password1234").await),
+            PasswordRejection::Common
+        );
+        assert_eq!(
+            refuse(f.identity.change_password(&grant.secret, PASSWORD, "i am daffy and proud").await),
+            PasswordRejection::ContainsUsername
+        );
+        assert_eq!(
+            refuse(f.identity.change_password(&grant.secret, PASSWORD, PASSWORD).await),
+            PasswordRejection::Reused(5)
+        );
+        assert!(matches!(
+            f.identity.change_password(&grant.secret, "not the old one!", NEW_PASSWORD).await,
+            Err(IdentityError::WrongCurrentPassword)
+        ));
+        let grant = f.identity.change_password(&grant.secret, PASSWORD, NEW_PASSWORD).await.expect("change");
+        assert_eq!(grant.stage, LoginStage::Complete, "researchers need no MFA by default");
+        let grant = f.identity.change_password(&grant.secret, NEW_PASSWORD, "third time lucky duck").await.expect("ok");
+        assert_eq!(
+            refuse(f.identity.change_password(&grant.secret, "third time lucky duck", PASSWORD).await),
+            PasswordRejection::Reused(5),
+            "a password from the history is refused"
+        );
+
+        let temporary = f.identity.reset_password("daffy").await.expect("reset");
+        assert!(f.identity.authenticate(&grant.secret).await.is_err(), "a reset ends existing sessions");
+        let grant = f.identity.login("daffy", &temporary, "10.0.0.1").await.expect("temporary password");
+        assert_eq!(grant.stage, LoginStage::NeedsPasswordChange);
+        assert!(f.identity.authenticate(&grant.secret).await.is_err(), "nothing until it is changed");
+    }
+}
+
+#[tokio::test]
+async fn raised_argon2_parameters_rehash_at_login() {
+    let f = fixture("sqlite", IdentityPolicy::default()).await;
+    let id = add(&f.identity, "daffy", vec![Role::Researcher]).await;
+    let stronger = phivault_crypto::PasswordHasher::new(phivault_crypto::PasswordParams {
+        memory_kib: 24 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    })
+    .expect("params");
+    let upgraded = Identity::new(
+        std::sync::Arc::new(f.store.clone()),
+        std::sync::Arc::new(phivault_service::StaticKeySource(std::sync::Arc::new(test_ring()))),
+        stronger,
+        IdentityPolicy::default(),
+        std::sync::Arc::new(f.clock.clone()),
+    )
+    .expect("identity");
+    upgraded.login("daffy", PASSWORD, "10.0.0.1").await.expect("old hash still verifies");
+    let stored = f.store.user_by_id(&id).await.expect("read").expect("user");
+    assert!(stored.password_hash.starts_with("$argon2id$v=19$m=24576,t=3,p=1$"), "{}", stored.password_hash);
+}
+
+#[tokio::test]
+async fn admin_verbs_and_bad_input() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        let bootstrap = f.identity.create_bootstrap_admin().await.expect("bootstrap").expect("first admin");
+        assert!(f.identity.create_bootstrap_admin().await.expect("again").is_none(), "only once");
+        let grant = f.identity.login(&bootstrap.0, &bootstrap.1, "10.0.0.1").await.expect("login");
+        assert_eq!(grant.stage, LoginStage::NeedsPasswordChange, "no usable default account");
+
+        let dup = NewAccount {
+            username: "admin".into(),
+            display_name: "Another".into(),
+            roles: vec![Role::Nurse],
+            patient_id: None,
+            password: None,
+        };
+        assert!(matches!(f.identity.create_user(dup.clone()).await, Err(IdentityError::Conflict(_))));
+        for bad in [
+            NewAccount { username: "x".into(), ..dup.clone() },
+            NewAccount { username: "Robert'); DROP TABLE users;--".into(), ..dup.clone() },
+            NewAccount { username: "porky".into(), roles: vec![], ..dup.clone() },
+            NewAccount { username: "porky".into(), roles: vec![Role::Patient], ..dup.clone() },
+            NewAccount { username: "porky".into(), patient_id: Some("p1".into()), ..dup.clone() },
+            NewAccount {
+                username: "porky".into(),
+                roles: vec![Role::Patient, Role::Nurse],
+                patient_id: Some("p1".into()),
+                ..dup.clone()
+            },
+            NewAccount { username: "porky".into(), display_name: "   ".into(), ..dup.clone() },
+        ] {
+            assert!(matches!(f.identity.create_user(bad.clone()).await, Err(IdentityError::Invalid(_))), "{bad:?}");
+        }
+        let (patient, temporary) = f
+            .identity
+            .create_user(NewAccount {
+                username: "porky".into(),
+                display_name: "Porky Pig".into(),
+                roles: vec![Role::Patient],
+                patient_id: Some("example-patient-1".into()),
+                password: None,
+            })
+            .await
+            .expect("patient account");
+        assert!(temporary.is_some());
+        assert_eq!(patient.patient_id.as_deref(), Some("example-patient-1"));
+        assert_eq!(f.identity.lock("porky").await.expect("lock").status, "locked");
+        assert!(f.identity.login("porky", temporary.as_deref().unwrap_or_default(), "10.0.0.1").await.is_err());
+        assert_eq!(f.identity.unlock("porky").await.expect("unlock").status, "active");
+        assert!(matches!(f.identity.lock("nobody").await, Err(IdentityError::NoSuchUser)));
+        let users = f.identity.list_users().await.expect("list");
+        assert_eq!(users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["admin", "porky"]);
+        let json = serde_json::to_string(&users).expect("json");
+        assert!(!json.contains("argon2"), "summaries carry no hashes");
+    }
+}
+
+#[tokio::test]
+async fn totp_secrets_and_tokens_are_not_stored_in_the_clear() {
+    let f = fixture("sqlite", IdentityPolicy::default()).await;
+    let id = add(&f.identity, "daffy", vec![Role::Physician]).await;
+    let (grant, totp) = first_login(&f, "daffy").await;
+    let stored = f.store.user_by_id(&id).await.expect("read").expect("user");
+    let sealed = stored.totp_secret_sealed.expect("enrolled");
+    assert!(!sealed.windows(totp.as_bytes().len()).any(|w| w == totp.as_bytes()));
+    assert!(f.store.token(&grant.secret.digest()).await.expect("lookup").is_some());
+    let presented = BearerSecret::from_presented(grant.secret.expose());
+    let raw = grant.secret.expose().as_bytes().to_vec();
+    assert!(
+        f.store
+            .token(&raw.iter().map(|b| b ^ 1).collect::<Vec<_>>().try_into().unwrap_or([0; 32]))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert_eq!(presented.digest(), grant.secret.digest());
+}
