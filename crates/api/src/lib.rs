@@ -2,6 +2,8 @@
 //! headers, client-address handling, and the TLS listener. Handlers call the service;
 //! they hold no business rules.
 
+mod admin;
+pub mod auth;
 mod body;
 mod client_ip;
 mod error;
@@ -11,11 +13,13 @@ mod health;
 pub mod listener;
 mod middleware;
 pub mod tls;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use phivault_identity::Identity;
 use phivault_service::Records;
 
 pub use client_ip::{ClientIp, IpNet, PeerAddr};
@@ -38,14 +42,24 @@ pub struct ApiConfig {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub records: Records,
+    pub identity: Identity,
     pub config: Arc<ApiConfig>,
 }
 
-/// The whole HTTP application: `/fhir`, `/healthz`, `/readyz`, with middleware.
+/// The whole HTTP application: `/fhir` (authenticated), sign-in pages, the admin API,
+/// `/healthz`, `/readyz`, with middleware.
 pub fn router(state: AppState) -> Router {
+    let authenticated = axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
+    let fhir = fhir::routes()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
+        .route_layer(authenticated.clone());
+    let admin = admin::routes().route_layer(axum::middleware::from_fn(admin::require_admin)).route_layer(authenticated);
     Router::new()
         .merge(health::routes())
-        .nest("/fhir", fhir::routes())
+        .merge(web::routes())
+        .route("/fhir/metadata", axum::routing::get(fhir::metadata))
+        .nest("/fhir", fhir)
+        .nest("/admin", admin)
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .layer(axum::middleware::from_fn(headers::security_headers))

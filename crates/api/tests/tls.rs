@@ -37,7 +37,7 @@ async fn start(header_read_timeout: Duration) -> Server {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let limits =
         ConnectionLimits { header_read_timeout, shutdown_grace: Duration::from_secs(5), ..ConnectionLimits::default() };
-    let task = tokio::spawn(serve_tls(listener, tls, app, limits, async {
+    let task = tokio::spawn(serve_tls(listener, tls, app.router, limits, async {
         let _ = stopped.await;
     }));
     Server { addr, cert_pem: certified.cert.pem(), stop: Some(stop), task, _dir: dir, _db: db }

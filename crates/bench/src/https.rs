@@ -21,7 +21,12 @@ fn cpu_seconds() -> f64 {
 }
 
 /// (mean µs latency, µs of process CPU per request).
-pub async fn read_by_id(records: Records, loaded: usize) -> (f64, f64) {
+pub async fn read_by_id(
+    records: Records,
+    identity: phivault_identity::Identity,
+    token: &str,
+    loaded: usize,
+) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("dir");
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
     std::fs::write(dir.path().join("c.pem"), certified.cert.pem()).expect("cert");
@@ -29,6 +34,7 @@ pub async fn read_by_id(records: Records, loaded: usize) -> (f64, f64) {
     let tls = phivault_api::tls::server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem")).expect("tls");
     let state = AppState {
         records,
+        identity,
         config: Arc::new(ApiConfig {
             base_url: "https://127.0.0.1".into(),
             max_body_bytes: 1 << 20,
@@ -56,7 +62,8 @@ pub async fn read_by_id(records: Records, loaded: usize) -> (f64, f64) {
     let started = Instant::now();
     for k in 0..n {
         let id = format!("bench-{}", (k * 104_729) % loaded);
-        let request = format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        let request =
+            format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
         stream.get_mut().write_all(request.as_bytes()).await.expect("write");
         let mut length = 0;
         let mut status = String::new();

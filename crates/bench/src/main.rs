@@ -6,6 +6,7 @@
 //! on AEAD and blind-index HMACs. PostgreSQL needs `PHIVAULT_TEST_POSTGRES_URL`.
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
+mod auth;
 mod https;
 mod workload;
 
@@ -73,7 +74,38 @@ async fn main() {
                 "blind-index HMACs of one family query",
                 format!("{hmac:.1} µs; with 10 AEAD opens {:.1} % of a search", 100.0 * (hmac + 10.0 * aead) / search),
             );
-            let (latency, cpu) = https::read_by_id(records.clone(), target).await;
+            let identity = phivault_testkit::system_identity(store.clone(), ring.clone());
+            let token = phivault_testkit::signed_in(
+                &identity,
+                "bench-physician",
+                vec![phivault_identity::Role::Physician],
+                None,
+            )
+            .await;
+            let (validate, bare_lookup) = auth::session_validation(&identity, &store, &token).await;
+            row(
+                "validate a session token (SHA-256 + one indexed lookup joined with the account)",
+                format!("{validate:.1} µs per request; a bare `SELECT 1` round trip costs {bare_lookup:.1} µs"),
+            );
+            identity
+                .create_user(phivault_identity::NewAccount {
+                    username: "bench-login".into(),
+                    display_name: "Bench login".into(),
+                    roles: vec![phivault_identity::Role::Nurse],
+                    patient_id: None,
+                    password: Some("a long enough test password".into()),
+                })
+                .await
+                .expect("bench user");
+            let (logins, hashes) = auth::login_rate(&identity).await;
+            row(
+                "password login (Argon2id m=19 MiB t=2, lookup, counters, session) vs bare Argon2id verify",
+                format!(
+                    "{logins:.1} logins/s vs {hashes:.1} verifies/s on one core: overhead {:.1} %",
+                    100.0 * (hashes / logins - 1.0)
+                ),
+            );
+            let (latency, cpu) = https::read_by_id(records.clone(), identity, token.expose(), target).await;
             row(
                 &format!("HTTPS GET Patient/id @ {target} patients, keep-alive, 1 client"),
                 format!("{latency:.0} µs latency; {cpu:.0} µs CPU per request (server + client in one process)"),

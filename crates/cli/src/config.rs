@@ -1,5 +1,6 @@
 //! Configuration: defaults → `phivault.toml` in the data dir → `PHIVAULT_*` variables.
-//! Secure by default: loopback only, TLS always, sealed keys unless explicitly insecure.
+//! Secure by default: loopback unless configured otherwise, TLS always, sealed keys unless
+//! explicitly insecure, sign-in with a second factor for every role that sees PHI.
 
 use std::path::{Path, PathBuf};
 
@@ -154,7 +155,7 @@ impl IdentityConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address to listen on. Loopback only until authentication exists.
+    /// Address to listen on (loopback by default; every request must authenticate).
     pub listen: String,
     /// Public base URL used in links and Location headers.
     pub public_base_url: String,

@@ -50,7 +50,7 @@ enum Command {
         #[arg(long, requires = "hsm_module")]
         hsm_token: Option<String>,
     },
-    /// Serve the FHIR API over HTTPS (loopback only until authentication exists).
+    /// Serve the FHIR API, sign-in pages and admin API over HTTPS.
     Serve,
     /// Create a throwaway data dir with obviously fake patients (and the Synthea samples if
     /// found), then serve it on https://127.0.0.1:8443.

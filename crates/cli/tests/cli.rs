@@ -96,12 +96,12 @@ fn refusals_are_readable() {
     let config = std::fs::read_to_string(data.join("phivault.toml")).expect("config");
     std::fs::write(
         data.join("phivault.toml"),
-        config.replace("listen = \"127.0.0.1:8443\"", "listen = \"0.0.0.0:8443\""),
+        config.replace("listen = \"127.0.0.1:8443\"", "listen = \"everywhere please\""),
     )
     .expect("write");
-    let exposed = phivault(&data, &["serve"], None);
-    assert!(!exposed.status.success());
-    assert!(text(&exposed).contains("loopback only"), "{}", text(&exposed));
+    let garbled = phivault(&data, &["serve"], None);
+    assert!(!garbled.status.success());
+    assert!(text(&garbled).contains("server.listen must be an address"), "{}", text(&garbled));
 }
 
 #[test]
@@ -199,5 +199,37 @@ fn user_administration_from_the_command_line() {
         let message = text(&out);
         assert!(message.contains(expected), "{args:?}: {message}");
         assert!(!message.contains("panicked"), "{message}");
+    }
+}
+
+#[test]
+fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let empty_samples = tmp.path().join("no-samples");
+    std::fs::create_dir_all(&empty_samples).expect("dir");
+    let demo_dir = tmp.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .args(["demo", "--no-serve", "--demo-dir"])
+        .arg(&demo_dir)
+        .arg("--samples")
+        .arg(&empty_samples)
+        .env("CI", "true")
+        .output()
+        .expect("run");
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    let passwords: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.split_whitespace().count() == 3)
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(passwords.len(), 7, "admin plus six staff roles: {printed}");
+    let mut unique = passwords.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 7, "no shared passwords");
+    let list = phivault(&demo_dir, &["user", "list"], None);
+    for user in ["admin", "dr-demo", "nurse-demo", "desk-demo", "billing-demo", "research-demo", "privacy-demo"] {
+        assert!(text(&list).contains(user), "{user} missing: {}", text(&list));
     }
 }

@@ -16,6 +16,9 @@ pub enum IssueType {
     Processing,
     Exception,
     Security,
+    Login,
+    Forbidden,
+    Throttled,
     Deleted,
 }
 
@@ -36,6 +39,9 @@ impl IssueType {
             IssueType::Processing => "processing",
             IssueType::Exception => "exception",
             IssueType::Security => "security",
+            IssueType::Login => "login",
+            IssueType::Forbidden => "forbidden",
+            IssueType::Throttled => "throttled",
             IssueType::Deleted => "deleted",
         }
     }

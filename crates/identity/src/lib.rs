@@ -11,6 +11,7 @@ mod password_policy;
 mod policy;
 mod ports;
 mod role;
+pub mod scopes;
 mod service;
 mod tokens;
 pub mod totp;

@@ -175,3 +175,62 @@ pub fn identity(
     )
     .expect("identity service")
 }
+
+/// A fully signed-in session (as after password and TOTP) for a new user with `roles`,
+/// written straight to the store: for tests and benchmarks of what lies behind sign-in.
+pub async fn signed_in(
+    identity: &phivault_identity::Identity,
+    username: &str,
+    roles: Vec<phivault_identity::Role>,
+    patient_id: Option<&str>,
+) -> phivault_identity::BearerSecret {
+    use phivault_identity::{BearerSecret, LoginStage, NewAccount, TokenKind, TokenRecord};
+    let (user, _) = identity
+        .create_user(NewAccount {
+            username: username.into(),
+            display_name: format!("Test user {username}"),
+            roles,
+            patient_id: patient_id.map(str::to_owned),
+            password: Some("a long enough test password".into()),
+        })
+        .await
+        .expect("create user");
+    let secret = BearerSecret::generate().expect("rng");
+    let now = identity.now_ms();
+    identity
+        .store()
+        .insert_token(&TokenRecord {
+            digest: secret.digest(),
+            kind: TokenKind::Session,
+            grant_id: format!("grant-{username}"),
+            user_id: Some(user.id),
+            client_id: None,
+            scopes: String::new(),
+            stage: LoginStage::Complete,
+            mfa: true,
+            authenticated_ms: now,
+            created_ms: now,
+            last_seen_ms: now,
+            idle_ms: 15 * 60_000,
+            expires_ms: now + 12 * 3_600_000,
+            data: None,
+            consumed: false,
+        })
+        .await
+        .expect("session");
+    secret
+}
+
+/// The identity service on the system clock (for HTTP tests and benchmarks).
+pub fn system_identity(store: SqlStore, ring: KeyRing) -> phivault_identity::Identity {
+    let hasher =
+        phivault_crypto::PasswordHasher::new(phivault_crypto::PasswordParams::default()).expect("argon2 params");
+    phivault_identity::Identity::new(
+        Arc::new(store),
+        Arc::new(StaticKeySource(Arc::new(ring))),
+        hasher,
+        phivault_identity::IdentityPolicy::default(),
+        Arc::new(SystemClock),
+    )
+    .expect("identity service")
+}

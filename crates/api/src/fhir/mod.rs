@@ -3,6 +3,8 @@
 
 mod bundle;
 mod capability;
+
+pub use capability::metadata;
 mod resources;
 mod response;
 mod search;
@@ -19,7 +21,6 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 /// Routes under `/fhir`. Methods not listed answer 405 with an OperationOutcome.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/metadata", get(capability::metadata))
         .route("/", post(bundle::process_bundle))
         .route("/{resource_type}", get(search::search_get).post(resources::create))
         .route("/{resource_type}/_search", post(search::search_post))

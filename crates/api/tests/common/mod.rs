@@ -9,16 +9,30 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use phivault_api::{ApiConfig, AppState, router};
-use phivault_testkit::{TestDb, fresh_store, records};
+use phivault_identity::{Identity, Role};
+use phivault_testkit::{TestDb, fresh_store, records_with_ring, signed_in, system_identity, test_ring};
 use serde_json::Value;
 use tower::ServiceExt;
 
 pub const BASE: &str = "https://127.0.0.1:8443";
 
-pub async fn app_with_limit(max_body_bytes: usize) -> (Router, TestDb) {
+/// A router plus a signed-in physician's session token, which [`send`] presents unless the
+/// request already carries an `Authorization` header.
+#[derive(Clone)]
+pub struct TestApp {
+    pub router: Router,
+    pub identity: Identity,
+    pub token: String,
+}
+
+pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
     let (store, db, _) = fresh_store("sqlite").await;
+    let ring = test_ring();
+    let identity = system_identity(store.clone(), ring.clone());
+    let token = signed_in(&identity, "dr-daffy", vec![Role::Physician], None).await;
     let state = AppState {
-        records: records(store),
+        records: records_with_ring(store, ring),
+        identity: identity.clone(),
         config: Arc::new(ApiConfig {
             base_url: BASE.into(),
             max_body_bytes,
@@ -26,10 +40,10 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (Router, TestDb) {
             trusted_proxies: vec![],
         }),
     };
-    (router(state), db)
+    (TestApp { router: router(state), identity, token: token.expose().to_owned() }, db)
 }
 
-pub async fn app() -> (Router, TestDb) {
+pub async fn app() -> (TestApp, TestDb) {
     app_with_limit(4 * 1024 * 1024).await
 }
 
@@ -41,7 +55,16 @@ pub struct Reply {
     pub text: String,
 }
 
-pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+pub async fn send(app: &TestApp, mut request: Request<Body>) -> Reply {
+    if !request.headers().contains_key("authorization") && !request.headers().contains_key("cookie") {
+        let value = format!("Bearer {}", app.token).parse().expect("header");
+        request.headers_mut().insert("authorization", value);
+    }
+    send_as_is(&app.router, request).await
+}
+
+/// Sends `request` exactly as built (no credentials added).
+pub async fn send_as_is(app: &Router, request: Request<Body>) -> Reply {
     let response: Response<Body> = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();

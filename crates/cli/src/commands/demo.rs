@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use phivault_identity::{NewAccount, Role};
 
 use super::serve::serve;
 
@@ -15,9 +16,34 @@ use crate::{progress, wiring};
 /// Where the Synthea samples are looked for when `--samples` is not given.
 const SAMPLE_CANDIDATES: [&str; 2] = ["../shared/fhir-samples/synthea", "shared/fhir-samples/synthea"];
 
-/// Creates and loads a demo data dir; returns its config and what was loaded.
-pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<(Config, ImportSummary, Option<PathBuf>)> {
-    init(&InitOptions { data_dir: data_dir.to_owned(), insecure_dev_keys: true, database: None, hsm: None }).await?;
+/// One account per staff role, each with its own random temporary password (no shared or
+/// default credentials even in a demo): `(username, role)`.
+const DEMO_ACCOUNTS: [(&str, Role); 6] = [
+    ("dr-demo", Role::Physician),
+    ("nurse-demo", Role::Nurse),
+    ("desk-demo", Role::FrontDesk),
+    ("billing-demo", Role::Billing),
+    ("research-demo", Role::Researcher),
+    ("privacy-demo", Role::PrivacyOfficer),
+];
+
+/// What a demo loaded, and the sign-in details to show once.
+#[derive(Debug)]
+pub struct Prepared {
+    pub config: Config,
+    pub summary: ImportSummary,
+    pub samples: Option<PathBuf>,
+    /// `(username, role, temporary password)`, the bootstrap admin first.
+    pub accounts: Vec<(String, String, String)>,
+}
+
+/// Creates and loads a demo data dir, with one account per role.
+pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<Prepared> {
+    let admin =
+        init(&InitOptions { data_dir: data_dir.to_owned(), insecure_dev_keys: true, database: None, hsm: None })
+            .await?;
+    let mut accounts: Vec<(String, String, String)> =
+        admin.into_iter().map(|a| (a.username, "admin".to_owned(), a.password)).collect();
     let config = Config::load(data_dir)?;
     let services = wiring::open(&config).await?;
     let bundles = phivault_demo::fake_patient_bundles();
@@ -40,14 +66,27 @@ pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<(Config,
         summary.files += synthea.files;
         summary.elapsed += synthea.elapsed;
     }
+    for (username, role) in DEMO_ACCOUNTS {
+        let account = NewAccount {
+            username: username.into(),
+            display_name: format!("Demo {}", role.as_str().replace('_', " ")),
+            roles: vec![role],
+            patient_id: None,
+            password: None,
+        };
+        let (_, password) = services.identity.create_user(account).await?;
+        if let Some(password) = password {
+            accounts.push((username.to_owned(), role.as_str().to_owned(), password));
+        }
+    }
     services.store.close().await;
-    Ok((config, summary, samples))
+    Ok(Prepared { config, summary, samples, accounts })
 }
 
 /// Prepares the demo data dir, reports what was loaded, and serves it on `listen` unless
 /// `no_serve`.
 pub async fn run(dir: &Path, samples: Option<&Path>, listen: &str, no_serve: bool) -> Result<()> {
-    let (mut config, summary, samples) = prepare(dir, samples).await?;
+    let Prepared { mut config, summary, samples, accounts } = prepare(dir, samples).await?;
     println!("demo data dir: {} (throwaway; keys are NOT sealed)", dir.display());
     println!(
         "loaded {} resources ({} already present, {} failed){}",
@@ -59,12 +98,21 @@ pub async fn run(dir: &Path, samples: Option<&Path>, listen: &str, no_serve: boo
     for problem in summary.problems.iter().take(10) {
         eprintln!("  {problem}");
     }
+    println!(
+        "sign in at https://{listen}/login (self-signed certificate: accept it). Temporary passwords, shown once:"
+    );
+    for (username, role, password) in &accounts {
+        println!("  {username:<14} {role:<16} {password}");
+    }
+    println!(
+        "at first sign-in you choose a new password and set up an authenticator app (any TOTP app, or oathtool); \
+         then https://{listen}/fhir/Patient?family=Duck shows the fake patients"
+    );
     if no_serve {
         return Ok(());
     }
     config.server.listen = listen.to_owned();
     config.server.public_base_url = format!("https://{listen}");
-    println!("open https://{listen}/fhir/Patient?family=Duck (self-signed certificate: accept it, or use curl -k)");
     let services = wiring::open(&config).await?;
     serve(&config, services).await
 }

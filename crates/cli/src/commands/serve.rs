@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use phivault_api::listener::{ConnectionLimits, serve_redirect, serve_tls};
 use phivault_api::{ApiConfig, AppState, IpNet};
 use tokio::net::TcpListener;
@@ -17,11 +17,6 @@ use crate::wiring::Services;
 pub async fn serve(config: &Config, services: Services) -> Result<()> {
     let addr: SocketAddr =
         config.server.listen.parse().context("server.listen must be an address such as 127.0.0.1:8443")?;
-    if !addr.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {addr}: phivault has no authentication yet, so it binds to loopback only (127.0.0.1 or ::1)"
-        );
-    }
     let tls = phivault_api::tls::server_config(&config.tls.cert, &config.tls.key)?;
     let trusted_proxies = config
         .server
@@ -31,6 +26,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         .collect::<Result<_>>()?;
     let state = AppState {
         records: services.records.clone(),
+        identity: services.identity.clone(),
         config: Arc::new(ApiConfig {
             base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: config.server.max_body_bytes,
@@ -40,9 +36,6 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     };
     let app = phivault_api::router(state);
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::warn!(
-        "no authentication yet: every local process can read and write records; do not load real patient data"
-    );
     eprintln!(
         "phivault serving FHIR R4 at {}/fhir (listening on {addr})",
         config.server.public_base_url.trim_end_matches('/')

@@ -1,0 +1,145 @@
+//! The admin API: the same account verbs as `phivault user`, for administrators signed in
+//! with a second factor. JSON in and out; errors are OperationOutcomes.
+//!
+//! Safeguards: 45 CFR 164.308(a)(3)(ii)(C) termination procedures, (a)(4) information
+//! access management; 164.312(a)(2)(i) unique user identification.
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use phivault_fhir::IssueType;
+use phivault_identity::{NewAccount, Role, UserSummary, parse_roles};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::auth::{Caller, identity_error};
+use crate::error::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list).post(create))
+        .route("/users/{user}", get(show))
+        .route("/users/{user}/lock", post(lock))
+        .route("/users/{user}/unlock", post(unlock))
+        .route("/users/{user}/deactivate", post(deactivate))
+        .route("/users/{user}/reset-password", post(reset_password))
+        .route("/users/{user}/reset-mfa", post(reset_mfa))
+        .route("/users/{user}/roles", put(set_roles))
+}
+
+/// Middleware after `require_caller`: an administrator's own browser session, with MFA.
+/// OAuth tokens are refused: account management is not delegated to apps.
+pub async fn require_admin(request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required").into_response();
+    };
+    let p = &caller.principal;
+    if !p.roles.contains(&Role::Admin) || p.scopes.is_some() {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            IssueType::Forbidden,
+            "only administrators' own sessions may manage accounts",
+        )
+        .into_response();
+    }
+    if !p.mfa {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            IssueType::Forbidden,
+            "account management requires a second factor",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+type Reply = Result<Response, ApiError>;
+
+fn user_json(user: &UserSummary) -> Response {
+    Json(user).into_response()
+}
+
+async fn list(State(state): State<AppState>) -> Reply {
+    let users = state.identity.list_users().await.map_err(identity_error)?;
+    Ok(Json(json!({ "users": users })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    username: String,
+    display_name: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    patient_id: Option<String>,
+}
+
+fn roles_from(list: &[String]) -> Result<Vec<Role>, ApiError> {
+    parse_roles(&list.join(",")).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, e.to_string()))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<CreateUser>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, format!("bad request body: {}", e.body_text()))
+    })?;
+    let account = NewAccount {
+        username: body.username,
+        display_name: body.display_name,
+        roles: roles_from(&body.roles)?,
+        patient_id: body.patient_id,
+        password: None,
+    };
+    let (user, password) = state.identity.create_user(account).await.map_err(identity_error)?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user, "temporary_password": password }))).into_response())
+}
+
+async fn show(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    let record = state.identity.find_user(&user).await.map_err(identity_error)?;
+    Ok(user_json(&record.summary(state.identity.now_ms())))
+}
+
+async fn lock(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    Ok(user_json(&state.identity.lock(&user).await.map_err(identity_error)?))
+}
+
+async fn unlock(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    Ok(user_json(&state.identity.unlock(&user).await.map_err(identity_error)?))
+}
+
+async fn deactivate(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    Ok(user_json(&state.identity.deactivate(&user).await.map_err(identity_error)?))
+}
+
+async fn reset_password(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    let password = state.identity.reset_password(&user).await.map_err(identity_error)?;
+    Ok(Json(json!({ "temporary_password": password })).into_response())
+}
+
+async fn reset_mfa(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    Ok(user_json(&state.identity.reset_mfa(&user).await.map_err(identity_error)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRoles {
+    roles: Vec<String>,
+}
+
+async fn set_roles(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    body: Result<Json<SetRoles>, axum::extract::rejection::JsonRejection>,
+) -> Reply {
+    let Json(body) = body.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, format!("bad request body: {}", e.body_text()))
+    })?;
+    let roles = roles_from(&body.roles)?;
+    Ok(user_json(&state.identity.set_roles(&user, roles).await.map_err(identity_error)?))
+}

@@ -1,0 +1,226 @@
+//! The coarse access gate in front of `/fhir`, until the Cedar policy layer decides each
+//! access: which roles reach clinical records at all, and what an OAuth token's scopes
+//! allow. It only ever refuses; it never grants what the role does not have.
+//!
+//! Safeguards: 45 CFR 164.312(a)(1) access control; 164.502(b) minimum necessary (an
+//! administrator, researcher or privacy officer has no business in clinical records).
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use phivault_fhir::IssueType;
+use phivault_identity::scopes::{Permissions, ScopeContext, ScopeSet};
+use phivault_identity::{Principal, Role};
+
+use super::Caller;
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What a `/fhir` request does, read from its method and path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirAccess {
+    /// `None` for a batch or transaction Bundle posted to the base.
+    pub resource_type: Option<String>,
+    pub id: Option<String>,
+    pub needs: Permissions,
+}
+
+/// Classifies `method` on `path` (relative to `/fhir`). `None` for what the router
+/// answers without touching records (unknown paths, `metadata`).
+pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let owned = |s: &str| Some(s.to_owned());
+    let (resource_type, id, needs) = match (method, segments.as_slice()) {
+        (&Method::POST, []) => (
+            None,
+            None,
+            Permissions::CREATE.union(Permissions::READ).union(Permissions::UPDATE).union(Permissions::SEARCH),
+        ),
+        (&Method::GET, [t]) => (owned(t), None, Permissions::SEARCH),
+        (&Method::POST, [t]) => (owned(t), None, Permissions::CREATE),
+        (&Method::POST, [t, "_search"]) => (owned(t), None, Permissions::SEARCH),
+        (&Method::GET, [t, "_history"]) => (owned(t), None, Permissions::SEARCH),
+        (&Method::GET, [t, id]) | (&Method::GET, [t, id, "_history", ..]) => (owned(t), owned(id), Permissions::READ),
+        (&Method::PUT, [t, id]) => (owned(t), owned(id), Permissions::UPDATE),
+        _ => return None,
+    };
+    Some(FhirAccess { resource_type, id, needs })
+}
+
+/// Roles that work with clinical records (refined per patient and field by the policy layer).
+const CLINICAL_ROLES: [Role; 4] = [Role::Physician, Role::Nurse, Role::FrontDesk, Role::Billing];
+
+/// Why a request is refused, in words safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Role(&'static str),
+    Scope,
+}
+
+/// Decides whether `principal` may attempt `access`.
+pub fn check(principal: &Principal, access: &FhirAccess) -> Result<(), Refusal> {
+    let is_patient_account = principal.roles.contains(&Role::Patient);
+    if principal.user_id.is_some() {
+        if principal.roles.contains(&Role::Admin) && !principal.roles.iter().any(|r| CLINICAL_ROLES.contains(r)) {
+            return Err(Refusal::Role("administrators manage users and the system; they do not read patient records"));
+        }
+        if is_patient_account {
+            // Until compartment-aware policies arrive, a patient reads their own Patient
+            // resource and nothing else.
+            let own = access.resource_type.as_deref() == Some("Patient")
+                && access.id.is_some()
+                && access.id == principal.patient_id
+                && Permissions::READ.contains(access.needs);
+            if !own {
+                return Err(Refusal::Role("patient accounts may read only their own Patient record"));
+            }
+        } else if !principal.roles.iter().any(|r| CLINICAL_ROLES.contains(r)) {
+            return Err(Refusal::Role("this role has no access to clinical records"));
+        }
+    }
+    let Some(scopes) = &principal.scopes else {
+        // A browser session: the role's rights, unnarrowed.
+        return if principal.user_id.is_some() { Ok(()) } else { Err(Refusal::Scope) };
+    };
+    let scopes = ScopeSet::parse(scopes);
+    let types: Vec<&str> = match &access.resource_type {
+        Some(t) => vec![t.as_str()],
+        // A Bundle may touch any type: only wildcard scopes can cover it.
+        None => vec!["*"],
+    };
+    let granted = |context: ScopeContext| {
+        types.iter().all(|t| {
+            if *t == "*" {
+                scopes
+                    .clinical
+                    .iter()
+                    .any(|s| s.context == context && s.resource_type.is_none() && s.permissions.contains(access.needs))
+            } else {
+                scopes.allows(context, t, access.needs)
+            }
+        })
+    };
+    let allowed = if principal.user_id.is_none() {
+        granted(ScopeContext::System)
+    } else {
+        granted(ScopeContext::User)
+            || (granted(ScopeContext::Patient)
+                // Patient-level scopes reach the launch patient's own resource only, until
+                // compartment-aware search arrives with the policy layer.
+                && principal.launch_patient.is_some()
+                && access.resource_type.as_deref() == Some("Patient")
+                && access.id == principal.launch_patient
+                && Permissions::READ.contains(access.needs))
+    };
+    if allowed { Ok(()) } else { Err(Refusal::Scope) }
+}
+
+/// Middleware after [`super::require_caller`]: refuses what the caller's role or scopes
+/// do not allow, with 403 and (for scopes) an RFC 6750 `insufficient_scope` challenge.
+pub async fn fhir_gate(State(_state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>() else {
+        return ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required").into_response();
+    };
+    let path = request.uri().path();
+    let path = path.strip_prefix("/fhir").unwrap_or(path);
+    let Some(access) = classify(request.method(), path) else {
+        return next.run(request).await;
+    };
+    match check(&caller.principal, &access) {
+        Ok(()) => next.run(request).await,
+        Err(Refusal::Role(why)) => ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, why).into_response(),
+        Err(Refusal::Scope) => {
+            let mut response = ApiError::new(
+                StatusCode::FORBIDDEN,
+                IssueType::Forbidden,
+                "the access token's scopes do not allow this request",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"phivault\", error=\"insufficient_scope\""),
+            );
+            response
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phivault_identity::TokenKind;
+
+    fn principal(roles: Vec<Role>, scopes: Option<&str>) -> Principal {
+        Principal {
+            user_id: Some("user-1".into()),
+            username: Some("daffy".into()),
+            roles,
+            patient_id: None,
+            client_id: None,
+            scopes: scopes.map(str::to_owned),
+            launch_patient: None,
+            mfa: true,
+            authenticated_ms: 0,
+            grant_id: "g".into(),
+            kind: TokenKind::Access,
+        }
+    }
+
+    fn access(method: Method, path: &str) -> FhirAccess {
+        classify(&method, path).expect("classified")
+    }
+
+    #[test]
+    fn classifies_interactions() {
+        assert_eq!(access(Method::GET, "/Patient/p1").needs, Permissions::READ);
+        assert_eq!(access(Method::GET, "/Patient/p1/_history/2").needs, Permissions::READ);
+        assert_eq!(access(Method::GET, "/Patient").needs, Permissions::SEARCH);
+        assert_eq!(access(Method::POST, "/Patient/_search").needs, Permissions::SEARCH);
+        assert_eq!(access(Method::POST, "/Patient").needs, Permissions::CREATE);
+        assert_eq!(access(Method::PUT, "/Patient/p1").needs, Permissions::UPDATE);
+        assert_eq!(access(Method::POST, "/").resource_type, None);
+        assert!(classify(&Method::DELETE, "/Patient/p1").is_none(), "the router refuses it");
+    }
+
+    #[test]
+    fn roles_without_clinical_duties_are_refused() {
+        let read = access(Method::GET, "/Patient/p1");
+        assert!(check(&principal(vec![Role::Physician], None), &read).is_ok());
+        for role in [Role::Admin, Role::Researcher, Role::PrivacyOfficer] {
+            assert!(matches!(check(&principal(vec![role], None), &read), Err(Refusal::Role(_))), "{role}");
+        }
+        let mut patient = principal(vec![Role::Patient], None);
+        patient.patient_id = Some("p1".into());
+        assert!(check(&patient, &read).is_ok(), "own record");
+        assert!(check(&patient, &access(Method::GET, "/Patient/p2")).is_err(), "another patient's id");
+        assert!(check(&patient, &access(Method::PUT, "/Patient/p1")).is_err());
+        assert!(check(&patient, &access(Method::GET, "/Observation")).is_err());
+    }
+
+    #[test]
+    fn scopes_narrow_and_never_widen() {
+        let read = access(Method::GET, "/Observation/o1");
+        assert!(check(&principal(vec![Role::Nurse], Some("user/Observation.rs")), &read).is_ok());
+        assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Patient.rs")), &read), Err(Refusal::Scope));
+        let write = access(Method::PUT, "/Observation/o1");
+        assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Observation.rs")), &write), Err(Refusal::Scope));
+        // A broad scope does not lift a role's refusal.
+        assert!(matches!(check(&principal(vec![Role::Admin], Some("user/*.cruds")), &read), Err(Refusal::Role(_))));
+        // Patient scopes: the launch patient's own resource only.
+        let mut launched = principal(vec![Role::Physician], Some("launch/patient patient/Patient.rs"));
+        launched.launch_patient = Some("p1".into());
+        assert!(check(&launched, &access(Method::GET, "/Patient/p1")).is_ok());
+        assert_eq!(check(&launched, &access(Method::GET, "/Patient/p2")), Err(Refusal::Scope));
+        assert_eq!(check(&launched, &access(Method::GET, "/Patient")), Err(Refusal::Scope));
+        // Bundles need wildcard scopes.
+        let bundle = access(Method::POST, "/");
+        assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Patient.cruds")), &bundle), Err(Refusal::Scope));
+        assert!(check(&principal(vec![Role::Nurse], Some("user/*.cruds")), &bundle).is_ok());
+        // A backend service acts only through system scopes.
+        let mut system = principal(vec![], Some("system/Patient.rs"));
+        system.user_id = None;
+        assert!(check(&system, &access(Method::GET, "/Patient/p1")).is_ok());
+        assert_eq!(check(&system, &access(Method::GET, "/Observation/o1")), Err(Refusal::Scope));
+    }
+}

@@ -1,0 +1,444 @@
+//! Browser sign-in: password, second factor, first-login password change and TOTP
+//! enrolment, account page and logout. Server-rendered forms, no scripts.
+//!
+//! Every POST checks that it comes from this site (`Origin`) and, once a session exists,
+//! carries the session's CSRF token. Each step issues a new session id.
+
+mod html;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use phivault_identity::{IdentityError, LoginStage, SessionGrant};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{cleared_session_cookie, csrf_matches, csrf_token, session_cookie, session_cookie_header};
+use crate::client_ip::ClientIp;
+use html::{error_line, escape, page};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/account") }))
+        .route("/static/app.css", get(stylesheet))
+        .route("/login", get(login_form).post(login_submit))
+        .route("/login/mfa", get(mfa_form).post(mfa_submit))
+        .route("/login/password", get(password_form).post(password_submit))
+        .route("/login/enrol", get(enrol_form).post(enrol_submit))
+        .route("/account", get(account))
+        .route("/logout", axum::routing::post(logout))
+}
+
+async fn stylesheet() -> Response {
+    let mut r = html::STYLESHEET.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    r
+}
+
+/// Where to continue after sign-in: a local path only (no open redirects).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/account".to_owned(),
+    }
+}
+
+fn hidden_next(next: &str) -> String {
+    format!("<input type=\"hidden\" name=\"next\" value=\"{}\">", escape(next))
+}
+
+fn hidden_csrf(headers: &HeaderMap) -> String {
+    session_cookie(headers)
+        .map(|s| format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", csrf_token(&s)))
+        .unwrap_or_default()
+}
+
+/// Refuses a form posted from another site (login CSRF, session riding).
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin.trim_end_matches('/') == state.config.base_url.trim_end_matches('/'),
+        // Browsers send Origin on every POST; its absence means a non-browser client,
+        // which carries no ambient cookies to abuse.
+        None => true,
+    }
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "Refused",
+        "<p>This form did not come from this site, or the page is stale. <a href=\"/login\">Start again</a>.</p>",
+    )
+}
+
+fn stage_path(stage: LoginStage) -> &'static str {
+    match stage {
+        LoginStage::NeedsMfa => "/login/mfa",
+        LoginStage::NeedsPasswordChange => "/login/password",
+        LoginStage::NeedsEnrolment => "/login/enrol",
+        LoginStage::Complete => "/account",
+    }
+}
+
+/// Sets the new session cookie and moves on to the next step.
+fn continue_to(grant: &SessionGrant, next: &str) -> Response {
+    let target = match grant.stage {
+        LoginStage::Complete => next.to_owned(),
+        stage => format!("{}?next={}", stage_path(stage), percent_encode(next)),
+    };
+    let mut response = Redirect::to(&target).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&grant.secret));
+    response
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct NextParam {
+    next: Option<String>,
+}
+
+// ---- password ---------------------------------------------------------------------------
+
+fn login_page(next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    page(
+        status,
+        "Sign in",
+        &format!(
+            "{}<form method=\"post\" action=\"/login\">{}\
+             <label for=\"username\">Username</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>",
+            error_line(error),
+            hidden_next(next)
+        ),
+    )
+}
+
+async fn login_form(Query(q): Query<NextParam>) -> Response {
+    login_page(&safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginForm(..)")
+    }
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !same_origin(&state, &headers) {
+        return forbidden();
+    }
+    let next = safe_next(form.next.as_deref());
+    let source = client.map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string());
+    match state.identity.login(&form.username, &form.password, &source).await {
+        Ok(grant) => {
+            // A session presented before login is ended: a fixed session id is worthless.
+            if let Some(old) = session_cookie(&headers) {
+                let _ = state.identity.logout(&old).await;
+            }
+            continue_to(&grant, &next)
+        }
+        Err(e @ IdentityError::Throttled { .. }) => {
+            login_page(&next, Some(&e.to_string()), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(IdentityError::BadCredentials) => {
+            login_page(&next, Some("Invalid username or password."), StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => server_trouble(e),
+    }
+}
+
+fn server_trouble(e: IdentityError) -> Response {
+    tracing::error!(error = %e, "sign-in failed");
+    page(StatusCode::SERVICE_UNAVAILABLE, "Try again", "<p>Sign-in is unavailable right now. Please try again.</p>")
+}
+
+// ---- second factor ----------------------------------------------------------------------
+
+/// The session for a sign-in step, or a redirect to where the session actually is.
+async fn step_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    stage: LoginStage,
+) -> Result<phivault_identity::SessionView, Response> {
+    let Some(secret) = session_cookie(headers) else { return Err(Redirect::to("/login").into_response()) };
+    match state.identity.session(&secret).await {
+        Ok(view) if view.token.stage == stage => Ok(view),
+        Ok(view) => Err(Redirect::to(stage_path(view.token.stage)).into_response()),
+        Err(_) => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+fn mfa_page(headers: &HeaderMap, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    page(
+        status,
+        "Second factor",
+        &format!(
+            "{}<form method=\"post\" action=\"/login/mfa\">{}{}\
+             <label for=\"code\">6-digit code from your authenticator app, or a recovery code</label>\
+             <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" required autofocus>\
+             <button type=\"submit\">Verify</button></form>",
+            error_line(error),
+            hidden_csrf(headers),
+            hidden_next(next)
+        ),
+    )
+}
+
+async fn mfa_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextParam>) -> Response {
+    if let Err(r) = step_session(&state, &headers, LoginStage::NeedsMfa).await {
+        return r;
+    }
+    mfa_page(&headers, &safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+impl std::fmt::Debug for CodeForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CodeForm(..)")
+    }
+}
+
+async fn mfa_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let next = safe_next(form.next.as_deref());
+    match state.identity.verify_mfa(&secret, &form.code).await {
+        Ok(grant) => continue_to(&grant, &next),
+        Err(IdentityError::BadCode) => {
+            mfa_page(&headers, &next, Some("That code is wrong, expired or already used."), StatusCode::UNAUTHORIZED)
+        }
+        Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => Redirect::to("/login").into_response(),
+        Err(e) => server_trouble(e),
+    }
+}
+
+// ---- first-login password change ----------------------------------------------------------
+
+fn password_page(headers: &HeaderMap, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+    page(
+        status,
+        "Choose a new password",
+        &format!(
+            "<p>At least 12 characters. Spaces and any printable characters are welcome; a few unrelated words make a good password.</p>\
+             {}<form method=\"post\" action=\"/login/password\">{}{}\
+             <label for=\"current\">Current (temporary) password</label><input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required>\
+             <label for=\"new\">New password</label><input id=\"new\" name=\"new\" type=\"password\" autocomplete=\"new-password\" required>\
+             <label for=\"repeat\">New password again</label><input id=\"repeat\" name=\"repeat\" type=\"password\" autocomplete=\"new-password\" required>\
+             <button type=\"submit\">Change password</button></form>",
+            error_line(error),
+            hidden_csrf(headers),
+            hidden_next(next)
+        ),
+    )
+}
+
+async fn password_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextParam>) -> Response {
+    if let Err(r) = step_session(&state, &headers, LoginStage::NeedsPasswordChange).await {
+        return r;
+    }
+    password_page(&headers, &safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current: String,
+    new: String,
+    repeat: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordForm(..)")
+    }
+}
+
+async fn password_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let next = safe_next(form.next.as_deref());
+    if form.new != form.repeat {
+        return password_page(&headers, &next, Some("The two new passwords differ."), StatusCode::BAD_REQUEST);
+    }
+    match state.identity.change_password(&secret, &form.current, &form.new).await {
+        Ok(grant) => continue_to(&grant, &next),
+        Err(e @ (IdentityError::PasswordRejected(_) | IdentityError::WrongCurrentPassword)) => {
+            password_page(&headers, &next, Some(&e.to_string()), StatusCode::BAD_REQUEST)
+        }
+        Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => Redirect::to("/login").into_response(),
+        Err(e) => server_trouble(e),
+    }
+}
+
+// ---- TOTP enrolment ---------------------------------------------------------------------
+
+fn qr_svg(uri: &str) -> String {
+    qrcode::QrCode::new(uri.as_bytes())
+        .map(|code| code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .unwrap_or_default()
+}
+
+async fn enrol_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextParam>) -> Response {
+    if let Err(r) = step_session(&state, &headers, LoginStage::NeedsEnrolment).await {
+        return r;
+    }
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    // Showing the page creates a new, unconfirmed secret; the old one, if any, is replaced.
+    let enrolment = match state.identity.begin_enrolment(&secret).await {
+        Ok(e) => e,
+        Err(e) => return server_trouble(e),
+    };
+    enrol_page(&headers, &safe_next(q.next.as_deref()), Some(&enrolment), None, StatusCode::OK)
+}
+
+fn enrol_page(
+    headers: &HeaderMap,
+    next: &str,
+    enrolment: Option<&phivault_identity::Enrolment>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let setup = enrolment.map_or_else(String::new, |e| {
+        format!(
+            "<p>Scan this code with an authenticator app (FreeOTP, Aegis, Google or Microsoft Authenticator, 1Password…), \
+             or type the key <code>{}</code>.</p><div class=\"qr\">{}</div>",
+            escape(&e.secret_base32),
+            qr_svg(&e.otpauth_uri)
+        )
+    });
+    page(
+        status,
+        "Set up two-step sign-in",
+        &format!(
+            "{}{setup}<form method=\"post\" action=\"/login/enrol\">{}{}\
+             <label for=\"code\">Enter the 6-digit code the app shows</label>\
+             <input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" inputmode=\"numeric\" required>\
+             <button type=\"submit\">Confirm</button></form>",
+            error_line(error),
+            hidden_csrf(headers),
+            hidden_next(next)
+        ),
+    )
+}
+
+async fn enrol_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let next = safe_next(form.next.as_deref());
+    match state.identity.confirm_enrolment(&secret, &form.code).await {
+        Ok((grant, codes)) => {
+            let list: String = codes.iter().map(|c| format!("<li>{}</li>", escape(c))).collect();
+            let mut response = page(
+                StatusCode::OK,
+                "Recovery codes",
+                &format!(
+                    "<p>Two-step sign-in is on. Keep these ten recovery codes somewhere safe: each works once if you lose your phone. \
+                     They are shown only now.</p><ol class=\"codes\">{list}</ol><p><a href=\"{}\">Continue</a></p>",
+                    escape(&next)
+                ),
+            );
+            response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&grant.secret));
+            response
+        }
+        Err(IdentityError::BadCode) => enrol_page(
+            &headers,
+            &next,
+            None,
+            Some("That code did not match. Reload the page to start again with a new key, or try the next code."),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => Redirect::to("/login").into_response(),
+        Err(e) => server_trouble(e),
+    }
+}
+
+// ---- account and logout -----------------------------------------------------------------
+
+async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    let view = match state.identity.session(&secret).await {
+        Ok(v) => v,
+        Err(_) => return Redirect::to("/login").into_response(),
+    };
+    if view.token.stage != LoginStage::Complete {
+        return Redirect::to(stage_path(view.token.stage)).into_response();
+    }
+    // Counts as activity; fails (and so logs off) after the idle timeout.
+    if state.identity.authenticate(&secret).await.is_err() {
+        return Redirect::to("/login").into_response();
+    }
+    let roles: Vec<&str> = view.user.roles.iter().map(|r| r.as_str()).collect();
+    page(
+        StatusCode::OK,
+        "Signed in",
+        &format!(
+            "<p>{} (<code>{}</code>), roles: {}.</p>\
+             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\">Sign out</button></form>",
+            escape(&view.user.display_name),
+            escape(&view.user.username),
+            escape(&roles.join(", ")),
+            csrf_token(&secret)
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let _ = state.identity.logout(&secret).await;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cleared_session_cookie());
+    response
+}
