@@ -23,6 +23,11 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in HEADERS {
+        // A page may narrow-and-extend its own CSP (the OAuth consent form must be allowed
+        // to redirect to the client); everything else gets the default.
+        if name == header::CONTENT_SECURITY_POLICY && headers.contains_key(&name) {
+            continue;
+        }
         headers.insert(name, HeaderValue::from_static(value));
     }
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -12,6 +12,7 @@ mod headers;
 mod health;
 pub mod listener;
 mod middleware;
+mod oauth;
 pub mod tls;
 mod web;
 
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(web::routes())
+        .merge(oauth::routes())
         .route("/fhir/metadata", axum::routing::get(fhir::metadata))
         .nest("/fhir", fhir)
         .nest("/admin", admin)

@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::users::UserAction,
     },
+    /// OAuth client registration: SMART apps (public, PKCE) and backend services (JWT).
+    Client {
+        #[command(subcommand)]
+        action: commands::clients::ClientAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +216,13 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
             let result = commands::users::run(&services.identity, action).await;
+            services.store.close().await;
+            result
+        }
+        Command::Client { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = commands::clients::run(&services.identity, action).await;
             services.store.close().await;
             result
         }

@@ -7,6 +7,7 @@
 //! [`IdentityStore`] is implemented by `phivault-store`. Nothing here knows HTTP or SQL.
 
 mod error;
+pub mod oauth;
 mod password_policy;
 mod policy;
 mod ports;

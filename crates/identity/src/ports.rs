@@ -119,4 +119,18 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     async fn list_clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
     /// Disables or enables a client; disabling revokes its tokens.
     async fn set_client_active(&self, id: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// The id_token signing key, sealed: `(kid, sealed PKCS#8)`, oldest first.
+    async fn signing_key(&self) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+    /// Stores a signing key unless one exists already (several processes may race).
+    async fn insert_signing_key(&self, kid: &str, sealed: &[u8], now_ms: i64) -> Result<(), StoreError>;
+    /// Records a client assertion id; false if the client used it before (a replay).
+    /// Forgets ids whose assertions have expired.
+    async fn note_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 }

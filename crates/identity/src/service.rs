@@ -38,6 +38,7 @@ struct Inner {
     hashing: Semaphore,
     /// Verified against when the username is unknown, so that the answer takes as long.
     dummy_hash: String,
+    signer: tokio::sync::OnceCell<Arc<phivault_crypto::IdTokenSigner>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -116,7 +117,16 @@ impl Identity {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let dummy_hash = hasher.hash(&random_token(16)?)?;
         Ok(Self {
-            inner: Arc::new(Inner { store, keys, hasher, policy, clock, hashing: Semaphore::new(cores), dummy_hash }),
+            inner: Arc::new(Inner {
+                store,
+                keys,
+                hasher,
+                policy,
+                clock,
+                hashing: Semaphore::new(cores),
+                dummy_hash,
+                signer: tokio::sync::OnceCell::new(),
+            }),
         })
     }
 
@@ -126,6 +136,14 @@ impl Identity {
 
     pub fn store(&self) -> &Arc<dyn IdentityStore> {
         &self.inner.store
+    }
+
+    pub(crate) fn signer_cell(&self) -> &tokio::sync::OnceCell<Arc<phivault_crypto::IdTokenSigner>> {
+        &self.inner.signer
+    }
+
+    pub(crate) fn key_ring(&self) -> Arc<phivault_crypto::KeyRing> {
+        self.inner.keys.ring()
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -558,4 +558,43 @@ impl IdentityStore for SqlStore {
         tx.commit().await.map_err(unavailable)?;
         Ok(n == 1)
     }
+
+    async fn signing_key(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT kid, sealed FROM signing_keys ORDER BY created_ms, kid LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| {
+            let c = corrupt("signing key row");
+            Ok((r.try_get(0).map_err(&c)?, r.try_get(1).map_err(&c)?))
+        })
+        .transpose()
+    }
+
+    async fn insert_signing_key(&self, kid: &str, sealed: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO signing_keys (kid, sealed, created_ms) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING",
+            vec![text(kid), Bind::Bytes(sealed.to_vec()), Bind::Int(now_ms)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn note_assertion_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.execute("DELETE FROM assertion_jtis WHERE expires_ms < $1", vec![Bind::Int(now_ms)]).await?;
+        let n = self
+            .execute(
+                "INSERT INTO assertion_jtis (client_id, jti, expires_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (client_id, jti) DO NOTHING",
+                vec![text(client_id), text(jti), Bind::Int(expires_ms)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 }

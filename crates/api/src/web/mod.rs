@@ -4,7 +4,7 @@
 //! Every POST checks that it comes from this site (`Origin`) and, once a session exists,
 //! carries the session's CSRF token. Each step issues a new session id.
 
-mod html;
+pub(crate) mod html;
 
 use axum::Form;
 use axum::Router;

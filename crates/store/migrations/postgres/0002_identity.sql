@@ -65,3 +65,18 @@ CREATE TABLE oauth_clients (
     active         BIGINT NOT NULL,
     created_ms     BIGINT NOT NULL
 );
+
+-- The OpenID Connect id_token signing key (PKCS#8, sealed under the server token key).
+CREATE TABLE signing_keys (
+    kid        TEXT PRIMARY KEY,
+    sealed     BYTEA NOT NULL,
+    created_ms BIGINT NOT NULL
+);
+
+-- Client assertion ids seen (SMART Backend Services: each jti is accepted once).
+CREATE TABLE assertion_jtis (
+    client_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (client_id, jti)
+);
