@@ -33,7 +33,11 @@ async fn fhir_needs_a_valid_token_and_says_so() {
     assert_eq!(send_as_is(&app.router, basic.expect("request")).await.status, StatusCode::UNAUTHORIZED);
 
     // The capability statement is public, as SMART clients need it before signing in.
-    assert_eq!(send_as_is(&app.router, get("/fhir/metadata")).await.status, StatusCode::OK);
+    let metadata = send_as_is(&app.router, get("/fhir/metadata")).await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    let security = &metadata.body["rest"][0]["security"];
+    assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    assert_eq!(security["extension"][0]["extension"][1]["valueUri"], format!("{BASE}/oauth/token"));
     assert_eq!(send(&app, get("/fhir/Patient")).await.status, StatusCode::OK);
 }
 

@@ -52,7 +52,22 @@ pub fn capability_statement(base_url: &str) -> Value {
         "format": ["application/fhir+json"],
         "rest": [{
             "mode": "server",
-            "security": {"description": "TLS 1.2/1.3 only. No authentication yet: the server binds to loopback only until the identity work lands."},
+            "security": {
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"
+                }]}],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "authorize", "valueUri": format!("{base_url}/oauth/authorize")},
+                        {"url": "token", "valueUri": format!("{base_url}/oauth/token")},
+                        {"url": "revoke", "valueUri": format!("{base_url}/oauth/revoke")},
+                        {"url": "introspect", "valueUri": format!("{base_url}/oauth/introspect")}
+                    ]
+                }],
+                "description": "TLS 1.2/1.3 only. Every request needs a SMART on FHIR access token or a signed-in session; see /fhir/.well-known/smart-configuration."
+            },
             "resource": resources,
             "interaction": [{"code": "batch"}, {"code": "transaction"}]
         }]
