@@ -56,6 +56,13 @@ async fn roles_without_clinical_duties_and_other_patients_are_refused() {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}");
         assert_eq!(r.body["issue"][0]["code"], "forbidden");
         assert!(!r.text.contains("Duck"), "no PHI in the refusal");
+        let head = Request::head(format!("/fhir/Patient/{id}"))
+            .header("authorization", format!("Bearer {}", token.expose()))
+            .body(Body::empty())
+            .expect("request");
+        let probe = send_as_is(&app.router, head).await;
+        assert_eq!(probe.status, StatusCode::FORBIDDEN, "HEAD is gated like GET");
+        assert!(!probe.headers.contains_key("etag"));
     }
     let patient = signed_in(&app.identity, "daffy-himself", vec![Role::Patient], Some(&id)).await;
     let own = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{id}"), patient.expose())).await;

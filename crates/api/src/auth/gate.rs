@@ -29,6 +29,8 @@ pub struct FhirAccess {
 /// Classifies `method` on `path` (relative to `/fhir`). `None` for what the router
 /// answers without touching records (unknown paths, `metadata`).
 pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
+    // HEAD runs the GET handler (headers such as ETag and Content-Length included).
+    let method = if method == Method::HEAD { &Method::GET } else { method };
     let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let owned = |s: &str| Some(s.to_owned());
     let (resource_type, id, needs) = match (method, segments.as_slice()) {
@@ -125,6 +127,12 @@ pub async fn fhir_gate(State(_state): State<AppState>, request: Request, next: N
     let path = request.uri().path();
     let path = path.strip_prefix("/fhir").unwrap_or(path);
     let Some(access) = classify(request.method(), path) else {
+        // Fail closed: a method the FHIR routes serve, on a path not classified above,
+        // is refused; other methods fall through to the router's 405.
+        if [Method::GET, Method::HEAD, Method::POST, Method::PUT].contains(request.method()) {
+            return ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "this request is not allowed")
+                .into_response();
+        }
         return next.run(request).await;
     };
     match check(&caller.principal, &access) {
@@ -174,6 +182,7 @@ mod tests {
     #[test]
     fn classifies_interactions() {
         assert_eq!(access(Method::GET, "/Patient/p1").needs, Permissions::READ);
+        assert_eq!(access(Method::HEAD, "/Patient/p1"), access(Method::GET, "/Patient/p1"), "HEAD is a read");
         assert_eq!(access(Method::GET, "/Patient/p1/_history/2").needs, Permissions::READ);
         assert_eq!(access(Method::GET, "/Patient").needs, Permissions::SEARCH);
         assert_eq!(access(Method::POST, "/Patient/_search").needs, Permissions::SEARCH);
