@@ -166,6 +166,11 @@ impl Identity {
                 if keys.is_none_or(Vec::is_empty) {
                     return Err(IdentityError::Invalid("a backend client needs a JWK Set with its public key".into()));
                 }
+                if keys.into_iter().flatten().any(|k| k.get("d").is_some()) {
+                    return Err(IdentityError::Invalid(
+                        "the JWK Set holds a private key; register public keys only".into(),
+                    ));
+                }
                 if scopes.contexts().iter().any(|c| *c != crate::scopes::ScopeContext::System) {
                     return Err(IdentityError::Invalid("backend clients act through system/ scopes only".into()));
                 }

@@ -392,3 +392,35 @@ async fn totp_secrets_and_tokens_are_not_stored_in_the_clear() {
     );
     assert_eq!(presented.digest(), grant.secret.digest());
 }
+
+#[tokio::test]
+async fn client_registration_refuses_unsafe_settings() {
+    use phivault_identity::ClientKind;
+    let f = fixture("sqlite", IdentityPolicy::default()).await;
+    let public = |uris: Vec<&str>, scopes: &'static str| {
+        let identity = f.identity.clone();
+        let uris: Vec<String> = uris.into_iter().map(str::to_owned).collect();
+        async move { identity.register_client("App", ClientKind::Public, uris, scopes, None).await }
+    };
+    for (uris, scopes) in [
+        (vec![], "user/*.rs"),
+        (vec!["http://app.example/cb"], "user/*.rs"),
+        (vec!["https://app.example/cb#frag"], "user/*.rs"),
+        (vec!["javascript:alert(1)"], "user/*.rs"),
+        (vec!["https://app.example/cb"], "system/*.rs"),
+        (vec!["https://app.example/cb"], "nonsense"),
+    ] {
+        assert!(matches!(public(uris.clone(), scopes).await, Err(IdentityError::Invalid(_))), "{uris:?} {scopes}");
+    }
+    assert!(public(vec!["http://127.0.0.1:9/cb", "https://app.example/cb"], "user/*.rs").await.is_ok());
+    let private = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA", "d": "secret"}]});
+    let backend = |jwks: Option<serde_json::Value>, scopes: &'static str| {
+        let identity = f.identity.clone();
+        async move { identity.register_client("Job", ClientKind::Backend, vec![], scopes, jwks).await }
+    };
+    assert!(matches!(backend(Some(private), "system/*.rs").await, Err(IdentityError::Invalid(_))), "private key");
+    assert!(matches!(backend(None, "system/*.rs").await, Err(IdentityError::Invalid(_))), "no keys");
+    let public_key = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}]});
+    assert!(matches!(backend(Some(public_key.clone()), "user/*.rs").await, Err(IdentityError::Invalid(_))));
+    assert!(backend(Some(public_key), "system/Patient.rs").await.is_ok());
+}
