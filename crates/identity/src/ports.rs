@@ -60,6 +60,14 @@ pub enum Spent {
 
 #[async_trait]
 pub trait IdentityStore: Send + Sync + std::fmt::Debug {
+    /// A value that changes after every write that can take access away (logout, lock,
+    /// deactivation, role or password change, revoked grant, disabled client), readable
+    /// without a database round trip; `None` when the store cannot offer one (then every
+    /// request is checked against the database). Must be read before the lookup it guards.
+    fn revocation_stamp(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     async fn count_users(&self) -> Result<u64, StoreError>;
     /// [`StoreError::Conflict`] when the username or id is taken.
     async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError>;

@@ -21,6 +21,22 @@ use crate::{
 /// per this interval is enough, and errs towards logging off early, never late.
 const TOUCH_INTERVAL_MS: i64 = 15_000;
 
+/// A principal validated against the database is reused for at most this long, and only
+/// while the store's revocation stamp is unchanged (see [`IdentityStore::revocation_stamp`]).
+/// The bound covers changes made behind phivault's back (someone editing the database).
+const CACHE_REVALIDATE_MS: i64 = 15_000;
+const CACHE_CAPACITY: usize = 10_000;
+
+/// One validated token, as this process last saw it.
+#[derive(Debug, Clone)]
+struct CachedAuth {
+    principal: Principal,
+    token: TokenRecord,
+    /// The revocation stamp read before the database lookup that produced this entry.
+    stamp: Vec<u8>,
+    validated_ms: i64,
+}
+
 /// The identity service. Cheap to clone.
 #[derive(Clone)]
 pub struct Identity {
@@ -39,6 +55,8 @@ struct Inner {
     /// Verified against when the username is unknown, so that the answer takes as long.
     dummy_hash: String,
     signer: tokio::sync::OnceCell<Arc<phivault_crypto::IdTokenSigner>>,
+    /// Principals validated recently, by token digest (only when the store has a stamp).
+    auth_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], CachedAuth>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -126,6 +144,7 @@ impl Identity {
                 hashing: Semaphore::new(cores),
                 dummy_hash,
                 signer: tokio::sync::OnceCell::new(),
+                auth_cache: Default::default(),
             }),
         })
     }
@@ -440,11 +459,78 @@ impl Identity {
     }
 
     /// The principal behind a fully signed-in session or an OAuth access token. Runs on
-    /// every request: one indexed lookup, and a write at most every few seconds.
+    /// every request. With a revocation stamp (SQLite), a token validated in the last 15 s
+    /// is answered from memory as long as nothing was revoked since; otherwise one indexed
+    /// lookup. Either way a write at most every few seconds records activity.
     pub async fn authenticate(&self, secret: &BearerSecret) -> Result<Principal, IdentityError> {
         let now = self.now_ms();
         let digest = secret.digest();
-        let (token, user) = self.inner.store.token(&digest).await?.ok_or(IdentityError::Unauthenticated)?;
+        let stamp = self.inner.store.revocation_stamp();
+        if let Some(stamp) = &stamp
+            && let Some(principal) = self.cached_principal(&digest, stamp, now).await?
+        {
+            return Ok(principal);
+        }
+        let (mut token, principal) = match self.lookup_principal(&digest, now).await {
+            Ok(found) => found,
+            Err(e) => {
+                self.forget(&digest);
+                return Err(e);
+            }
+        };
+        if token.idle_ms > 0 && now - token.last_seen_ms >= TOUCH_INTERVAL_MS {
+            self.inner.store.touch_token(&digest, now).await?;
+            token.last_seen_ms = now;
+        }
+        if let Some(stamp) = stamp {
+            let mut cache = self.inner.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(digest, CachedAuth { principal: principal.clone(), token, stamp, validated_ms: now });
+        }
+        Ok(principal)
+    }
+
+    fn forget(&self, digest: &[u8; 32]) {
+        self.inner.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(digest);
+    }
+
+    /// A cached principal if it is still good: same stamp, recently validated, not expired,
+    /// not idle. Records activity as the database path does.
+    async fn cached_principal(
+        &self,
+        digest: &[u8; 32],
+        stamp: &[u8],
+        now: i64,
+    ) -> Result<Option<Principal>, IdentityError> {
+        let (principal, touch) = {
+            let mut cache = self.inner.auth_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(entry) = cache.get_mut(digest) else { return Ok(None) };
+            let fresh = entry.stamp == stamp
+                && now - entry.validated_ms < CACHE_REVALIDATE_MS
+                && now >= entry.validated_ms
+                // Lockouts, like every other revocation, come with a new stamp.
+                && entry.token.live_at(now);
+            if !fresh {
+                cache.remove(digest);
+                return Ok(None);
+            }
+            let touch = entry.token.idle_ms > 0 && now - entry.token.last_seen_ms >= TOUCH_INTERVAL_MS;
+            if touch {
+                entry.token.last_seen_ms = now;
+            }
+            (entry.principal.clone(), touch)
+        };
+        if touch {
+            self.inner.store.touch_token(digest, now).await?;
+        }
+        Ok(Some(principal))
+    }
+
+    /// The database path of [`Identity::authenticate`].
+    async fn lookup_principal(&self, digest: &[u8; 32], now: i64) -> Result<(TokenRecord, Principal), IdentityError> {
+        let (token, user) = self.inner.store.token(digest).await?.ok_or(IdentityError::Unauthenticated)?;
         if !matches!(token.kind, TokenKind::Session | TokenKind::Access)
             || token.stage != LoginStage::Complete
             || !token.live_at(now)
@@ -488,10 +574,7 @@ impl Identity {
             }
             _ => return Err(IdentityError::Unauthenticated),
         };
-        if token.idle_ms > 0 && now - token.last_seen_ms >= TOUCH_INTERVAL_MS {
-            self.inner.store.touch_token(&digest, now).await?;
-        }
-        Ok(principal)
+        Ok((token, principal))
     }
 
     // ---- administration ----------------------------------------------------------------

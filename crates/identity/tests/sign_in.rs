@@ -424,3 +424,52 @@ async fn client_registration_refuses_unsafe_settings() {
     assert!(matches!(backend(Some(public_key.clone()), "user/*.rs").await, Err(IdentityError::Invalid(_))));
     assert!(backend(Some(public_key), "system/Patient.rs").await.is_ok());
 }
+
+/// The per-process principal cache (SQLite's revocation stamp) must never outlive a
+/// revocation made by another process with its own connection pool, nor an idle timeout.
+#[tokio::test]
+async fn cached_sessions_end_at_once_when_another_process_revokes() {
+    let (store, _db, url) = fresh_store("sqlite").await;
+    let clock = ManualClock::at(START_MS);
+    let ring = test_ring();
+    let server = identity(store.clone(), ring.clone(), IdentityPolicy::default(), clock.clone());
+    let cli_store = phivault_store::SqlStore::connect(&url).await.expect("second pool, as the CLI opens it");
+    let cli = identity(cli_store.clone(), ring, IdentityPolicy::default(), clock.clone());
+    assert!(store.revocation_stamp().is_some(), "SQLite files offer a stamp");
+
+    for (name, revoke) in ["deactivate", "lock", "logout", "set-roles", "reset-mfa"].into_iter().enumerate() {
+        let username = format!("daffy-{name}");
+        let session = phivault_testkit::signed_in(&server, &format!("{username}-s"), vec![Role::Nurse], None).await;
+        // Warm the cache: validated once from the database, then answered from memory.
+        server.authenticate(&session).await.expect("valid");
+        server.authenticate(&session).await.expect("valid, cached");
+        let user = format!("{username}-s");
+        match revoke {
+            "deactivate" => drop(cli.deactivate(&user).await.expect("deactivate")),
+            "lock" => drop(cli.lock(&user).await.expect("lock")),
+            "logout" => cli.logout(&session).await.expect("logout"),
+            "set-roles" => drop(cli.set_roles(&user, vec![Role::Physician]).await.expect("roles")),
+            _ => drop(cli.reset_mfa(&user).await.expect("reset mfa")),
+        }
+        assert!(
+            matches!(server.authenticate(&session).await, Err(IdentityError::Unauthenticated)),
+            "{revoke}: the cached session must end at the next request"
+        );
+    }
+
+    // A change made behind phivault's back (no stamp) is noticed within 15 seconds.
+    let session = phivault_testkit::signed_in(&server, "daffy-sneaky", vec![Role::Nurse], None).await;
+    server.authenticate(&session).await.expect("valid");
+    sqlx::query("DELETE FROM auth_tokens")
+        .execute(&sqlx::SqlitePool::connect(&url).await.expect("raw"))
+        .await
+        .expect("delete");
+    clock.advance_ms(15_000);
+    assert!(server.authenticate(&session).await.is_err(), "revalidated after 15 s");
+
+    // Idle timeout holds for cached entries too.
+    let session = phivault_testkit::signed_in(&server, "daffy-idle", vec![Role::Nurse], None).await;
+    server.authenticate(&session).await.expect("valid");
+    clock.advance_ms(15 * MINUTE);
+    assert!(server.authenticate(&session).await.is_err(), "idle for 15 minutes");
+}

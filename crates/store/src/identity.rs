@@ -154,8 +154,22 @@ fn flag(b: bool) -> Bind {
     Bind::Int(i64::from(b))
 }
 
+impl SqlStore {
+    /// After a committed write that can take access away: tell the other processes.
+    fn revoked(&self) -> Result<(), StoreError> {
+        match &self.stamp {
+            Some(stamp) => stamp.bump(),
+            None => Ok(()),
+        }
+    }
+}
+
 #[async_trait]
 impl IdentityStore for SqlStore {
+    fn revocation_stamp(&self) -> Option<Vec<u8>> {
+        self.stamp.as_ref().map(|s| s.read())
+    }
+
     async fn count_users(&self) -> Result<u64, StoreError> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(unavailable)?;
@@ -258,7 +272,9 @@ impl IdentityStore for SqlStore {
                 .await
                 .map_err(unavailable)?;
         }
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(unavailable)?;
+        // Status, roles, patient link or MFA may have changed: cached principals are stale.
+        self.revoked()
     }
 
     async fn note_login_failure(
@@ -277,7 +293,8 @@ impl IdentityStore for SqlStore {
             vec![Bind::Int(max_failures), Bind::Int(now_ms + lockout_ms), text(user_id)],
         )
         .await?;
-        Ok(())
+        // The failure may have started a lockout, which ends the account's sessions.
+        self.revoked()
     }
 
     async fn clear_login_failures(&self, user_id: &str, login_ms: Option<i64>) -> Result<(), StoreError> {
@@ -480,17 +497,17 @@ impl IdentityStore for SqlStore {
 
     async fn delete_token(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
         self.execute("DELETE FROM auth_tokens WHERE digest = $1", vec![Bind::Bytes(digest.to_vec())]).await?;
-        Ok(())
+        self.revoked()
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM auth_tokens WHERE grant_id = $1", vec![text(grant_id)]).await?;
-        Ok(())
+        self.revoked()
     }
 
     async fn delete_user_tokens(&self, user_id: &str) -> Result<(), StoreError> {
         self.execute("DELETE FROM auth_tokens WHERE user_id = $1", vec![text(user_id)]).await?;
-        Ok(())
+        self.revoked()
     }
 
     async fn purge_expired_tokens(&self, before_ms: i64) -> Result<u64, StoreError> {
@@ -556,6 +573,7 @@ impl IdentityStore for SqlStore {
                 .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)?;
+        self.revoked()?;
         Ok(n == 1)
     }
 

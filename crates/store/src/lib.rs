@@ -10,6 +10,7 @@ mod identity;
 mod migrate;
 mod records;
 mod sql;
+mod stamp;
 mod write;
 
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct SqlStore {
     engine: Engine,
     /// SQLite has one writer: queue writers in-process instead of spinning on SQLITE_BUSY.
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite file databases: the same-host revocation signal (see `stamp.rs`).
+    stamp: Option<stamp::RevocationStamp>,
 }
 
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
@@ -93,7 +96,15 @@ impl SqlStore {
             Engine::Postgres => options.max_connections(16),
         };
         let pool = options.connect(&url).await.map_err(unavailable)?;
-        let store = Self { pool, engine, write_lock: Default::default() };
+        let stamp = match engine {
+            Engine::Sqlite => url
+                .strip_prefix("sqlite://")
+                .map(|rest| rest.split('?').next().unwrap_or(rest))
+                .filter(|file| !file.is_empty() && !file.contains(":memory:"))
+                .map(|file| stamp::RevocationStamp::beside(std::path::Path::new(file))),
+            Engine::Postgres => None,
+        };
+        let store = Self { pool, engine, write_lock: Default::default(), stamp };
         migrate::run(&store).await?;
         Ok(store)
     }
