@@ -216,11 +216,11 @@ impl Identity {
             tracing::info!(user_id = %user.id, status = %user.status, "login refused");
             return Err(IdentityError::BadCredentials);
         }
-        store.clear_login_failures(&user.id, Some(now)).await?;
         let user = self.rehash_if_needed(user, password).await?;
         let stage = self.next_stage(&user, false);
-        let grant = random_token(16)?;
-        self.issue_session(&user, stage, false, now, &grant).await
+        let (token, secret) = self.new_session(&user, stage, false, now, &random_token(16)?)?;
+        store.record_login(&user.id, now, &token).await?;
+        Ok(SessionGrant { secret, stage, user_id: user.id })
     }
 
     /// Stores a hash with the current Argon2 parameters after a successful login, if the
@@ -254,14 +254,15 @@ impl Identity {
         }
     }
 
-    async fn issue_session(
+    /// A session token record (not yet stored) and its secret.
+    fn new_session(
         &self,
         user: &UserRecord,
         stage: LoginStage,
         mfa: bool,
         authenticated_ms: i64,
         grant_id: &str,
-    ) -> Result<SessionGrant, IdentityError> {
+    ) -> Result<(TokenRecord, BearerSecret), IdentityError> {
         let policy = &self.inner.policy;
         let now = self.now_ms();
         let secret = BearerSecret::generate()?;
@@ -287,9 +288,21 @@ impl Identity {
             data: None,
             consumed: false,
         };
+        Ok((token, secret))
+    }
+
+    async fn issue_session(
+        &self,
+        user: &UserRecord,
+        stage: LoginStage,
+        mfa: bool,
+        authenticated_ms: i64,
+        grant_id: &str,
+    ) -> Result<SessionGrant, IdentityError> {
+        let (token, secret) = self.new_session(user, stage, mfa, authenticated_ms, grant_id)?;
         self.inner.store.insert_token(&token).await?;
         if stage == LoginStage::Complete {
-            let _ = self.inner.store.purge_expired_tokens(now - 86_400_000).await;
+            let _ = self.inner.store.purge_expired_tokens(self.now_ms() - 86_400_000).await;
         }
         Ok(SessionGrant { secret, stage, user_id: user.id.clone() })
     }

@@ -154,6 +154,38 @@ fn flag(b: bool) -> Bind {
     Bind::Int(i64::from(b))
 }
 
+async fn insert_token_on(conn: &mut sqlx::AnyConnection, t: &TokenRecord) -> Result<(), StoreError> {
+    let mut query = sqlx::query(
+        "INSERT INTO auth_tokens (digest, kind, grant_id, user_id, client_id, scopes, stage, mfa, \
+         authenticated_ms, created_ms, last_seen_ms, idle_ms, expires_ms, data, consumed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    );
+    for b in [
+        Bind::Bytes(t.digest.to_vec()),
+        text(t.kind.as_str()),
+        text(&t.grant_id),
+        Bind::OptText(t.user_id.clone()),
+        Bind::OptText(t.client_id.clone()),
+        text(&t.scopes),
+        text(t.stage.as_str()),
+        flag(t.mfa),
+        Bind::Int(t.authenticated_ms),
+        Bind::Int(t.created_ms),
+        Bind::Int(t.last_seen_ms),
+        Bind::Int(t.idle_ms),
+        Bind::Int(t.expires_ms),
+        Bind::OptText(t.data.clone()),
+        flag(t.consumed),
+    ] {
+        query = b.bind(query);
+    }
+    query
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+    Ok(())
+}
+
 impl SqlStore {
     /// After a committed write that can take access away: tell the other processes.
     fn revoked(&self) -> Result<(), StoreError> {
@@ -415,35 +447,21 @@ impl IdentityStore for SqlStore {
 
     async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
-        let mut query = sqlx::query(
-            "INSERT INTO auth_tokens (digest, kind, grant_id, user_id, client_id, scopes, stage, mfa, \
-             authenticated_ms, created_ms, last_seen_ms, idle_ms, expires_ms, data, consumed) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        );
-        for b in [
-            Bind::Bytes(t.digest.to_vec()),
-            text(t.kind.as_str()),
-            text(&t.grant_id),
-            Bind::OptText(t.user_id.clone()),
-            Bind::OptText(t.client_id.clone()),
-            text(&t.scopes),
-            text(t.stage.as_str()),
-            flag(t.mfa),
-            Bind::Int(t.authenticated_ms),
-            Bind::Int(t.created_ms),
-            Bind::Int(t.last_seen_ms),
-            Bind::Int(t.idle_ms),
-            Bind::Int(t.expires_ms),
-            Bind::OptText(t.data.clone()),
-            flag(t.consumed),
-        ] {
-            query = b.bind(query);
-        }
-        query
-            .execute(&self.pool)
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        insert_token_on(&mut conn, t).await
+    }
+
+    async fn record_login(&self, user_id: &str, login_ms: i64, session: &TokenRecord) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = 0, last_login_ms = $1 WHERE id = $2")
+            .bind(login_ms)
+            .bind(user_id.to_owned())
+            .execute(&mut *tx)
             .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
-        Ok(())
+            .map_err(unavailable)?;
+        insert_token_on(&mut tx, session).await?;
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn token(&self, digest: &[u8; 32]) -> Result<Option<(TokenRecord, Option<UserRecord>)>, StoreError> {
