@@ -1,0 +1,219 @@
+//! Verifying a copy of the log: every entry's bytes, leaf hash and chain link in order, and
+//! every signed checkpoint against the entries. Finds edited, deleted, inserted and reordered
+//! entries and a truncated tail, and names the first bad entry.
+
+use crate::checkpoint::{Checkpoint, hex, unhex};
+use crate::event::AuditEvent;
+use crate::merkle::{Accumulator, CHAIN_START, Hash, chain_hash, leaf_hash};
+
+/// One stored entry as read back: its position and what the database holds for it.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub leaf: Hash,
+    pub chain: Hash,
+}
+
+/// What verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Entries read.
+    pub entries: u64,
+    /// Checkpoints whose signature and tree both verified.
+    pub checkpoints_verified: usize,
+    /// The first problem, if any: the entry position it concerns, and what is wrong.
+    pub first_problem: Option<(u64, String)>,
+    /// The Merkle root over all entries read.
+    pub root: String,
+}
+
+impl Report {
+    pub fn is_intact(&self) -> bool {
+        self.first_problem.is_none()
+    }
+}
+
+/// Verifies `entries` (in stored order) against `checkpoints` signed by `public_key`.
+pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Checkpoint], public_key: &[u8]) -> Report {
+    let mut sorted: Vec<&Checkpoint> = checkpoints.iter().collect();
+    sorted.sort_by_key(|c| c.tree_size);
+    let mut pending = sorted.into_iter().peekable();
+    let mut problem: Option<(u64, String)> = None;
+    let mut verified = 0;
+    let mut last_good = 0u64;
+    let mut tree = Accumulator::default();
+    let mut previous = CHAIN_START;
+    let mut check = |cp: &Checkpoint, tree: &Accumulator, chain: &Hash, problem: &mut Option<(u64, String)>| {
+        let size = cp.tree_size;
+        if !cp.verify(public_key) {
+            problem.get_or_insert((
+                size.saturating_sub(1),
+                format!("the checkpoint at size {size} has an invalid signature"),
+            ));
+        } else if unhex(&cp.root).is_some_and(|r| r == tree.root()) && unhex(&cp.chain).is_some_and(|c| c == *chain) {
+            verified += 1;
+            last_good = size;
+        } else {
+            problem.get_or_insert((
+                last_good,
+                format!("entries #{last_good}..#{} differ from what the checkpoint at size {size} signed", size - 1),
+            ));
+        }
+    };
+    for (expected, entry) in entries.into_iter().enumerate() {
+        let expected = expected as u64;
+        let mut note = |why: String| {
+            if problem.is_none() {
+                problem = Some((expected, why));
+            }
+        };
+        if entry.seq != expected {
+            note(format!("entry #{expected} is missing or out of order (found #{})", entry.seq));
+        }
+        let leaf = leaf_hash(&entry.bytes);
+        if AuditEvent::from_canonical(&entry.bytes).is_none() {
+            note(format!("entry #{expected} is not a well-formed audit event"));
+        }
+        if leaf != entry.leaf {
+            note(format!("entry #{expected} was changed (its content does not match its hash)"));
+        }
+        let chain = chain_hash(&previous, &leaf);
+        if chain != entry.chain {
+            note(format!("entry #{expected} breaks the hash chain (changed, inserted or reordered)"));
+        }
+        previous = chain;
+        tree.push(leaf);
+        while let Some(cp) = pending.next_if(|cp| cp.tree_size <= tree.size()) {
+            if cp.tree_size == tree.size() {
+                check(cp, &tree, &chain, &mut problem);
+            }
+        }
+    }
+    let entries_read = tree.size();
+    for cp in pending {
+        if cp.tree_size == 0 {
+            continue;
+        }
+        if !cp.verify(public_key) {
+            problem.get_or_insert((
+                cp.tree_size - 1,
+                format!("the checkpoint at size {} has an invalid signature", cp.tree_size),
+            ));
+            continue;
+        }
+        problem.get_or_insert((
+            entries_read,
+            format!("the log was truncated: a checkpoint signed {} entries, {entries_read} remain", cp.tree_size),
+        ));
+    }
+    Report { entries: entries_read, checkpoints_verified: verified, first_problem: problem, root: hex(&tree.root()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::CheckpointSigner;
+    use crate::event::Outcome;
+
+    fn log(n: usize) -> Vec<StoredEntry> {
+        let mut previous = CHAIN_START;
+        (0..n)
+            .map(|i| {
+                let mut e = AuditEvent::new(1_800_000_000_000 + i as i64, "read", Outcome::Success, "node-a");
+                e.resource_ids = vec![format!("Patient/p{i}")];
+                let bytes = e.canonical_bytes();
+                let leaf = leaf_hash(&bytes);
+                let chain = chain_hash(&previous, &leaf);
+                previous = chain;
+                StoredEntry { seq: i as u64, bytes, leaf, chain }
+            })
+            .collect()
+    }
+
+    /// Rewrites hashes from `from` on, as an attacker with database rights would.
+    fn rehash(entries: &mut [StoredEntry]) {
+        let mut previous = CHAIN_START;
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.seq = i as u64;
+            e.leaf = leaf_hash(&e.bytes);
+            e.chain = chain_hash(&previous, &e.leaf);
+            previous = e.chain;
+        }
+    }
+
+    fn checkpoint(signer: &CheckpointSigner, entries: &[StoredEntry], size: usize) -> Checkpoint {
+        let leaves: Vec<Hash> = entries[..size].iter().map(|e| e.leaf).collect();
+        signer.sign(size as u64, &crate::merkle::root(&leaves), &entries[size - 1].chain, 1)
+    }
+
+    fn edited(e: &StoredEntry) -> Vec<u8> {
+        String::from_utf8(e.bytes.clone()).expect("utf8").replace("\"read\"", "\"update\"").into_bytes()
+    }
+
+    #[test]
+    fn an_intact_log_verifies() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let entries = log(50);
+        let cps = vec![checkpoint(&signer, &entries, 20), checkpoint(&signer, &entries, 50)];
+        let report = verify(entries, &cps, &signer.public_key());
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.entries, report.checkpoints_verified), (50, 2));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_found_and_the_first_bad_entry_named() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let original = log(50);
+        let cps = vec![
+            checkpoint(&signer, &original, 10),
+            checkpoint(&signer, &original, 30),
+            checkpoint(&signer, &original, 50),
+        ];
+        let key = signer.public_key();
+        let first = |entries: Vec<StoredEntry>| verify(entries, &cps, &key).first_problem.map(|(seq, _)| seq);
+
+        // Edited in place, hashes left alone.
+        let mut e = original.clone();
+        e[17].bytes = edited(&e[17]);
+        assert_eq!(first(e), Some(17));
+        // Edited with the entry's own leaf hash recomputed: the chain still names it.
+        let mut e = original.clone();
+        e[17].bytes = edited(&e[17]);
+        e[17].leaf = leaf_hash(&e[17].bytes);
+        assert_eq!(first(e), Some(17));
+        // Deleted.
+        let mut e = original.clone();
+        e.remove(23);
+        assert_eq!(first(e), Some(23));
+        // Inserted.
+        let mut e = original.clone();
+        let mut extra = e[5].clone();
+        extra.seq = 6;
+        e.insert(6, extra);
+        assert_eq!(first(e), Some(6));
+        // Reordered.
+        let mut e = original.clone();
+        e.swap(12, 13);
+        assert_eq!(first(e), Some(12));
+        // Truncated tail.
+        let mut e = original.clone();
+        e.truncate(40);
+        let report = verify(e, &cps, &key);
+        assert_eq!(report.first_problem.as_ref().map(|p| p.0), Some(40));
+        assert!(report.first_problem.expect("problem").1.contains("truncated"));
+        // Edited and every hash after it recomputed: only the checkpoints can tell, and
+        // they bound the entry to the span after the last checkpoint that still holds.
+        let mut e = original.clone();
+        e[17].bytes = edited(&e[17]);
+        rehash(&mut e);
+        let report = verify(e, &cps, &key);
+        let (seq, why) = report.first_problem.expect("found");
+        assert_eq!(seq, 10, "{why}");
+        assert!(why.contains("#10..#29"), "{why}");
+        // A forged checkpoint.
+        let mut forged = cps.clone();
+        forged[0].tree_size = 11;
+        assert!(!verify(original.clone(), &forged, &key).is_intact());
+    }
+}
