@@ -1,6 +1,6 @@
 //! phivault's audit trail, as data: what an entry holds ([`event`]), how entries are chained
 //! into an RFC 6962 Merkle tree ([`merkle`]), how checkpoints are signed ([`checkpoint`]), and
-//! how a copy of the log is verified ([`verify`]). No IO: the store appends and reads, the
+//! how a copy of the log is verified ([`verify`]). No IO of its own: the store appends and reads, the
 //! CLI and the standalone verifier call [`verify::verify`].
 //!
 //! Safeguards: 45 CFR 164.312(b) audit controls, 164.312(c)(1) integrity; ONC 170.315(d)(2)
@@ -8,9 +8,13 @@
 
 pub mod checkpoint;
 pub mod event;
+mod log;
 pub mod merkle;
+mod ports;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointSigner};
-pub use event::{AuditEvent, Outcome};
+pub use event::{AuditEvent, Outcome, clip};
+pub use log::{AuditLog, AuditUnavailable};
+pub use ports::AuditStore;
 pub use verify::{Report, StoredEntry, verify};

@@ -6,6 +6,7 @@
 //! only the migrations and connection setup differ. Several server processes may share one
 //! PostgreSQL database: nothing that must be global lives in process memory.
 
+mod audit;
 mod identity;
 mod migrate;
 mod records;
@@ -19,6 +20,7 @@ use phivault_service::StoreError;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+pub use phivault_audit::AuditStore;
 pub use phivault_identity::IdentityStore;
 pub use phivault_service::RecordStore;
 

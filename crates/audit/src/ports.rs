@@ -1,0 +1,20 @@
+//! The audit storage port, implemented by `phivault-store`.
+
+use async_trait::async_trait;
+use phivault_service::StoreError;
+
+use crate::{Checkpoint, StoredEntry};
+
+#[async_trait]
+pub trait AuditStore: Send + Sync + std::fmt::Debug {
+    /// Appends canonical entries after the current tail, computing their leaf hashes and
+    /// chain values, in one durable transaction; serialized across processes. Returns the
+    /// sequence number given to the first.
+    async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError>;
+    /// Up to `limit` entries from `from_seq` on, in order.
+    async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError>;
+    /// The number of entries and the chain value after the last one.
+    async fn audit_head(&self) -> Result<(u64, crate::merkle::Hash), StoreError>;
+    async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+}

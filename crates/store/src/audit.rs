@@ -1,0 +1,141 @@
+//! The [`AuditStore`] implementation. Appends are serialized across processes (SQLite: the
+//! single writer; PostgreSQL: a transaction-scoped advisory lock), so one global sequence
+//! and one hash chain cover every node's entries.
+
+use async_trait::async_trait;
+use phivault_audit::merkle::{CHAIN_START, Hash, chain_hash, leaf_hash};
+use phivault_audit::{AuditStore, Checkpoint, StoredEntry};
+use phivault_service::StoreError;
+use sqlx::Row;
+
+use crate::{Engine, SqlStore, unavailable};
+
+/// Names phivault's audit-append lock among PostgreSQL advisory locks.
+const PG_AUDIT_LOCK: i64 = 0x7076_6175_6469_7431;
+
+fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt("audit row: hash length"))
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
+        let _guard = self.write_guard().await;
+        // SQLite: take the write lock at BEGIN, so that a second process waits (busy
+        // timeout) instead of failing when it tries to upgrade its read to a write.
+        let mut tx = match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+        .map_err(unavailable)?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(PG_AUDIT_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let last = sqlx::query("SELECT seq, chain FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let (mut seq, mut chain) = match last {
+            Some(row) => {
+                let seq: i64 = row.try_get(0).map_err(|_| StoreError::Corrupt("audit row"))?;
+                (seq + 1, hash_of(row.try_get(1).map_err(|_| StoreError::Corrupt("audit row"))?)?)
+            }
+            None => (0, CHAIN_START),
+        };
+        let first = seq as u64;
+        for (time_ms, bytes) in entries {
+            let leaf = leaf_hash(bytes);
+            chain = chain_hash(&chain, &leaf);
+            sqlx::query("INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES ($1, $2, $3, $4, $5)")
+                .bind(seq)
+                .bind(*time_ms)
+                .bind(bytes.clone())
+                .bind(leaf.to_vec())
+                .bind(chain.to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            seq += 1;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(first)
+    }
+
+    async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let rows = sqlx::query("SELECT seq, entry, leaf, chain FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2")
+            .bind(i64::try_from(from_seq).unwrap_or(i64::MAX))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let c = |_| StoreError::Corrupt("audit row");
+                Ok(StoredEntry {
+                    seq: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(u64::MAX),
+                    bytes: r.try_get(1).map_err(c)?,
+                    leaf: hash_of(r.try_get(2).map_err(c)?)?,
+                    chain: hash_of(r.try_get(3).map_err(c)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_head(&self) -> Result<(u64, Hash), StoreError> {
+        let row = sqlx::query("SELECT seq, chain FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        match row {
+            Some(r) => {
+                let seq: i64 = r.try_get(0).map_err(|_| StoreError::Corrupt("audit row"))?;
+                Ok((seq as u64 + 1, hash_of(r.try_get(1).map_err(|_| StoreError::Corrupt("audit row"))?)?))
+            }
+            None => Ok((0, CHAIN_START)),
+        }
+    }
+
+    async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (tree_size, root, chain, time_ms, key_id, signature) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tree_size) DO NOTHING",
+        )
+        .bind(i64::try_from(cp.tree_size).unwrap_or(i64::MAX))
+        .bind(cp.root.clone())
+        .bind(cp.chain.clone())
+        .bind(cp.time_ms)
+        .bind(cp.key_id.clone())
+        .bind(cp.signature.clone())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tree_size, root, chain, time_ms, key_id, signature FROM audit_checkpoints ORDER BY tree_size",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let c = |_| StoreError::Corrupt("checkpoint row");
+                Ok(Checkpoint {
+                    tree_size: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(0),
+                    root: r.try_get(1).map_err(c)?,
+                    chain: r.try_get(2).map_err(c)?,
+                    time_ms: r.try_get(3).map_err(c)?,
+                    key_id: r.try_get(4).map_err(c)?,
+                    signature: r.try_get(5).map_err(c)?,
+                })
+            })
+            .collect()
+    }
+}
