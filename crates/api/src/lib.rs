@@ -3,6 +3,7 @@
 //! they hold no business rules.
 
 mod admin;
+pub mod audit;
 pub mod auth;
 mod body;
 mod client_ip;
@@ -44,6 +45,7 @@ pub struct ApiConfig {
 pub struct AppState {
     pub records: Records,
     pub identity: Identity,
+    pub audit: phivault_audit::AuditLog,
     pub config: Arc<ApiConfig>,
 }
 
@@ -53,7 +55,8 @@ pub fn router(state: AppState) -> Router {
     let authenticated = axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
     let fhir = fhir::routes()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
-        .route_layer(authenticated.clone());
+        .route_layer(authenticated.clone())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
     let admin = admin::routes().route_layer(axum::middleware::from_fn(admin::require_admin)).route_layer(authenticated);
     Router::new()
         .merge(health::routes())

@@ -24,6 +24,7 @@ pub(crate) fn cpu_seconds() -> f64 {
 pub async fn read_by_id(
     records: Records,
     identity: phivault_identity::Identity,
+    audit: phivault_audit::AuditLog,
     token: &str,
     loaded: usize,
 ) -> (f64, f64) {
@@ -35,6 +36,7 @@ pub async fn read_by_id(
     let state = AppState {
         records,
         identity,
+        audit,
         config: Arc::new(ApiConfig {
             base_url: "https://127.0.0.1".into(),
             max_body_bytes: 1 << 20,

@@ -110,7 +110,8 @@ async fn main() {
                     100.0 * (hashes_cpu / logins_cpu - 1.0)
                 ),
             );
-            let (latency, cpu) = https::read_by_id(records.clone(), identity, token.expose(), target).await;
+            let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench");
+            let (latency, cpu) = https::read_by_id(records.clone(), identity, audit, token.expose(), target).await;
             row(
                 &format!("HTTPS GET Patient/id @ {target} patients, keep-alive, 1 client"),
                 format!("{latency:.0} µs latency; {cpu:.0} µs CPU per request (server + client in one process)"),

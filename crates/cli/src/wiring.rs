@@ -73,6 +73,18 @@ pub struct Services {
     pub keys: Arc<FileKeySource>,
     pub records: Records,
     pub identity: Identity,
+    pub audit: phivault_audit::AuditLog,
+}
+
+/// This process's name in audit entries: host name and process id.
+pub fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}/{}", std::process::id())
 }
 
 /// The identity service over `store`, with the configured policy.
@@ -93,5 +105,6 @@ pub async fn open(config: &Config) -> Result<Services> {
     let keys = Arc::new(FileKeySource::new(file));
     let records = Records::new(Arc::new(store.clone()), keys.clone(), Arc::new(SystemClock));
     let identity = identity(config, &store, keys.clone())?;
-    Ok(Services { store, keys, records, identity })
+    let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), &node_name());
+    Ok(Services { store, keys, records, identity, audit })
 }

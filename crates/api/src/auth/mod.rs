@@ -109,8 +109,12 @@ pub async fn require_caller(State(state): State<AppState>, mut request: Request,
             .into_response();
         }
     }
-    request.extensions_mut().insert(Caller { principal, via_cookie });
-    next.run(request).await
+    let caller = Caller { principal, via_cookie };
+    request.extensions_mut().insert(caller.clone());
+    let mut response = next.run(request).await;
+    // For the audit entry, written by the layer around this one.
+    response.extensions_mut().insert(caller);
+    response
 }
 
 /// Identity failures as API errors; messages never say which part of a login was wrong.

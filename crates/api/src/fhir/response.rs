@@ -65,6 +65,7 @@ pub fn resource_response(
     minimal: bool,
 ) -> Response {
     let mut response = if minimal { status.into_response() } else { fhir_json(status, &resource.body) };
+    response.extensions_mut().insert(crate::audit::Touched::of([resource]));
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag(resource.version)) {
         headers.insert(header::ETAG, v);

@@ -97,7 +97,9 @@ async fn run_search(
     }
     let bundle =
         json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries});
-    Ok(fhir_json(StatusCode::OK, &bundle))
+    let mut response = fhir_json(StatusCode::OK, &bundle);
+    response.extensions_mut().insert(crate::audit::Touched::of(&page.resources));
+    Ok(response)
 }
 
 /// `GET /fhir/{type}/_history`.
@@ -153,7 +155,9 @@ async fn history(
     let entries: Vec<Value> = page.versions.iter().map(|v| history_entry(base, v)).collect();
     let bundle =
         json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links, "entry": entries});
-    Ok(fhir_json(StatusCode::OK, &bundle))
+    let mut response = fhir_json(StatusCode::OK, &bundle);
+    response.extensions_mut().insert(crate::audit::Touched::of(&page.versions));
+    Ok(response)
 }
 
 fn history_entry(base: &str, v: &StoredResource) -> Value {

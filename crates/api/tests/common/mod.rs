@@ -21,6 +21,8 @@ pub const BASE: &str = "https://127.0.0.1:8443";
 #[derive(Clone)]
 pub struct TestApp {
     pub router: Router,
+    pub store: phivault_store::SqlStore,
+    pub records: phivault_service::Records,
     pub identity: Identity,
     pub token: String,
 }
@@ -30,9 +32,12 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
     let ring = test_ring();
     let identity = system_identity(store.clone(), ring.clone());
     let token = signed_in(&identity, "dr-daffy", vec![Role::Physician], None).await;
+    let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test-node");
+    let records = records_with_ring(store.clone(), ring);
     let state = AppState {
-        records: records_with_ring(store, ring),
+        records: records.clone(),
         identity: identity.clone(),
+        audit,
         config: Arc::new(ApiConfig {
             base_url: BASE.into(),
             max_body_bytes,
@@ -40,7 +45,7 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
             trusted_proxies: vec![],
         }),
     };
-    (TestApp { router: router(state), identity, token: token.expose().to_owned() }, db)
+    (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned() }, db)
 }
 
 pub async fn app() -> (TestApp, TestDb) {

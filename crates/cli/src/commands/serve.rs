@@ -27,6 +27,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     let state = AppState {
         records: services.records.clone(),
         identity: services.identity.clone(),
+        audit: services.audit.clone(),
         config: Arc::new(ApiConfig {
             base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: config.server.max_body_bytes,

@@ -1,0 +1,112 @@
+//! Every `/fhir` request leaves an audit entry: who, what, which records, from where, and
+//! the outcome, including refusals (401, 403). Fail closed: the response is released only
+//! once its entry is durable; if the trail cannot be written, the caller gets 503 and
+//! none of the records.
+//!
+//! Safeguards: 45 CFR 164.312(b) audit controls; ONC 170.315(d)(2), (d)(10).
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use phivault_audit::{AuditEvent, Outcome, clip};
+use phivault_fhir::IssueType;
+use phivault_service::StoredResource;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+
+/// Resources a handler returned or wrote, put in the response's extensions for the audit
+/// entry (ids only).
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    pub resource_ids: Vec<String>,
+    pub patient_ids: Vec<String>,
+}
+
+impl Touched {
+    pub fn of<'a>(resources: impl IntoIterator<Item = &'a StoredResource>) -> Self {
+        let mut t = Touched::default();
+        for r in resources {
+            t.resource_ids.push(format!("{}/{}", r.resource_type, r.id));
+            if let Some(p) = phivault_fhir::patient_compartment(&r.resource_type, &r.id, &r.body)
+                && !t.patient_ids.contains(&p)
+            {
+                t.patient_ids.push(p);
+            }
+        }
+        t
+    }
+}
+
+/// The audit action name of a FHIR request.
+fn action(method: &Method, path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", []) => "batch",
+        ("GET" | "HEAD", [_]) | ("POST", [_, "_search"]) => "search",
+        ("POST", [_]) => "create",
+        ("GET" | "HEAD", [_, "_history"]) | ("GET" | "HEAD", [_, _, "_history"]) => "history",
+        ("GET" | "HEAD", [_, _, "_history", _]) => "vread",
+        ("GET" | "HEAD", [_, _]) => "read",
+        ("PUT", [_, _]) => "update",
+        _ => "other",
+    }
+}
+
+pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let relative = path.strip_prefix("/fhir").unwrap_or(&path).to_owned();
+    let source_ip = request.extensions().get::<ClientIp>().map(|c| c.0.to_string());
+    let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| clip(v, 200));
+    let mut response = next.run(request).await;
+
+    let status = response.status();
+    let outcome = match status.as_u16() {
+        200..=399 => Outcome::Success,
+        401 | 403 => Outcome::Denied,
+        _ => Outcome::Failure,
+    };
+    let mut event = AuditEvent::new(state.identity.now_ms(), action(&method, &relative), outcome, state.audit.node());
+    event.reason = Some(status.as_u16().to_string());
+    event.source_ip = source_ip;
+    event.user_agent = user_agent;
+    event.request_id = request_id;
+    let segments: Vec<&str> = relative.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    // Only names FHIR defines go into the trail from the path; anything else is client text.
+    if let Some(t) = segments.first().filter(|t| phivault_fhir::is_resource_type(t)) {
+        event.resource_type = Some((*t).to_owned());
+        if let Some(id) = segments.get(1).filter(|s| !s.starts_with('_')) {
+            event.resource_ids.push(format!("{t}/{}", clip(id, 64)));
+        }
+    }
+    if let Some(caller) = response.extensions().get::<Caller>() {
+        let p = &caller.principal;
+        event.user_id = p.user_id.clone();
+        event.roles = p.roles.iter().map(|r| r.as_str().to_owned()).collect();
+        event.client_id = p.client_id.clone();
+        event.grant_id = Some(p.grant_id.clone());
+    }
+    if let Some(touched) = response.extensions_mut().remove::<Touched>() {
+        for id in touched.resource_ids {
+            if !event.resource_ids.contains(&id) {
+                event.resource_ids.push(id);
+            }
+        }
+        event.patient_ids = touched.patient_ids;
+    }
+    match state.audit.record(&event).await {
+        Ok(_) => response,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Exception,
+            "the audit trail is unavailable, so the request was not completed",
+        )
+        .into_response(),
+    }
+}

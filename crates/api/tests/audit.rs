@@ -1,0 +1,121 @@
+//! Every /fhir request leaves an audit entry with ids only, refusals included; if the trail
+//! cannot be written the request fails closed.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{app, daffy, get, send, send_as_is, with_json};
+use phivault_audit::{AuditEvent, AuditStore, Checkpoint, Outcome, StoredEntry};
+use phivault_service::StoreError;
+
+async fn trail(app: &common::TestApp) -> Vec<AuditEvent> {
+    app.store
+        .audit_entries(0, 10_000)
+        .await
+        .expect("entries")
+        .iter()
+        .map(|e| AuditEvent::from_canonical(&e.bytes).expect("canonical"))
+        .collect()
+}
+
+#[tokio::test]
+async fn reads_searches_writes_and_refusals_are_recorded_without_phi() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[("user-agent", "curl/8.0")])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let obs = serde_json::json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "Duck weight"}, "subject": {"reference": format!("Patient/{id}")}});
+    send(&app, with_json("POST", "/fhir/Observation", &obs, &[])).await;
+    send(&app, get(&format!("/fhir/Patient/{id}"))).await;
+    send(&app, get("/fhir/Observation?code=29463-7")).await;
+    send(&app, get(&format!("/fhir/Observation?subject=Patient/{id}"))).await;
+    send_as_is(&app.router, get(&format!("/fhir/Patient/{id}"))).await;
+
+    let events = trail(&app).await;
+    let actions: Vec<(&str, Outcome)> = events.iter().map(|e| (e.action.as_str(), e.outcome)).collect();
+    assert_eq!(
+        actions,
+        [
+            ("create", Outcome::Success),
+            ("create", Outcome::Success),
+            ("read", Outcome::Success),
+            ("search", Outcome::Success),
+            ("search", Outcome::Success),
+            ("read", Outcome::Denied),
+        ]
+    );
+    let read = &events[2];
+    assert_eq!(read.resource_ids, [format!("Patient/{id}")]);
+    assert_eq!(read.patient_ids, [id.clone()]);
+    assert!(read.user_id.as_deref().is_some_and(|u| u.starts_with("user-")));
+    assert_eq!(read.roles, ["physician"]);
+    assert!(read.request_id.is_some() && read.grant_id.is_some());
+    assert_eq!(events[0].user_agent.as_deref(), Some("curl/8.0"));
+    let search = &events[4];
+    assert_eq!(search.patient_ids, [id.clone()], "the patients a search returned");
+    assert_eq!(search.resource_ids.len(), 1);
+    assert!(events[5].user_id.is_none() && events[5].reason.as_deref() == Some("401"));
+
+    let raw: Vec<u8> =
+        app.store.audit_entries(0, 10_000).await.expect("entries").iter().flat_map(|e| e.bytes.clone()).collect();
+    let text = String::from_utf8(raw).expect("utf8");
+    for canary in ["Duck", "Daffy", "123456789", "555-0142", "1937", "29463-7", "weight"] {
+        assert!(!text.contains(canary), "the audit trail holds {canary:?}");
+    }
+}
+
+/// An audit store that always fails.
+#[derive(Debug)]
+struct Broken;
+
+#[async_trait]
+impl AuditStore for Broken {
+    async fn append_audit(&self, _: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("disk full".into()))
+    }
+    async fn audit_entries(&self, _: u64, _: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn audit_head(&self) -> Result<(u64, [u8; 32]), StoreError> {
+        Ok((0, [0; 32]))
+    }
+    async fn insert_checkpoint(&self, _: &Checkpoint) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test]
+async fn without_a_durable_audit_entry_no_record_is_released() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let broken = phivault_api::router(phivault_api::AppState {
+        records: app.records.clone(),
+        identity: app.identity.clone(),
+        audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
+        config: Arc::new(phivault_api::ApiConfig {
+            base_url: common::BASE.into(),
+            max_body_bytes: 1 << 20,
+            request_timeout: std::time::Duration::from_secs(30),
+            trusted_proxies: vec![],
+        }),
+    });
+    let request = Request::get(format!("/fhir/Patient/{id}"))
+        .header("authorization", format!("Bearer {}", app.token))
+        .body(Body::empty())
+        .expect("request");
+    // The same request through the working app succeeds: only the audit trail differs.
+    let fine = send(&app, get(&format!("/fhir/Patient/{id}"))).await;
+    assert_eq!(fine.status, StatusCode::OK);
+    let r = send_as_is(&broken, request).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!r.text.contains("Duck") && !r.text.contains("123456789"), "{}", r.text);
+    assert_eq!(r.body["resourceType"], "OperationOutcome");
+}
