@@ -50,13 +50,13 @@ async fn reads_searches_writes_and_refusals_are_recorded_without_phi() {
     );
     let read = &events[2];
     assert_eq!(read.resource_ids, [format!("Patient/{id}")]);
-    assert_eq!(read.patient_ids, [id.clone()]);
+    assert_eq!(read.patient_ids, std::slice::from_ref(&id));
     assert!(read.user_id.as_deref().is_some_and(|u| u.starts_with("user-")));
     assert_eq!(read.roles, ["physician"]);
     assert!(read.request_id.is_some() && read.grant_id.is_some());
     assert_eq!(events[0].user_agent.as_deref(), Some("curl/8.0"));
     let search = &events[4];
-    assert_eq!(search.patient_ids, [id.clone()], "the patients a search returned");
+    assert_eq!(search.patient_ids, std::slice::from_ref(&id), "the patients a search returned");
     assert_eq!(search.resource_ids.len(), 1);
     assert!(events[5].user_id.is_none() && events[5].reason.as_deref() == Some("401"));
 
