@@ -26,6 +26,34 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub identity: IdentityConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// The audit trail's checkpoint key and witness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Ed25519 key (PKCS#8) that signs checkpoints; kept outside the database.
+    pub signing_key: PathBuf,
+    /// The public half, for `audit verify` and the standalone verifier.
+    pub public_key: PathBuf,
+    /// Where signed checkpoints are appended (one JSON line each). Put it on another
+    /// volume, or ship it off the host: it is what proves the trail was not rewritten.
+    pub witness_file: PathBuf,
+    /// How often the server signs a checkpoint (it also signs one at shutdown).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            signing_key: "audit/signing.key".into(),
+            public_key: "audit/signing.pub".into(),
+            witness_file: "audit/witness.jsonl".into(),
+            checkpoint_interval_secs: 300,
+        }
+    }
 }
 
 /// Sign-in, password and session rules (the written policy, as settings).
@@ -217,6 +245,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             tls: TlsConfig::default(),
             identity: IdentityConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -281,6 +310,9 @@ impl Config {
         self.key_file = abs(&self.key_file);
         self.tls.cert = abs(&self.tls.cert);
         self.tls.key = abs(&self.tls.key);
+        self.audit.signing_key = abs(&self.audit.signing_key);
+        self.audit.public_key = abs(&self.audit.public_key);
+        self.audit.witness_file = abs(&self.audit.witness_file);
         if let Some(rest) = self.database.strip_prefix("sqlite://") {
             let file = Path::new(rest.split('?').next().unwrap_or(rest));
             if !file.is_absolute() {

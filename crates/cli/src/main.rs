@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::users::UserAction,
     },
+    /// The audit trail: sign a checkpoint, verify the trail.
+    Audit {
+        #[command(subcommand)]
+        action: commands::audit::AuditAction,
+    },
     /// OAuth client registration: SMART apps (public, PKCE) and backend services (JWT).
     Client {
         #[command(subcommand)]
@@ -217,6 +222,14 @@ async fn run(cli: Cli) -> Result<()> {
             let services = wiring::open(&config).await?;
             let result = commands::users::run(&services.identity, action).await;
             services.store.close().await;
+            result
+        }
+        Command::Audit { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let result = commands::audit::run(&store, &config.audit, action).await;
+            store.close().await;
             result
         }
         Command::Client { action } => {

@@ -233,3 +233,49 @@ fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
         assert!(text(&list).contains(user), "{user} missing: {}", text(&list));
     }
 }
+
+#[test]
+fn audit_checkpoint_and_verify_find_tampering() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"], None).status.success());
+    assert!(data.join("audit/signing.key").exists() && data.join("audit/signing.pub").exists());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+        for i in 0..10 {
+            let mut e = phivault_audit::AuditEvent::new(
+                1_800_000_000_000 + i,
+                "read",
+                phivault_audit::Outcome::Success,
+                "test",
+            );
+            e.resource_ids = vec![format!("Patient/p{i}")];
+            log.record(&e).await.expect("durable");
+        }
+        store.close().await;
+    });
+    let cp = phivault(&data, &["audit", "checkpoint"], None);
+    assert!(text(&cp).contains("signed checkpoint: 10 entries"), "{}", text(&cp));
+    let ok = phivault(&data, &["audit", "verify"], None);
+    assert!(ok.status.success() && text(&ok).contains("the audit trail is intact"), "{}", text(&ok));
+
+    let tamper = |sql: &'static str| {
+        runtime.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+            pool.close().await;
+        })
+    };
+    // The database owner deletes the checkpoints and the last three entries: the witness
+    // file still holds the checkpoint, so the truncation shows.
+    tamper("DELETE FROM audit_checkpoints; DELETE FROM audit_log WHERE seq >= 7");
+    let cut = phivault(&data, &["audit", "verify"], None);
+    assert!(!cut.status.success());
+    assert!(text(&cut).contains("truncated") && text(&cut).contains("#7"), "{}", text(&cut));
+    tamper("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0) WHERE seq = 3");
+    let edited = phivault(&data, &["audit", "verify"], None);
+    assert!(text(&edited).contains("first bad entry #3"), "{}", text(&edited));
+}

@@ -126,6 +126,11 @@ async fn create_keys_tls_and_database(
             }
         }
     }
+    if !config.audit.signing_key.exists() {
+        super::audit::signer(&config.audit)?;
+        created.push(config.audit.signing_key.clone());
+        created.push(config.audit.public_key.clone());
+    }
     let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
     let identity = crate::wiring::identity(config, &store, std::sync::Arc::new(FileKeySource::new(key_file)))?;
     let admin = identity.create_bootstrap_admin().await;

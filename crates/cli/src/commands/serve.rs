@@ -62,6 +62,23 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         ..ConnectionLimits::default()
     };
+    let signer = Arc::new(super::audit::signer(&config.audit)?);
+    let checkpoints = {
+        // Periodic signed checkpoints: whoever controls the database cannot rewrite the
+        // trail behind the last one without the witness showing it.
+        let (store, signer, witness) = (services.store.clone(), signer.clone(), config.audit.witness_file.clone());
+        let every = Duration::from_secs(config.audit.checkpoint_interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = super::audit::checkpoint(&store, &signer, &witness).await {
+                    tracing::error!(error = %e, "cannot sign an audit checkpoint");
+                }
+            }
+        })
+    };
     let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");
@@ -69,6 +86,12 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     let _ = server.await;
     if let Some(redirect) = redirect {
         let _ = redirect.await;
+    }
+    checkpoints.abort();
+    // A last checkpoint covering everything this process served.
+    match super::audit::checkpoint(&services.store, &signer, &config.audit.witness_file).await {
+        Ok(cp) => eprintln!("signed the audit checkpoint at {} entries", cp.tree_size),
+        Err(e) => tracing::error!(error = %e, "cannot sign the shutdown audit checkpoint"),
     }
     services.store.close().await;
     Ok(())

@@ -1,0 +1,141 @@
+//! `phivault audit ...`: checkpoints and verification of the audit trail, and the server's
+//! periodic checkpointing.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use clap::Subcommand;
+use phivault_audit::merkle::Accumulator;
+use phivault_audit::{AuditStore, Checkpoint, CheckpointSigner, StoredEntry};
+
+use crate::config::AuditConfig;
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Sign a checkpoint of the trail as it is now, store it and append it to the witness.
+    Checkpoint,
+    /// Verify the whole trail against the signed checkpoints (database and witness file).
+    Verify {
+        /// Public key to verify with (default: the configured audit.public_key).
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+    },
+}
+
+/// Loads the checkpoint key, creating it (and its public half) on first use.
+pub fn signer(config: &AuditConfig) -> Result<CheckpointSigner> {
+    if config.signing_key.exists() {
+        let der = std::fs::read(&config.signing_key)
+            .with_context(|| format!("cannot read {}", config.signing_key.display()))?;
+        return Ok(CheckpointSigner::from_pkcs8(&der)?);
+    }
+    let (signer, pkcs8) = CheckpointSigner::generate()?;
+    write_new(&config.signing_key, &pkcs8, 0o600)?;
+    let public = base64::engine::general_purpose::STANDARD.encode(signer.public_key());
+    write_new(&config.public_key, format!("{public}\n").as_bytes(), 0o644)?;
+    tracing::info!(key_id = %signer.key_id(), "created the audit checkpoint key");
+    Ok(signer)
+}
+
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(contents))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+const PAGE: u64 = 10_000;
+
+/// Signs the current head: stored in the database and appended to the witness file.
+pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witness: &Path) -> Result<Checkpoint> {
+    let mut tree = Accumulator::default();
+    let mut from = 0;
+    let mut last_chain = phivault_audit::merkle::CHAIN_START;
+    loop {
+        let page = store.audit_entries(from, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        last_chain = last.chain;
+        for e in &page {
+            tree.push(e.leaf);
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let cp = signer.sign(tree.size(), &tree.root(), &last_chain, now);
+    store.insert_checkpoint(&cp).await?;
+    if let Some(parent) = witness.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(witness)
+        .with_context(|| format!("cannot open the witness file {}", witness.display()))?;
+    writeln!(file, "{}", serde_json::to_string(&cp)?)?;
+    file.sync_all()?;
+    Ok(cp)
+}
+
+/// Checkpoints in the witness file (the copy outside the database).
+fn witness_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{} line {} is not a checkpoint", path.display(), i + 1))
+        })
+        .collect()
+}
+
+pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditAction) -> Result<()> {
+    match action {
+        AuditAction::Checkpoint => {
+            let cp = checkpoint(store, &signer(config)?, &config.witness_file).await?;
+            println!("signed checkpoint: {} entries, root {}", cp.tree_size, cp.root);
+            println!("appended to {}", config.witness_file.display());
+        }
+        AuditAction::Verify { public_key } => {
+            let path = public_key.unwrap_or_else(|| config.public_key.clone());
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the public key {}", path.display()))?;
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("{} is not a base64 public key", path.display()))?;
+            let mut checkpoints = witness_checkpoints(&config.witness_file)?;
+            for cp in store.checkpoints().await? {
+                if !checkpoints.contains(&cp) {
+                    checkpoints.push(cp);
+                }
+            }
+            let mut entries: Vec<StoredEntry> = Vec::new();
+            let mut from = 0;
+            loop {
+                let page = store.audit_entries(from, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                from = last.seq + 1;
+                entries.extend(page);
+            }
+            let report = phivault_audit::verify(entries, &checkpoints, &key);
+            println!("entries: {}", report.entries);
+            println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
+            println!("root: {}", report.root);
+            if let Some((seq, why)) = report.first_problem {
+                bail!("the audit trail is NOT intact: {why} (first bad entry #{seq})");
+            }
+            println!("the audit trail is intact");
+        }
+    }
+    Ok(())
+}
