@@ -88,6 +88,10 @@ pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
         Err(e) => {
             for path in created.iter().rev() {
                 let _ = std::fs::remove_file(path);
+                // And the folders this run made for them, once empty (tls/, audit/).
+                if let Some(parent) = path.parent().filter(|p| *p != dir.as_path()) {
+                    let _ = std::fs::remove_dir(parent);
+                }
             }
             Err(e)
         }
