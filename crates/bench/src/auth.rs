@@ -53,3 +53,30 @@ pub async fn login_rate(identity: &Identity) -> (f64, f64, f64, f64) {
     let n = f64::from(rounds);
     (n / login_wall, n / bare_wall, n / login_cpu.max(1e-9), n / bare_cpu.max(1e-9))
 }
+
+/// An audit store that keeps nothing: "auditing switched off", for comparison only.
+#[derive(Debug)]
+pub struct DiscardAudit;
+
+#[async_trait::async_trait]
+impl phivault_audit::AuditStore for DiscardAudit {
+    async fn append_audit(&self, _: &[(i64, Vec<u8>)]) -> Result<u64, phivault_service::StoreError> {
+        Ok(0)
+    }
+    async fn audit_entries(
+        &self,
+        _: u64,
+        _: u64,
+    ) -> Result<Vec<phivault_audit::StoredEntry>, phivault_service::StoreError> {
+        Ok(Vec::new())
+    }
+    async fn audit_head(&self) -> Result<(u64, [u8; 32]), phivault_service::StoreError> {
+        Ok((0, [0; 32]))
+    }
+    async fn insert_checkpoint(&self, _: &phivault_audit::Checkpoint) -> Result<(), phivault_service::StoreError> {
+        Ok(())
+    }
+    async fn checkpoints(&self) -> Result<Vec<phivault_audit::Checkpoint>, phivault_service::StoreError> {
+        Ok(Vec::new())
+    }
+}

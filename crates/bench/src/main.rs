@@ -110,8 +110,19 @@ async fn main() {
                     100.0 * (hashes_cpu / logins_cpu - 1.0)
                 ),
             );
+            // The same reads with auditing switched off (entries discarded), then on.
+            let off = phivault_audit::AuditLog::start(std::sync::Arc::new(auth::DiscardAudit), "bench");
+            let (latency_off, _) =
+                https::read_by_id(records.clone(), identity.clone(), off, token.expose(), target).await;
             let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench");
             let (latency, cpu) = https::read_by_id(records.clone(), identity, audit, token.expose(), target).await;
+            row(
+                "HTTPS GET Patient/id, audit trail off (discarded) vs on (durable, fail closed), 1 client",
+                format!(
+                    "{latency_off:.0} µs vs {latency:.0} µs: overhead {:+.0} %",
+                    100.0 * (latency / latency_off - 1.0)
+                ),
+            );
             row(
                 &format!("HTTPS GET Patient/id @ {target} patients, keep-alive, 1 client"),
                 format!("{latency:.0} µs latency; {cpu:.0} µs CPU per request (server + client in one process)"),
