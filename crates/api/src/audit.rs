@@ -110,3 +110,88 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
         .into_response(),
     }
 }
+
+/// What an audited non-FHIR request carries: where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Origin {
+    pub fn of(headers: &axum::http::HeaderMap, client: Option<&ClientIp>, request_id: Option<&RequestId>) -> Self {
+        Self {
+            source_ip: client.map(|c| c.0.to_string()),
+            user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| clip(v, 200)),
+            request_id: request_id.map(|r| r.0.clone()),
+        }
+    }
+}
+
+/// Records a sign-in, OAuth or administration event; `Err` is the 503 to answer instead
+/// (fail closed: an action whose entry cannot be written is not reported as done).
+#[allow(clippy::result_large_err, reason = "the error is the response itself")]
+pub async fn record(
+    state: &AppState,
+    origin: &Origin,
+    action: &str,
+    outcome: Outcome,
+    reason: Option<&str>,
+    user_id: Option<&str>,
+    target: Option<String>,
+) -> Result<(), Response> {
+    let mut event = AuditEvent::new(state.identity.now_ms(), action, outcome, state.audit.node());
+    event.reason = reason.map(str::to_owned);
+    event.user_id = user_id.map(str::to_owned);
+    event.target = target;
+    event.source_ip = origin.source_ip.clone();
+    event.user_agent = origin.user_agent.clone();
+    event.request_id = origin.request_id.clone();
+    state.audit.record(&event).await.map(|_| ()).map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Exception,
+            "the audit trail is unavailable, so the request was not completed",
+        )
+        .into_response()
+    })
+}
+
+/// Every admin API request leaves an entry (`admin.<verb>`, the target account, outcome),
+/// and its response waits for it, as for `/fhir`.
+pub async fn audit_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let origin =
+        Origin::of(request.headers(), request.extensions().get::<ClientIp>(), request.extensions().get::<RequestId>());
+    let response = next.run(request).await;
+    // Inside the nested router the path may arrive without its `/admin` prefix.
+    let relative = path.strip_prefix("/admin").unwrap_or(&path);
+    let segments: Vec<&str> = relative.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    // users, users/{user}, users/{user}/{verb}
+    let (verb, target) = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["users"]) => ("admin.user.list", None),
+        ("POST", ["users"]) => ("admin.user.create", None),
+        ("GET", ["users", u]) => ("admin.user.show", Some(*u)),
+        ("PUT", ["users", u, "roles"]) => ("admin.user.set_roles", Some(*u)),
+        ("POST", ["users", u, "lock"]) => ("admin.user.lock", Some(*u)),
+        ("POST", ["users", u, "unlock"]) => ("admin.user.unlock", Some(*u)),
+        ("POST", ["users", u, "deactivate"]) => ("admin.user.deactivate", Some(*u)),
+        ("POST", ["users", u, "reset-password"]) => ("admin.user.reset_password", Some(*u)),
+        ("POST", ["users", u, "reset-mfa"]) => ("admin.user.reset_mfa", Some(*u)),
+        _ => ("admin.other", None),
+    };
+    let status = response.status();
+    let outcome = match status.as_u16() {
+        200..=399 => Outcome::Success,
+        401 | 403 => Outcome::Denied,
+        _ => Outcome::Failure,
+    };
+    let user_id = response.extensions().get::<Caller>().and_then(|c| c.principal.user_id.clone());
+    let target = target.map(|t| format!("user:{}", clip(t, 64)));
+    match record(&state, &origin, verb, outcome, Some(&status.as_u16().to_string()), user_id.as_deref(), target).await {
+        Ok(()) => response,
+        Err(refused) => refused,
+    }
+}

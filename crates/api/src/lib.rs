@@ -57,7 +57,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
         .route_layer(authenticated.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
-    let admin = admin::routes().route_layer(axum::middleware::from_fn(admin::require_admin)).route_layer(authenticated);
+    let admin = admin::routes()
+        .route_layer(axum::middleware::from_fn(admin::require_admin))
+        .route_layer(authenticated)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_admin));
     Router::new()
         .merge(health::routes())
         .merge(web::routes())

@@ -229,10 +229,49 @@ async fn authorize_decision(
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// `POST /oauth/token`.
-async fn token(State(state): State<AppState>, Form(form): Form<HashMap<String, String>>) -> Response {
+/// `POST /oauth/token`. Each attempt is audited (client, grant type, outcome).
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<crate::ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let response = issue_token(&state, &form).await;
+    let origin = crate::audit::Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let outcome =
+        if response.status().is_success() { phivault_audit::Outcome::Success } else { phivault_audit::Outcome::Denied };
+    // The client id is registered data, not client free text, only when it exists.
+    let client_id = form.get("client_id").filter(|c| c.starts_with("client-") && c.len() <= 64).cloned();
+    let action = format!(
+        "oauth.token.{}",
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => "authorization_code",
+            Some("refresh_token") => "refresh_token",
+            Some("client_credentials") => "client_credentials",
+            _ => "other",
+        }
+    );
+    let reason = response.status().as_u16().to_string();
+    match crate::audit::record(
+        &state,
+        &origin,
+        &action,
+        outcome,
+        Some(&reason),
+        None,
+        client_id.map(|c| format!("client:{c}")),
+    )
+    .await
+    {
+        Ok(()) => response,
+        Err(refused) => refused,
+    }
+}
+
+async fn issue_token(state: &AppState, form: &HashMap<String, String>) -> Response {
     let get = |k: &str| form.get(k).map(String::as_str);
-    let urls = urls(&state);
+    let urls = urls(state);
     let missing = |what: &str| {
         oauth_error(
             StatusCode::BAD_REQUEST,

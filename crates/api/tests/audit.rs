@@ -119,3 +119,62 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
     assert!(!r.text.contains("Duck") && !r.text.contains("123456789"), "{}", r.text);
     assert_eq!(r.body["resourceType"], "OperationOutcome");
 }
+
+#[tokio::test]
+async fn sign_in_and_administration_are_recorded_without_typed_usernames() {
+    let (app, _db) = app().await;
+    let (user, _) = app
+        .identity
+        .create_user(phivault_identity::NewAccount {
+            username: "nurse-tweety".into(),
+            display_name: "Nurse Tweety".into(),
+            roles: vec![phivault_identity::Role::Nurse],
+            patient_id: None,
+            password: Some("tweety pie is a bird".into()),
+        })
+        .await
+        .expect("user");
+    let login = |username: &str, password: &str| {
+        Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!("username={username}&password={}", password.replace(' ', "+"))))
+            .expect("request")
+    };
+    send_as_is(&app.router, login("nurse-tweety", "wrong password here")).await;
+    send_as_is(&app.router, login("sylvester-the-typo", "wrong password here")).await;
+    let ok = send_as_is(&app.router, login("nurse-tweety", "tweety pie is a bird")).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let admin = phivault_testkit::signed_in(&app.identity, "root", vec![phivault_identity::Role::Admin], None).await;
+    let off = Request::post("/admin/users/nurse-tweety/deactivate")
+        .header("authorization", format!("Bearer {}", admin.expose()))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send_as_is(&app.router, off).await.status, StatusCode::OK);
+
+    let events = trail(&app).await;
+    let logins: Vec<(Outcome, Option<&str>, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.action == "login.password")
+        .map(|e| (e.outcome, e.user_id.as_deref(), e.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        logins,
+        [
+            (Outcome::Denied, Some(user.id.as_str()), Some("bad_credentials")),
+            (Outcome::Denied, None, Some("bad_credentials")),
+            (Outcome::Success, Some(user.id.as_str()), Some("needs_password_change")),
+        ]
+    );
+    let deactivation = events
+        .iter()
+        .find(|e| e.action == "admin.user.deactivate")
+        .unwrap_or_else(|| panic!("{:?}", events.iter().map(|e| (&e.action, &e.reason)).collect::<Vec<_>>()));
+    assert_eq!(deactivation.outcome, Outcome::Success);
+    assert_eq!(deactivation.target.as_deref(), Some("user:nurse-tweety"));
+    assert!(deactivation.user_id.is_some());
+    let raw: Vec<u8> =
+        app.store.audit_entries(0, 10_000).await.expect("entries").iter().flat_map(|e| e.bytes.clone()).collect();
+    let text = String::from_utf8(raw).expect("utf8");
+    assert!(!text.contains("sylvester"), "typed usernames stay out of the trail");
+    assert!(!text.contains("tweety pie"), "passwords stay out of the trail");
+}

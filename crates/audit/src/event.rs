@@ -47,6 +47,10 @@ pub struct AuditEvent {
     /// Patients whose records were touched (Patient ids).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patient_ids: Vec<String>,
+    /// The account or client an administrative action was applied to (`user:<id>`,
+    /// `client:<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_of_use: Option<String>,
     /// The sign-in or OAuth grant the request ran under (never the token itself).
@@ -74,6 +78,7 @@ impl AuditEvent {
             resource_type: None,
             resource_ids: Vec::new(),
             patient_ids: Vec::new(),
+            target: None,
             purpose_of_use: None,
             grant_id: None,
             request_id: None,

@@ -192,6 +192,29 @@ impl Identity {
     /// passwords, locked and deactivated accounts all get [`IdentityError::BadCredentials`]
     /// after the same Argon2 work.
     pub async fn login(&self, username: &str, password: &str, source: &str) -> Result<SessionGrant, IdentityError> {
+        self.login_with_subject(username, password, source).await.0
+    }
+
+    /// [`Identity::login`], also naming the existing account a failed attempt was against
+    /// (for the audit trail and log-in monitoring; never shown to the client).
+    pub async fn login_with_subject(
+        &self,
+        username: &str,
+        password: &str,
+        source: &str,
+    ) -> (Result<SessionGrant, IdentityError>, Option<String>) {
+        let mut subject = None;
+        let result = self.login_inner(username, password, source, &mut subject).await;
+        (result, subject)
+    }
+
+    async fn login_inner(
+        &self,
+        username: &str,
+        password: &str,
+        source: &str,
+        subject: &mut Option<String>,
+    ) -> Result<SessionGrant, IdentityError> {
         let policy = &self.inner.policy;
         let store = &self.inner.store;
         let now = self.now_ms();
@@ -207,6 +230,7 @@ impl Identity {
             store.note_source_failure(source, now, policy.source_window_ms).await?;
             return Err(IdentityError::BadCredentials);
         };
+        *subject = Some(user.id.clone());
         let usable = user.status == UserStatus::Active && user.locked_until_ms <= now;
         if !password_ok || !usable {
             store.note_source_failure(source, now, policy.source_window_ms).await?;

@@ -16,9 +16,11 @@ use phivault_identity::{IdentityError, LoginStage, SessionGrant};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::audit::{Origin, record};
 use crate::auth::{cleared_session_cookie, csrf_matches, csrf_token, session_cookie, session_cookie_header};
 use crate::client_ip::ClientIp;
 use html::{error_line, escape, page};
+use phivault_audit::Outcome;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -149,14 +151,33 @@ async fn login_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
     Form(form): Form<LoginForm>,
 ) -> Response {
     if !same_origin(&state, &headers) {
         return forbidden();
     }
     let next = safe_next(form.next.as_deref());
-    let source = client.map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string());
-    match state.identity.login(&form.username, &form.password, &source).await {
+    let source = client.as_ref().map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string());
+    let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let (result, subject) = state.identity.login_with_subject(&form.username, &form.password, &source).await;
+    // The typed username is never recorded (it could be anything); the account id is, when
+    // the attempt was against an existing account.
+    let (outcome, reason) = match &result {
+        Ok(g) => (Outcome::Success, g.stage.as_str().to_owned()),
+        Err(IdentityError::Throttled { .. }) => (Outcome::Denied, "throttled".to_owned()),
+        Err(IdentityError::BadCredentials) => (Outcome::Denied, "bad_credentials".to_owned()),
+        Err(_) => (Outcome::Failure, "error".to_owned()),
+    };
+    if let Err(refused) =
+        record(&state, &origin, "login.password", outcome, Some(&reason), subject.as_deref(), None).await
+    {
+        if let Ok(grant) = &result {
+            let _ = state.identity.logout(&grant.secret).await;
+        }
+        return refused;
+    }
+    match result {
         Ok(grant) => {
             // A session presented before login is ended: a fixed session id is worthless.
             if let Some(old) = session_cookie(&headers) {
@@ -231,13 +252,29 @@ impl std::fmt::Debug for CodeForm {
     }
 }
 
-async fn mfa_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+async fn mfa_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Form(form): Form<CodeForm>,
+) -> Response {
     let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
     if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
         return forbidden();
     }
     let next = safe_next(form.next.as_deref());
-    match state.identity.verify_mfa(&secret, &form.code).await {
+    let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let user_id = state.identity.session(&secret).await.ok().map(|v| v.user.id);
+    let result = state.identity.verify_mfa(&secret, &form.code).await;
+    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Denied };
+    if let Err(refused) = record(&state, &origin, "login.mfa", outcome, None, user_id.as_deref(), None).await {
+        if let Ok(grant) = &result {
+            let _ = state.identity.logout(&grant.secret).await;
+        }
+        return refused;
+    }
+    match result {
         Ok(grant) => continue_to(&grant, &next),
         Err(IdentityError::BadCode) => {
             mfa_page(&headers, &next, Some("That code is wrong, expired or already used."), StatusCode::UNAUTHORIZED)
@@ -432,12 +469,23 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
     if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
         return forbidden();
     }
+    let user_id = state.identity.session(&secret).await.ok().map(|v| v.user.id);
     let _ = state.identity.logout(&secret).await;
+    let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    if let Err(refused) = record(&state, &origin, "logout", Outcome::Success, None, user_id.as_deref(), None).await {
+        return refused;
+    }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, cleared_session_cookie());
     response
