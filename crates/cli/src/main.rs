@@ -199,6 +199,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
+            let (name, target) = match &action {
+                KeysAction::Status => ("cli.keys.status", None),
+                KeysAction::Rotate => ("cli.keys.rotate", None),
+                KeysAction::DestroyRetired { .. } => ("cli.keys.destroy_retired", None),
+                KeysAction::ShredPatient { patient_id, .. } => {
+                    ("cli.keys.shred_patient", Some(format!("Patient/{patient_id}")))
+                }
+            };
             let result = match action {
                 KeysAction::Status => commands::keys::status(&services).await,
                 KeysAction::Rotate => commands::keys::rotate(&services).await,
@@ -214,15 +222,20 @@ async fn run(cli: Cli) -> Result<()> {
                     commands::keys::shred_patient(&services, &patient_id).await
                 }
             };
+            let audited = commands::audit::record_cli(&services.audit, name, target, result.is_ok()).await;
             services.store.close().await;
-            result.context("key operation failed")
+            result.context("key operation failed").and(audited)
         }
         Command::User { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
+            let (name, target) = action.audit_name();
             let result = commands::users::run(&services.identity, action).await;
+            let audited =
+                commands::audit::record_cli(&services.audit, name, target.map(|t| format!("user:{t}")), result.is_ok())
+                    .await;
             services.store.close().await;
-            result
+            result.and(audited)
         }
         Command::Audit { action } => {
             let config = Config::load(&cli.data_dir)?;
@@ -235,9 +248,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Client { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
+            let (name, target) = action.audit_name();
             let result = commands::clients::run(&services.identity, action).await;
+            let audited = commands::audit::record_cli(
+                &services.audit,
+                name,
+                target.map(|t| format!("client:{t}")),
+                result.is_ok(),
+            )
+            .await;
             services.store.close().await;
-            result
+            result.and(audited)
         }
     }
 }

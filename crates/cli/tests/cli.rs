@@ -200,6 +200,11 @@ fn user_administration_from_the_command_line() {
         assert!(message.contains(expected), "{args:?}: {message}");
         assert!(!message.contains("panicked"), "{message}");
     }
+
+    // Every command above, refused ones included, is in the audit trail.
+    assert!(phivault(&data, &["audit", "checkpoint"], None).status.success());
+    let verify = phivault(&data, &["audit", "verify"], None);
+    assert!(text(&verify).contains("entries: 11") && text(&verify).contains("intact"), "{}", text(&verify));
 }
 
 #[test]

@@ -30,6 +30,17 @@ pub enum ClientAction {
     Disable { client_id: String },
 }
 
+impl ClientAction {
+    /// The audit action name and the client it applies to.
+    pub fn audit_name(&self) -> (&'static str, Option<String>) {
+        match self {
+            ClientAction::Add { .. } => ("cli.client.add", None),
+            ClientAction::List => ("cli.client.list", None),
+            ClientAction::Disable { client_id } => ("cli.client.disable", Some(client_id.clone())),
+        }
+    }
+}
+
 fn print_client(c: &ClientRecord) {
     println!("client id:      {}", c.id);
     println!("name:           {}", c.name);

@@ -43,6 +43,23 @@ pub enum UserAction {
     },
 }
 
+impl UserAction {
+    /// The audit action name and the account it applies to.
+    pub fn audit_name(&self) -> (&'static str, Option<String>) {
+        match self {
+            UserAction::Add { username, .. } => ("cli.user.add", Some(username.clone())),
+            UserAction::List => ("cli.user.list", None),
+            UserAction::Show { user } => ("cli.user.show", Some(user.clone())),
+            UserAction::Lock { user } => ("cli.user.lock", Some(user.clone())),
+            UserAction::Unlock { user } => ("cli.user.unlock", Some(user.clone())),
+            UserAction::Deactivate { user } => ("cli.user.deactivate", Some(user.clone())),
+            UserAction::ResetPassword { user } => ("cli.user.reset_password", Some(user.clone())),
+            UserAction::ResetMfa { user } => ("cli.user.reset_mfa", Some(user.clone())),
+            UserAction::SetRoles { user, .. } => ("cli.user.set_roles", Some(user.clone())),
+        }
+    }
+}
+
 fn print_summary(u: &UserSummary) {
     println!("id:                   {}", u.id);
     println!("username:             {}", u.username);
