@@ -80,3 +80,42 @@ impl phivault_audit::AuditStore for DiscardAudit {
         Ok(Vec::new())
     }
 }
+
+/// Seconds `phivault_audit::verify` takes over `n` entries held in memory (the database
+/// read is not included), with a checkpoint every 10,000 entries.
+pub fn audit_verify_seconds(n: u64) -> f64 {
+    use phivault_audit::merkle::{Accumulator, CHAIN_START, chain_hash, leaf_hash};
+    let (signer, _) = phivault_audit::CheckpointSigner::generate().expect("key");
+    let mut entries = Vec::with_capacity(n as usize);
+    let mut checkpoints = Vec::new();
+    let mut tree = Accumulator::default();
+    let mut chain = CHAIN_START;
+    for i in 0..n {
+        let mut e = phivault_audit::AuditEvent::new(
+            1_800_000_000_000 + i as i64,
+            "read",
+            phivault_audit::Outcome::Success,
+            "bench/1",
+        );
+        e.user_id = Some("user-AbCdEfGhIjKlMnOp".into());
+        e.roles = vec!["physician".into()];
+        e.resource_type = Some("Observation".into());
+        e.resource_ids = vec![format!("Observation/{:032x}", i)];
+        e.patient_ids = vec![format!("{:032x}", i / 50)];
+        e.source_ip = Some("10.1.2.3".into());
+        e.request_id = Some(format!("{:032x}", i));
+        let bytes = e.canonical_bytes();
+        let leaf = leaf_hash(&bytes);
+        chain = chain_hash(&chain, &leaf);
+        tree.push(leaf);
+        entries.push(phivault_audit::StoredEntry { seq: i, bytes, leaf, chain });
+        if (i + 1) % 10_000 == 0 {
+            checkpoints.push(signer.sign(i + 1, &tree.root(), &chain, 0));
+        }
+    }
+    let started = Instant::now();
+    let report = phivault_audit::verify(entries, &checkpoints, &signer.public_key());
+    let secs = started.elapsed().as_secs_f64();
+    assert!(report.is_intact() && report.entries == n);
+    secs
+}

@@ -129,6 +129,10 @@ async fn main() {
             );
         }
     }
+    if engine == "sqlite" {
+        let secs = auth::audit_verify_seconds(1_000_000);
+        row("audit verify, 1,000,000 entries in memory, checkpoint every 10,000, one core", format!("{secs:.2} s"));
+    }
     store.close().await;
     if std::env::var_os("PHIVAULT_BENCH_KEEP_DB").is_some() {
         // For inspecting query plans afterwards: leave the database on disk.
