@@ -17,10 +17,78 @@ fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
     bytes.try_into().map_err(|_| StoreError::Corrupt("audit row: hash length"))
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SqlStore {
+    /// SQLite: the whole append as one round trip — `BEGIN IMMEDIATE; INSERT ...; COMMIT` —
+    /// from the cached chain head. Only integers and hex blob literals are spliced into the
+    /// statement. If another process appended meanwhile, the insert hits an existing seq,
+    /// the transaction is rolled back, and the caller retries from the stored head.
+    async fn append_sqlite(
+        &self,
+        entries: &[(i64, Vec<u8>)],
+        head: (i64, Hash),
+    ) -> Result<(u64, (i64, Hash)), StoreError> {
+        let (mut seq, mut chain) = head;
+        let first = seq;
+        let mut values = Vec::with_capacity(entries.len());
+        for (time_ms, bytes) in entries {
+            let leaf = leaf_hash(bytes);
+            chain = chain_hash(&chain, &leaf);
+            values.push(format!("({seq}, {time_ms}, X'{}', X'{}', X'{}')", hex(bytes), hex(&leaf), hex(&chain)));
+            seq += 1;
+        }
+        let sql = format!(
+            "BEGIN IMMEDIATE; INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES {}; COMMIT;",
+            values.join(", ")
+        );
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            return Err(if crate::records::is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) });
+        }
+        Ok((first as u64, (seq, chain)))
+    }
+
+    async fn stored_head(&self) -> Result<(i64, Hash), StoreError> {
+        let (size, chain) = self.audit_head().await?;
+        Ok((size as i64, chain))
+    }
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
         let _guard = self.write_guard().await;
+        if self.engine == Engine::Sqlite {
+            let cached = *self.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let head = match cached {
+                Some(h) => h,
+                None => self.stored_head().await?,
+            };
+            let mut result = self.append_sqlite(entries, head).await;
+            for _ in 0..8 {
+                if !matches!(result, Err(StoreError::Conflict)) {
+                    break;
+                }
+                // Another process appended: start again from the stored head.
+                let head = self.stored_head().await?;
+                result = self.append_sqlite(entries, head).await;
+            }
+            let mut cache = self.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            return match result {
+                Ok((first, head)) => {
+                    *cache = Some(head);
+                    Ok(first)
+                }
+                Err(e) => {
+                    *cache = None;
+                    Err(e)
+                }
+            };
+        }
         // SQLite: take the write lock at BEGIN, so that a second process waits (busy
         // timeout) instead of failing when it tries to upgrade its read to a write.
         let mut tx = match self.engine {

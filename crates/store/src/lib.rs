@@ -40,7 +40,13 @@ pub struct SqlStore {
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// SQLite file databases: the same-host revocation signal (see `stamp.rs`).
     stamp: Option<stamp::RevocationStamp>,
+    /// The audit chain head as this process last wrote it: `(next seq, chain)`. A stale
+    /// value is harmless: another writer's entry then holds that seq and the insert fails.
+    audit_head: std::sync::Arc<std::sync::Mutex<Option<AuditHead>>>,
 }
+
+/// `(next sequence number, chain value after the last entry)`.
+type AuditHead = (i64, [u8; 32]);
 
 pub(crate) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(Box::new(e))
@@ -106,7 +112,7 @@ impl SqlStore {
                 .map(|file| stamp::RevocationStamp::beside(std::path::Path::new(file))),
             Engine::Postgres => None,
         };
-        let store = Self { pool, engine, write_lock: Default::default(), stamp };
+        let store = Self { pool, engine, write_lock: Default::default(), stamp, audit_head: Default::default() };
         migrate::run(&store).await?;
         Ok(store)
     }
