@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod export;
 mod log;
 pub mod merkle;
 mod ports;

@@ -266,6 +266,29 @@ fn audit_checkpoint_and_verify_find_tampering() {
     assert!(text(&cp).contains("signed checkpoint: 10 entries"), "{}", text(&cp));
     let ok = phivault(&data, &["audit", "verify"], None);
     assert!(ok.status.success() && text(&ok).contains("the audit trail is intact"), "{}", text(&ok));
+    // The export the standalone verifier reads: one parseable line per entry, and the same
+    // verdict from the export, the witness file and the public key alone.
+    let export = tmp.path().join("export.jsonl");
+    let exported = phivault(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
+    assert!(text(&exported).contains("exported 10 entries"), "{}", text(&exported));
+    let lines: Vec<phivault_audit::StoredEntry> = std::fs::read_to_string(&export)
+        .expect("export")
+        .lines()
+        .map(|l| phivault_audit::export::parse_line(l).expect("line"))
+        .collect();
+    let witness: Vec<phivault_audit::Checkpoint> = std::fs::read_to_string(data.join("audit/witness.jsonl"))
+        .expect("witness")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("checkpoint"))
+        .collect();
+    let key = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read_to_string(data.join("audit/signing.pub")).expect("pub").trim(),
+    )
+    .expect("b64");
+    assert!(phivault_audit::verify(lines, &witness, &key).is_intact());
+    let again = phivault(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
+    assert!(!again.status.success(), "an export is never overwritten");
 
     let tamper = |sql: &'static str| {
         runtime.block_on(async {

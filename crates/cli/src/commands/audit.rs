@@ -16,6 +16,13 @@ use crate::config::AuditConfig;
 pub enum AuditAction {
     /// Sign a checkpoint of the trail as it is now, store it and append it to the witness.
     Checkpoint,
+    /// Write the whole trail as JSON lines for the standalone verifier
+    /// (`phivault-audit-verify --log FILE --witness WITNESS --public-key KEY`).
+    Export {
+        /// The file to write (refuses to overwrite).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Verify the whole trail against the signed checkpoints (database and witness file).
     Verify {
         /// Public key to verify with (default: the configured audit.public_key).
@@ -105,6 +112,28 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             let cp = checkpoint(store, &signer(config)?, &config.witness_file).await?;
             println!("signed checkpoint: {} entries, root {}", cp.tree_size, cp.root);
             println!("appended to {}", config.witness_file.display());
+        }
+        AuditAction::Export { out } => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            // Entries name patients by id: owner-only, like the database.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let mut from = 0;
+            let mut count = 0u64;
+            loop {
+                let page = store.audit_entries(from, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                from = last.seq + 1;
+                for e in &page {
+                    writeln!(writer, "{}", phivault_audit::export::export_line(e))?;
+                    count += 1;
+                }
+            }
+            writer.flush()?;
+            println!("exported {count} entries to {}", out.display());
         }
         AuditAction::Verify { public_key } => {
             let path = public_key.unwrap_or_else(|| config.public_key.clone());
