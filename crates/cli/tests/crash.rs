@@ -1,0 +1,152 @@
+//! Crash test: `phivault serve` is killed with SIGKILL while clients read, three times over.
+//! After each restart the audit trail verifies, and every read a client saw succeed is in
+//! it (matched by its X-Request-Id): an acknowledged access is never missing from the trail.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+fn phivault(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("CI", "true")
+        .output()
+        .expect("run phivault")
+}
+
+fn start(data: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("serve")
+        .env("PHIVAULT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PHIVAULT_PUBLIC_BASE_URL", format!("https://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Reads `/fhir/Patient/{id}` over one keep-alive TLS connection until it breaks; records
+/// the request ids of 200 answers.
+async fn client(port: u16, cert: Vec<u8>, token: String, id: String, seen: Arc<Mutex<Vec<String>>>) {
+    let mut roots = rustls::RootCertStore::empty();
+    if roots.add(CertificateDer::from_pem_slice(&cert).expect("pem")).is_err() {
+        return;
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return };
+    let Ok(tls) = connector.connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await else { return };
+    let mut stream = BufReader::new(tls);
+    loop {
+        let request =
+            format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+        if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
+            return;
+        }
+        let (mut status, mut length, mut request_id) = (String::new(), 0usize, None);
+        loop {
+            let mut line = String::new();
+            match stream.read_line(&mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if status.is_empty() {
+                status = line.clone();
+            }
+            if line == "\r\n" {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if let Some(v) = lower.strip_prefix("x-request-id:") {
+                request_id = Some(v.trim().to_owned());
+            }
+        }
+        let mut body = vec![0u8; length];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        // Only a complete 200 response counts as an acknowledged access.
+        if status.contains(" 200 ")
+            && let Some(rid) = request_id
+        {
+            seen.lock().expect("lock").push(rid);
+        }
+    }
+}
+
+#[test]
+fn killed_mid_load_the_trail_verifies_and_holds_every_acknowledged_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let bundle = tmp.path().join("daffy.json");
+    let fake = phivault_demo::fake_patient_bundles().into_iter().next().expect("bundle");
+    std::fs::write(&bundle, fake.to_string()).expect("bundle");
+    assert!(phivault(&data, &["import", bundle.to_str().expect("utf8")]).status.success());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let (token, patient_id) = runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let identity = phivault_testkit::system_identity(store.clone(), phivault_testkit::test_ring());
+        let token =
+            phivault_testkit::signed_in(&identity, "dr-load", vec![phivault_identity::Role::Physician], None).await;
+        let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM resources WHERE resource_type = 'Patient' LIMIT 1")
+            .fetch_all(&sqlx::SqlitePool::connect(&url).await.expect("raw"))
+            .await
+            .expect("patient");
+        store.close().await;
+        (token.expose().to_owned(), rows[0].clone())
+    });
+    let cert = std::fs::read(data.join("tls/cert.pem")).expect("cert");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for round in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let mut server = start(&data, port);
+        runtime.block_on(async {
+            let clients: Vec<_> = (0..4)
+                .map(|_| tokio::spawn(client(port, cert.clone(), token.clone(), patient_id.clone(), seen.clone())))
+                .collect();
+            tokio::time::sleep(Duration::from_millis(400 + 150 * round)).await;
+            server.kill().expect("SIGKILL");
+            let _ = server.wait();
+            for c in clients {
+                let _ = c.await;
+            }
+        });
+    }
+    let acknowledged = seen.lock().expect("lock").clone();
+    assert!(acknowledged.len() > 10, "the load produced reads: {}", acknowledged.len());
+    let verify = phivault(&data, &["audit", "verify"]);
+    let report = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(verify.status.success() && report.contains("intact"), "{report}");
+    let recorded: std::collections::HashSet<String> = runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let entries = phivault_audit::AuditStore::audit_entries(&store, 0, u64::MAX / 2).await.expect("entries");
+        entries
+            .iter()
+            .filter_map(|e| phivault_audit::AuditEvent::from_canonical(&e.bytes))
+            .filter_map(|e| e.request_id)
+            .collect()
+    });
+    let missing: Vec<&String> = acknowledged.iter().filter(|rid| !recorded.contains(*rid)).collect();
+    assert!(missing.is_empty(), "{} acknowledged reads missing from the trail", missing.len());
+}
