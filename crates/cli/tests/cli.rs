@@ -289,6 +289,10 @@ fn audit_checkpoint_and_verify_find_tampering() {
     assert!(phivault_audit::verify(lines, &witness, &key).is_intact());
     let again = phivault(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
     assert!(!again.status.success(), "an export is never overwritten");
+    let proof = phivault(&data, &["audit", "prove", "4"], None);
+    assert!(text(&proof).contains("entry #4 is included in the signed tree"), "{}", text(&proof));
+    assert!(text(&proof).contains("proof[3]: "), "a 10-entry tree needs 4 proof hashes: {}", text(&proof));
+    assert!(!phivault(&data, &["audit", "prove", "10"], None).status.success(), "not yet checkpointed");
 
     let tamper = |sql: &'static str| {
         runtime.block_on(async {
@@ -306,4 +310,5 @@ fn audit_checkpoint_and_verify_find_tampering() {
     tamper("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0) WHERE seq = 3");
     let edited = phivault(&data, &["audit", "verify"], None);
     assert!(text(&edited).contains("first bad entry #3"), "{}", text(&edited));
+    assert!(!phivault(&data, &["audit", "prove", "3"], None).status.success(), "a changed entry has no proof");
 }

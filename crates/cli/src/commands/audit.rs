@@ -16,6 +16,15 @@ use crate::config::AuditConfig;
 pub enum AuditAction {
     /// Sign a checkpoint of the trail as it is now, store it and append it to the witness.
     Checkpoint,
+    /// Prove that entry SEQ is in the latest signed checkpoint (RFC 6962 inclusion proof),
+    /// and show the entry.
+    Prove {
+        /// The entry's position in the trail.
+        seq: u64,
+        /// Public key to check the checkpoint with (default: audit.public_key).
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+    },
     /// Write the whole trail as JSON lines for the standalone verifier
     /// (`phivault-audit-verify --log FILE --witness WITNESS --public-key KEY`).
     Export {
@@ -106,6 +115,25 @@ fn witness_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
         .collect()
 }
 
+fn read_public_key(path: &Path) -> Result<Vec<u8>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the public key {}", path.display()))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("{} is not a base64 public key", path.display()))
+}
+
+/// Checkpoints from the witness file and the database, without duplicates.
+async fn all_checkpoints(store: &dyn AuditStore, config: &AuditConfig) -> Result<Vec<Checkpoint>> {
+    let mut checkpoints = witness_checkpoints(&config.witness_file)?;
+    for cp in store.checkpoints().await? {
+        if !checkpoints.contains(&cp) {
+            checkpoints.push(cp);
+        }
+    }
+    Ok(checkpoints)
+}
+
 pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditAction) -> Result<()> {
     match action {
         AuditAction::Checkpoint => {
@@ -135,19 +163,49 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             writer.flush()?;
             println!("exported {count} entries to {}", out.display());
         }
-        AuditAction::Verify { public_key } => {
-            let path = public_key.unwrap_or_else(|| config.public_key.clone());
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read the public key {}", path.display()))?;
-            let key = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .with_context(|| format!("{} is not a base64 public key", path.display()))?;
-            let mut checkpoints = witness_checkpoints(&config.witness_file)?;
-            for cp in store.checkpoints().await? {
-                if !checkpoints.contains(&cp) {
-                    checkpoints.push(cp);
+        AuditAction::Prove { seq, public_key } => {
+            let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
+            let checkpoints = all_checkpoints(store, config).await?;
+            let Some(cp) =
+                checkpoints.iter().filter(|c| c.tree_size > seq && c.verify(&key)).max_by_key(|c| c.tree_size)
+            else {
+                bail!("no validly signed checkpoint covers entry #{seq} yet; run `phivault audit checkpoint`");
+            };
+            let mut leaves = Vec::new();
+            let mut entry = None;
+            let mut from = 0;
+            while (leaves.len() as u64) < cp.tree_size {
+                let page = store.audit_entries(from, PAGE.min(cp.tree_size - from)).await?;
+                let Some(last) = page.last() else { break };
+                from = last.seq + 1;
+                for e in page {
+                    if e.seq == seq {
+                        entry = Some(e.bytes.clone());
+                    }
+                    leaves.push(e.leaf);
                 }
             }
+            let (Some(bytes), true) = (entry, leaves.len() as u64 == cp.tree_size) else {
+                bail!("the trail no longer holds the {} entries the checkpoint signed", cp.tree_size);
+            };
+            let leaf = phivault_audit::merkle::leaf_hash(&bytes);
+            let proof = phivault_audit::merkle::inclusion_proof(seq as usize, &leaves);
+            let root = phivault_audit::checkpoint::unhex(&cp.root).unwrap_or_default();
+            let included = phivault_audit::merkle::verify_inclusion(seq, cp.tree_size, &leaf, &proof, &root);
+            println!("entry #{seq}: {}", String::from_utf8_lossy(&bytes));
+            println!("leaf hash: {}", phivault_audit::checkpoint::hex(&leaf));
+            println!("checkpoint: {} entries, root {}, signed {}", cp.tree_size, cp.root, cp.time_ms);
+            for (i, h) in proof.iter().enumerate() {
+                println!("proof[{i}]: {}", phivault_audit::checkpoint::hex(h));
+            }
+            if !included {
+                bail!("entry #{seq} is NOT in the signed tree: the trail was changed");
+            }
+            println!("entry #{seq} is included in the signed tree");
+        }
+        AuditAction::Verify { public_key } => {
+            let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
+            let checkpoints = all_checkpoints(store, config).await?;
             let mut entries: Vec<StoredEntry> = Vec::new();
             let mut from = 0;
             loop {
