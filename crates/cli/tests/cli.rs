@@ -205,6 +205,21 @@ fn user_administration_from_the_command_line() {
     assert!(phivault(&data, &["audit", "checkpoint"], None).status.success());
     let verify = phivault(&data, &["audit", "verify"], None);
     assert!(text(&verify).contains("entries: 11") && text(&verify).contains("intact"), "{}", text(&verify));
+    // Activity review: filters combine.
+    let search = |args: &[&str]| {
+        let mut all = vec!["audit", "search"];
+        all.extend_from_slice(args);
+        phivault(&data, &all, None)
+    };
+    let locks = search(&["--action", "cli.user.lock"]);
+    assert_eq!(String::from_utf8_lossy(&locks.stdout).lines().count(), 1, "{}", text(&locks));
+    assert!(text(&locks).contains("\"target\":\"user:daffy\""), "{}", text(&locks));
+    let failures = search(&["--outcome", "failure"]);
+    assert_eq!(String::from_utf8_lossy(&failures.stdout).lines().count(), 5, "{}", text(&failures));
+    let later = search(&["--since", "2999-01-01T00:00:00Z"]);
+    assert_eq!(String::from_utf8_lossy(&later.stdout).lines().count(), 0);
+    assert!(text(&search(&["--since", "yesterday"])).contains("RFC 3339"));
+    assert!(text(&search(&["--outcome", "maybe"])).contains("success, denied or failure"));
 }
 
 #[test]

@@ -25,6 +25,31 @@ pub enum AuditAction {
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
     },
+    /// Search the trail (activity review): entries matching every given filter, oldest
+    /// first, one JSON object per line.
+    Search {
+        /// Account id (`user-…`) or `os:<login>` for command-line operations.
+        #[arg(long)]
+        user: Option<String>,
+        /// Patient id: every access that touched this patient's records.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Action, e.g. read, search, login.password, admin.user.deactivate.
+        #[arg(long)]
+        action: Option<String>,
+        /// success, denied or failure.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// From this time on (RFC 3339, e.g. 2026-11-25T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Write the whole trail as JSON lines for the standalone verifier
     /// (`phivault-audit-verify --log FILE --witness WITNESS --public-key KEY`).
     Export {
@@ -162,6 +187,49 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             }
             writer.flush()?;
             println!("exported {count} entries to {}", out.display());
+        }
+        AuditAction::Search { user, patient, action, outcome, since, until, limit } => {
+            let time = |t: &Option<String>, name: &str| -> Result<Option<i64>> {
+                t.as_deref()
+                    .map(|t| {
+                        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                            .map(|d| (d.unix_timestamp_nanos() / 1_000_000) as i64)
+                            .with_context(|| format!("--{name} must be an RFC 3339 time such as 2026-11-25T08:00:00Z"))
+                    })
+                    .transpose()
+            };
+            let (since, until) = (time(&since, "since")?, time(&until, "until")?);
+            let outcome = match outcome.as_deref() {
+                None => None,
+                Some("success") => Some(phivault_audit::Outcome::Success),
+                Some("denied") => Some(phivault_audit::Outcome::Denied),
+                Some("failure") => Some(phivault_audit::Outcome::Failure),
+                Some(_) => bail!("--outcome is success, denied or failure"),
+            };
+            let mut found = 0;
+            let mut from = 0;
+            'pages: loop {
+                let page = store.audit_entries(from, PAGE).await?;
+                let Some(last) = page.last() else { break };
+                from = last.seq + 1;
+                for e in &page {
+                    let Some(event) = phivault_audit::AuditEvent::from_canonical(&e.bytes) else { continue };
+                    let keep = user.as_ref().is_none_or(|u| event.user_id.as_ref() == Some(u))
+                        && patient.as_ref().is_none_or(|p| event.patient_ids.contains(p))
+                        && action.as_ref().is_none_or(|a| &event.action == a)
+                        && outcome.is_none_or(|o| event.outcome == o)
+                        && since.is_none_or(|s| event.time_ms >= s)
+                        && until.is_none_or(|u| event.time_ms < u);
+                    if keep {
+                        println!("{{\"seq\":{},\"event\":{}}}", e.seq, String::from_utf8_lossy(&e.bytes));
+                        found += 1;
+                        if found >= limit {
+                            break 'pages;
+                        }
+                    }
+                }
+            }
+            eprintln!("{found} matching entries");
         }
         AuditAction::Prove { seq, public_key } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
