@@ -42,9 +42,37 @@ async fn stylesheet() -> Response {
 
 /// Where to continue after sign-in: a local path only (no open redirects).
 fn safe_next(next: Option<&str>) -> String {
+    // Browsers drop tabs and newlines from URLs and read `\` as `/`, so `/\t/evil.example`
+    // would become `//evil.example`: only visible ASCII, and never a second leading slash.
+    let local = |n: &str| {
+        n.starts_with('/') && !n.starts_with("//") && n.bytes().all(|b| b.is_ascii_graphic()) && !n.contains('\\')
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if local(n) => n.to_owned(),
         _ => "/account".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn continuation_targets_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/oauth/authorize?client_id=x&state=y")), "/oauth/authorize?client_id=x&state=y");
+        for hostile in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "/ /evil.example",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(hostile)), "/account", "{hostile:?}");
+        }
+        assert_eq!(safe_next(None), "/account");
     }
 }
 
