@@ -317,7 +317,11 @@ impl Identity {
             Spent::Replayed(t) => {
                 // RFC 6749 4.1.2: a code used twice revokes what was issued with it.
                 self.store().revoke_grant(&t.grant_id).await?;
-                tracing::warn!(client_id = %client_id, "authorization code replayed; grant revoked");
+                // The stored client id, not the request's: request text never reaches a log.
+                tracing::warn!(
+                    client_id = t.client_id.as_deref().unwrap_or("-"),
+                    "authorization code replayed; grant revoked"
+                );
                 return Err(bad());
             }
             Spent::Missing => return Err(bad()),
@@ -447,7 +451,10 @@ impl Identity {
             Spent::Fresh(t) => t,
             Spent::Replayed(t) => {
                 self.store().revoke_grant(&t.grant_id).await?;
-                tracing::warn!(client_id = %client_id, "refresh token replayed; grant revoked");
+                tracing::warn!(
+                    client_id = t.client_id.as_deref().unwrap_or("-"),
+                    "refresh token replayed; grant revoked"
+                );
                 return Err(bad());
             }
             Spent::Missing => return Err(bad()),
