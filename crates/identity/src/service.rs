@@ -432,10 +432,12 @@ impl Identity {
         }
         let codes = generate_recovery_codes()?;
         let digests: Vec<[u8; 32]> = codes.iter().map(|(_, d)| *d).collect();
+        // Codes first: if confirming then fails, the user retries and gets new codes; the
+        // other order could switch MFA on with recovery codes nobody was ever shown.
+        self.inner.store.set_recovery_codes(&user.id, &digests).await?;
         user.totp_confirmed = true;
         user.updated_ms = self.now_ms();
         self.update(&user, false).await?;
-        self.inner.store.set_recovery_codes(&user.id, &digests).await?;
         let grant = self.advance(&view, true).await?;
         Ok((grant, codes.into_iter().map(|(c, _)| c).collect()))
     }
