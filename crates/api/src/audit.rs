@@ -6,7 +6,7 @@
 //! Safeguards: 45 CFR 164.312(b) audit controls; ONC 170.315(d)(2), (d)(10).
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use phivault_audit::{AuditEvent, Outcome, clip};
@@ -42,21 +42,6 @@ impl Touched {
     }
 }
 
-/// The audit action name of a FHIR request.
-fn action(method: &Method, path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-    match (method.as_str(), segments.as_slice()) {
-        ("POST", []) => "batch",
-        ("GET" | "HEAD", [_]) | ("POST", [_, "_search"]) => "search",
-        ("POST", [_]) => "create",
-        ("GET" | "HEAD", [_, "_history"]) | ("GET" | "HEAD", [_, _, "_history"]) => "history",
-        ("GET" | "HEAD", [_, _, "_history", _]) => "vread",
-        ("GET" | "HEAD", [_, _]) => "read",
-        ("PUT", [_, _]) => "update",
-        _ => "other",
-    }
-}
-
 pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -72,7 +57,9 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
     };
-    let mut event = AuditEvent::new(state.identity.now_ms(), action(&method, &relative), outcome, state.audit.node());
+    // The same classification the access gate applies: one reading of the request.
+    let action = crate::auth::gate::classify(&method, &relative).map_or("other", |a| a.action);
+    let mut event = AuditEvent::new(state.identity.now_ms(), action, outcome, state.audit.node());
     event.reason = Some(status.as_u16().to_string());
     event.source_ip = source_ip;
     event.user_agent = user_agent;

@@ -31,7 +31,7 @@ impl Permissions {
         self.0 & other.0 == other.0
     }
 
-    pub fn union(self, other: Self) -> Self {
+    pub const fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)
     }
 

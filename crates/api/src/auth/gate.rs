@@ -24,6 +24,9 @@ pub struct FhirAccess {
     pub resource_type: Option<String>,
     pub id: Option<String>,
     pub needs: Permissions,
+    /// The audit trail's name for it: `read`, `vread`, `search`, `history`, `create`,
+    /// `update`, `batch`.
+    pub action: &'static str,
 }
 
 /// Classifies `method` on `path` (relative to `/fhir`). `None` for what the router
@@ -33,21 +36,21 @@ pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
     let method = if method == Method::HEAD { &Method::GET } else { method };
     let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let owned = |s: &str| Some(s.to_owned());
-    let (resource_type, id, needs) = match (method, segments.as_slice()) {
-        (&Method::POST, []) => (
-            None,
-            None,
-            Permissions::CREATE.union(Permissions::READ).union(Permissions::UPDATE).union(Permissions::SEARCH),
-        ),
-        (&Method::GET, [t]) => (owned(t), None, Permissions::SEARCH),
-        (&Method::POST, [t]) => (owned(t), None, Permissions::CREATE),
-        (&Method::POST, [t, "_search"]) => (owned(t), None, Permissions::SEARCH),
-        (&Method::GET, [t, "_history"]) => (owned(t), None, Permissions::SEARCH),
-        (&Method::GET, [t, id]) | (&Method::GET, [t, id, "_history", ..]) => (owned(t), owned(id), Permissions::READ),
-        (&Method::PUT, [t, id]) => (owned(t), owned(id), Permissions::UPDATE),
+    const BUNDLE: Permissions =
+        Permissions::CREATE.union(Permissions::READ).union(Permissions::UPDATE).union(Permissions::SEARCH);
+    let (resource_type, id, needs, action) = match (method, segments.as_slice()) {
+        (&Method::POST, []) => (None, None, BUNDLE, "batch"),
+        (&Method::GET, [t]) => (owned(t), None, Permissions::SEARCH, "search"),
+        (&Method::POST, [t]) => (owned(t), None, Permissions::CREATE, "create"),
+        (&Method::POST, [t, "_search"]) => (owned(t), None, Permissions::SEARCH, "search"),
+        (&Method::GET, [t, "_history"]) => (owned(t), None, Permissions::SEARCH, "history"),
+        (&Method::GET, [t, id]) => (owned(t), owned(id), Permissions::READ, "read"),
+        (&Method::GET, [t, id, "_history"]) => (owned(t), owned(id), Permissions::READ, "history"),
+        (&Method::GET, [t, id, "_history", _]) => (owned(t), owned(id), Permissions::READ, "vread"),
+        (&Method::PUT, [t, id]) => (owned(t), owned(id), Permissions::UPDATE, "update"),
         _ => return None,
     };
-    Some(FhirAccess { resource_type, id, needs })
+    Some(FhirAccess { resource_type, id, needs, action })
 }
 
 /// Roles that work with clinical records (refined per patient and field by the policy layer).
@@ -189,6 +192,20 @@ mod tests {
         assert_eq!(access(Method::POST, "/Patient").needs, Permissions::CREATE);
         assert_eq!(access(Method::PUT, "/Patient/p1").needs, Permissions::UPDATE);
         assert_eq!(access(Method::POST, "/").resource_type, None);
+        let actions: Vec<&str> = [
+            (Method::GET, "/Patient/p1"),
+            (Method::GET, "/Patient/p1/_history/2"),
+            (Method::GET, "/Patient/p1/_history"),
+            (Method::GET, "/Patient/_history"),
+            (Method::POST, "/Patient/_search"),
+            (Method::PUT, "/Patient/p1"),
+            (Method::POST, "/"),
+        ]
+        .iter()
+        .map(|(m, p)| access(m.clone(), p).action)
+        .collect();
+        assert_eq!(actions, ["read", "vread", "history", "history", "search", "update", "batch"]);
+        assert!(classify(&Method::GET, "/Patient/p1/_history/2/extra").is_none());
         assert!(classify(&Method::DELETE, "/Patient/p1").is_none(), "the router refuses it");
     }
 
