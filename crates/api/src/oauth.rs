@@ -71,21 +71,9 @@ fn oauth_error(status: StatusCode, e: &OAuthError) -> Response {
 }
 
 fn redirect_with(uri: &str, params: &[(&str, &str)]) -> Response {
-    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect();
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", crate::web::html::url_encode(v))).collect();
     let sep = if uri.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{uri}{sep}{}", query.join("&"))).into_response()
-}
-
-fn form_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn failure_response(failure: AuthorizeFailure) -> Response {
@@ -128,7 +116,7 @@ async fn authorize(
         None => None,
     };
     let Some((secret, view)) = session else {
-        return Redirect::to(&format!("/login?next={}", form_encode(here))).into_response();
+        return Redirect::to(&format!("/login?next={}", crate::web::html::url_encode(here))).into_response();
     };
     let grantable = state.identity.grantable(&view, &auth);
     let scopes: String = grantable

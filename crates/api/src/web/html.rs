@@ -19,6 +19,19 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Percent-encodes a query-string value: everything but RFC 3986's unreserved characters.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// A full page. `body` must already be escaped HTML.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
@@ -48,6 +61,11 @@ code{background:#eef;padding:.1rem .3rem}.qr svg{width:14rem;height:14rem}ol.cod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(url_encode("/oauth/authorize?a=b c&d=é"), "%2Foauth%2Fauthorize%3Fa%3Db%20c%26d%3D%C3%A9");
+    }
 
     #[test]
     fn escapes_markup() {

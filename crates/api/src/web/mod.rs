@@ -117,23 +117,11 @@ fn stage_path(stage: LoginStage) -> &'static str {
 fn continue_to(grant: &SessionGrant, next: &str) -> Response {
     let target = match grant.stage {
         LoginStage::Complete => next.to_owned(),
-        stage => format!("{}?next={}", stage_path(stage), percent_encode(next)),
+        stage => format!("{}?next={}", stage_path(stage), html::url_encode(next)),
     };
     let mut response = Redirect::to(&target).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&grant.secret));
     response
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize)]
