@@ -106,7 +106,11 @@ fn killed_mid_load_the_trail_verifies_and_holds_every_acknowledged_read() {
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let (token, patient_id) = runtime.block_on(async {
         let store = phivault_store::SqlStore::connect(&url).await.expect("store");
-        let identity = phivault_testkit::system_identity(store.clone(), phivault_testkit::test_ring());
+        // The server's own key ring (the demo-style key file is unsealed), as every process
+        // sharing this data dir uses it.
+        let key_file = phivault_crypto::KeyFile::open(&data.join("keys.json"), phivault_crypto::Unlock::Nothing)
+            .expect("key file");
+        let identity = phivault_testkit::system_identity(store.clone(), key_file.ring().clone());
         let token =
             phivault_testkit::signed_in(&identity, "dr-load", vec![phivault_identity::Role::Physician], None).await;
         let rows: Vec<String> = sqlx::query_scalar("SELECT id FROM resources WHERE resource_type = 'Patient' LIMIT 1")

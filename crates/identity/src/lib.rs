@@ -13,6 +13,7 @@ mod policy;
 mod ports;
 mod role;
 pub mod scopes;
+mod sealed_store;
 mod service;
 mod tokens;
 pub mod totp;

@@ -134,6 +134,8 @@ impl Identity {
     ) -> Result<Self, IdentityError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let dummy_hash = hasher.hash(&random_token(16)?)?;
+        let store: Arc<dyn IdentityStore> =
+            Arc::new(crate::sealed_store::SealingStore { inner: store, keys: keys.clone() });
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

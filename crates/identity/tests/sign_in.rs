@@ -17,14 +17,17 @@ struct Fixture {
     identity: Identity,
     clock: ManualClock,
     store: phivault_store::SqlStore,
+    /// The key ring every "process" of a test shares, as they share the key file.
+    ring: phivault_crypto::KeyRing,
     _db: phivault_testkit::TestDb,
 }
 
 async fn fixture(engine: &str, policy: IdentityPolicy) -> Fixture {
     let (store, db, _) = fresh_store(engine).await;
     let clock = ManualClock::at(START_MS);
-    let identity = identity(store.clone(), test_ring(), policy, clock.clone());
-    Fixture { identity, clock, store, _db: db }
+    let ring = test_ring();
+    let identity = identity(store.clone(), ring.clone(), policy, clock.clone());
+    Fixture { identity, clock, store, ring, _db: db }
 }
 
 async fn add(identity: &Identity, username: &str, roles: Vec<Role>) -> String {
@@ -130,7 +133,7 @@ async fn lockout_after_five_failures_and_no_user_enumeration() {
         assert_eq!(locked.to_string(), unknown.to_string());
         assert!(matches!(locked, IdentityError::BadCredentials));
         // The lockout is in the database: a second server process sees it.
-        let other = identity(f.store.clone(), test_ring(), IdentityPolicy::default(), f.clock.clone());
+        let other = identity(f.store.clone(), f.ring.clone(), IdentityPolicy::default(), f.clock.clone());
         assert!(other.login("daffy", PASSWORD, "10.0.0.4").await.is_err());
         f.clock.advance_ms(15 * MINUTE);
         let grant = other.login("daffy", PASSWORD, "10.0.0.4").await.expect("lockout expired");
@@ -204,7 +207,7 @@ async fn deactivation_ends_every_session_on_every_process_at_once() {
         let f = fixture(engine, IdentityPolicy::default()).await;
         add(&f.identity, "daffy", vec![Role::Physician]).await;
         let (grant, _) = first_login(&f, "daffy").await;
-        let other_process = identity(f.store.clone(), test_ring(), IdentityPolicy::default(), f.clock.clone());
+        let other_process = identity(f.store.clone(), f.ring.clone(), IdentityPolicy::default(), f.clock.clone());
         other_process.authenticate(&grant.secret).await.expect("valid on both processes");
         f.identity.deactivate("daffy").await.expect("deactivate");
         assert!(other_process.authenticate(&grant.secret).await.is_err());
@@ -304,7 +307,7 @@ async fn raised_argon2_parameters_rehash_at_login() {
     .expect("params");
     let upgraded = Identity::new(
         std::sync::Arc::new(f.store.clone()),
-        std::sync::Arc::new(phivault_service::StaticKeySource(std::sync::Arc::new(test_ring()))),
+        std::sync::Arc::new(phivault_service::StaticKeySource(std::sync::Arc::new(f.ring.clone()))),
         stronger,
         IdentityPolicy::default(),
         std::sync::Arc::new(f.clock.clone()),
@@ -472,4 +475,38 @@ async fn cached_sessions_end_at_once_when_another_process_revokes() {
     server.authenticate(&session).await.expect("valid");
     clock.advance_ms(15 * MINUTE);
     assert!(server.authenticate(&session).await.is_err(), "idle for 15 minutes");
+}
+
+/// A patient account's display name is the patient's name: the database holds it sealed.
+#[tokio::test]
+async fn display_names_are_stored_sealed() {
+    for engine in engines() {
+        let (store, _db, url) = fresh_store(engine).await;
+        let f = identity(store.clone(), test_ring(), IdentityPolicy::default(), ManualClock::at(START_MS));
+        let (summary, _) = f
+            .create_user(NewAccount {
+                username: "patient-7".into(),
+                display_name: "Porky Pig".into(),
+                roles: vec![Role::Patient],
+                patient_id: Some("example-patient-7".into()),
+                password: None,
+            })
+            .await
+            .expect("create");
+        f.lock("patient-7").await.expect("update path seals too");
+        let raw: Vec<String> = match engine {
+            "sqlite" => sqlx::query_scalar("SELECT display_name FROM users")
+                .fetch_all(&sqlx::SqlitePool::connect(&url).await.expect("raw"))
+                .await
+                .expect("select"),
+            _ => sqlx::query_scalar("SELECT display_name FROM users")
+                .fetch_all(&sqlx::PgPool::connect(&url).await.expect("raw"))
+                .await
+                .expect("select"),
+        };
+        assert!(raw.iter().all(|d| d.starts_with("sealed:v1:") && !d.contains("Porky")), "{engine}: {raw:?}");
+        assert_eq!(summary.display_name, "Porky Pig");
+        assert_eq!(f.find_user("patient-7").await.expect("read").display_name, "Porky Pig");
+        assert_eq!(f.list_users().await.expect("list")[0].display_name, "Porky Pig");
+    }
 }
