@@ -1,0 +1,296 @@
+//! Reproducible accuracy and speed evaluation of phivault-deid.
+//!
+//! ```text
+//! cargo run --release -p phivault-deid --example deid_eval -- \
+//!     /work/shared/deid-corpus/physionet-deid-gold.jsonl [--errors FILE] [--runs N]
+//! ```
+//!
+//! Scoring (see docs/DEID.md):
+//! - span recall: a gold PHI span counts as found when any predicted span
+//!   overlaps it (the usual lenient measure, and the one deid.pl reports);
+//! - span precision: a predicted span is right when it overlaps a gold PHI
+//!   span, wrong when it overlaps none; one that only overlaps a gold
+//!   `YEAR` span is left out of both counts, because a bare year is not
+//!   Safe Harbor PHI (keeping or removing it is neither a leak nor an error);
+//! - token level (stricter): alphanumeric tokens of the text; a token is
+//!   gold PHI when it overlaps a gold PHI span, predicted when it overlaps a
+//!   predicted span. Character coverage is the share of gold PHI
+//!   non-blank characters inside predicted spans.
+
+#[path = "../tests/synth/mod.rs"]
+mod synth;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Instant;
+
+use phivault_deid::{PhiSpan, Replacement, Scrubber, ScrubberConfig};
+
+/// One gold annotation.
+struct Gold {
+    start: usize,
+    end: usize,
+    raw: String,
+    phi: bool,
+}
+
+/// One corpus note.
+struct Record {
+    id: String,
+    text: String,
+    gold: Vec<Gold>,
+}
+
+fn load(path: &str) -> Result<Vec<Record>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let mut out = Vec::new();
+    for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let text = v["text"].as_str().ok_or("record without text")?.to_string();
+        let mut gold = Vec::new();
+        for s in v["spans"].as_array().ok_or("record without spans")? {
+            // The offsets are character offsets; the corpus is ASCII, so
+            // they are byte offsets too — checked here rather than assumed.
+            let start = s["start"].as_u64().ok_or("span start")? as usize;
+            let end = s["end"].as_u64().ok_or("span end")? as usize;
+            if !text.is_ascii() {
+                return Err(format!("record {} is not ASCII: char offsets need mapping", v["id"]));
+            }
+            gold.push(Gold {
+                start,
+                end,
+                raw: s["raw"].as_str().unwrap_or("?").to_string(),
+                phi: s["phi"].as_bool().unwrap_or(true),
+            });
+        }
+        out.push(Record { id: v["id"].as_str().unwrap_or("?").to_string(), text, gold });
+    }
+    Ok(out)
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+#[derive(Default)]
+struct Score {
+    per_type: BTreeMap<String, (usize, usize)>,
+    gold_found: usize,
+    gold_total: usize,
+    pred_tp: usize,
+    pred_fp: usize,
+    pred_neutral: usize,
+    tok_gold: usize,
+    tok_hit: usize,
+    tok_pred: usize,
+    chars_gold: usize,
+    chars_hit: usize,
+}
+
+fn score(rec: &Record, pred: &[PhiSpan], s: &mut Score, errors: &mut Vec<String>) {
+    let p = |g: &Gold| pred.iter().any(|x| overlaps((x.start, x.end), (g.start, g.end)));
+    for g in &rec.gold {
+        let e = s.per_type.entry(g.raw.clone()).or_default();
+        e.1 += 1;
+        let found = p(g);
+        if found {
+            e.0 += 1;
+        }
+        if g.phi {
+            s.gold_total += 1;
+            if found {
+                s.gold_found += 1;
+            } else {
+                errors.push(format!("FN {} {:<18} {}", rec.id, g.raw, context(&rec.text, g.start, g.end)));
+            }
+            for (i, c) in rec.text[g.start..g.end].char_indices() {
+                if !c.is_whitespace() {
+                    s.chars_gold += 1;
+                    let at = g.start + i;
+                    if pred.iter().any(|x| x.start <= at && at < x.end) {
+                        s.chars_hit += 1;
+                    }
+                }
+            }
+        }
+    }
+    for x in pred {
+        let hits: Vec<&Gold> = rec.gold.iter().filter(|g| overlaps((x.start, x.end), (g.start, g.end))).collect();
+        if hits.iter().any(|g| g.phi) {
+            s.pred_tp += 1;
+        } else if !hits.is_empty() {
+            s.pred_neutral += 1;
+        } else {
+            s.pred_fp += 1;
+            errors.push(format!(
+                "FP {} {:<18} {}",
+                rec.id,
+                format!("{:?}", x.kind),
+                context(&rec.text, x.start, x.end)
+            ));
+        }
+    }
+    // Token level.
+    let b = rec.text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let st = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let tok = (st, i);
+        let gold_phi = rec.gold.iter().any(|g| g.phi && overlaps(tok, (g.start, g.end)));
+        let gold_year = rec.gold.iter().any(|g| !g.phi && overlaps(tok, (g.start, g.end)));
+        let predicted = pred.iter().any(|x| overlaps(tok, (x.start, x.end)));
+        if gold_phi {
+            s.tok_gold += 1;
+            if predicted {
+                s.tok_hit += 1;
+            }
+        }
+        if predicted && !gold_year {
+            s.tok_pred += 1;
+        }
+    }
+}
+
+fn context(text: &str, start: usize, end: usize) -> String {
+    let a = text[..start].char_indices().rev().nth(29).map_or(0, |(i, _)| i);
+    let z = text[end..].char_indices().nth(20).map_or(text.len(), |(i, _)| end + i);
+    format!("{}<<{}>>{}", &text[a..start], &text[start..end], &text[end..z]).replace('\n', "\\n")
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = args.first().cloned().unwrap_or_else(|| "/work/shared/deid-corpus/physionet-deid-gold.jsonl".into());
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let errors_path = flag("--errors");
+    let runs: usize = flag("--runs").and_then(|r| r.parse().ok()).unwrap_or(7);
+
+    let t0 = Instant::now();
+    let scrubber = Scrubber::new(ScrubberConfig::default());
+    let build = t0.elapsed();
+
+    let records = match load(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("deid_eval: {e}");
+            std::process::exit(2);
+        }
+    };
+    let bytes: usize = records.iter().map(|r| r.text.len()).sum();
+
+    let mut s = Score::default();
+    let mut errors = Vec::new();
+    for r in &records {
+        let pred = scrubber.find(&r.text);
+        score(r, &pred, &mut s, &mut errors);
+    }
+
+    // Speed: the whole corpus, `runs` times, one thread.
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let mut n = 0usize;
+            for r in &records {
+                n += scrubber.find(&r.text).len();
+            }
+            std::hint::black_box(n);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let mbps = |t: f64| bytes as f64 / 1e6 / t;
+
+    let recall = ratio(s.gold_found, s.gold_total);
+    let precision = ratio(s.pred_tp, s.pred_tp + s.pred_fp);
+    let f1 = if recall + precision > 0.0 { 2.0 * recall * precision / (recall + precision) } else { 0.0 };
+    println!("corpus: {path}");
+    println!("records: {}  bytes: {bytes}  gold PHI spans: {}", records.len(), s.gold_total);
+    println!();
+    println!("span level (a gold span is found when any predicted span overlaps it)");
+    println!("  recall    {recall:.4}  ({}/{})", s.gold_found, s.gold_total);
+    println!(
+        "  precision {precision:.4}  ({} right, {} wrong, {} on bare years left out)",
+        s.pred_tp, s.pred_fp, s.pred_neutral
+    );
+    println!("  F1        {f1:.4}");
+    println!("token level (alphanumeric tokens; bare-year tokens left out of precision)");
+    let tr = ratio(s.tok_hit, s.tok_gold);
+    let tp = ratio(s.tok_hit, s.tok_pred);
+    println!("  recall    {tr:.4}  ({}/{})", s.tok_hit, s.tok_gold);
+    println!("  precision {tp:.4}  ({}/{})", s.tok_hit, s.tok_pred);
+    println!("  PHI characters covered {:.4}  ({}/{})", ratio(s.chars_hit, s.chars_gold), s.chars_hit, s.chars_gold);
+    println!();
+    println!("per gold type (recall; DateYear is not PHI and not in the totals)");
+    for (t, (f, n)) in &s.per_type {
+        println!("  {t:<18} {:.4}  ({f}/{n})", ratio(*f, *n));
+    }
+    println!();
+    println!(
+        "speed: {} runs over {:.2} MB, one thread: median {:.1} MB/s (min {:.1}, max {:.1}); build {:.0} ms",
+        runs,
+        bytes as f64 / 1e6,
+        mbps(median),
+        mbps(times[times.len() - 1]),
+        mbps(times[0]),
+        build.as_secs_f64() * 1e3
+    );
+
+    // Synthetic notes with planted identifiers.
+    let notes = synth::notes(2093, 2000);
+    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut survived = 0;
+    for n in &notes {
+        let pred = scrubber.find(&n.text);
+        for p in &n.planted {
+            let e = by_kind.entry(p.kind).or_default();
+            e.1 += 1;
+            let covered = (p.start..p.end)
+                .filter(|&i| {
+                    !n.text.as_bytes()[i].is_ascii_whitespace() && n.text.as_bytes()[i].is_ascii_alphanumeric()
+                })
+                .all(|i| pred.iter().any(|x| x.start <= i && i < x.end));
+            if covered {
+                e.0 += 1;
+            } else {
+                errors.push(format!("SYN {:<10} {}", p.kind, context(&n.text, p.start, p.end)));
+            }
+        }
+        let red = scrubber.redact(&n.text, Replacement::TypedPlaceholder);
+        survived += n.planted.iter().filter(|p| red.contains(&n.text[p.start..p.end])).count();
+    }
+    let (f, t) = by_kind.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    println!();
+    println!(
+        "synthetic notes (seed 2093, {} notes): planted identifiers fully covered {:.4} ({f}/{t}); verbatim survivors after redact: {survived}",
+        notes.len(),
+        ratio(f, t)
+    );
+    for (k, (f, n)) in &by_kind {
+        println!("  {k:<10} {:.4}  ({f}/{n})", ratio(*f, *n));
+    }
+
+    if let Some(p) = errors_path {
+        let mut file = match std::fs::File::create(&p) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("deid_eval: {p}: {e}");
+                std::process::exit(2);
+            }
+        };
+        for e in &errors {
+            let _ = writeln!(file, "{e}");
+        }
+        println!("\n{} error lines written to {p}", errors.len());
+    }
+}

@@ -1,0 +1,167 @@
+//! The word lists, embedded in the binary and compiled once.
+//!
+//! Single words go into one hash map from the upper-cased word to a set of
+//! flags, so each token of a note costs one lookup whatever the number of
+//! lists. Multi-word entries ("MIDDLE RIVER", "SWAN GANZ") go into an
+//! Aho-Corasick automaton that finds all of them in one pass over the text.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::allow;
+
+/// A first name (US Census 1990, faker-js).
+pub(crate) const FIRST: u32 = 1;
+/// A surname (US Census 1990, faker-js).
+pub(crate) const LAST: u32 = 1 << 1;
+/// A US city, town or county name (zip code data).
+pub(crate) const PLACE: u32 = 1 << 2;
+/// A common lower-case English word (SCOWL): needs context to be a name.
+pub(crate) const ENGLISH: u32 = 1 << 3;
+/// A medical term, drug, device or eponym: never a name or place alone.
+pub(crate) const MEDICAL: u32 = 1 << 4;
+/// A function word (articles, pronouns, modal verbs): never PHI.
+pub(crate) const STOP: u32 = 1 << 5;
+/// A facility name stem ("SACRED HEART", "GOOD SAMARITAN").
+pub(crate) const FACILITY: u32 = 1 << 6;
+/// A caller-supplied name: always redacted.
+pub(crate) const DENY: u32 = 1 << 7;
+/// A name common enough to be trusted with no context at all (rank within
+/// [`ALONE_FIRST_RANK`] / [`ALONE_LAST_RANK`]). Rarer census surnames
+/// ("BOLUS", "PACER", "LEVO") collide with clinical shorthand too often.
+pub(crate) const FREQ: u32 = 1 << 8;
+/// A very common name (top ranks): even when it is also an English word
+/// ("CAROL", "GRACE", "SMITH") a name cue is enough.
+pub(crate) const TOP: u32 = 1 << 9;
+
+/// Census rank up to which a first name counts on its own.
+const ALONE_FIRST_RANK: u32 = 5000;
+/// Census rank up to which a surname counts on its own.
+const ALONE_LAST_RANK: u32 = 20_000;
+/// Census rank up to which a first name that is also a word takes a cue.
+const TOP_FIRST_RANK: u32 = 1000;
+/// Census rank up to which a surname that is also a word takes a cue.
+const TOP_LAST_RANK: u32 = 3000;
+
+const FIRST_NAMES: &str = include_str!("../data/first_names.txt");
+const LAST_NAMES: &str = include_str!("../data/last_names.txt");
+const PLACES: &str = include_str!("../data/places.txt");
+const ENGLISH_WORDS: &str = include_str!("../data/english_words.txt");
+const MEDICAL_TERMS: &str = include_str!("../data/medical_terms.txt");
+const STREET_SUFFIXES: &str = include_str!("../data/street_suffixes.txt");
+const FACILITIES: &str = include_str!("../data/facilities.txt");
+
+/// `NAME RANK` entries of a ranked list, with the flags their rank earns.
+fn ranked(list: &'static str, kind: u32, alone: u32, top: u32) -> impl Iterator<Item = (&'static str, u32)> {
+    entries(list).map(move |l| {
+        let (name, rank) = l.split_once(' ').unwrap_or((l, "1"));
+        let rank: u32 = rank.trim().parse().unwrap_or(u32::MAX);
+        let mut f = kind;
+        if rank <= alone {
+            f |= FREQ;
+        }
+        if rank <= top {
+            f |= TOP;
+        }
+        (name, f)
+    })
+}
+
+/// Entries of an embedded list: one per line, `#` starts a comment line.
+fn entries(list: &'static str) -> impl Iterator<Item = &'static str> {
+    list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// All dictionaries, compiled.
+#[derive(Debug)]
+pub(crate) struct Lexicon {
+    words: HashMap<&'static str, u32>,
+    /// The caller's own allow and deny words (owned, so kept apart).
+    extra: HashMap<String, u32>,
+    phrases: AhoCorasick,
+    phrase_flags: Vec<u32>,
+    street_suffixes: Vec<&'static str>,
+}
+
+impl Lexicon {
+    /// Loads and compiles every list. Takes tens of milliseconds: build one
+    /// [`crate::Scrubber`] and reuse it.
+    pub(crate) fn new(allow: &[String], deny: &[String]) -> Lexicon {
+        let mut words: HashMap<&'static str, u32> = HashMap::with_capacity(200_000);
+        let mut phrases: HashMap<&'static str, u32> = HashMap::new();
+        let mut add = |e: &'static str, flag: u32| {
+            let map = if e.contains(' ') { &mut phrases } else { &mut words };
+            *map.entry(e).or_insert(0) |= flag;
+        };
+        for (e, f) in ranked(FIRST_NAMES, FIRST, ALONE_FIRST_RANK, TOP_FIRST_RANK) {
+            add(e, f);
+        }
+        for (e, f) in ranked(LAST_NAMES, LAST, ALONE_LAST_RANK, TOP_LAST_RANK) {
+            add(e, f);
+        }
+        for e in entries(PLACES) {
+            add(e, PLACE);
+        }
+        for e in entries(ENGLISH_WORDS) {
+            add(e, ENGLISH);
+        }
+        for e in entries(MEDICAL_TERMS) {
+            add(e, MEDICAL);
+        }
+        for e in allow::STOP_WORDS {
+            add(e, STOP);
+        }
+        for e in entries(FACILITIES) {
+            add(e, FACILITY);
+        }
+        let mut phrase_list: Vec<(&'static str, u32)> = phrases.into_iter().collect();
+        phrase_list.sort_unstable();
+        let phrases = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(phrase_list.iter().map(|(p, _)| p))
+            .expect("embedded phrase list fits the automaton");
+        let mut extra: HashMap<String, u32> = HashMap::new();
+        for w in allow {
+            *extra.entry(w.trim().to_ascii_uppercase()).or_insert(0) |= MEDICAL;
+        }
+        for w in deny {
+            *extra.entry(w.trim().to_ascii_uppercase()).or_insert(0) |= DENY;
+        }
+        Lexicon {
+            words,
+            extra,
+            phrases,
+            phrase_flags: phrase_list.into_iter().map(|(_, f)| f).collect(),
+            street_suffixes: entries(STREET_SUFFIXES).collect(),
+        }
+    }
+
+    /// Flags of one upper-case word (0 when it is in no list).
+    pub(crate) fn flags(&self, upper_word: &str) -> u32 {
+        let base = self.words.get(upper_word).copied().unwrap_or(0);
+        if self.extra.is_empty() {
+            return base;
+        }
+        base | self.extra.get(upper_word).copied().unwrap_or(0)
+    }
+
+    /// Every multi-word entry in `upper` that starts and ends on word
+    /// boundaries, as `(start, end, flags)`. Overlapping matches are all
+    /// reported so a short phrase never hides a longer one.
+    pub(crate) fn phrases(&self, upper: &str) -> Vec<(usize, usize, u32)> {
+        let bytes = upper.as_bytes();
+        let is_word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
+        self.phrases
+            .find_overlapping_iter(upper)
+            .filter(|m| (m.start() == 0 || !is_word(m.start() - 1)) && !is_word(m.end()))
+            .map(|m| (m.start(), m.end(), self.phrase_flags[m.pattern().as_usize()]))
+            .collect()
+    }
+
+    /// Street suffixes ("AVENUE", "LANE"), for the address pattern.
+    pub(crate) fn street_suffixes(&self) -> &[&'static str] {
+        &self.street_suffixes
+    }
+}

@@ -1,0 +1,161 @@
+//! phivault-deid: finds and redacts HIPAA Safe Harbor identifiers
+//! (45 CFR 164.514(b)(2)) in free-text clinical notes.
+//!
+//! The engine combines three kinds of evidence, because none is enough
+//! alone in upper-case ICU shorthand:
+//! 1. patterns for identifiers with a shape (dates, phones, e-mail, URLs,
+//!    IPs, SSNs, record numbers, zip codes, ages over 89) — `patterns.rs`;
+//! 2. dictionaries of first names, surnames, US towns and facility names,
+//!    minus common English words and a medical allow-list — `dictionary.rs`;
+//! 3. context rules (titles, relations, "spoke with", "transferred to",
+//!    credentials, signatures) that vouch for words the lists miss or that
+//!    are ambiguous — `names.rs`, `places.rs`.
+//!
+//! It is a pure library: no IO, no threads, no global state. Build one
+//! [`Scrubber`] (tens of milliseconds: it compiles the dictionaries) and
+//! share it; [`Scrubber::find`] takes `&self`.
+//!
+//! ```
+//! use phivault_deid::{Replacement, Scrubber, ScrubberConfig};
+//! let s = Scrubber::new(ScrubberConfig::default());
+//! let out = s.redact("Seen by Dr. Nicholson on 7/22/2093, call 410-555-0199.", Replacement::TypedPlaceholder);
+//! assert_eq!(out, "Seen by Dr. [NAME] on [DATE], call [PHONE].");
+//! ```
+
+mod allow;
+mod context;
+mod dictionary;
+mod names;
+mod patterns;
+mod places;
+mod redact;
+mod span;
+mod tokens;
+
+pub use redact::Replacement;
+pub use span::{PhiKind, PhiSpan};
+
+use dictionary::Lexicon;
+use patterns::Patterns;
+
+/// Inputs are processed in windows of about this many bytes, cut at a line
+/// break, so memory stays bounded however large the input is. Notes are
+/// far shorter; only a bulk export would ever be split.
+const WINDOW: usize = 256 * 1024;
+
+/// Errors of the byte-level entry point.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeidError {
+    /// The input is not UTF-8; nothing was scrubbed, so nothing may be
+    /// released. Re-encode the source (it is often Latin-1) and retry.
+    #[error("input is not valid UTF-8 (first bad byte at offset {valid_up_to}); nothing was scrubbed")]
+    NotUtf8 {
+        /// Length of the valid UTF-8 prefix.
+        valid_up_to: usize,
+    },
+}
+
+/// Site-specific tuning. The default finds every kind with the built-in
+/// lists only.
+#[derive(Debug, Clone, Default)]
+pub struct ScrubberConfig {
+    /// Extra words never to redact (local drug brands, ward jargon), any case.
+    pub allow: Vec<String>,
+    /// Extra words always redacted as names, any case: typically the
+    /// patient's and relatives' names from the structured record, which
+    /// make the free text far safer to scrub.
+    pub deny: Vec<String>,
+    /// Kinds not to report (for example [`PhiKind::Location`] when facility
+    /// names must stay). Empty means report everything.
+    pub skip: Vec<PhiKind>,
+}
+
+/// The compiled de-identification engine.
+#[derive(Debug)]
+pub struct Scrubber {
+    lex: Lexicon,
+    patterns: Patterns,
+    skip: Vec<PhiKind>,
+}
+
+impl Scrubber {
+    /// Compiles the patterns and dictionaries.
+    pub fn new(config: ScrubberConfig) -> Scrubber {
+        let lex = Lexicon::new(&config.allow, &config.deny);
+        let patterns = Patterns::new(lex.street_suffixes());
+        Scrubber { lex, patterns, skip: config.skip }
+    }
+
+    /// The identifiers in `text`: sorted, non-overlapping byte ranges.
+    /// Linear in the input; memory bounded by a window of [`WINDOW`] bytes
+    /// plus the result.
+    pub fn find(&self, text: &str) -> Vec<PhiSpan> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < text.len() {
+            let end = window_end(text, start);
+            self.find_window(&text[start..end], start, &mut out);
+            start = end;
+        }
+        out
+    }
+
+    fn find_window(&self, text: &str, offset: usize, out: &mut Vec<PhiSpan>) {
+        let upper = text.to_ascii_uppercase();
+        let mut spans = Vec::new();
+        self.patterns.find(text, &mut spans);
+        let toks = tokens::tokenize(text, &upper, &self.lex);
+        let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text));
+        let phrases = self.lex.phrases(&upper);
+        // Medical phrases block their words before any rule looks at them.
+        places::find(&mut ctx, &phrases);
+        names::find(&mut ctx);
+        for (t, label) in toks.iter().zip(&ctx.labels) {
+            if t.has(dictionary::DENY) {
+                spans.push(PhiSpan { start: t.start, end: t.end, kind: PhiKind::Name });
+            } else if let Some(kind) = label {
+                spans.push(PhiSpan { start: t.start, end: t.end, kind: *kind });
+            }
+        }
+        spans.retain(|s| !self.skip.contains(&s.kind));
+        out.extend(span::normalize(spans).into_iter().map(|s| PhiSpan {
+            start: s.start + offset,
+            end: s.end + offset,
+            kind: s.kind,
+        }));
+    }
+
+    /// `text` with every identifier replaced.
+    pub fn redact(&self, text: &str, replacement: Replacement) -> String {
+        redact::apply(text, &self.find(text), replacement)
+    }
+
+    /// [`Scrubber::redact`] for raw bytes: refuses input that is not UTF-8
+    /// rather than guessing an encoding and missing identifiers in it.
+    pub fn scrub_bytes(&self, bytes: &[u8], replacement: Replacement) -> Result<String, DeidError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| DeidError::NotUtf8 { valid_up_to: e.valid_up_to() })?;
+        Ok(self.redact(text, replacement))
+    }
+}
+
+/// End of the window that starts at `start`: the last line break before
+/// `start + WINDOW`, else the last blank, else a char boundary.
+fn window_end(text: &str, start: usize) -> usize {
+    let hard = start + WINDOW;
+    if hard >= text.len() {
+        return text.len();
+    }
+    let mut cut = hard;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let slice = &text.as_bytes()[start..cut];
+    let half = slice.len() / 2;
+    if let Some(p) = slice.iter().rposition(|&b| b == b'\n').filter(|&p| p > half) {
+        return start + p + 1;
+    }
+    if let Some(p) = slice.iter().rposition(|&b| b == b' ').filter(|&p| p > half) {
+        return start + p + 1;
+    }
+    cut
+}

@@ -1,0 +1,463 @@
+//! Identifiers with a shape: dates, phone numbers, e-mail, web and IP
+//! addresses, SSNs, record numbers, zip codes and ages over 89.
+//!
+//! Rust's `regex` runs in time linear in the input, so no pattern here can
+//! blow up on hostile text. Word boundaries are the ASCII kind (`(?-u:\b)`)
+//! because the Unicode kind forces the slow engine on non-ASCII text.
+
+use regex::Regex;
+
+use crate::span::{PhiKind, PhiSpan};
+
+/// Month names and their usual abbreviations.
+const MONTH: &str = r"(?:JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JUNE?|JULY?|AUG(?:UST)?|SEP(?:T(?:EMBER)?)?|OCT(?:OBER)?|NOV(?:EMBER)?|DEC(?:EMBER)?)";
+/// A day of the month, with an optional ordinal suffix ("22nd").
+const DAY: &str = r"(?:3[01]|[12][0-9]|0?[1-9])(?:ST|ND|RD|TH)?";
+/// US state names and postal abbreviations. States are not PHI, but a zip
+/// code or a city right before one is.
+pub(crate) const STATE_LIST: &[&str] = &[
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "DC",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+    "ALABAMA",
+    "ALASKA",
+    "ARIZONA",
+    "ARKANSAS",
+    "CALIFORNIA",
+    "COLORADO",
+    "CONNECTICUT",
+    "DELAWARE",
+    "FLORIDA",
+    "GEORGIA",
+    "HAWAII",
+    "IDAHO",
+    "ILLINOIS",
+    "INDIANA",
+    "IOWA",
+    "KANSAS",
+    "KENTUCKY",
+    "LOUISIANA",
+    "MAINE",
+    "MARYLAND",
+    "MASSACHUSETTS",
+    "MICHIGAN",
+    "MINNESOTA",
+    "MISSISSIPPI",
+    "MISSOURI",
+    "MONTANA",
+    "NEBRASKA",
+    "NEVADA",
+    "NEW HAMPSHIRE",
+    "NEW JERSEY",
+    "NEW MEXICO",
+    "NEW YORK",
+    "NORTH CAROLINA",
+    "NORTH DAKOTA",
+    "OHIO",
+    "OKLAHOMA",
+    "OREGON",
+    "PENNSYLVANIA",
+    "RHODE ISLAND",
+    "SOUTH CAROLINA",
+    "SOUTH DAKOTA",
+    "TENNESSEE",
+    "TEXAS",
+    "UTAH",
+    "VERMONT",
+    "VIRGINIA",
+    "WASHINGTON",
+    "WEST VIRGINIA",
+    "WISCONSIN",
+    "WYOMING",
+];
+
+/// Whether an upper-case word is a US state name or postal abbreviation.
+pub(crate) fn is_state(upper_word: &str) -> bool {
+    STATE_LIST.contains(&upper_word)
+}
+
+/// One compiled pattern: the regex, what it finds, and which capture group
+/// is the identifier (0 = the whole match; context words stay visible).
+#[derive(Debug)]
+struct Pattern {
+    re: Regex,
+    kind: PhiKind,
+    group: usize,
+    /// Slash dates without a year ("5/10") collide with pain scores,
+    /// ventilator settings and fractions: these get a second look.
+    check_short_date: bool,
+}
+
+/// The compiled pattern set, built once by [`crate::Scrubber::new`].
+#[derive(Debug)]
+pub(crate) struct Patterns {
+    list: Vec<Pattern>,
+}
+
+fn pat(src: &str, kind: PhiKind, group: usize) -> Pattern {
+    Pattern {
+        // The sources are constants of this file, so a failure is a bug
+        // caught by every test, not a runtime condition.
+        re: Regex::new(&format!("(?i){src}")).expect("built-in pattern compiles"),
+        kind,
+        group,
+        check_short_date: false,
+    }
+}
+
+impl Patterns {
+    /// Compiles every pattern. `street_suffixes` come from the dictionary so
+    /// the address pattern and the word lists agree.
+    pub(crate) fn new(street_suffixes: &[&str]) -> Patterns {
+        let b = r"(?-u:\b)";
+        let states = format!("(?:{})", STATE_LIST.join("|"));
+        let mut list = vec![
+            // --- dates
+            Pattern {
+                check_short_date: true,
+                ..pat(
+                    r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?:/(?:[0-9]{4}|[0-9]{2}))?)(?:[^0-9]|$)",
+                    PhiKind::Date,
+                    1,
+                )
+            },
+            // Month and two-digit year ("AVR 8/88"): the month is PHI.
+            Pattern {
+                check_short_date: true,
+                ..pat(
+                    r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[2-9]|[4-9][0-9]|0[0-9]))(?:[^0-9/%]|$)",
+                    PhiKind::Date,
+                    1,
+                )
+            },
+            // "the 11th": a day of the month on its own.
+            pat(&format!(r"{b}THE[ \t]+((?:3[01]|[12][0-9]|0?[1-9])(?:ST|ND|RD|TH)){b}"), PhiKind::Date, 1),
+            pat(
+                &format!(r"{b}(?:1[0-2]|0?[1-9])[-.](?:3[01]|[12][0-9]|0?[1-9])[-.](?:[0-9]{{4}}|[0-9]{{2}}){b}"),
+                PhiKind::Date,
+                0,
+            ),
+            pat(
+                &format!(r"{b}(?:19|20)[0-9]{{2}}[-/.](?:1[0-2]|0?[1-9])[-/.](?:3[01]|[12][0-9]|0?[1-9]){b}"),
+                PhiKind::Date,
+                0,
+            ),
+            // "July 22", "Jul. 22nd", "MAY 16, 2015"
+            pat(
+                &format!(r"{b}{MONTH}\.?[ \t]*(?:THE[ \t]+)?{DAY}{b}(?:,?[ \t]*(?:[0-9]{{4}}|'[0-9]{{2}}){b})?"),
+                PhiKind::Date,
+                0,
+            ),
+            // "22 Jul 2093", "22nd of July", "21 Apr, 93"
+            pat(
+                &format!(
+                    r"{b}{DAY}[ \t]*(?:OF[ \t]+)?-?{MONTH}{b}\.?(?:(?:,[ \t]*[0-9]{{2}}|,?[ \t-]*(?:[0-9]{{4}}|'[0-9]{{2}})){b})?"
+                ),
+                PhiKind::Date,
+                0,
+            ),
+            // "July 2093", "Jul '93", "March of 1993": the month is a date
+            // element finer than a year.
+            pat(
+                &format!(r"{b}{MONTH}\.?,?[ \t]*(?:OF[ \t]+)?(?:(?:19|20)[0-9]{{2}}|'[0-9]{{2}}){b}"),
+                PhiKind::Date,
+                0,
+            ),
+            // A month name on its own ("in July", "in sept."). MAY, MARCH
+            // and AUGUST need "in": as words they are far more common.
+            pat(
+                &format!(
+                    r"{b}(?:JANUARY|FEBRUARY|APRIL|JUNE|JULY|SEPTEMBER|SEPT|OCTOBER|NOVEMBER|DECEMBER|(?:IN|OF|SINCE|UNTIL|EARLY|LATE|MID)[ \t]+(?:MAY|MARCH|AUGUST|SEPT|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEP|OCT|NOV|DEC)\.?){b}"
+                ),
+                PhiKind::Date,
+                0,
+            ),
+            pat(
+                &format!(
+                    r"{b}(?:CHRISTMAS(?:[ \t]+EVE)?|THANKSGIVING|EASTER|HALLOWEEN|NEW[ \t]+YEAR'?S(?:[ \t]+(?:EVE|DAY))?|(?:MEMORIAL|LABOR|INDEPENDENCE|VALENTINE'?S|MOTHER'?S|FATHER'?S)[ \t]+DAY|FOURTH[ \t]+OF[ \t]+JULY){b}"
+                ),
+                PhiKind::Date,
+                0,
+            ),
+            // --- contact details and network addresses
+            pat(r"[A-Z0-9._%+-]+@[A-Z0-9.-]+\.[A-Z]{2,}", PhiKind::Email, 0),
+            pat(
+                &format!(
+                    r"(?:{b}(?:HTTPS?|FTP)://|{b}WWW\.)[^\s<>\x22']+|{b}[A-Z0-9-]+(?:\.[A-Z0-9-]+)*\.(?:COM|ORG|NET|EDU|GOV|IO|INFO|BIZ|US){b}(?:/[^\s<>\x22']*)?"
+                ),
+                PhiKind::Url,
+                0,
+            ),
+            pat(
+                &format!(
+                    r"{b}(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){{3}}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]){b}"
+                ),
+                PhiKind::Ip,
+                0,
+            ),
+            pat(
+                &format!(
+                    r"{b}(?:(?:[0-9A-F]{{1,4}}:){{7}}[0-9A-F]{{1,4}}|(?:[0-9A-F]{{1,4}}:){{1,6}}:(?:[0-9A-F]{{1,4}}(?::[0-9A-F]{{1,4}}){{0,5}})?)(?:[^0-9A-F:]|$)"
+                ),
+                PhiKind::Ip,
+                0,
+            ),
+            pat(r"(?:^|[^0-9])([0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})(?:[^0-9]|$)", PhiKind::Ssn, 1),
+            pat(
+                &format!(r"{b}(?:SSN|SOCIAL SECURITY(?: NUMBER| NO\.?)?)[ \t:#]*([0-9][0-9 -]{{7,10}}[0-9])"),
+                PhiKind::Ssn,
+                1,
+            ),
+            // Phones: 10 digits in any grouping, an optional extension.
+            pat(
+                r"(?:^|[^0-9])((?:\+?1[ .-]?)?\(?[0-9]{3}\)?[ \t]?[./-]?[ \t]?[0-9]{3}[ \t]?[./-]?[ \t]?[0-9]{4}(?:[ \t]*(?:X|EXT\.?|EXTENSION)[ \t]*[0-9]{1,5})?)(?:[^0-9]|$)",
+                PhiKind::Phone,
+                1,
+            ),
+            // 7-digit local numbers need the hyphen: bare 7-digit runs are IDs.
+            pat(r"(?:^|[^0-9-]|[A-Z]-)([0-9]{3}[ \t]?-[ \t]?[0-9]{4})(?:[^0-9-]|$)", PhiKind::Phone, 1),
+            pat(
+                &format!(
+                    r"{b}(?:PAGER|BEEPER|BEEP|PGR|PG|CELL|PHONE|TEL|FAX|EXT|EXTENSION|CALL BACK)[ \t]*(?:#|NO\.?|NUMBER|NUM|IS|AT|:)*[ \t]*#?([0-9]{{4,7}}){b}"
+                ),
+                PhiKind::Phone,
+                1,
+            ),
+            // --- record, account and other numbers, found by their label
+            pat(
+                &format!(
+                    r"{b}(?:MRN|MR|MEDICAL RECORD(?: NUMBER| NO)?|UNIT NO|ACCOUNT|ACCT|ID|PATIENT ID|MEMBER ID|POLICY|LICEN[CS]E|LIC|DEA|NPI|SERIAL|REF|REFERENCE|CLAIM|CERTIFICATE|CERT|VIN|PLATE|DEVICE|HICN|MEDICARE|MEDICAID|INSURANCE)\.?[ \t]*(?:#|NO\.?|NUMBER|NUM|:)*[ \t]*#?([A-Z]{{0,4}}[0-9][A-Z0-9-]{{3,}}){b}"
+                ),
+                PhiKind::Id,
+                1,
+            ),
+            // "#RG17": any number sign before a code of 4+ characters.
+            pat(r"#[ \t]?([A-Z]{0,4}[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1),
+            // Long bare numbers: nothing clinical has 7+ digits in a row.
+            pat(&format!(r"{b}[0-9]{{7,}}{b}"), PhiKind::Id, 0),
+            // --- geography
+            pat(&format!(r"{b}{states}\.?,?[ \t]+([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
+            pat(&format!(r"{b}ZIP(?:[ \t]*CODE)?[ \t:#]*([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
+            // --- ages over 89
+            pat(
+                &format!(r"{b}((?:9[0-9]|1[0-2][0-9])[ \t-]*(?:YO|Y/O|Y\.O\.?|YRS?|YEARS?|Y\.?R?\.?[ \t-]*O\.?)){b}"),
+                PhiKind::Age,
+                1,
+            ),
+            pat(&format!(r"{b}(?:AGE|AGED|AGES)[ \t:]*((?:9[0-9]|1[0-2][0-9])){b}"), PhiKind::Age, 1),
+        ];
+        // Street addresses: a house number, 1-3 words, a suffix.
+        let mut suffixes: Vec<&str> = street_suffixes.to_vec();
+        suffixes.extend([
+            "ST", "AVE", "AV", "RD", "BLVD", "DR", "LN", "CT", "PL", "TER", "PKWY", "HWY", "CIR", "SQ", "TRL", "WY",
+        ]);
+        let alt = suffixes.join("|");
+        list.push(pat(
+            &format!(r"{b}[0-9]{{1,6}}[A-Z]?[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Z'.-]*[ \t]+){{1,3}}(?:{alt}){b}\.?"),
+            PhiKind::Location,
+            0,
+        ));
+        Patterns { list }
+    }
+
+    /// Every pattern match in `text`, unsorted and possibly overlapping.
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<PhiSpan>) {
+        for p in &self.list {
+            for caps in p.re.captures_iter(text) {
+                let Some(m) = caps.get(p.group) else { continue };
+                if p.check_short_date && !plausible_short_date(text, m.start(), m.end()) {
+                    continue;
+                }
+                if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {
+                    continue;
+                }
+                out.push(PhiSpan { start: m.start(), end: m.end(), kind: p.kind });
+            }
+        }
+    }
+}
+
+/// Decides whether a slash date like "5/10" is a date. With a year it always
+/// is; without one it is not when the words around it say it is a pain
+/// score, a ventilator setting, a fraction or a strength.
+fn plausible_short_date(text: &str, start: usize, end: usize) -> bool {
+    let s = &text[start..end];
+    if text[end..].starts_with('%') {
+        // "12/5/40%": pressure support, PEEP and oxygen.
+        return false;
+    }
+    if s.matches('/').count() == 2 {
+        return true;
+    }
+    let before = lower_window(text, start.saturating_sub(40), start);
+    let after = lower_window(text, end, (end + 24).min(text.len()));
+    const BEFORE: &[&str] = &[
+        "pain", "peep", "ps", "cpap", "bipap", "imv", "simv", "psv", "vent", "settings", "ratio", "scale", "rated",
+        "rates", "score", "strength", "ie", "i:e", "x", "bp", "grade", "power", "motor", "murmur", "sofa", "apgar",
+        "gave", "give", "given",
+    ];
+    const AFTER: &[&str] = &[
+        "pain",
+        "ns",
+        "normal",
+        "strength",
+        "str",
+        "tab",
+        "tabs",
+        "cal",
+        "of",
+        "murmur",
+        "scale",
+        "peep",
+        "ps",
+        "cpap",
+        "bipap",
+        "sem",
+        "amp",
+        "amps",
+        "rate",
+        "dose",
+        "doses",
+        "bottle",
+        "bottles",
+        "bag",
+        "unit",
+        "units",
+        "cc",
+        "ml",
+        "l",
+        "mg",
+        "hr",
+        "hour",
+        "hours",
+        "cup",
+        "inch",
+        "cm",
+        "mm",
+        "way",
+        "bld",
+        "blood",
+        "culture",
+        "cultures",
+        "sets",
+        "times",
+        "x",
+        "assist",
+        "saline",
+        "max",
+        "liter",
+        "liters",
+        "lpm",
+        "pack",
+        "packs",
+        "ppd",
+        "glass",
+        "can",
+        "cans",
+        "power",
+        "wt",
+        "weight",
+        "up",
+        "down",
+        "bilat",
+        "bilaterally",
+        "the",
+        "lobe",
+        "lobes",
+        "field",
+        "fields",
+    ];
+    let last_word =
+        before.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').rfind(|w| !w.is_empty()).unwrap_or("");
+    let next_word = after.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| !w.is_empty()).unwrap_or("");
+    if BEFORE.contains(&last_word) || AFTER.contains(&next_word) {
+        return false;
+    }
+    // "5/10" right by the word pain anywhere close: a pain score.
+    if s.ends_with("/10") && (before.contains("pain") || after.contains("pain")) {
+        return false;
+    }
+    // Ventilator settings ("CPAP 5/5", "PS 15/5 40%") in the two words before.
+    const VENT: &[&str] = &["cpap", "peep", "ps", "psv", "bipap", "vent", "simv", "imv", "settings"];
+    if before
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(2)
+        .any(|w| VENT.contains(&w))
+    {
+        return false;
+    }
+    // "5/5" is a strength grade far more often than May 5th.
+    if s == "5/5" {
+        return false;
+    }
+    true
+}
+
+/// "800-1000", "500-1000": a range of round volumes, not a phone number.
+fn is_round_range(s: &str) -> bool {
+    match s.split_once('-') {
+        Some((a, b)) => a.trim().ends_with('0') && b.trim().ends_with("00") && !s.contains(' '),
+        None => false,
+    }
+}
+
+/// Lower-cased copy of a byte window, widened to char boundaries.
+fn lower_window(text: &str, mut a: usize, mut b: usize) -> String {
+    while a > 0 && !text.is_char_boundary(a) {
+        a -= 1;
+    }
+    while b < text.len() && !text.is_char_boundary(b) {
+        b += 1;
+    }
+    text[a..b].to_ascii_lowercase()
+}

@@ -1,0 +1,332 @@
+//! Finding geography smaller than a state: towns and counties from the
+//! zip-code lists, and the names of hospitals, wards and employers, which
+//! identify where a patient is or was as surely as a town does.
+
+use crate::context::Ctx;
+use crate::dictionary::{ENGLISH, FACILITY, FIRST, LAST, MEDICAL, PLACE};
+use crate::span::PhiKind;
+
+/// Words that end a facility name; the words before them are its name.
+const FACILITY_KEYWORDS: &[&str] = &[
+    "HOSPITAL",
+    "HOSP",
+    "HOSPITALS",
+    "MEMORIAL",
+    "MEDICAL",
+    "REHAB",
+    "REHABILITATION",
+    "MANOR",
+    "CLINIC",
+    "HEALTHCARE",
+    "HOSPICE",
+    "INFIRMARY",
+    "GENERAL",
+    "REGIONAL",
+    "HEALTH",
+    "CENTER",
+    "CENTRE",
+    "VILLAGE",
+    "COMMONS",
+    "GARDENS",
+    "TERRACE",
+    "HEIGHTS",
+    "PAVILION",
+    "INSTITUTE",
+    "SANITARIUM",
+    "ER",
+    "ED",
+    "EW",
+];
+/// Keywords that are part of the name itself ("FREDERICK MEMORIAL").
+const NAME_KEYWORDS: &[&str] = &["MEMORIAL", "GENERAL", "REGIONAL"];
+/// Verbs of moving a patient; the place comes after "to", "from" or "at".
+const MOVES: &[&str] = &[
+    "TRANSFER",
+    "TRANSFERRED",
+    "TRANSFERED",
+    "TRANSFERING",
+    "TRANSFERRING",
+    "TX",
+    "TXFER",
+    "XFER",
+    "XFERRED",
+    "ADMITTED",
+    "ADMIT",
+    "ADMISSION",
+    "ARRIVED",
+    "DISCHARGED",
+    "DISCHARGE",
+    "DC",
+    "DCD",
+    "SENT",
+    "REFERRED",
+    "RETURN",
+    "RETURNED",
+    "RETURNING",
+    "GOING",
+    "GO",
+    "TRANSPORTED",
+    "TAKEN",
+    "TRANSFERS",
+    "TRANSITION",
+    "BACK",
+    "MOVED",
+    "ACCEPTED",
+    "SCREENED",
+    "TRANSF",
+];
+/// Words after a ward name ("QUARTERMAIN 2", "WEST WING").
+const WARD_WORDS: &[&str] = &["FLOOR", "UNIT", "WARD", "BUILDING", "BLDG", "WING", "TOWER", "PAVILION"];
+/// Verbs that introduce where someone lives.
+const HOME_CUES: &[&str] = &[
+    "LIVES",
+    "LIVED",
+    "LIVING",
+    "RESIDES",
+    "RESIDED",
+    "MOVED",
+    "VACATIONING",
+    "VISITING",
+    "HOME",
+    "NATIVE",
+    "RESIDENT",
+    "RESIDENCE",
+    "DRIVE",
+    "DRIVING",
+    "FLEW",
+];
+/// Words introducing an employer ("works for X").
+const WORK_CUES: &[&str] = &["WORKS", "WORKED", "WORKING", "EMPLOYED", "RETIRED", "EMPLOYEE"];
+
+/// Runs every place rule over the note.
+pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
+    phrase_matches(c, phrases);
+    towns(c);
+    facilities(c);
+    universities(c);
+    saints(c);
+    movements(c);
+    employers(c);
+}
+
+/// Index range of the tokens inside bytes `start..end`.
+fn token_range(c: &Ctx<'_>, start: usize, end: usize) -> std::ops::Range<usize> {
+    let a = c.toks.partition_point(|t| t.start < start);
+    let b = c.toks.partition_point(|t| t.start < end);
+    a..b
+}
+
+/// Multi-word entries: medical phrases block their words ("SWAN GANZ"),
+/// facility stems and towns mark them ("SACRED HEART", "MIDDLE RIVER").
+fn phrase_matches(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
+    for &(s, e, f) in phrases {
+        if f & MEDICAL != 0 {
+            for k in token_range(c, s, e) {
+                c.blocked[k] = true;
+                c.labels[k] = None;
+            }
+        }
+    }
+    for &(s, e, f) in phrases {
+        let r = token_range(c, s, e);
+        if r.is_empty() || r.clone().any(|k| c.blocked[k]) {
+            continue;
+        }
+        let strange = r.clone().any(|k| !c.toks[k].has(ENGLISH | MEDICAL));
+        let placed = f & FACILITY != 0 || (f & PLACE != 0 && (strange || geo_context(c, r.start, r.end - 1)));
+        if placed {
+            for k in r {
+                c.force(k, PhiKind::Location);
+            }
+        }
+    }
+}
+
+/// Whether tokens `a..=b` sit where a place is expected: after "lives in",
+/// or before ", MD" / ", Maryland".
+fn geo_context(c: &Ctx<'_>, a: usize, b: usize) -> bool {
+    let before = a >= 2 && c.is(a - 1, &["IN", "FROM", "NEAR", "TO", "OF", "AT"]) && c.is(a - 2, HOME_CUES);
+    // A postal abbreviation needs the comma and capitals ("Towson, MD"):
+    // "IN", "OR", "ME" are words too. A full state name needs neither.
+    let after = c.toks.get(b + 1).is_some_and(|t| {
+        let g = c.gap_after(b);
+        let w = &c.upper[t.start..t.end];
+        let written = &c.text[t.start..t.end];
+        !t.numeric
+            && crate::patterns::is_state(w)
+            && ((w.len() > 2 && (g == " " || g.starts_with(',')))
+                || ((g == ", " || g == ",") && written.bytes().all(|x| x.is_ascii_uppercase())))
+    });
+    before || after
+}
+
+/// One-word towns and counties: alone when the word is nothing else,
+/// with a place cue when it is also an English word ("HOPE").
+fn towns(c: &mut Ctx<'_>) {
+    for i in 0..c.toks.len() {
+        let t = &c.toks[i];
+        if !t.has(PLACE) || t.len < 3 || !c.candidate(i) || c.labels[i].is_some() {
+            continue;
+        }
+        let plain = !t.has(ENGLISH | FIRST | LAST);
+        if plain || geo_context(c, i, i) || (c.capital_cue(i) && !t.has(ENGLISH)) {
+            c.mark(i, PhiKind::Location);
+        }
+    }
+}
+
+/// "CALVERT HOSPITAL", "FREDERICK MEMORIAL", "KESSLER-ADVENTIST REHAB":
+/// up to three words before a facility keyword name the facility.
+fn facilities(c: &mut Ctx<'_>) {
+    for k in 1..c.toks.len() {
+        if !c.is(k, FACILITY_KEYWORDS) {
+            continue;
+        }
+        let short = c.is(k, &["ER", "ED", "EW"]);
+        let mut j = k;
+        let mut found = 0;
+        while j > 0 && found < 3 && c.joined(j - 1) {
+            let p = j - 1;
+            let t = &c.toks[p];
+            if c.labels[p] == Some(PhiKind::Location) {
+                // Already a place ("SACRED HEART" + "MEMORIAL").
+                found += 1;
+                j = p;
+                continue;
+            }
+            // "MEMORIAL HOSPITAL", "GENERAL HOSPITAL": the keyword is the name.
+            if j == k && c.is(p, NAME_KEYWORDS) && !c.is(k, NAME_KEYWORDS) {
+                c.force(p, PhiKind::Location);
+                found += 1;
+                j = p;
+                continue;
+            }
+            let generic = c.is(p, crate::allow::GENERIC_FACILITY_WORDS) || c.is(p, FACILITY_KEYWORDS);
+            if t.numeric || generic || !c.candidate(p) {
+                break;
+            }
+            // Before "ER" only a hospital acronym or a known name counts;
+            // elsewhere English words ("PAIN MEDICAL") are no names.
+            let nameish = t.has(PLACE | FACILITY | FIRST | LAST) || c.unknown(p) || c.capital_cue(p);
+            if (short && !(acronym(c, p) || t.has(PLACE | FACILITY | LAST)))
+                || (t.has(ENGLISH) && !t.has(PLACE | FACILITY) && !c.capital_cue(p))
+                || !nameish
+            {
+                break;
+            }
+            c.force(p, PhiKind::Location);
+            found += 1;
+            j = p;
+        }
+        if found > 0 && c.is(k, NAME_KEYWORDS) {
+            c.force(k, PhiKind::Location);
+        }
+    }
+}
+
+/// "ST. AGNES", "SAINT JOSEPH'S": a saint's name is a facility; "ST
+/// ELEVATION" and "ST TACH" are not, because those are medical words.
+fn saints(c: &mut Ctx<'_>) {
+    for i in 0..c.toks.len().saturating_sub(1) {
+        if !c.is(i, &["ST", "SAINT", "STS"]) || !c.joined(i) {
+            continue;
+        }
+        let j = i + 1;
+        let t = &c.toks[j];
+        if c.candidate(j) && t.has(FIRST | LAST | PLACE | FACILITY) && !t.has(ENGLISH) {
+            c.force(i, PhiKind::Location);
+            c.force(j, PhiKind::Location);
+        }
+    }
+}
+
+/// "University of Maryland", "U of MD", "U Maryland": a named university
+/// (and its hospital) locates a person within a state.
+fn universities(c: &mut Ctx<'_>) {
+    let n = c.toks.len();
+    for i in 0..n.saturating_sub(1) {
+        if !c.is(i, &["UNIVERSITY", "UNIV", "U"]) || !c.joined(i) {
+            continue;
+        }
+        let mut j = i + 1;
+        if c.is(j, &["OF"]) && c.joined(j) {
+            j += 1;
+        }
+        let short = c.up(i) == "U";
+        if short && (c.text.as_bytes()[c.toks[i].start] != b'U' || c.gap_after(i) != " ") {
+            continue;
+        }
+        if j < n && c.candidate(j) && (crate::patterns::is_state(c.up(j)) || (!short && c.toks[j].has(PLACE))) {
+            if c.up(j).len() == 2 && !c.text[c.toks[j].start..c.toks[j].end].bytes().all(|b| b.is_ascii_uppercase()) {
+                continue;
+            }
+            for k in i..=j {
+                c.force(k, PhiKind::Location);
+            }
+        }
+    }
+}
+
+/// A hospital acronym: "GH", "MGH", "GBMC", "VAMC", in the place a
+/// hospital goes ("to GH", "GH ER").
+fn acronym(c: &Ctx<'_>, i: usize) -> bool {
+    let w = c.up(i);
+    let t = &c.toks[i];
+    let written = &c.text[t.start..t.end];
+    let same_case = written.bytes().all(|b| b.is_ascii_uppercase())
+        || (!c.mixed && written.bytes().all(|b| b.is_ascii_lowercase()));
+    !t.numeric
+        && (2..=5).contains(&w.len())
+        && !t.has(MEDICAL | crate::dictionary::STOP | ENGLISH)
+        && (w.ends_with('H') || w.ends_with("MC") || w.ends_with("HC"))
+        && (same_case || written.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+/// Where a patient was moved: "transferred to X", "from GH", "on X 6".
+fn movements(c: &mut Ctx<'_>) {
+    let n = c.toks.len();
+    for i in 0..n.saturating_sub(1) {
+        if !c.is(i, &["TO", "FROM", "AT", "ON", "IN", "INTO", "THE", "BY", "LEAVE", "TRANSFER"]) || !c.joined(i) {
+            continue;
+        }
+        let j = i + 1;
+        if !c.candidate(j) || c.labels[j].is_some() {
+            continue;
+        }
+        let moved = i > 0 && (c.is(i - 1, MOVES) || (i > 1 && c.is(i - 2, MOVES)));
+        // "QUARTERMAIN 2" but not "PSV 13/5": a ward number stands alone.
+        let ward_number = j + 1 < n && c.toks[j + 1].numeric && c.toks[j + 1].len <= 2 && {
+            let g = c.gap_after(j + 1);
+            let unit = g.starts_with(['/', ':', '%'])
+                || (g.starts_with('.') && g.len() == 1 && j + 2 < n && c.toks[j + 2].numeric);
+            !unit && c.gap_after(j).trim().is_empty()
+        };
+        let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, WARD_WORDS));
+        let strange = (c.unknown(j) && c.toks[j].len >= 5) || c.dict_name(j);
+        if acronym(c, j) && !c.is(i, &["ON"]) || (strange && (moved || ward_after) && !c.is(i, &["THE", "BY", "LEAVE"]))
+        {
+            c.mark(j, PhiKind::Location);
+        }
+    }
+}
+
+/// "works for IBM", "retired from Bethlehem Steel": employers locate a
+/// person, and Safe Harbor's "any other unique identifier" covers them.
+fn employers(c: &mut Ctx<'_>) {
+    let n = c.toks.len();
+    for i in 0..n.saturating_sub(2) {
+        if !c.is(i, WORK_CUES) || !c.joined(i) || !c.is(i + 1, &["FOR", "AT", "BY", "FROM"]) {
+            continue;
+        }
+        let mut j = i + 2;
+        let mut taken = 0;
+        while j < n && taken < 2 && c.candidate(j) && !c.is(j, &["HOME", "HOSPITAL"]) {
+            c.mark(j, PhiKind::Location);
+            taken += 1;
+            if !c.joined(j) {
+                break;
+            }
+            j += 1;
+        }
+    }
+}

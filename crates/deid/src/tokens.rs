@@ -1,0 +1,164 @@
+//! Splitting a note into words and numbers, each with its dictionary flags
+//! and its written case, once, so every context rule works on the same view.
+
+use crate::dictionary::Lexicon;
+
+/// How a word was written. Upper-case notes carry no signal here, but in
+/// mixed-case notes a capitalised word mid-sentence is a strong name cue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Case {
+    /// "SMITH"
+    Upper,
+    /// "smith"
+    Lower,
+    /// "Smith"
+    Title,
+    /// "McLaughlin", "iPad"
+    Mixed,
+}
+
+/// One word or number of the note.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    /// Byte offset of the first character.
+    pub start: usize,
+    /// Byte offset one past the last character.
+    pub end: usize,
+    /// Whether it is a run of digits.
+    pub numeric: bool,
+    /// How it was written.
+    pub case: Case,
+    /// Dictionary flags of its upper-case form (possessive "'S" removed).
+    pub flags: u32,
+    /// Number of letters (a cheap stand-in for "is it an initial").
+    pub len: usize,
+    /// Whether the token starts a sentence or line, where capitals say nothing.
+    pub sentence_start: bool,
+}
+
+impl Token {
+    /// Whether any of `f` is set.
+    pub(crate) fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+}
+
+fn is_letter(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b >= 0x80
+}
+
+/// Splits `text` (and its ASCII upper-case copy `upper`, same byte offsets)
+/// into tokens. Words are letter runs joined by inner apostrophes
+/// ("O'BRIEN", "MARY'S"); hyphens split ("KESSLER-ADVENTIST" is two words).
+pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(text.len() / 5);
+    let mut i = 0;
+    let mut key = String::new();
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_digit() {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            out.push(Token {
+                start: s,
+                end: i,
+                numeric: true,
+                case: Case::Lower,
+                flags: 0,
+                len: i - s,
+                sentence_start: false,
+            });
+            continue;
+        }
+        if !is_letter(c) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        loop {
+            while i < b.len() && is_letter(b[i]) {
+                i += 1;
+            }
+            // An apostrophe between letters stays inside the word.
+            if i + 1 < b.len() && (b[i] == b'\'') && is_letter(b[i + 1]) {
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        let word = &upper[s..i];
+        let flags = if let Some(q) = word.find('\'').filter(|&q| !is_name_apostrophe(word, q)) {
+            // Contractions ("I'M", "DON'T") are never names; possessives
+            // look up their base ("MARY'S").
+            let base = word.strip_suffix("'S").filter(|b| !b.contains('\''));
+            match base {
+                Some(b) if q + 2 == word.len() => lex.flags(b),
+                _ => crate::dictionary::STOP,
+            }
+        } else if word.contains('\'') {
+            let base = word.strip_suffix("'S").unwrap_or(word);
+            key.clear();
+            key.extend(base.chars().filter(|&ch| ch != '\''));
+            lex.flags(&key) | lex.flags(base)
+        } else {
+            lex.flags(word)
+        };
+        let case = case_of(&b[s..i]);
+        let sentence_start = starts_sentence(b, s);
+        out.push(Token { start: s, end: i, numeric: false, case, flags, len: i - s, sentence_start });
+    }
+    out
+}
+
+/// "O'BRIEN", "D'ANGELO": an apostrophe after a one-letter prefix and
+/// before at least three letters is part of a surname.
+fn is_name_apostrophe(word: &str, q: usize) -> bool {
+    q == 1 && word.len() >= 5 && matches!(word.as_bytes()[0], b'O' | b'D' | b'L')
+}
+
+fn case_of(w: &[u8]) -> Case {
+    let letters = || w.iter().filter(|b| b.is_ascii_alphabetic());
+    let upper = letters().filter(|b| b.is_ascii_uppercase()).count();
+    let total = letters().count();
+    if upper == total {
+        Case::Upper
+    } else if upper == 0 {
+        Case::Lower
+    } else if w.first().is_some_and(u8::is_ascii_uppercase) && upper == 1 {
+        Case::Title
+    } else {
+        Case::Mixed
+    }
+}
+
+/// True after start of text, a line break, or sentence punctuation.
+fn starts_sentence(b: &[u8], s: usize) -> bool {
+    let mut j = s;
+    while j > 0 {
+        j -= 1;
+        match b[j] {
+            b' ' | b'\t' | b'"' | b'(' | b'-' | b'*' => continue,
+            b'\n' | b'\r' | b'.' | b':' | b'!' | b'?' | b';' => return true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether the text is mostly written in mixed case: only then do capitals
+/// carry information. Counts letters up to a bound so huge inputs stay cheap.
+pub(crate) fn is_mixed_case(text: &str) -> bool {
+    let (mut lower, mut total) = (0usize, 0usize);
+    for &c in text.as_bytes().iter().take(1 << 16) {
+        if c.is_ascii_alphabetic() {
+            total += 1;
+            if c.is_ascii_lowercase() {
+                lower += 1;
+            }
+        }
+    }
+    total > 0 && lower * 3 > total
+}

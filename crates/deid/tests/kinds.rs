@@ -1,0 +1,203 @@
+//! One test per identifier kind, plus the allow-list and the error path.
+
+use phivault_deid::{DeidError, PhiKind, Replacement, Scrubber, ScrubberConfig};
+use std::sync::OnceLock;
+
+/// Building the engine compiles the dictionaries: do it once per binary.
+fn scrubber() -> &'static Scrubber {
+    static S: OnceLock<Scrubber> = OnceLock::new();
+    S.get_or_init(|| Scrubber::new(ScrubberConfig::default()))
+}
+
+fn red(text: &str) -> String {
+    scrubber().redact(text, Replacement::TypedPlaceholder)
+}
+
+/// The texts `find` flags, with their kinds.
+fn found(text: &str) -> Vec<(String, PhiKind)> {
+    scrubber().find(text).into_iter().map(|s| (text[s.start..s.end].to_string(), s.kind)).collect()
+}
+
+fn assert_gone(text: &str, secret: &str) {
+    let out = red(text);
+    assert!(!out.contains(secret), "{secret:?} survived in {out:?}");
+}
+
+#[test]
+fn dates_in_many_formats() {
+    for (text, date) in [
+        ("7/22 FOUND BY HUSBAND", "7/22"),
+        ("admitted 07/22/2093 from home", "07/22/2093"),
+        ("echo on 2093-07-22 showed", "2093-07-22"),
+        ("seen July 22 in clinic", "July 22"),
+        ("surgery 22 Jul 2093 went well", "22 Jul 2093"),
+        ("since Jul. 22nd no BM", "Jul. 22nd"),
+        ("DISCHARGE MAY 16, 2015 PLANNED", "MAY 16, 2015"),
+        ("CABG 8/88, AVR", "8/88"),
+        ("returned 3-24-17 for f/u", "3-24-17"),
+        ("drawn on the 11th.", "11th"),
+        ("in March of 1993 she had", "March of 1993"),
+    ] {
+        assert_gone(text, date);
+        assert!(found(text).iter().any(|(_, k)| *k == PhiKind::Date), "{text}");
+    }
+}
+
+#[test]
+fn times_scores_and_settings_are_not_dates() {
+    for text in [
+        "ARRIVED APPROX. 2130 AND AT 10:30",
+        "PAIN 5/10 RELIEVED",
+        "CPAP 5/5 OVERNIGHT",
+        "PS 12/5/40% WELL TOLERATED",
+        "1/2 NS AT 75",
+        "STRENGTH 5/5 ALL EXTREMITIES",
+        "BP 120/80 HR 70",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn phones_in_many_formats() {
+    for (text, phone) in [
+        ("call 410-555-0199 today", "410-555-0199"),
+        ("cell (410) 555-0199", "555-0199"),
+        ("home 410.555.0199 ext 45", "0199"),
+        ("W: 858 789 7896.", "7896"),
+        ("HOME-671-9309.", "671-9309"),
+        ("Pager #54321 after 5", "54321"),
+        ("fax 212/476/8356", "8356"),
+    ] {
+        assert_gone(text, phone);
+    }
+    assert!(!red("call 410-555-0199 x45").contains("x45"));
+}
+
+#[test]
+fn contact_and_network_identifiers() {
+    assert_eq!(red("mail daffy.duck@example.com now"), "mail [EMAIL] now");
+    assert_eq!(red("see https://portal.example.org/p?id=9 ok"), "see [URL] ok");
+    assert_eq!(red("from 192.168.10.7 at 0700"), "from [IP] at 0700");
+    assert_gone("host 2001:db8::8a2e:370:7334 down", "2001:db8");
+    assert_eq!(red("SSN 123-45-6789."), "SSN [SSN].");
+    assert_gone("MRN: 00412345 on file", "00412345");
+    assert_gone("Acct # A1234567", "A1234567");
+    assert_gone("ref # 8336652 for claim", "8336652");
+}
+
+#[test]
+fn zip_codes_and_addresses() {
+    assert_gone("lives at 19 Clover St. in town", "Clover");
+    assert_gone("Baltimore, MD 21201-1234", "21201");
+    assert_gone("moved to 1200 Looney Tunes Avenue last year", "Looney");
+    assert_gone("HOME IN TOWSON", "TOWSON");
+    assert_gone("FROM MIDDLE RIVER, MD", "MIDDLE RIVER");
+}
+
+#[test]
+fn ages_over_89_only() {
+    assert_gone("92 yo female", "92");
+    assert_gone("age 95, lives alone", "95");
+    assert_gone("A 93 year old man", "93");
+    assert_eq!(red("45 yo female"), "45 yo female");
+    assert_eq!(red("age 45, lives alone"), "age 45, lives alone");
+}
+
+#[test]
+fn names_with_titles_roles_and_relatives() {
+    assert_gone("SEEN BY DR. ROTHMANN TODAY", "ROTHMANN");
+    assert_gone("per Dr Golini will wean", "Golini");
+    assert_gone("MRS. MCLAUGHLIN'S SPEECH", "MCLAUGHLIN");
+    assert_gone("W. MAROTTA AWARE", "MAROTTA");
+    assert_gone("spoke with Mary Hulse re plan", "Hulse");
+    assert_gone("DAUGHTER-KRISSY---VISITED", "KRISSY");
+    assert_gone("pt's daughters sarah and margie visited", "margie");
+    assert_gone("wife Carol called", "Carol");
+    assert_gone("NP CAROL AWARE", "CAROL");
+    assert_gone("JANE SMITH, RN", "SMITH");
+    assert_gone("Mr. Nicholson is awake", "Nicholson");
+}
+
+#[test]
+fn hospitals_and_wards() {
+    assert_gone("TRANSFER FROM CALVERT HOSPITAL FOR", "CALVERT");
+    assert_gone("will go to Sacred Heart Memorial", "Sacred Heart");
+    assert_gone("accepted by St. Agnes today", "Agnes");
+    assert_gone("transfer to Quartermain 2 when bed ready", "Quartermain");
+    assert_gone("REFERRED TO GH FOR CATH", "GH");
+    assert_gone("admitted to University of Maryland", "Maryland");
+}
+
+#[test]
+fn allow_list_keeps_medical_words() {
+    for text in [
+        "FOLEY CATHETER DRAINING CLEAR URINE",
+        "SWAN GANZ CATHETER IN PLACE",
+        "HX OF PARKINSON'S AND ALZHEIMER'S",
+        "HOLTER MONITOR, DOPPLER PULSES",
+        "HEAD CT NEG FOR BLEED",
+        "PT TO WARD WITH HOPE OF DC, MAY WILL BASH",
+        "ST ELEVATION ON EKG, ST TACH 110",
+        "S. AUREUS IN SPUTUM, C. DIFF NEG",
+        "BOLUS GIVEN, PACER OFF, LEVO AT 5",
+    ] {
+        assert_eq!(red(text), text, "{:?}", found(text));
+    }
+}
+
+#[test]
+fn config_allow_deny_and_skip() {
+    let s = Scrubber::new(ScrubberConfig {
+        allow: vec!["nicholson".into()],
+        deny: vec!["Zorblax".into()],
+        skip: vec![PhiKind::Date],
+    });
+    let out = s.redact("NICHOLSON SAW ZORBLAX ON 7/22/2093", Replacement::TypedPlaceholder);
+    assert_eq!(out, "NICHOLSON SAW [NAME] ON 7/22/2093");
+}
+
+#[test]
+fn spans_are_sorted_disjoint_and_on_char_boundaries() {
+    let text = "Dr. Rothmann saw José García 7/22/2093 at 410-555-0199 — ok ünïcödé";
+    let spans = scrubber().find(text);
+    assert!(!spans.is_empty());
+    for w in spans.windows(2) {
+        assert!(w[0].end <= w[1].start);
+    }
+    for s in &spans {
+        assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end));
+    }
+    let masked = scrubber().redact(text, Replacement::Mask);
+    assert_eq!(masked.chars().count(), text.chars().count());
+}
+
+#[test]
+fn bytes_must_be_utf8() {
+    let bad = b"DR. SMITH \xff\xfe SAW PT";
+    assert_eq!(scrubber().scrub_bytes(bad, Replacement::TypedPlaceholder), Err(DeidError::NotUtf8 { valid_up_to: 10 }));
+    assert_eq!(
+        scrubber().scrub_bytes(b"DR. ROTHMANN SAW PT", Replacement::TypedPlaceholder).expect("valid utf-8"),
+        "DR. [NAME] SAW PT"
+    );
+}
+
+#[test]
+fn huge_input_is_windowed_and_linear() {
+    // 3 MB of text crosses several internal windows; identifiers near the
+    // cuts must still be found and offsets must stay absolute.
+    let line = "PT SEEN BY DR. ROTHMANN ON 7/22/2093, CALL 410-555-0199.\n";
+    let text = line.repeat(3_000_000 / line.len());
+    let spans = scrubber().find(&text);
+    let per_line = scrubber().find(line).len();
+    assert_eq!(spans.len(), per_line * (text.len() / line.len()));
+    assert!(spans.iter().all(|s| !text[s.start..s.end].contains('\n')));
+}
+
+#[test]
+fn empty_and_odd_input() {
+    assert!(scrubber().find("").is_empty());
+    assert!(scrubber().find("\n\n   \t").is_empty());
+    let _ = scrubber().find(&"'".repeat(10_000));
+    let _ = scrubber().find(&"9/".repeat(10_000));
+}
