@@ -6,7 +6,7 @@
 //! an English word ("WARD", "HOPE") becomes a name only when the words
 //! around it say so.
 
-use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, MEDICAL, PLACE, STOP, TOP};
+use crate::dictionary::{CUE, ENGLISH, FACILITY, FIRST, FREQ, LAST, MEDICAL, PLACE, STOP, TOP};
 use crate::span::PhiKind;
 use crate::tokens::{Case, Token};
 
@@ -41,7 +41,7 @@ impl<'a> Ctx<'a> {
 
     /// Whether token `i` is one of `words` (upper case).
     pub(crate) fn is(&self, i: usize, words: &[&str]) -> bool {
-        i < self.toks.len() && words.contains(&self.up(i))
+        i < self.toks.len() && self.toks[i].has(CUE) && words.contains(&self.up(i))
     }
 
     /// The text between token `i` and token `i + 1`.

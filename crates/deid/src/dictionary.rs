@@ -6,6 +6,7 @@
 //! Aho-Corasick automaton that finds all of them in one pass over the text.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
@@ -34,6 +35,10 @@ pub(crate) const FREQ: u32 = 1 << 8;
 /// A very common name (top ranks): even when it is also an English word
 /// ("CAROL", "GRACE", "SMITH") a name cue is enough.
 pub(crate) const TOP: u32 = 1 << 9;
+
+/// A word of some context-rule list ("DR", "DAUGHTER", "HOSPITAL"):
+/// lets the rules skip their list scans for every other word.
+pub(crate) const CUE: u32 = 1 << 10;
 
 /// Census rank up to which a first name counts on its own.
 const ALONE_FIRST_RANK: u32 = 5000;
@@ -73,10 +78,32 @@ fn entries(list: &'static str) -> impl Iterator<Item = &'static str> {
     list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// FNV-1a: the keys are short words and the table is fixed at build time
+/// (lookups cannot be made to collide more by the input), so the DoS
+/// resistance of SipHash buys nothing here and its cost shows in profiles.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
 /// All dictionaries, compiled.
 #[derive(Debug)]
 pub(crate) struct Lexicon {
-    words: HashMap<&'static str, u32>,
+    words: FastMap<&'static str, u32>,
     /// The caller's own allow and deny words (owned, so kept apart).
     extra: HashMap<String, u32>,
     phrases: AhoCorasick,
@@ -88,8 +115,9 @@ impl Lexicon {
     /// Loads and compiles every list. Takes tens of milliseconds: build one
     /// [`crate::Scrubber`] and reuse it.
     pub(crate) fn new(allow: &[String], deny: &[String]) -> Lexicon {
-        let mut words: HashMap<&'static str, u32> = HashMap::with_capacity(200_000);
-        let mut phrases: HashMap<&'static str, u32> = HashMap::new();
+        let mut words: FastMap<&'static str, u32> =
+            FastMap::with_capacity_and_hasher(200_000, BuildHasherDefault::default());
+        let mut phrases: FastMap<&'static str, u32> = FastMap::default();
         let mut add = |e: &'static str, flag: u32| {
             let map = if e.contains(' ') { &mut phrases } else { &mut words };
             *map.entry(e).or_insert(0) |= flag;
@@ -112,6 +140,11 @@ impl Lexicon {
         for e in allow::STOP_WORDS {
             add(e, STOP);
         }
+        for list in crate::cues::NAME_CUE_LISTS.iter().chain(crate::cues::PLACE_CUE_LISTS) {
+            for e in list.iter() {
+                add(e, CUE);
+            }
+        }
         for e in entries(FACILITIES) {
             add(e, FACILITY);
         }
@@ -119,7 +152,7 @@ impl Lexicon {
         phrase_list.sort_unstable();
         let phrases = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
             .build(phrase_list.iter().map(|(p, _)| p))
             .expect("embedded phrase list fits the automaton");
         let mut extra: HashMap<String, u32> = HashMap::new();
@@ -147,14 +180,13 @@ impl Lexicon {
         base | self.extra.get(upper_word).copied().unwrap_or(0)
     }
 
-    /// Every multi-word entry in `upper` that starts and ends on word
-    /// boundaries, as `(start, end, flags)`. Overlapping matches are all
-    /// reported so a short phrase never hides a longer one.
+    /// The multi-word entries in `upper` that start and end on word
+    /// boundaries, as `(start, end, flags)`, longest first at each place.
     pub(crate) fn phrases(&self, upper: &str) -> Vec<(usize, usize, u32)> {
         let bytes = upper.as_bytes();
         let is_word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
         self.phrases
-            .find_overlapping_iter(upper)
+            .find_iter(upper)
             .filter(|m| (m.start() == 0 || !is_word(m.start() - 1)) && !is_word(m.end()))
             .map(|m| (m.start(), m.end(), self.phrase_flags[m.pattern().as_usize()]))
             .collect()

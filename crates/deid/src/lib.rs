@@ -24,6 +24,7 @@
 
 mod allow;
 mod context;
+mod cues;
 mod dictionary;
 mod names;
 mod patterns;

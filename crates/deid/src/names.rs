@@ -2,248 +2,10 @@
 //! else, then names that only the words around them give away.
 
 use crate::context::{Ctx, Strength};
+use crate::cues::*;
 use crate::dictionary::{ENGLISH, FIRST, LAST, MEDICAL, PLACE, STOP};
 
 use crate::span::PhiKind;
-
-/// Titles that always precede a person's name.
-const STRONG_TITLES: &[&str] = &[
-    "DR",
-    "DRS",
-    "DOCTOR",
-    "MR",
-    "MRS",
-    "MISS",
-    "MISTER",
-    "PROF",
-    "PROFESSOR",
-    "REV",
-    "REVEREND",
-    "RABBI",
-    "FR",
-    "FATHER",
-    "PASTOR",
-    "CHAPLAIN",
-    "SISTER",
-    "DRS",
-];
-/// Roles that often precede a name but are also ordinary nouns or
-/// abbreviations ("MS" is also "mental status").
-const WEAK_TITLES: &[&str] = &[
-    "MS",
-    "RN",
-    "NP",
-    "MD",
-    "LPN",
-    "NURSE",
-    "ATTENDING",
-    "RESIDENT",
-    "INTERN",
-    "FELLOW",
-    "PCP",
-    "MANAGER",
-    "WORKER",
-    "THERAPIST",
-    "PHYSICIAN",
-    "SURGEON",
-    "COORDINATOR",
-    "NURSES",
-    "CARDIOLOGIST",
-    "NEUROLOGIST",
-    "ONCOLOGIST",
-    "INTENSIVIST",
-    "HOSPITALIST",
-];
-/// Credentials written after a name ("ANN SMITH, RN").
-const POST_TITLES: &[&str] = &[
-    "RN", "MD", "NP", "PA", "LPN", "RRT", "PHD", "CNA", "MSW", "LICSW", "LCSW", "BSN", "MSN", "CRNA", "DO", "PAC",
-    "JR", "SR", "III",
-];
-/// Family and social relations that precede a name ("daughter Sarah").
-const RELATIONS: &[&str] = &[
-    "WIFE",
-    "HUSBAND",
-    "SPOUSE",
-    "DAUGHTER",
-    "DAUGHTERS",
-    "DTR",
-    "DAU",
-    "SON",
-    "SONS",
-    "SISTER",
-    "SISTERS",
-    "SIS",
-    "BROTHER",
-    "BROTHERS",
-    "BRO",
-    "MOTHER",
-    "MOM",
-    "MOTHERS",
-    "FATHER",
-    "DAD",
-    "NIECE",
-    "NIECES",
-    "NEPHEW",
-    "NEPHEWS",
-    "FRIEND",
-    "FRIENDS",
-    "GIRLFRIEND",
-    "BOYFRIEND",
-    "FIANCE",
-    "FIANCEE",
-    "PARTNER",
-    "COUSIN",
-    "AUNT",
-    "UNCLE",
-    "GRANDSON",
-    "GRANDSONS",
-    "GRANDDAUGHTER",
-    "GRANDDAUGHTERS",
-    "GRANDMOTHER",
-    "GRANDFATHER",
-    "GRANDCHILD",
-    "STEPSON",
-    "STEPDAUGHTER",
-    "NEIGHBOR",
-    "NEIGHBOUR",
-    "HCP",
-    "PROXY",
-    "GUARDIAN",
-    "DIL",
-    "SIL",
-    "LAW",
-    "CONTACT",
-    "PERSON",
-    "NAMED",
-    "BOTH",
-    "VISITOR",
-    "VISITORS",
-    "CAREGIVER",
-    "ROOMMATE",
-];
-/// English words that follow a title without being a name ("DR ORDERS").
-const NOT_AFTER_TITLE: &[&str] = &[
-    "ORDER",
-    "ORDERS",
-    "ORDERED",
-    "OFFICE",
-    "NOTE",
-    "NOTES",
-    "WANTS",
-    "WANTED",
-    "SAYS",
-    "SAID",
-    "FEELS",
-    "REQUESTS",
-    "REQUESTED",
-    "RECOMMENDS",
-    "RECOMMENDED",
-    "PLANS",
-    "PLANNED",
-    "THINKS",
-    "FELT",
-    "STATES",
-    "STATED",
-    "WROTE",
-    "WRITES",
-    "SEES",
-    "SAW",
-    "EXAMINED",
-    "EVALUATED",
-    "CAME",
-    "COMES",
-    "WENT",
-    "ASKS",
-    "CONSULT",
-    "CONSULTED",
-    "RESPONDED",
-    "REVIEWED",
-    "CONTACTED",
-    "OK",
-    "OKAY",
-    "OKD",
-    "RE",
-    "REGARDING",
-    "ON",
-    "OFFICE'S",
-    "BEEPED",
-    "PAGED",
-    "HERE",
-    "THERE",
-    "STOPPED",
-];
-
-/// Words after which the next word is probably the person acted with
-/// ("spoke with X", "per X", "paged X").
-const VERB_CUES: &[&str] = &[
-    "PER",
-    "PAGED",
-    "NOTIFIED",
-    "INFORMED",
-    "UPDATED",
-    "ASKED",
-    "TOLD",
-    "CONTACTED",
-    "PAGING",
-    "CALLED",
-    "CALLING",
-    "PAGE",
-];
-/// Verbs that take a name after a preposition ("spoke WITH X", "seen BY X").
-const VERB_PREP: &[(&str, &[&str])] = &[
-    (
-        "WITH",
-        &[
-            "SPOKE",
-            "SPOKEN",
-            "TALKED",
-            "DISCUSSED",
-            "MET",
-            "CONSULT",
-            "CONSULTED",
-            "CONFERRED",
-            "SPEAKING",
-            "TALKING",
-            "MEETING",
-            "SPOKE",
-            "DISCUSSION",
-            "CONVERSATION",
-            "CONFERENCE",
-            "UPDATE",
-            "CHECK",
-            "CHECKED",
-            "FOLLOW",
-            "FU",
-        ],
-    ),
-    (
-        "TO",
-        &["SPOKE", "TALKED", "SPEAK", "TALK", "REPORT", "REPORTED", "GIVEN", "EXPLAINED", "SPOKEN", "CALL", "CALLED"],
-    ),
-    (
-        "BY",
-        &[
-            "SEEN",
-            "EVALUATED",
-            "EXAMINED",
-            "VISITED",
-            "FOLLOWED",
-            "CALLED",
-            "SIGNED",
-            "WRITTEN",
-            "ASSESSED",
-            "PLACED",
-            "DONE",
-            "REVIEWED",
-        ],
-    ),
-    ("FROM", &["CALL", "CALLS", "VISIT", "HEARD", "CALLED"]),
-];
-/// Words after a name that show it was a person ("X aware", "X at bedside").
-const POST_CUES: &[&str] = &[
-    "AWARE", "NOTIFIED", "PAGED", "CALLED", "VISITED", "UPDATED", "PRESENT", "INFORMED", "CALLS", "VISITING", "STATES",
-    "STATED", "REPORTS", "REPORTED", "ASKED", "AGREES",
-];
 
 /// Runs every name rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>) {
@@ -309,7 +71,10 @@ fn initials(c: &mut Ctx<'_>) {
             continue;
         }
         let j = i + 1;
-        if c.candidate(j) && (c.cued_name(j) || c.unknown(j)) {
+        // "A. STABLE", "L. BASE": SOAP headings and sides are no initials;
+        // an English surname needs a cue after it ("E. WELSH AWARE").
+        let cue_after = c.is(j + 1, POST_CUES) || c.is(j + 1, POST_TITLES);
+        if c.candidate(j) && (c.cued_name(j) || c.unknown(j) || (c.toks[j].has(FIRST | LAST) && cue_after)) {
             c.force(i, PhiKind::Name);
             c.force(j, PhiKind::Name);
         }
@@ -344,7 +109,8 @@ fn after_cues(c: &mut Ctx<'_>) {
         }
         let j = i + 1;
         let upper_letter = c.text.as_bytes()[c.toks[j].start].is_ascii_uppercase();
-        if c.initial(j) && upper_letter && strength != Strength::Relation && c.gap_after(j).starts_with('.') {
+        let initial_ok = c.gap_after(j).starts_with('.') || (c.joined(j) && c.name_like(j + 1, Strength::Weak));
+        if c.initial(j) && upper_letter && strength != Strength::Relation && initial_ok {
             // "Dr. J. Smith", "MS S." — initials after a title.
             c.mark(j, PhiKind::Name);
             if c.joined(j) && c.name_like(j + 1, Strength::Weak) {
@@ -352,8 +118,10 @@ fn after_cues(c: &mut Ctx<'_>) {
             }
             continue;
         }
+        // After "Dr." even an eponym is a surname ("Dr. Foley").
+        let eponym = c.toks[j].has(MEDICAL | LAST) && c.toks[j].has(LAST) && !c.toks[j].has(STOP);
         let title_word = strength == Strength::Strong
-            && c.candidate(j)
+            && (c.candidate(j) || eponym)
             && !c.toks[j].numeric
             && !c.is(j, NOT_AFTER_TITLE)
             && c.up(j).bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'');
@@ -361,10 +129,39 @@ fn after_cues(c: &mut Ctx<'_>) {
             continue;
         }
         c.force(j, PhiKind::Name);
-        // "daughters sarah and margie"
-        if strength == Strength::Relation && c.is(j + 1, &["AND", "&"]) && c.name_like(j + 2, Strength::Relation) {
-            c.force(j + 2, PhiKind::Name);
+        if strength != Strength::Weak {
+            listed_after(c, j, strength);
         }
+    }
+}
+
+/// "daughters sarah and margie", "Sons Smokey, Morris and Roger", "Drs
+/// Ferullo and Saeed": more names listed after the first one.
+fn listed_after(c: &mut Ctx<'_>, first: usize, strength: Strength) {
+    let n = c.toks.len();
+    let mut k = first;
+    for _ in 0..4 {
+        // Skip the rest of this name ("Morris Smith,").
+        while k + 1 < n && c.labels[k + 1] == Some(PhiKind::Name) && c.joined(k) {
+            k += 1;
+        }
+        let g = c.gap_after(k).trim();
+        let next = if g == "," && k + 1 < n && c.is(k + 1, &["AND"]) {
+            k + 2
+        } else if g == "," {
+            k + 1
+        } else if g.is_empty() && k + 1 < n && c.is(k + 1, &["AND"]) && c.joined(k + 1) {
+            k + 2
+        } else {
+            return;
+        };
+        let like = c.name_like(next, Strength::Relation)
+            || (strength == Strength::Strong && next < n && c.toks[next].has(FIRST | LAST) && c.candidate(next));
+        if next >= n || !like {
+            return;
+        }
+        c.force(next, PhiKind::Name);
+        k = next;
     }
 }
 

@@ -280,7 +280,7 @@ impl Patterns {
                 1,
             ),
             // "#RG17": any number sign before a code of 4+ characters.
-            pat(r"#[ \t]?([A-Z]{0,4}[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1),
+            pat(r"#[ \t]?([A-Z]{1,4}[0-9][A-Z0-9-]+|[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1),
             // Long bare numbers: nothing clinical has 7+ digits in a row.
             pat(&format!(r"{b}[0-9]{{7,}}{b}"), PhiKind::Id, 0),
             // --- geography
@@ -294,23 +294,35 @@ impl Patterns {
             ),
             pat(&format!(r"{b}(?:AGE|AGED|AGES)[ \t:]*((?:9[0-9]|1[0-2][0-9])){b}"), PhiKind::Age, 1),
         ];
-        // Street addresses: a house number, 1-3 words, a suffix.
-        let mut suffixes: Vec<&str> = street_suffixes.to_vec();
-        suffixes.extend([
-            "ST", "AVE", "AV", "RD", "BLVD", "DR", "LN", "CT", "PL", "TER", "PKWY", "HWY", "CIR", "SQ", "TRL", "WY",
-        ]);
-        let alt = suffixes.join("|");
-        list.push(pat(
-            &format!(r"{b}[0-9]{{1,6}}[A-Z]?[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Z'.-]*[ \t]+){{1,3}}(?:{alt}){b}\.?"),
-            PhiKind::Location,
-            0,
-        ));
+        // Street addresses: a house number, 1-3 capitalised words, a
+        // suffix. Case-sensitive on purpose: "4 LARGE THICK GREEN" and
+        // "5 today, tolerating well" end in words that are also suffixes.
+        let alt = street_suffix_alternation(street_suffixes);
+        list.push(Pattern {
+            re: Regex::new(&format!(
+                r"{b}[0-9]{{1,6}}[A-Z]?[ \t]+(?:[NSEW]\.?[ \t]+)?(?:[A-Z][A-Za-z'.-]*[ \t]+){{1,3}}(?:{alt}){b}\.?"
+            ))
+            .expect("built-in pattern compiles"),
+            kind: PhiKind::Location,
+            group: 0,
+            check_short_date: false,
+        });
         Patterns { list }
     }
 
     /// Every pattern match in `text`, unsorted and possibly overlapping.
     pub(crate) fn find(&self, text: &str, out: &mut Vec<PhiSpan>) {
         for p in &self.list {
+            if p.group == 0 {
+                // No capture group needed: the faster search.
+                for m in p.re.find_iter(text) {
+                    if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {
+                        continue;
+                    }
+                    out.push(PhiSpan { start: m.start(), end: m.end(), kind: p.kind });
+                }
+                continue;
+            }
             for caps in p.re.captures_iter(text) {
                 let Some(m) = caps.get(p.group) else { continue };
                 if p.check_short_date && !plausible_short_date(text, m.start(), m.end()) {
@@ -441,6 +453,47 @@ fn plausible_short_date(text: &str, start: usize, end: usize) -> bool {
         return false;
     }
     true
+}
+
+/// Unambiguous street suffixes, each as written in upper and title case.
+/// Only suffixes that are rarely plain words in notes are used ("WELL",
+/// "GREEN", "RUN" and "VIEW" are suffixes too, but far more often words).
+fn street_suffix_alternation(dictionary: &[&str]) -> String {
+    const SAFE: &[&str] = &[
+        "STREET",
+        "AVENUE",
+        "ROAD",
+        "BOULEVARD",
+        "DRIVE",
+        "LANE",
+        "COURT",
+        "TERRACE",
+        "PARKWAY",
+        "HIGHWAY",
+        "CIRCLE",
+        "PLACE",
+        "SQUARE",
+        "PIKE",
+        "TURNPIKE",
+        "TRAIL",
+        "ALLEY",
+        "EXPRESSWAY",
+        "FREEWAY",
+        "BYPASS",
+        "PLAZA",
+        "CRESCENT",
+        "CAUSEWAY",
+    ];
+    const ABBREVIATIONS: &[&str] =
+        &["ST", "AVE", "AV", "RD", "BLVD", "DR", "LN", "CT", "TER", "PKWY", "HWY", "CIR", "PL", "SQ", "TRL"];
+    let mut out: Vec<String> = Vec::new();
+    for s in dictionary.iter().filter(|s| SAFE.contains(s)).chain(ABBREVIATIONS) {
+        out.push((*s).to_string());
+        let mut title = s.to_ascii_lowercase();
+        title[..1].make_ascii_uppercase();
+        out.push(title);
+    }
+    out.join("|")
 }
 
 /// "800-1000", "500-1000": a range of round volumes, not a phone number.

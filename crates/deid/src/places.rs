@@ -3,100 +3,9 @@
 //! identify where a patient is or was as surely as a town does.
 
 use crate::context::Ctx;
+use crate::cues::*;
 use crate::dictionary::{ENGLISH, FACILITY, FIRST, LAST, MEDICAL, PLACE};
 use crate::span::PhiKind;
-
-/// Words that end a facility name; the words before them are its name.
-const FACILITY_KEYWORDS: &[&str] = &[
-    "HOSPITAL",
-    "HOSP",
-    "HOSPITALS",
-    "MEMORIAL",
-    "MEDICAL",
-    "REHAB",
-    "REHABILITATION",
-    "MANOR",
-    "CLINIC",
-    "HEALTHCARE",
-    "HOSPICE",
-    "INFIRMARY",
-    "GENERAL",
-    "REGIONAL",
-    "HEALTH",
-    "CENTER",
-    "CENTRE",
-    "VILLAGE",
-    "COMMONS",
-    "GARDENS",
-    "TERRACE",
-    "HEIGHTS",
-    "PAVILION",
-    "INSTITUTE",
-    "SANITARIUM",
-    "ER",
-    "ED",
-    "EW",
-];
-/// Keywords that are part of the name itself ("FREDERICK MEMORIAL").
-const NAME_KEYWORDS: &[&str] = &["MEMORIAL", "GENERAL", "REGIONAL"];
-/// Verbs of moving a patient; the place comes after "to", "from" or "at".
-const MOVES: &[&str] = &[
-    "TRANSFER",
-    "TRANSFERRED",
-    "TRANSFERED",
-    "TRANSFERING",
-    "TRANSFERRING",
-    "TX",
-    "TXFER",
-    "XFER",
-    "XFERRED",
-    "ADMITTED",
-    "ADMIT",
-    "ADMISSION",
-    "ARRIVED",
-    "DISCHARGED",
-    "DISCHARGE",
-    "DC",
-    "DCD",
-    "SENT",
-    "REFERRED",
-    "RETURN",
-    "RETURNED",
-    "RETURNING",
-    "GOING",
-    "GO",
-    "TRANSPORTED",
-    "TAKEN",
-    "TRANSFERS",
-    "TRANSITION",
-    "BACK",
-    "MOVED",
-    "ACCEPTED",
-    "SCREENED",
-    "TRANSF",
-];
-/// Words after a ward name ("QUARTERMAIN 2", "WEST WING").
-const WARD_WORDS: &[&str] = &["FLOOR", "UNIT", "WARD", "BUILDING", "BLDG", "WING", "TOWER", "PAVILION"];
-/// Verbs that introduce where someone lives.
-const HOME_CUES: &[&str] = &[
-    "LIVES",
-    "LIVED",
-    "LIVING",
-    "RESIDES",
-    "RESIDED",
-    "MOVED",
-    "VACATIONING",
-    "VISITING",
-    "HOME",
-    "NATIVE",
-    "RESIDENT",
-    "RESIDENCE",
-    "DRIVE",
-    "DRIVING",
-    "FLEW",
-];
-/// Words introducing an employer ("works for X").
-const WORK_CUES: &[&str] = &["WORKS", "WORKED", "WORKING", "EMPLOYED", "RETIRED", "EMPLOYEE"];
 
 /// Runs every place rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
@@ -106,6 +15,8 @@ pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
     universities(c);
     saints(c);
     movements(c);
+    acronym_before_unit(c);
+    wards(c);
     employers(c);
 }
 
@@ -145,7 +56,12 @@ fn phrase_matches(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
 /// Whether tokens `a..=b` sit where a place is expected: after "lives in",
 /// or before ", MD" / ", Maryland".
 fn geo_context(c: &Ctx<'_>, a: usize, b: usize) -> bool {
-    let before = a >= 2 && c.is(a - 1, &["IN", "FROM", "NEAR", "TO", "OF", "AT"]) && c.is(a - 2, HOME_CUES);
+    let prep = a >= 2 && c.is(a - 1, &["IN", "FROM", "NEAR", "TO", "OF", "AT"]);
+    // Words that are also English ("EARLY", "TRANSFER" are towns too)
+    // only after "lives in"-style verbs, not after verbs of moving.
+    let english = (a..=b).all(|k| c.toks[k].has(ENGLISH));
+    let verb = |k: usize| c.is(k, HOME_CUES) || (!english && c.is(k, MOVES));
+    let before = prep && (verb(a - 2) || (!english && a >= 3 && verb(a - 3) && c.toks[a - 2].has(ENGLISH)));
     // A postal abbreviation needs the comma and capitals ("Towson, MD"):
     // "IN", "OR", "ME" are words too. A full state name needs neither.
     let after = c.toks.get(b + 1).is_some_and(|t| {
@@ -303,8 +219,44 @@ fn movements(c: &mut Ctx<'_>) {
         };
         let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, WARD_WORDS));
         let strange = (c.unknown(j) && c.toks[j].len >= 5) || c.dict_name(j);
-        if acronym(c, j) && !c.is(i, &["ON"]) || (strange && (moved || ward_after) && !c.is(i, &["THE", "BY", "LEAVE"]))
+        if acronym(c, j) && !c.is(i, &["ON"]) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
+            || (strange && (moved || ward_after) && !c.is(i, &["THE", "BY", "LEAVE"]))
         {
+            c.mark(j, PhiKind::Location);
+        }
+    }
+}
+
+/// "GH ER", "gh cath lab": a hospital acronym before a hospital place.
+fn acronym_before_unit(c: &mut Ctx<'_>) {
+    for j in 0..c.toks.len().saturating_sub(1) {
+        if c.labels[j].is_none() && acronym(c, j) && c.joined(j) && c.is(j + 1, UNIT_AFTER) {
+            c.mark(j, PhiKind::Location);
+        }
+    }
+}
+
+/// A bare ward name with its number ("PLAN: QUARTERMAIN 2"): a long word
+/// in no list, then a single digit that is no dose (no unit after it).
+fn wards(c: &mut Ctx<'_>) {
+    let n = c.toks.len();
+    for j in 0..n.saturating_sub(1) {
+        if c.labels[j].is_some() || !c.unknown(j) || c.toks[j].len < 6 || !c.joined(j) {
+            continue;
+        }
+        let num = &c.toks[j + 1];
+        if !num.numeric || num.len != 1 || !c.gap_after(j).trim().is_empty() {
+            continue;
+        }
+        let g = c.gap_after(j + 1);
+        let dose = g.starts_with(['.', '/', ':', '%', '-', 'x', 'X'])
+            || (j + 2 < n && (c.toks[j + 2].has(MEDICAL) || c.is(j + 2, DOSE_UNITS)) && g.trim().is_empty());
+        let end = g.is_empty()
+            || g.starts_with(['\n', ',', ';', ')'])
+            || g.starts_with(". ")
+            || g == "."
+            || g.starts_with(' ');
+        if !dose && end {
             c.mark(j, PhiKind::Location);
         }
     }

@@ -148,8 +148,10 @@ fn starts_sentence(b: &[u8], s: usize) -> bool {
     true
 }
 
-/// Whether the text is mostly written in mixed case: only then do capitals
-/// carry information. Counts letters up to a bound so huge inputs stay cheap.
+/// Whether the text is written in mixed case: mostly lower case but with
+/// capitals (at least 3% of letters). Only then do capitals carry
+/// information; all-upper and all-lower notes say nothing by case.
+/// Counts letters up to a bound so huge inputs stay cheap.
 pub(crate) fn is_mixed_case(text: &str) -> bool {
     let (mut lower, mut total) = (0usize, 0usize);
     for &c in text.as_bytes().iter().take(1 << 16) {
@@ -160,5 +162,6 @@ pub(crate) fn is_mixed_case(text: &str) -> bool {
             }
         }
     }
-    total > 0 && lower * 3 > total
+    let upper = total - lower;
+    total > 0 && lower * 3 > total && upper * 100 >= total * 3
 }
