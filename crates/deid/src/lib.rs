@@ -25,6 +25,7 @@
 mod allow;
 mod context;
 mod cues;
+mod dates;
 mod dictionary;
 mod names;
 mod patterns;

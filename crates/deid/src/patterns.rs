@@ -15,108 +15,18 @@ const MONTH: &str = r"(?:JAN(?:UARY)?|FEB(?:RUARY)?|MAR(?:CH)?|APR(?:IL)?|MAY|JU
 const DAY: &str = r"(?:3[01]|[12][0-9]|0?[1-9])(?:ST|ND|RD|TH)?";
 /// US state names and postal abbreviations. States are not PHI, but a zip
 /// code or a city right before one is.
+#[rustfmt::skip]
 pub(crate) const STATE_LIST: &[&str] = &[
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "DC",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-    "ALABAMA",
-    "ALASKA",
-    "ARIZONA",
-    "ARKANSAS",
-    "CALIFORNIA",
-    "COLORADO",
-    "CONNECTICUT",
-    "DELAWARE",
-    "FLORIDA",
-    "GEORGIA",
-    "HAWAII",
-    "IDAHO",
-    "ILLINOIS",
-    "INDIANA",
-    "IOWA",
-    "KANSAS",
-    "KENTUCKY",
-    "LOUISIANA",
-    "MAINE",
-    "MARYLAND",
-    "MASSACHUSETTS",
-    "MICHIGAN",
-    "MINNESOTA",
-    "MISSISSIPPI",
-    "MISSOURI",
-    "MONTANA",
-    "NEBRASKA",
-    "NEVADA",
-    "NEW HAMPSHIRE",
-    "NEW JERSEY",
-    "NEW MEXICO",
-    "NEW YORK",
-    "NORTH CAROLINA",
-    "NORTH DAKOTA",
-    "OHIO",
-    "OKLAHOMA",
-    "OREGON",
-    "PENNSYLVANIA",
-    "RHODE ISLAND",
-    "SOUTH CAROLINA",
-    "SOUTH DAKOTA",
-    "TENNESSEE",
-    "TEXAS",
-    "UTAH",
-    "VERMONT",
-    "VIRGINIA",
-    "WASHINGTON",
-    "WEST VIRGINIA",
-    "WISCONSIN",
-    "WYOMING",
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
+    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM",
+    "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA",
+    "WV", "WI", "WY", "ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO",
+    "CONNECTICUT", "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA",
+    "IOWA", "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN",
+    "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA", "NEW HAMPSHIRE",
+    "NEW JERSEY", "NEW MEXICO", "NEW YORK", "NORTH CAROLINA", "NORTH DAKOTA", "OHIO", "OKLAHOMA",
+    "OREGON", "PENNSYLVANIA", "RHODE ISLAND", "SOUTH CAROLINA", "SOUTH DAKOTA", "TENNESSEE",
+    "TEXAS", "UTAH", "VERMONT", "VIRGINIA", "WASHINGTON", "WEST VIRGINIA", "WISCONSIN", "WYOMING",
 ];
 
 /// Whether an upper-case word is a US state name or postal abbreviation.
@@ -325,7 +235,7 @@ impl Patterns {
             }
             for caps in p.re.captures_iter(text) {
                 let Some(m) = caps.get(p.group) else { continue };
-                if p.check_short_date && !plausible_short_date(text, m.start(), m.end()) {
+                if p.check_short_date && !crate::dates::plausible_short_date(text, m.start(), m.end()) {
                     continue;
                 }
                 if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {
@@ -337,152 +247,15 @@ impl Patterns {
     }
 }
 
-/// Decides whether a slash date like "5/10" is a date. With a year it always
-/// is; without one it is not when the words around it say it is a pain
-/// score, a ventilator setting, a fraction or a strength.
-fn plausible_short_date(text: &str, start: usize, end: usize) -> bool {
-    let s = &text[start..end];
-    if text[end..].starts_with('%') {
-        // "12/5/40%": pressure support, PEEP and oxygen.
-        return false;
-    }
-    if s.matches('/').count() == 2 {
-        return true;
-    }
-    let before = lower_window(text, start.saturating_sub(40), start);
-    let after = lower_window(text, end, (end + 24).min(text.len()));
-    const BEFORE: &[&str] = &[
-        "pain", "peep", "ps", "cpap", "bipap", "imv", "simv", "psv", "vent", "settings", "ratio", "scale", "rated",
-        "rates", "score", "strength", "ie", "i:e", "x", "bp", "grade", "power", "motor", "murmur", "sofa", "apgar",
-        "gave", "give", "given",
-    ];
-    const AFTER: &[&str] = &[
-        "pain",
-        "ns",
-        "normal",
-        "strength",
-        "str",
-        "tab",
-        "tabs",
-        "cal",
-        "of",
-        "murmur",
-        "scale",
-        "peep",
-        "ps",
-        "cpap",
-        "bipap",
-        "sem",
-        "amp",
-        "amps",
-        "rate",
-        "dose",
-        "doses",
-        "bottle",
-        "bottles",
-        "bag",
-        "unit",
-        "units",
-        "cc",
-        "ml",
-        "l",
-        "mg",
-        "hr",
-        "hour",
-        "hours",
-        "cup",
-        "inch",
-        "cm",
-        "mm",
-        "way",
-        "bld",
-        "blood",
-        "culture",
-        "cultures",
-        "sets",
-        "times",
-        "x",
-        "assist",
-        "saline",
-        "max",
-        "liter",
-        "liters",
-        "lpm",
-        "pack",
-        "packs",
-        "ppd",
-        "glass",
-        "can",
-        "cans",
-        "power",
-        "wt",
-        "weight",
-        "up",
-        "down",
-        "bilat",
-        "bilaterally",
-        "the",
-        "lobe",
-        "lobes",
-        "field",
-        "fields",
-    ];
-    let last_word =
-        before.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').rfind(|w| !w.is_empty()).unwrap_or("");
-    let next_word = after.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| !w.is_empty()).unwrap_or("");
-    if BEFORE.contains(&last_word) || AFTER.contains(&next_word) {
-        return false;
-    }
-    // "5/10" right by the word pain anywhere close: a pain score.
-    if s.ends_with("/10") && (before.contains("pain") || after.contains("pain")) {
-        return false;
-    }
-    // Ventilator settings ("CPAP 5/5", "PS 15/5 40%") in the two words before.
-    const VENT: &[&str] = &["cpap", "peep", "ps", "psv", "bipap", "vent", "simv", "imv", "settings"];
-    if before
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .rev()
-        .take(2)
-        .any(|w| VENT.contains(&w))
-    {
-        return false;
-    }
-    // "5/5" is a strength grade far more often than May 5th.
-    if s == "5/5" {
-        return false;
-    }
-    true
-}
-
 /// Unambiguous street suffixes, each as written in upper and title case.
 /// Only suffixes that are rarely plain words in notes are used ("WELL",
 /// "GREEN", "RUN" and "VIEW" are suffixes too, but far more often words).
 fn street_suffix_alternation(dictionary: &[&str]) -> String {
+    #[rustfmt::skip]
     const SAFE: &[&str] = &[
-        "STREET",
-        "AVENUE",
-        "ROAD",
-        "BOULEVARD",
-        "DRIVE",
-        "LANE",
-        "COURT",
-        "TERRACE",
-        "PARKWAY",
-        "HIGHWAY",
-        "CIRCLE",
-        "PLACE",
-        "SQUARE",
-        "PIKE",
-        "TURNPIKE",
-        "TRAIL",
-        "ALLEY",
-        "EXPRESSWAY",
-        "FREEWAY",
-        "BYPASS",
-        "PLAZA",
-        "CRESCENT",
-        "CAUSEWAY",
+        "STREET", "AVENUE", "ROAD", "BOULEVARD", "DRIVE", "LANE", "COURT", "TERRACE", "PARKWAY",
+        "HIGHWAY", "CIRCLE", "PLACE", "SQUARE", "PIKE", "TURNPIKE", "TRAIL", "ALLEY", "EXPRESSWAY",
+        "FREEWAY", "BYPASS", "PLAZA", "CRESCENT", "CAUSEWAY",
     ];
     const ABBREVIATIONS: &[&str] =
         &["ST", "AVE", "AV", "RD", "BLVD", "DR", "LN", "CT", "TER", "PKWY", "HWY", "CIR", "PL", "SQ", "TRL"];
@@ -502,15 +275,4 @@ fn is_round_range(s: &str) -> bool {
         Some((a, b)) => a.trim().ends_with('0') && b.trim().ends_with("00") && !s.contains(' '),
         None => false,
     }
-}
-
-/// Lower-cased copy of a byte window, widened to char boundaries.
-fn lower_window(text: &str, mut a: usize, mut b: usize) -> String {
-    while a > 0 && !text.is_char_boundary(a) {
-        a -= 1;
-    }
-    while b < text.len() && !text.is_char_boundary(b) {
-        b += 1;
-    }
-    text[a..b].to_ascii_lowercase()
 }

@@ -84,7 +84,9 @@ fn towns(c: &mut Ctx<'_>) {
         if !t.has(PLACE) || t.len < 3 || !c.candidate(i) || c.labels[i].is_some() {
             continue;
         }
-        let plain = !t.has(ENGLISH | FIRST | LAST);
+        // A town that is also a rare surname ("TOWSON") is still a town;
+        // common names were already taken by the name rules.
+        let plain = !t.has(ENGLISH | FIRST) && !t.has(crate::dictionary::FREQ);
         if plain || geo_context(c, i, i) || (c.capital_cue(i) && !t.has(ENGLISH)) {
             c.mark(i, PhiKind::Location);
         }
@@ -172,7 +174,9 @@ fn universities(c: &mut Ctx<'_>) {
         if short && (c.text.as_bytes()[c.toks[i].start] != b'U' || c.gap_after(i) != " ") {
             continue;
         }
-        if j < n && c.candidate(j) && (crate::patterns::is_state(c.up(j)) || (!short && c.toks[j].has(PLACE))) {
+        let state = j < n && !c.toks[j].numeric && crate::patterns::is_state(c.up(j));
+        let town = j < n && !short && c.candidate(j) && c.toks[j].has(PLACE);
+        if state || town {
             if c.up(j).len() == 2 && !c.text[c.toks[j].start..c.toks[j].end].bytes().all(|b| b.is_ascii_uppercase()) {
                 continue;
             }
