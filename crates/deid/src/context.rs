@@ -6,7 +6,7 @@
 //! an English word ("WARD", "HOPE") becomes a name only when the words
 //! around it say so.
 
-use crate::dictionary::{CUE, ENGLISH, FACILITY, FIRST, FREQ, LAST, MEDICAL, PLACE, STOP, TOP};
+use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, MEDICAL, PLACE, STOP, TOP};
 use crate::span::PhiKind;
 use crate::tokens::{Case, Token};
 
@@ -39,9 +39,9 @@ impl<'a> Ctx<'a> {
         &self.upper[t.start..t.end]
     }
 
-    /// Whether token `i` is one of `words` (upper case).
-    pub(crate) fn is(&self, i: usize, words: &[&str]) -> bool {
-        i < self.toks.len() && self.toks[i].has(CUE) && words.contains(&self.up(i))
+    /// Whether token `i` is in the cue list of bit `list` (`cues::bit`).
+    pub(crate) fn is(&self, i: usize, list: u64) -> bool {
+        i < self.toks.len() && self.toks[i].cues & list != 0
     }
 
     /// The text between token `i` and token `i + 1`.

@@ -56,56 +56,32 @@ pub(crate) const VERB_CUES: &[&str] = &[
     "CALLED", "CALLING", "PAGE",
 ];
 
-/// Verbs that take a name after a preposition ("spoke WITH X", "seen BY X").
+/// Verbs that take a name after "WITH".
 #[rustfmt::skip]
-pub(crate) const VERB_PREP: &[(&str, &[&str])] = &[
-    (
-        "WITH",
-        &[
-            "SPOKE",
-            "SPOKEN",
-            "TALKED",
-            "DISCUSSED",
-            "MET",
-            "CONSULT",
-            "CONSULTED",
-            "CONFERRED",
-            "SPEAKING",
-            "TALKING",
-            "MEETING",
-            "SPOKE",
-            "DISCUSSION",
-            "CONVERSATION",
-            "CONFERENCE",
-            "UPDATE",
-            "CHECK",
-            "CHECKED",
-            "FOLLOW",
-            "FU",
-        ],
-    ),
-    (
-        "TO",
-        &["SPOKE", "TALKED", "SPEAK", "TALK", "REPORT", "REPORTED", "GIVEN", "EXPLAINED", "SPOKEN", "CALL", "CALLED"],
-    ),
-    (
-        "BY",
-        &[
-            "SEEN",
-            "EVALUATED",
-            "EXAMINED",
-            "VISITED",
-            "FOLLOWED",
-            "CALLED",
-            "SIGNED",
-            "WRITTEN",
-            "ASSESSED",
-            "PLACED",
-            "DONE",
-            "REVIEWED",
-        ],
-    ),
-    ("FROM", &["CALL", "CALLS", "VISIT", "HEARD", "CALLED"]),
+pub(crate) const WITH_VERBS: &[&str] = &[
+    "SPOKE", "SPOKEN", "TALKED", "DISCUSSED", "MET", "CONSULT", "CONSULTED", "CONFERRED",
+    "SPEAKING", "TALKING", "MEETING", "SPOKE", "DISCUSSION", "CONVERSATION", "CONFERENCE",
+    "UPDATE", "CHECK", "CHECKED", "FOLLOW", "FU",
+];
+
+/// Verbs that take a name after "TO".
+#[rustfmt::skip]
+pub(crate) const TO_VERBS: &[&str] = &[
+    "SPOKE", "TALKED", "SPEAK", "TALK", "REPORT", "REPORTED", "GIVEN", "EXPLAINED", "SPOKEN",
+    "CALL", "CALLED",
+];
+
+/// Verbs that take a name after "BY".
+#[rustfmt::skip]
+pub(crate) const BY_VERBS: &[&str] = &[
+    "SEEN", "EVALUATED", "EXAMINED", "VISITED", "FOLLOWED", "CALLED", "SIGNED", "WRITTEN",
+    "ASSESSED", "PLACED", "DONE", "REVIEWED",
+];
+
+/// Verbs that take a name after "FROM".
+#[rustfmt::skip]
+pub(crate) const FROM_VERBS: &[&str] = &[
+    "CALL", "CALLS", "VISIT", "HEARD", "CALLED",
 ];
 
 /// Words after a name that show it was a person ("X aware", "X at bedside").
@@ -113,23 +89,6 @@ pub(crate) const VERB_PREP: &[(&str, &[&str])] = &[
 pub(crate) const POST_CUES: &[&str] = &[
     "AWARE", "NOTIFIED", "PAGED", "CALLED", "VISITED", "UPDATED", "PRESENT", "INFORMED", "CALLS",
     "VISITING", "STATES", "STATED", "REPORTS", "REPORTED", "ASKED", "AGREES",
-];
-
-/// Every name-rule list, so the lexicon can tag cue words once and the
-/// rules skip the list scan for the many words that are no cue at all.
-pub(crate) const NAME_CUE_LISTS: &[&[&str]] = &[
-    STRONG_TITLES,
-    WEAK_TITLES,
-    POST_TITLES,
-    RELATIONS,
-    VERB_CUES,
-    POST_CUES,
-    NOT_AFTER_TITLE,
-    &["AND", "MS", "WITH", "TO", "BY", "FROM"],
-    VERB_PREP[0].1,
-    VERB_PREP[1].1,
-    VERB_PREP[2].1,
-    VERB_PREP[3].1,
 ];
 
 /// Words that end a facility name; the words before them are its name.
@@ -175,14 +134,6 @@ pub(crate) const WORK_CUES: &[&str] = &[
     "WORKS", "WORKED", "WORKING", "EMPLOYED", "RETIRED", "EMPLOYEE",
 ];
 
-/// Small closed lists used inline below ("TO", "ST", "UNIVERSITY").
-#[rustfmt::skip]
-pub(crate) const SMALL_CUES: &[&str] = &[
-    "ER", "ED", "EW", "OF", "HOME", "HOSPITAL", "UNIVERSITY", "UNIV", "U", "TO", "FROM", "AT",
-    "ON", "IN", "INTO", "THE", "BY", "LEAVE", "TRANSFER", "ST", "SAINT", "STS", "FOR", "NEAR",
-    "WHEN", "AND",
-];
-
 /// Hospital places that may follow a hospital acronym ("GH ER").
 #[rustfmt::skip]
 pub(crate) const UNIT_AFTER: &[&str] = &[
@@ -198,16 +149,146 @@ pub(crate) const DOSE_UNITS: &[&str] = &[
     "MINS", "LITERS", "CM", "MM", "KG", "LBS", "PLUS", "OF", "TO", "AND", "OR",
 ];
 
-/// Every place-rule list, for the lexicon's cue tag.
-pub(crate) const PLACE_CUE_LISTS: &[&[&str]] = &[
-    FACILITY_KEYWORDS,
-    NAME_KEYWORDS,
-    MOVES,
-    WARD_WORDS,
-    HOME_CUES,
-    WORK_CUES,
-    SMALL_CUES,
-    UNIT_AFTER,
-    DOSE_UNITS,
-    crate::allow::GENERIC_FACILITY_WORDS,
+/// Small closed lists the rules use inline.
+pub(crate) const MS_WORD: &[&str] = &["MS"];
+pub(crate) const AND_WORD: &[&str] = &["AND"];
+pub(crate) const OF_WORD: &[&str] = &["OF"];
+pub(crate) const ER_WORDS: &[&str] = &["ER", "ED", "EW"];
+pub(crate) const HOME_HOSPITAL: &[&str] = &["HOME", "HOSPITAL"];
+pub(crate) const UNIVERSITY_WORDS: &[&str] = &["UNIVERSITY", "UNIV", "U"];
+pub(crate) const MOVE_PREPS: &[&str] = &["TO", "FROM", "AT", "ON", "IN", "INTO", "THE", "BY", "LEAVE", "TRANSFER"];
+pub(crate) const NOT_MOVE_PREPS: &[&str] = &["THE", "BY", "LEAVE"];
+pub(crate) const SAINT_WORDS: &[&str] = &["ST", "SAINT", "STS"];
+pub(crate) const ON_WORD: &[&str] = &["ON"];
+pub(crate) const WORK_PREPS: &[&str] = &["FOR", "AT", "BY", "FROM"];
+pub(crate) const GEO_PREPS: &[&str] = &["IN", "FROM", "NEAR", "TO", "OF", "AT"];
+pub(crate) const WITH_WORD: &[&str] = &["WITH"];
+pub(crate) const TO_WORD: &[&str] = &["TO"];
+pub(crate) const BY_WORD: &[&str] = &["BY"];
+pub(crate) const FROM_WORD: &[&str] = &["FROM"];
+
+/// One bit per list above: a token carries the bits of every list it is
+/// in, so "is this word a title?" is a bit test, not a list scan.
+pub(crate) mod bit {
+    /// Member of [`super::STRONG_TITLES`].
+    pub(crate) const STRONG_TITLES: u64 = 1 << 0;
+    /// Member of [`super::WEAK_TITLES`].
+    pub(crate) const WEAK_TITLES: u64 = 1 << 1;
+    /// Member of [`super::POST_TITLES`].
+    pub(crate) const POST_TITLES: u64 = 1 << 2;
+    /// Member of [`super::RELATIONS`].
+    pub(crate) const RELATIONS: u64 = 1 << 3;
+    /// Member of [`super::NOT_AFTER_TITLE`].
+    pub(crate) const NOT_AFTER_TITLE: u64 = 1 << 4;
+    /// Member of [`super::VERB_CUES`].
+    pub(crate) const VERB_CUES: u64 = 1 << 5;
+    /// Member of [`super::WITH_VERBS`].
+    pub(crate) const WITH_VERBS: u64 = 1 << 6;
+    /// Member of [`super::TO_VERBS`].
+    pub(crate) const TO_VERBS: u64 = 1 << 7;
+    /// Member of [`super::BY_VERBS`].
+    pub(crate) const BY_VERBS: u64 = 1 << 8;
+    /// Member of [`super::FROM_VERBS`].
+    pub(crate) const FROM_VERBS: u64 = 1 << 9;
+    /// Member of [`super::POST_CUES`].
+    pub(crate) const POST_CUES: u64 = 1 << 10;
+    /// Member of [`super::FACILITY_KEYWORDS`].
+    pub(crate) const FACILITY_KEYWORDS: u64 = 1 << 11;
+    /// Member of [`super::NAME_KEYWORDS`].
+    pub(crate) const NAME_KEYWORDS: u64 = 1 << 12;
+    /// Member of [`super::MOVES`].
+    pub(crate) const MOVES: u64 = 1 << 13;
+    /// Member of [`super::WARD_WORDS`].
+    pub(crate) const WARD_WORDS: u64 = 1 << 14;
+    /// Member of [`super::HOME_CUES`].
+    pub(crate) const HOME_CUES: u64 = 1 << 15;
+    /// Member of [`super::WORK_CUES`].
+    pub(crate) const WORK_CUES: u64 = 1 << 16;
+    /// Member of [`super::UNIT_AFTER`].
+    pub(crate) const UNIT_AFTER: u64 = 1 << 17;
+    /// Member of [`super::DOSE_UNITS`].
+    pub(crate) const DOSE_UNITS: u64 = 1 << 18;
+    /// Member of [`super::MS_WORD`].
+    pub(crate) const MS_WORD: u64 = 1 << 19;
+    /// Member of [`super::AND_WORD`].
+    pub(crate) const AND_WORD: u64 = 1 << 20;
+    /// Member of [`super::OF_WORD`].
+    pub(crate) const OF_WORD: u64 = 1 << 21;
+    /// Member of [`super::ER_WORDS`].
+    pub(crate) const ER_WORDS: u64 = 1 << 22;
+    /// Member of [`super::HOME_HOSPITAL`].
+    pub(crate) const HOME_HOSPITAL: u64 = 1 << 23;
+    /// Member of [`super::UNIVERSITY_WORDS`].
+    pub(crate) const UNIVERSITY_WORDS: u64 = 1 << 24;
+    /// Member of [`super::MOVE_PREPS`].
+    pub(crate) const MOVE_PREPS: u64 = 1 << 25;
+    /// Member of [`super::NOT_MOVE_PREPS`].
+    pub(crate) const NOT_MOVE_PREPS: u64 = 1 << 26;
+    /// Member of [`super::SAINT_WORDS`].
+    pub(crate) const SAINT_WORDS: u64 = 1 << 27;
+    /// Member of [`super::ON_WORD`].
+    pub(crate) const ON_WORD: u64 = 1 << 28;
+    /// Member of [`super::WORK_PREPS`].
+    pub(crate) const WORK_PREPS: u64 = 1 << 29;
+    /// Member of [`super::GEO_PREPS`].
+    pub(crate) const GEO_PREPS: u64 = 1 << 30;
+    /// Member of [`super::WITH_WORD`].
+    pub(crate) const WITH_WORD: u64 = 1 << 31;
+    /// Member of [`super::TO_WORD`].
+    pub(crate) const TO_WORD: u64 = 1 << 32;
+    /// Member of [`super::BY_WORD`].
+    pub(crate) const BY_WORD: u64 = 1 << 33;
+    /// Member of [`super::FROM_WORD`].
+    pub(crate) const FROM_WORD: u64 = 1 << 34;
+    /// Member of `allow::GENERIC_FACILITY_WORDS`.
+    pub(crate) const GENERIC_FACILITY_WORDS: u64 = 1 << 35;
+}
+
+/// Every list with its bit, for the lexicon.
+pub(crate) const REGISTRY: &[(u64, &[&str])] = &[
+    (bit::STRONG_TITLES, STRONG_TITLES),
+    (bit::WEAK_TITLES, WEAK_TITLES),
+    (bit::POST_TITLES, POST_TITLES),
+    (bit::RELATIONS, RELATIONS),
+    (bit::NOT_AFTER_TITLE, NOT_AFTER_TITLE),
+    (bit::VERB_CUES, VERB_CUES),
+    (bit::WITH_VERBS, WITH_VERBS),
+    (bit::TO_VERBS, TO_VERBS),
+    (bit::BY_VERBS, BY_VERBS),
+    (bit::FROM_VERBS, FROM_VERBS),
+    (bit::POST_CUES, POST_CUES),
+    (bit::FACILITY_KEYWORDS, FACILITY_KEYWORDS),
+    (bit::NAME_KEYWORDS, NAME_KEYWORDS),
+    (bit::MOVES, MOVES),
+    (bit::WARD_WORDS, WARD_WORDS),
+    (bit::HOME_CUES, HOME_CUES),
+    (bit::WORK_CUES, WORK_CUES),
+    (bit::UNIT_AFTER, UNIT_AFTER),
+    (bit::DOSE_UNITS, DOSE_UNITS),
+    (bit::MS_WORD, MS_WORD),
+    (bit::AND_WORD, AND_WORD),
+    (bit::OF_WORD, OF_WORD),
+    (bit::ER_WORDS, ER_WORDS),
+    (bit::HOME_HOSPITAL, HOME_HOSPITAL),
+    (bit::UNIVERSITY_WORDS, UNIVERSITY_WORDS),
+    (bit::MOVE_PREPS, MOVE_PREPS),
+    (bit::NOT_MOVE_PREPS, NOT_MOVE_PREPS),
+    (bit::SAINT_WORDS, SAINT_WORDS),
+    (bit::ON_WORD, ON_WORD),
+    (bit::WORK_PREPS, WORK_PREPS),
+    (bit::GEO_PREPS, GEO_PREPS),
+    (bit::WITH_WORD, WITH_WORD),
+    (bit::TO_WORD, TO_WORD),
+    (bit::BY_WORD, BY_WORD),
+    (bit::FROM_WORD, FROM_WORD),
+    (bit::GENERIC_FACILITY_WORDS, crate::allow::GENERIC_FACILITY_WORDS),
+];
+
+/// A preposition and the verbs that make the word after it a name
+/// ("spoke WITH X", "seen BY X").
+pub(crate) const VERB_PREP: &[(u64, u64)] = &[
+    (bit::WITH_WORD, bit::WITH_VERBS),
+    (bit::TO_WORD, bit::TO_VERBS),
+    (bit::BY_WORD, bit::BY_VERBS),
+    (bit::FROM_WORD, bit::FROM_VERBS),
 ];

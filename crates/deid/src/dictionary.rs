@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 
 use crate::allow;
+use crate::tokens::Token;
 
 /// A first name (US Census 1990, faker-js).
 pub(crate) const FIRST: u32 = 1;
@@ -39,6 +40,10 @@ pub(crate) const TOP: u32 = 1 << 9;
 /// A word of some context-rule list ("DR", "DAUGHTER", "HOSPITAL"):
 /// lets the rules skip their list scans for every other word.
 pub(crate) const CUE: u32 = 1 << 10;
+
+/// The first word of some multi-word entry: only there does the phrase
+/// automaton need to run.
+pub(crate) const PHRASE_HEAD: u32 = 1 << 11;
 
 /// Census rank up to which a first name counts on its own.
 const ALONE_FIRST_RANK: u32 = 5000;
@@ -104,6 +109,8 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 #[derive(Debug)]
 pub(crate) struct Lexicon {
     words: FastMap<&'static str, u32>,
+    /// Cue-list bits of cue words (`cues::bit`).
+    cue_bits: FastMap<&'static str, u64>,
     /// The caller's own allow and deny words (owned, so kept apart).
     extra: HashMap<String, u32>,
     phrases: AhoCorasick,
@@ -140,9 +147,11 @@ impl Lexicon {
         for e in allow::STOP_WORDS {
             add(e, STOP);
         }
-        for list in crate::cues::NAME_CUE_LISTS.iter().chain(crate::cues::PLACE_CUE_LISTS) {
+        let mut cue_bits: FastMap<&'static str, u64> = FastMap::default();
+        for &(b, list) in crate::cues::REGISTRY {
             for e in list.iter() {
                 add(e, CUE);
+                *cue_bits.entry(e).or_insert(0) |= b;
             }
         }
         for e in entries(FACILITIES) {
@@ -150,9 +159,16 @@ impl Lexicon {
         }
         let mut phrase_list: Vec<(&'static str, u32)> = phrases.into_iter().collect();
         phrase_list.sort_unstable();
+        for (p, _) in &phrase_list {
+            let head_len = p.bytes().take_while(u8::is_ascii_alphanumeric).count();
+            if head_len > 0 {
+                *words.entry(&p[..head_len]).or_insert(0) |= PHRASE_HEAD;
+            }
+        }
         let phrases = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
+            .start_kind(StartKind::Anchored)
             .build(phrase_list.iter().map(|(p, _)| p))
             .expect("embedded phrase list fits the automaton");
         let mut extra: HashMap<String, u32> = HashMap::new();
@@ -164,11 +180,17 @@ impl Lexicon {
         }
         Lexicon {
             words,
+            cue_bits,
             extra,
             phrases,
             phrase_flags: phrase_list.into_iter().map(|(_, f)| f).collect(),
             street_suffixes: entries(STREET_SUFFIXES).collect(),
         }
+    }
+
+    /// Cue-list bits of one upper-case word.
+    pub(crate) fn cues(&self, upper_word: &str) -> u64 {
+        self.cue_bits.get(upper_word).copied().unwrap_or(0)
     }
 
     /// Flags of one upper-case word (0 when it is in no list).
@@ -180,14 +202,20 @@ impl Lexicon {
         base | self.extra.get(upper_word).copied().unwrap_or(0)
     }
 
-    /// The multi-word entries in `upper` that start and end on word
-    /// boundaries, as `(start, end, flags)`, longest first at each place.
-    pub(crate) fn phrases(&self, upper: &str) -> Vec<(usize, usize, u32)> {
+    /// The longest multi-word entry starting at each token that can start
+    /// one, when it ends on a word boundary, as `(start, end, flags)`.
+    /// Anchored searches at phrase heads only: scanning the whole text with
+    /// the automaton cost more than everything else in the dictionaries.
+    pub(crate) fn phrases(&self, upper: &str, toks: &[Token]) -> Vec<(usize, usize, u32)> {
         let bytes = upper.as_bytes();
         let is_word = |i: usize| bytes.get(i).is_some_and(|b| b.is_ascii_alphanumeric());
-        self.phrases
-            .find_iter(upper)
-            .filter(|m| (m.start() == 0 || !is_word(m.start() - 1)) && !is_word(m.end()))
+        toks.iter()
+            .filter(|t| t.has(PHRASE_HEAD))
+            .filter_map(|t| {
+                let input = Input::new(upper).span(t.start..upper.len()).anchored(Anchored::Yes);
+                self.phrases.find(input)
+            })
+            .filter(|m| !is_word(m.end()))
             .map(|m| (m.start(), m.end(), self.phrase_flags[m.pattern().as_usize()]))
             .collect()
     }

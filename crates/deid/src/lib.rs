@@ -108,7 +108,7 @@ impl Scrubber {
         self.patterns.find(text, &mut spans);
         let toks = tokens::tokenize(text, &upper, &self.lex);
         let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text));
-        let phrases = self.lex.phrases(&upper);
+        let phrases = self.lex.phrases(&upper, &toks);
         // Medical phrases block their words before any rule looks at them.
         places::find(&mut ctx, &phrases);
         names::find(&mut ctx);

@@ -2,7 +2,7 @@
 //! else, then names that only the words around them give away.
 
 use crate::context::{Ctx, Strength};
-use crate::cues::*;
+use crate::cues::{VERB_PREP, bit};
 use crate::dictionary::{ENGLISH, FIRST, LAST, MEDICAL, PLACE, STOP};
 
 use crate::span::PhiKind;
@@ -73,7 +73,7 @@ fn initials(c: &mut Ctx<'_>) {
         let j = i + 1;
         // "A. STABLE", "L. BASE": SOAP headings and sides are no initials;
         // an English surname needs a cue after it ("E. WELSH AWARE").
-        let cue_after = c.is(j + 1, POST_CUES) || c.is(j + 1, POST_TITLES);
+        let cue_after = c.is(j + 1, bit::POST_CUES) || c.is(j + 1, bit::POST_TITLES);
         if c.candidate(j) && (c.cued_name(j) || c.unknown(j) || (c.toks[j].has(FIRST | LAST) && cue_after)) {
             c.force(i, PhiKind::Name);
             c.force(j, PhiKind::Name);
@@ -85,16 +85,16 @@ fn initials(c: &mut Ctx<'_>) {
 fn after_cues(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for i in 0..n.saturating_sub(1) {
-        if c.is(i, RELATIONS) && appositive(c, i) {
+        if c.is(i, bit::RELATIONS) && appositive(c, i) {
             continue;
         }
         // "MS." with its period is the title; bare "MS" is often mental status.
-        let ms_title = c.is(i, &["MS"]) && c.gap_after(i).starts_with('.');
-        let strength = if c.is(i, STRONG_TITLES) || ms_title {
+        let ms_title = c.is(i, bit::MS_WORD) && c.gap_after(i).starts_with('.');
+        let strength = if c.is(i, bit::STRONG_TITLES) || ms_title {
             Strength::Strong
-        } else if c.is(i, WEAK_TITLES) || c.is(i, VERB_CUES) || prep_cue(c, i) {
+        } else if c.is(i, bit::WEAK_TITLES) || c.is(i, bit::VERB_CUES) || prep_cue(c, i) {
             Strength::Weak
-        } else if c.is(i, RELATIONS) {
+        } else if c.is(i, bit::RELATIONS) {
             Strength::Relation
         } else {
             continue;
@@ -102,7 +102,7 @@ fn after_cues(c: &mut Ctx<'_>) {
         let linked = if strength == Strength::Relation {
             c.loosely_joined(i)
         } else {
-            c.joined(i) || (c.loosely_joined(i) && c.is(i, WEAK_TITLES))
+            c.joined(i) || (c.loosely_joined(i) && c.is(i, bit::WEAK_TITLES))
         };
         if !linked {
             continue;
@@ -123,7 +123,7 @@ fn after_cues(c: &mut Ctx<'_>) {
         let title_word = strength == Strength::Strong
             && (c.candidate(j) || eponym)
             && !c.toks[j].numeric
-            && !c.is(j, NOT_AFTER_TITLE)
+            && !c.is(j, bit::NOT_AFTER_TITLE)
             && c.up(j).bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'');
         if !(c.name_like(j, strength) || title_word) {
             continue;
@@ -146,11 +146,11 @@ fn listed_after(c: &mut Ctx<'_>, first: usize, strength: Strength) {
             k += 1;
         }
         let g = c.gap_after(k).trim();
-        let next = if g == "," && k + 1 < n && c.is(k + 1, &["AND"]) {
+        let next = if g == "," && k + 1 < n && c.is(k + 1, bit::AND_WORD) {
             k + 2
         } else if g == "," {
             k + 1
-        } else if g.is_empty() && k + 1 < n && c.is(k + 1, &["AND"]) && c.joined(k + 1) {
+        } else if g.is_empty() && k + 1 < n && c.is(k + 1, bit::AND_WORD) && c.joined(k + 1) {
             k + 2
         } else {
             return;
@@ -201,14 +201,14 @@ fn appositive(c: &mut Ctx<'_>, rel: usize) -> bool {
 
 /// "WITH" after "SPOKE", "BY" after "SEEN", and so on.
 fn prep_cue(c: &Ctx<'_>, i: usize) -> bool {
-    VERB_PREP.iter().any(|(prep, verbs)| c.up(i) == *prep && i > 0 && c.is(i - 1, verbs) && c.joined(i - 1))
+    VERB_PREP.iter().any(|&(prep, verbs)| c.is(i, prep) && i > 0 && c.is(i - 1, verbs) && c.joined(i - 1))
 }
 
 /// Names before credentials or telling verbs: "X, RN", "X aware".
 fn before_cues(c: &mut Ctx<'_>) {
     for i in 1..c.toks.len() {
-        let post_title = c.is(i, POST_TITLES) && c.loosely_joined(i - 1);
-        let post_cue = c.is(i, POST_CUES) && c.joined(i - 1);
+        let post_title = c.is(i, bit::POST_TITLES) && c.loosely_joined(i - 1);
+        let post_cue = c.is(i, bit::POST_CUES) && c.joined(i - 1);
         if !(post_title || post_cue) {
             continue;
         }
@@ -238,11 +238,11 @@ fn signature(c: &mut Ctx<'_>) {
     if count > 4 {
         return;
     }
-    let all = (first..=last).all(|k| c.name_like(k, Strength::Weak) || c.initial(k) || c.is(k, POST_TITLES));
+    let all = (first..=last).all(|k| c.name_like(k, Strength::Weak) || c.initial(k) || c.is(k, bit::POST_TITLES));
     let some = (first..=last).any(|k| c.dict_name(k));
     if all && some {
         for k in first..=last {
-            if !c.is(k, POST_TITLES) {
+            if !c.is(k, bit::POST_TITLES) {
                 c.force(k, PhiKind::Name);
             }
         }
@@ -266,7 +266,7 @@ fn propagate(c: &mut Ctx<'_>) {
                 let surname = c.gap_after(i).trim().is_empty()
                     && c.candidate(j)
                     && c.toks[j].has(LAST)
-                    && !c.is(j, NOT_AFTER_TITLE);
+                    && !c.is(j, bit::NOT_AFTER_TITLE);
                 if (surname || c.name_like(j, Strength::Weak)) && !c.toks[j].sentence_start {
                     changed |= c.mark(j, PhiKind::Name);
                 }

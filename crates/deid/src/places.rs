@@ -3,7 +3,7 @@
 //! identify where a patient is or was as surely as a town does.
 
 use crate::context::Ctx;
-use crate::cues::*;
+use crate::cues::bit;
 use crate::dictionary::{ENGLISH, FACILITY, FIRST, LAST, MEDICAL, PLACE};
 use crate::span::PhiKind;
 
@@ -56,11 +56,11 @@ fn phrase_matches(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
 /// Whether tokens `a..=b` sit where a place is expected: after "lives in",
 /// or before ", MD" / ", Maryland".
 fn geo_context(c: &Ctx<'_>, a: usize, b: usize) -> bool {
-    let prep = a >= 2 && c.is(a - 1, &["IN", "FROM", "NEAR", "TO", "OF", "AT"]);
+    let prep = a >= 2 && c.is(a - 1, bit::GEO_PREPS);
     // Words that are also English ("EARLY", "TRANSFER" are towns too)
     // only after "lives in"-style verbs, not after verbs of moving.
     let english = (a..=b).all(|k| c.toks[k].has(ENGLISH));
-    let verb = |k: usize| c.is(k, HOME_CUES) || (!english && c.is(k, MOVES));
+    let verb = |k: usize| c.is(k, bit::HOME_CUES) || (!english && c.is(k, bit::MOVES));
     let before = prep && (verb(a - 2) || (!english && a >= 3 && verb(a - 3) && c.toks[a - 2].has(ENGLISH)));
     // A postal abbreviation needs the comma and capitals ("Towson, MD"):
     // "IN", "OR", "ME" are words too. A full state name needs neither.
@@ -97,10 +97,10 @@ fn towns(c: &mut Ctx<'_>) {
 /// up to three words before a facility keyword name the facility.
 fn facilities(c: &mut Ctx<'_>) {
     for k in 1..c.toks.len() {
-        if !c.is(k, FACILITY_KEYWORDS) {
+        if !c.is(k, bit::FACILITY_KEYWORDS) {
             continue;
         }
-        let short = c.is(k, &["ER", "ED", "EW"]);
+        let short = c.is(k, bit::ER_WORDS);
         let mut j = k;
         let mut found = 0;
         while j > 0 && found < 3 && c.joined(j - 1) {
@@ -113,13 +113,13 @@ fn facilities(c: &mut Ctx<'_>) {
                 continue;
             }
             // "MEMORIAL HOSPITAL", "GENERAL HOSPITAL": the keyword is the name.
-            if j == k && c.is(p, NAME_KEYWORDS) && !c.is(k, NAME_KEYWORDS) {
+            if j == k && c.is(p, bit::NAME_KEYWORDS) && !c.is(k, bit::NAME_KEYWORDS) {
                 c.force(p, PhiKind::Location);
                 found += 1;
                 j = p;
                 continue;
             }
-            let generic = c.is(p, crate::allow::GENERIC_FACILITY_WORDS) || c.is(p, FACILITY_KEYWORDS);
+            let generic = c.is(p, bit::GENERIC_FACILITY_WORDS) || c.is(p, bit::FACILITY_KEYWORDS);
             if t.numeric || generic || !c.candidate(p) {
                 break;
             }
@@ -136,7 +136,7 @@ fn facilities(c: &mut Ctx<'_>) {
             found += 1;
             j = p;
         }
-        if found > 0 && c.is(k, NAME_KEYWORDS) {
+        if found > 0 && c.is(k, bit::NAME_KEYWORDS) {
             c.force(k, PhiKind::Location);
         }
     }
@@ -146,7 +146,7 @@ fn facilities(c: &mut Ctx<'_>) {
 /// ELEVATION" and "ST TACH" are not, because those are medical words.
 fn saints(c: &mut Ctx<'_>) {
     for i in 0..c.toks.len().saturating_sub(1) {
-        if !c.is(i, &["ST", "SAINT", "STS"]) || !c.joined(i) {
+        if !c.is(i, bit::SAINT_WORDS) || !c.joined(i) {
             continue;
         }
         let j = i + 1;
@@ -163,11 +163,11 @@ fn saints(c: &mut Ctx<'_>) {
 fn universities(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for i in 0..n.saturating_sub(1) {
-        if !c.is(i, &["UNIVERSITY", "UNIV", "U"]) || !c.joined(i) {
+        if !c.is(i, bit::UNIVERSITY_WORDS) || !c.joined(i) {
             continue;
         }
         let mut j = i + 1;
-        if c.is(j, &["OF"]) && c.joined(j) {
+        if c.is(j, bit::OF_WORD) && c.joined(j) {
             j += 1;
         }
         let short = c.up(i) == "U";
@@ -206,14 +206,14 @@ fn acronym(c: &Ctx<'_>, i: usize) -> bool {
 fn movements(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for i in 0..n.saturating_sub(1) {
-        if !c.is(i, &["TO", "FROM", "AT", "ON", "IN", "INTO", "THE", "BY", "LEAVE", "TRANSFER"]) || !c.joined(i) {
+        if !c.is(i, bit::MOVE_PREPS) || !c.joined(i) {
             continue;
         }
         let j = i + 1;
         if !c.candidate(j) || c.labels[j].is_some() {
             continue;
         }
-        let moved = i > 0 && (c.is(i - 1, MOVES) || (i > 1 && c.is(i - 2, MOVES)));
+        let moved = i > 0 && (c.is(i - 1, bit::MOVES) || (i > 1 && c.is(i - 2, bit::MOVES)));
         // "QUARTERMAIN 2" but not "PSV 13/5": a ward number stands alone.
         let ward_number = j + 1 < n && c.toks[j + 1].numeric && c.toks[j + 1].len <= 2 && {
             let g = c.gap_after(j + 1);
@@ -221,10 +221,10 @@ fn movements(c: &mut Ctx<'_>) {
                 || (g.starts_with('.') && g.len() == 1 && j + 2 < n && c.toks[j + 2].numeric);
             !unit && c.gap_after(j).trim().is_empty()
         };
-        let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, WARD_WORDS));
+        let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, bit::WARD_WORDS));
         let strange = (c.unknown(j) && c.toks[j].len >= 5) || c.dict_name(j);
-        if acronym(c, j) && !c.is(i, &["ON"]) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
-            || (strange && (moved || ward_after) && !c.is(i, &["THE", "BY", "LEAVE"]))
+        if acronym(c, j) && !c.is(i, bit::ON_WORD) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
+            || (strange && (moved || ward_after) && !c.is(i, bit::NOT_MOVE_PREPS))
         {
             c.mark(j, PhiKind::Location);
         }
@@ -234,7 +234,7 @@ fn movements(c: &mut Ctx<'_>) {
 /// "GH ER", "gh cath lab": a hospital acronym before a hospital place.
 fn acronym_before_unit(c: &mut Ctx<'_>) {
     for j in 0..c.toks.len().saturating_sub(1) {
-        if c.labels[j].is_none() && acronym(c, j) && c.joined(j) && c.is(j + 1, UNIT_AFTER) {
+        if c.labels[j].is_none() && acronym(c, j) && c.joined(j) && c.is(j + 1, bit::UNIT_AFTER) {
             c.mark(j, PhiKind::Location);
         }
     }
@@ -254,7 +254,7 @@ fn wards(c: &mut Ctx<'_>) {
         }
         let g = c.gap_after(j + 1);
         let dose = g.starts_with(['.', '/', ':', '%', '-', 'x', 'X'])
-            || (j + 2 < n && (c.toks[j + 2].has(MEDICAL) || c.is(j + 2, DOSE_UNITS)) && g.trim().is_empty());
+            || (j + 2 < n && (c.toks[j + 2].has(MEDICAL) || c.is(j + 2, bit::DOSE_UNITS)) && g.trim().is_empty());
         let end = g.is_empty()
             || g.starts_with(['\n', ',', ';', ')'])
             || g.starts_with(". ")
@@ -271,12 +271,12 @@ fn wards(c: &mut Ctx<'_>) {
 fn employers(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for i in 0..n.saturating_sub(2) {
-        if !c.is(i, WORK_CUES) || !c.joined(i) || !c.is(i + 1, &["FOR", "AT", "BY", "FROM"]) {
+        if !c.is(i, bit::WORK_CUES) || !c.joined(i) || !c.is(i + 1, bit::WORK_PREPS) {
             continue;
         }
         let mut j = i + 2;
         let mut taken = 0;
-        while j < n && taken < 2 && c.candidate(j) && !c.is(j, &["HOME", "HOSPITAL"]) {
+        while j < n && taken < 2 && c.candidate(j) && !c.is(j, bit::HOME_HOSPITAL) {
             c.mark(j, PhiKind::Location);
             taken += 1;
             if !c.joined(j) {

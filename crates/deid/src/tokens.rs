@@ -30,6 +30,8 @@ pub(crate) struct Token {
     pub case: Case,
     /// Dictionary flags of its upper-case form (possessive "'S" removed).
     pub flags: u32,
+    /// Bits of the cue lists it is in (`cues::bit`).
+    pub cues: u64,
     /// Number of letters (a cheap stand-in for "is it an initial").
     pub len: usize,
     /// Whether the token starts a sentence or line, where capitals say nothing.
@@ -68,6 +70,7 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
                 numeric: true,
                 case: Case::Lower,
                 flags: 0,
+                cues: 0,
                 len: i - s,
                 sentence_start: false,
             });
@@ -106,9 +109,10 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
         } else {
             lex.flags(word)
         };
+        let cues = if flags & crate::dictionary::CUE != 0 { lex.cues(word) } else { 0 };
         let case = case_of(&b[s..i]);
         let sentence_start = starts_sentence(b, s);
-        out.push(Token { start: s, end: i, numeric: false, case, flags, len: i - s, sentence_start });
+        out.push(Token { start: s, end: i, numeric: false, case, flags, cues, len: i - s, sentence_start });
     }
     out
 }
