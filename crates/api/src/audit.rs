@@ -16,7 +16,7 @@ use phivault_service::StoredResource;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::client_ip::ClientIp;
-use crate::error::ApiError;
+use crate::error::{ApiError, PolicyTrace};
 use crate::middleware::RequestId;
 
 /// Resources a handler returned or wrote, put in the response's extensions for the audit
@@ -78,6 +78,9 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
         event.roles = p.roles.iter().map(|r| r.as_str().to_owned()).collect();
         event.client_id = p.client_id.clone();
         event.grant_id = Some(p.grant_id.clone());
+    }
+    if let Some(PolicyTrace(policies)) = response.extensions_mut().remove::<PolicyTrace>() {
+        event.policies = policies;
     }
     if let Some(touched) = response.extensions_mut().remove::<Touched>() {
         for id in touched.resource_ids {

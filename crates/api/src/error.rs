@@ -13,17 +13,24 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The policies behind a refusal, for the audit entry only (never in the body).
+    pub policy_ids: Vec<String>,
 }
+
+/// The policies that decided a `/fhir` request, carried in the response's extensions to
+/// the audit entry.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTrace(pub Vec<String>);
 
 impl ApiError {
     pub fn new(status: StatusCode, issue: IssueType, message: impl Into<String>) -> Self {
-        Self { status, code: issue.code(), message: message.into() }
+        Self { status, code: issue.code(), message: message.into(), policy_ids: Vec::new() }
     }
 }
 
 impl From<FhirError> for ApiError {
     fn from(e: FhirError) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: e.issue.code(), message: e.message }
+        Self::new(StatusCode::BAD_REQUEST, e.issue, e.message)
     }
 }
 
@@ -32,6 +39,11 @@ impl From<RecordError> for ApiError {
         use StatusCode as S;
         let (status, issue) = match &e {
             RecordError::Invalid(f) => return f.clone().into(),
+            RecordError::Forbidden { policy_ids } => {
+                let mut error = Self::new(S::FORBIDDEN, IssueType::Forbidden, e.to_string());
+                error.policy_ids = policy_ids.clone();
+                return error;
+            }
             RecordError::NotFound { .. } => (S::NOT_FOUND, IssueType::NotFound),
             RecordError::Shredded { .. } => (S::GONE, IssueType::Deleted),
             RecordError::VersionMismatch => (S::PRECONDITION_FAILED, IssueType::Conflict),
@@ -55,6 +67,9 @@ impl IntoResponse for ApiError {
         let body = operation_outcome(severity, self.code, &self.message);
         let mut response = (self.status, body.to_string()).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+        if !self.policy_ids.is_empty() {
+            response.extensions_mut().insert(PolicyTrace(self.policy_ids));
+        }
         response
     }
 }

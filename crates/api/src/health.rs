@@ -19,7 +19,7 @@ async fn healthz() -> Json<Value> {
 
 /// The process can reach its database.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.records.store().ping().await {
+    match state.records.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))),
     }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use axum::Router;
 use phivault_identity::Identity;
-use phivault_service::Records;
+use phivault_service::access::GuardedRecords;
 
 pub use client_ip::{ClientIp, IpNet, PeerAddr};
 pub use middleware::RequestId;
@@ -38,12 +38,14 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Network zones the policies can test (`context.zone`).
+    pub zones: phivault_policy::Zones,
 }
 
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub records: Records,
+    pub records: GuardedRecords,
     pub identity: Identity,
     pub audit: phivault_audit::AuditLog,
     pub config: Arc<ApiConfig>,

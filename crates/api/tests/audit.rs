@@ -97,7 +97,11 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
     let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
     let id = created.body["id"].as_str().expect("id").to_owned();
     let broken = phivault_api::router(phivault_api::AppState {
-        records: app.records.clone(),
+        records: phivault_testkit::guarded(
+            app.records.clone(),
+            app.store.clone(),
+            phivault_testkit::policies_with(phivault_testkit::CLINICIANS_SEE_ALL),
+        ),
         identity: app.identity.clone(),
         audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
         config: Arc::new(phivault_api::ApiConfig {
@@ -105,6 +109,7 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
             max_body_bytes: 1 << 20,
             request_timeout: std::time::Duration::from_secs(30),
             trusted_proxies: vec![],
+            zones: phivault_policy::Zones::default(),
         }),
     });
     let request = Request::get(format!("/fhir/Patient/{id}"))

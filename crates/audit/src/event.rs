@@ -53,6 +53,10 @@ pub struct AuditEvent {
     pub target: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose_of_use: Option<String>,
+    /// The access policies that determined the decision (their `@id`s), or
+    /// `default-deny` when nothing permitted it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
     /// The sign-in or OAuth grant the request ran under (never the token itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
@@ -80,6 +84,7 @@ impl AuditEvent {
             patient_ids: Vec::new(),
             target: None,
             purpose_of_use: None,
+            policies: Vec::new(),
             grant_id: None,
             request_id: None,
             node: node.to_owned(),

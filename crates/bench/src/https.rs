@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use phivault_api::listener::{ConnectionLimits, serve_tls};
 use phivault_api::{ApiConfig, AppState};
-use phivault_service::Records;
+use phivault_service::access::GuardedRecords;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -22,7 +22,7 @@ pub(crate) fn cpu_seconds() -> f64 {
 
 /// (mean µs latency, µs of process CPU per request).
 pub async fn read_by_id(
-    records: Records,
+    records: GuardedRecords,
     identity: phivault_identity::Identity,
     audit: phivault_audit::AuditLog,
     token: &str,
@@ -42,6 +42,7 @@ pub async fn read_by_id(
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             trusted_proxies: vec![],
+            zones: phivault_policy::Zones::default(),
         }),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

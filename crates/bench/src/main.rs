@@ -112,10 +112,17 @@ async fn main() {
             );
             // The same reads with auditing switched off (entries discarded), then on.
             let off = phivault_audit::AuditLog::start(std::sync::Arc::new(auth::DiscardAudit), "bench");
+            // Reads go through the access policies: the defaults plus a permit for the bench
+            // physician on every record, so every default policy is still evaluated.
+            let guarded = phivault_testkit::guarded(
+                records.clone(),
+                store.clone(),
+                phivault_testkit::policies_with(phivault_testkit::CLINICIANS_SEE_ALL),
+            );
             let (latency_off, _) =
-                https::read_by_id(records.clone(), identity.clone(), off, token.expose(), target).await;
+                https::read_by_id(guarded.clone(), identity.clone(), off, token.expose(), target).await;
             let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench");
-            let (latency, cpu) = https::read_by_id(records.clone(), identity, audit, token.expose(), target).await;
+            let (latency, cpu) = https::read_by_id(guarded, identity, audit, token.expose(), target).await;
             row(
                 "HTTPS GET Patient/id, audit trail off (discarded) vs on (durable, fail closed), 1 client",
                 format!(

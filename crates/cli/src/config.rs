@@ -28,6 +28,47 @@ pub struct Config {
     pub identity: IdentityConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// The access policies (Cedar) and network zones.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Directory of `*.cedar` policies and `views.toml` (written by `init`; edit and run
+    /// `phivault policy check` and `phivault policy test`). Without it, the built-in
+    /// defaults apply.
+    pub dir: PathBuf,
+    /// How often the server looks for changed policy files. A changed set that fails
+    /// validation is refused and the last good set stays in force.
+    pub reload_interval_secs: u64,
+    /// Named client address ranges, e.g. `admin = ["10.1.2.0/24"]`. Once any zone is
+    /// configured, requests from outside every zone are refused by the default policies.
+    pub zones: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { dir: "policy".into(), reload_interval_secs: 5, zones: std::collections::BTreeMap::new() }
+    }
+}
+
+impl PolicyConfig {
+    /// The configured zones, validated.
+    pub fn zones(&self) -> Result<phivault_policy::Zones> {
+        Ok(phivault_policy::Zones::new(self.zones.iter().map(|(name, ranges)| (name.as_str(), ranges.as_slice())))?)
+    }
+
+    /// The policies from `dir`, or the built-in defaults when it does not exist.
+    pub fn load(&self) -> Result<phivault_policy::Policies> {
+        if self.dir.exists() {
+            phivault_policy::Policies::from_dir(&self.dir)
+                .with_context(|| format!("the policies in {} are not valid", self.dir.display()))
+        } else {
+            Ok(phivault_policy::Policies::defaults()?)
+        }
+    }
 }
 
 /// The audit trail's checkpoint key and witness.
@@ -246,6 +287,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             identity: IdentityConfig::default(),
             audit: AuditConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -313,6 +355,7 @@ impl Config {
         self.audit.signing_key = abs(&self.audit.signing_key);
         self.audit.public_key = abs(&self.audit.public_key);
         self.audit.witness_file = abs(&self.audit.witness_file);
+        self.policy.dir = abs(&self.policy.dir);
         if let Some(rest) = self.database.strip_prefix("sqlite://") {
             let file = Path::new(rest.split('?').next().unwrap_or(rest));
             if !file.is_absolute() {
@@ -340,6 +383,7 @@ impl Config {
         }
         self.identity.password_hasher()?;
         self.identity.policy()?;
+        self.policy.zones()?;
         Ok(())
     }
 }

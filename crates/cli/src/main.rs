@@ -96,6 +96,21 @@ enum Command {
         #[command(subcommand)]
         action: commands::clients::ClientAction,
     },
+    /// Access policies (Cedar): check, test, explain.
+    Policy {
+        #[command(subcommand)]
+        action: commands::policy::PolicyAction,
+    },
+    /// Care-team memberships, which open a patient's records to physicians and nurses.
+    Careteam {
+        #[command(subcommand)]
+        action: commands::access::CareTeamAction,
+    },
+    /// Clearances for sensitive categories (behavioural health, substance use, HIV, ...).
+    Clearance {
+        #[command(subcommand)]
+        action: commands::access::ClearanceAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -259,6 +274,45 @@ async fn run(cli: Cli) -> Result<()> {
             .await;
             services.store.close().await;
             result.and(audited)
+        }
+        Command::Policy { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            match action {
+                commands::policy::PolicyAction::Check => commands::policy::check(&config.policy),
+                commands::policy::PolicyAction::Test { cases } => commands::policy::test(&config.policy, &cases),
+                commands::policy::PolicyAction::Explain { user, action, resource, patient, zone } => {
+                    let services = wiring::open(&config).await?;
+                    let result = commands::policy::explain(
+                        &services,
+                        &user,
+                        &action,
+                        resource.as_deref(),
+                        patient.as_deref(),
+                        &zone,
+                    )
+                    .await;
+                    let target = resource.or(patient.map(|p| format!("Patient/{p}")));
+                    let audited =
+                        commands::audit::record_cli(&services.audit, "cli.policy.explain", target, result.is_ok())
+                            .await;
+                    services.store.close().await;
+                    result.and(audited)
+                }
+            }
+        }
+        Command::Careteam { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = commands::access::care_team(&services, action).await;
+            services.store.close().await;
+            result
+        }
+        Command::Clearance { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = commands::access::clearance(&services, action).await;
+            services.store.close().await;
+            result
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use phivault_crypto::{KeyFile, KeyFileKind, Unlock};
 use phivault_hsm::Pkcs11Provider;
 use phivault_identity::Identity;
+use phivault_service::access::{GuardedRecords, LivePolicies};
 use phivault_service::{Records, SystemClock};
 use phivault_store::SqlStore;
 
@@ -74,6 +75,8 @@ pub struct Services {
     pub records: Records,
     pub identity: Identity,
     pub audit: phivault_audit::AuditLog,
+    /// The records as users and apps reach them: behind the access policies.
+    pub guarded: GuardedRecords,
 }
 
 /// This process's name in audit entries: host name and process id.
@@ -106,5 +109,7 @@ pub async fn open(config: &Config) -> Result<Services> {
     let records = Records::new(Arc::new(store.clone()), keys.clone(), Arc::new(SystemClock));
     let identity = identity(config, &store, keys.clone())?;
     let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), &node_name());
-    Ok(Services { store, keys, records, identity, audit })
+    let policies = Arc::new(LivePolicies::new(config.policy.load()?));
+    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()));
+    Ok(Services { store, keys, records, identity, audit, guarded })
 }

@@ -120,6 +120,9 @@ fn killed_mid_load_the_trail_verifies_and_holds_every_acknowledged_read() {
         store.close().await;
         (token.expose().to_owned(), rows[0].clone())
     });
+    // The reader is a physician on the patient's care team (the policies require it).
+    let assigned = phivault(&data, &["careteam", "add", "dr-load", &patient_id]);
+    assert!(assigned.status.success(), "{}", String::from_utf8_lossy(&assigned.stderr));
     let cert = std::fs::read(data.join("tls/cert.pem")).expect("cert");
     let seen = Arc::new(Mutex::new(Vec::new()));
     for round in 0..3 {

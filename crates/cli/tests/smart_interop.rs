@@ -68,6 +68,17 @@ fn python_smart_client_signs_in_with_pkce_and_reads_a_patient() {
     let fake = phivault_demo::fake_patient_bundles().into_iter().next().expect("bundle");
     std::fs::write(&bundle, fake.to_string()).expect("bundle");
     assert!(phivault(&data, &["import", bundle.to_str().expect("utf8")]).status.success());
+    // The physician sees the patient only once on their care team.
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let patient_id: String = runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("db");
+        sqlx::query_scalar("SELECT id FROM resources WHERE resource_type = 'Patient' LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .expect("patient")
+    });
+    assert!(phivault(&data, &["careteam", "add", "dr-porky", &patient_id]).status.success());
 
     let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let base = format!("https://127.0.0.1:{port}");

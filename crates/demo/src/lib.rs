@@ -15,6 +15,10 @@ use serde_json::Value;
 
 use crate::people::PEOPLE;
 
+/// The start of the identifier system of the fake patients' MRNs (an OID arc no real
+/// registry assigns), so tools can tell demo patients apart.
+pub const DEMO_IDENTIFIER_SYSTEM_PREFIX: &str = "urn:oid:2.16.840.1.113883.3.9999";
+
 /// One fake patient: a FHIR transaction Bundle (type "transaction") whose entries all use
 /// `fullUrl: "urn:uuid:<uuid>"` and `request: {"method":"POST","url":"<ResourceType>"}`, with
 /// references between entries written as that urn:uuid (e.g. Observation.subject.reference = "urn:uuid:...").

@@ -134,6 +134,46 @@ impl FieldMask {
     }
 }
 
+impl FieldMask {
+    /// Puts back into `new` (an update from a caller under this mask) the masked fields of
+    /// `current` (the stored version), and drops any the caller tried to set: a caller
+    /// cannot see them, so cannot knowingly change them, and a masked read followed by an
+    /// update must lose nothing. Top-level fields only (views mask `*.contained` whole).
+    pub fn restore(&self, resource_type: &str, new: &mut Value, current: &Value) {
+        let (Value::Object(new), Value::Object(current)) = (new, current) else { return };
+        for removal in self.removals.iter().filter(|r| r.applies_to(resource_type)) {
+            let field = removal.field.as_str();
+            match &removal.system {
+                None => match current.get(field) {
+                    Some(value) => {
+                        new.insert(field.to_owned(), value.clone());
+                    }
+                    None => {
+                        new.remove(field);
+                    }
+                },
+                Some(system) => {
+                    let matches = |item: &Value| item.get("system").and_then(Value::as_str) == Some(system.as_str());
+                    let kept: Vec<Value> = current
+                        .get(field)
+                        .and_then(Value::as_array)
+                        .map(|items| items.iter().filter(|i| matches(i)).cloned().collect())
+                        .unwrap_or_default();
+                    let mut items = match new.remove(field) {
+                        Some(Value::Array(items)) => items,
+                        _ => Vec::new(),
+                    };
+                    items.retain(|i| !matches(i));
+                    items.extend(kept);
+                    if !items.is_empty() {
+                        new.insert(field.to_owned(), Value::Array(items));
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn label_redacted(body: &mut serde_json::Map<String, Value>) {
     let meta = body.entry("meta").or_insert_with(|| json!({}));
     let Value::Object(meta) = meta else { return };
@@ -216,6 +256,25 @@ mod tests {
         let mut plain = json!({"resourceType": "Patient", "id": "p2"});
         assert!(!m.apply("Patient", &mut plain));
         assert!(plain.get("meta").is_none());
+    }
+
+    #[test]
+    fn an_update_under_a_mask_keeps_the_hidden_fields() {
+        let m = mask(&[&format!("Patient.identifier[system={SSN}]"), "*.text"]);
+        let stored = json!({
+            "resourceType": "Patient", "id": "p1",
+            "identifier": [{"system": SSN, "value": "999-00-1234"}, {"system": "urn:mrn", "value": "123456789"}],
+            "text": {"status": "generated", "div": "<div>x</div>"}
+        });
+        let mut shown = stored.clone();
+        m.apply("Patient", &mut shown);
+        // The caller edits what they saw, and tries to plant an SSN of their own.
+        let mut update = shown.clone();
+        update["identifier"].as_array_mut().expect("list").push(json!({"system": SSN, "value": "000-00-0000"}));
+        m.restore("Patient", &mut update, &stored);
+        let text = update.to_string();
+        assert!(text.contains("999-00-1234") && !text.contains("000-00-0000"), "{text}");
+        assert!(text.contains("123456789") && text.contains("<div>x</div>"));
     }
 
     #[test]

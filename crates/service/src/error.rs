@@ -16,6 +16,11 @@ pub enum RecordError {
     /// The resource's data key was destroyed: its content is unrecoverable by design.
     #[error("{resource_type}/{id} was destroyed and cannot be recovered")]
     Shredded { resource_type: String, id: String },
+    /// The access policy refused the request. `policy_ids` name the determining policies
+    /// for the audit trail; they are never shown to the caller, since a refusal by a
+    /// sensitive-category policy would reveal that the record carries that label.
+    #[error("access denied by policy")]
+    Forbidden { policy_ids: Vec<String> },
     /// An If-Match precondition did not hold.
     #[error("version conflict: the resource is at another version than If-Match names")]
     VersionMismatch,

@@ -5,6 +5,7 @@
 //! identifying search values reach the store only as blind index terms. The storage port
 //! is defined here and implemented by `phivault-store` for SQLite and PostgreSQL.
 
+pub mod access;
 mod clock;
 mod error;
 pub mod keys;

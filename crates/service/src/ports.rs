@@ -73,6 +73,11 @@ pub enum Filter {
     Ids(Vec<String>),
     /// Last updated (conditions in Unix seconds) meets one of the conditions.
     LastUpdated(Vec<DateCondition>),
+    /// The access policy's scope: in one of `patients`' compartments (`None`: any
+    /// patient's), or (when `unassigned`) in no patient's compartment.
+    Scope { patients: Option<Vec<String>>, unassigned: bool },
+    /// Has none of `terms` for `param` (e.g. excluded security labels).
+    WithoutTerms { param: &'static str, terms: Vec<BlindTerm> },
 }
 
 /// A search over current versions of one resource type.
@@ -112,10 +117,12 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
         version: Option<i64>,
     ) -> Result<Option<StoredVersion>, StoreError>;
     /// Versions of one resource (`id`) or of a whole type, newest first, and their total.
+    /// `filters` may hold [`Filter::Scope`] only (other filters read current versions).
     async fn history(
         &self,
         resource_type: &str,
         id: Option<&str>,
+        filters: &[Filter],
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<StoredVersion>, u64), StoreError>;

@@ -6,6 +6,7 @@
 //! only the migrations and connection setup differ. Several server processes may share one
 //! PostgreSQL database: nothing that must be global lives in process memory.
 
+mod access;
 mod audit;
 mod identity;
 mod migrate;

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use phivault_crypto::WrappedDataKey;
 use phivault_service::{
-    DataKeyRewrap, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
+    DataKeyRewrap, Filter, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::sql::{Arg, Sql, VERSION_COLUMNS, push_filters, push_order};
+use crate::sql::{Arg, Sql, VERSION_COLUMNS, push_filter_list, push_filters, push_order};
 use crate::{Engine, SqlStore, unavailable};
 
 fn data_key_from_row(row: &AnyRow) -> Result<StoredDataKey, StoreError> {
@@ -116,9 +116,13 @@ impl RecordStore for SqlStore {
         &self,
         resource_type: &str,
         id: Option<&str>,
+        filters: &[Filter],
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<StoredVersion>, u64), StoreError> {
+        if filters.iter().any(|f| !matches!(f, Filter::Scope { .. })) {
+            return Err(StoreError::Corrupt("history takes scope filters only"));
+        }
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         let where_sql = || {
             let mut sql = Sql::new(self.engine);
@@ -133,6 +137,7 @@ impl RecordStore for SqlStore {
                     sql.push(LIVE_KEY);
                 }
             }
+            push_filter_list(&mut sql, resource_type, filters);
             sql
         };
         let mut total_sql = Sql::new(self.engine);

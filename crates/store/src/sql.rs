@@ -139,7 +139,12 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
 /// resource type themselves rather than refer to `r`, so they are uncorrelated and run once
 /// through the (resource_type, param, term) index instead of once per row.
 pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
-    for filter in &query.filters {
+    push_filter_list(sql, &query.resource_type, &query.filters);
+}
+
+/// [`push_filters`] for a resource type and a list of filters.
+pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Filter]) {
+    for filter in filters {
         sql.push(" AND ");
         match filter {
             Filter::Terms { param, any_of: sets } => {
@@ -155,7 +160,7 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
                 }
                 any_of(sql, &branches, |sql, (terms, required)| {
                     sql.push("r.id IN (SELECT t.id FROM search_terms t WHERE t.resource_type = ")
-                        .arg(Arg::Text(query.resource_type.clone()))
+                        .arg(Arg::Text(resource_type.to_owned()))
                         .push(" AND t.param = ")
                         .arg(Arg::Text((*param).to_owned()))
                         .push(" AND t.term IN ")
@@ -168,7 +173,7 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
             }
             Filter::Date { param, any_of: conditions } => {
                 sql.push("r.id IN (SELECT d.id FROM search_dates d WHERE d.resource_type = ")
-                    .arg(Arg::Text(query.resource_type.clone()))
+                    .arg(Arg::Text(resource_type.to_owned()))
                     .push(" AND d.param = ")
                     .arg(Arg::Text(param.to_string()))
                     .push(" AND ");
@@ -186,6 +191,40 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
             }
             Filter::Ids(ids) => {
                 sql.push("r.id IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+            }
+            Filter::Scope { patients: None, unassigned: true } => {
+                sql.push("1 = 1");
+            }
+            Filter::Scope { patients: None, unassigned: false } => {
+                sql.push("r.compartment IS NOT NULL");
+            }
+            Filter::Scope { patients: Some(ids), unassigned } => match (ids.is_empty(), unassigned) {
+                (true, true) => {
+                    sql.push("r.compartment IS NULL");
+                }
+                (true, false) => {
+                    sql.push("1 = 0");
+                }
+                (false, true) => {
+                    sql.push("(r.compartment IS NULL OR r.compartment IN ")
+                        .list(ids.iter().map(|i| Arg::Text(i.clone())))
+                        .push(")");
+                }
+                (false, false) => {
+                    sql.push("r.compartment IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+                }
+            },
+            Filter::WithoutTerms { terms, .. } if terms.is_empty() => {
+                sql.push("1 = 1");
+            }
+            Filter::WithoutTerms { param, terms } => {
+                sql.push("r.id NOT IN (SELECT t.id FROM search_terms t WHERE t.resource_type = ")
+                    .arg(Arg::Text(resource_type.to_owned()))
+                    .push(" AND t.param = ")
+                    .arg(Arg::Text((*param).to_owned()))
+                    .push(" AND t.term IN ")
+                    .list(terms.iter().map(|t| Arg::Blob(t.to_vec())))
+                    .push(")");
             }
             Filter::LastUpdated(conditions) => {
                 // A last-updated time is the one-millisecond range [t, t + 1).

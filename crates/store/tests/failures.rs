@@ -37,10 +37,11 @@ impl RecordStore for FailingStore {
         &self,
         t: &str,
         id: Option<&str>,
+        f: &[phivault_service::Filter],
         o: u64,
         l: u64,
     ) -> Result<(Vec<StoredVersion>, u64), StoreError> {
-        self.inner.history(t, id, o, l).await
+        self.inner.history(t, id, f, o, l).await
     }
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         self.inner.search(query).await

@@ -234,3 +234,36 @@ pub fn system_identity(store: SqlStore, ring: KeyRing) -> phivault_identity::Ide
     )
     .expect("identity service")
 }
+
+/// A test policy for FHIR-mechanics tests: physicians and nurses read and write every
+/// record (sensitive-category and separation-of-duty forbids still apply). Authorization
+/// tests use the defaults alone.
+pub const CLINICIANS_SEE_ALL: &str = r#"
+@id("test-clinicians-read-and-write-everything")
+permit (
+  principal is PhiVault::User,
+  action in [PhiVault::Action::"read", PhiVault::Action::"search", PhiVault::Action::"history",
+             PhiVault::Action::"create", PhiVault::Action::"update"],
+  resource is PhiVault::Record
+) when { principal in PhiVault::Role::"physician" || principal in PhiVault::Role::"nurse" };
+"#;
+
+/// The default policies plus `extra` Cedar text.
+pub fn policies_with(extra: &str) -> phivault_policy::Policies {
+    let mut sources = phivault_policy::defaults::policy_sources();
+    sources.push(phivault_policy::PolicySource { name: "test.cedar".into(), text: extra.into() });
+    phivault_policy::Policies::from_sources(&sources, phivault_policy::defaults::VIEWS).expect("test policies validate")
+}
+
+/// Records behind `policies`, with relationships stored in `store`.
+pub fn guarded(
+    records: Records,
+    store: SqlStore,
+    policies: phivault_policy::Policies,
+) -> phivault_service::access::GuardedRecords {
+    phivault_service::access::GuardedRecords::new(
+        records,
+        Arc::new(phivault_service::access::LivePolicies::new(policies)),
+        Arc::new(store),
+    )
+}

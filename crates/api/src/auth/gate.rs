@@ -1,9 +1,9 @@
-//! The coarse access gate in front of `/fhir`, until the Cedar policy layer decides each
-//! access: which roles reach clinical records at all, and what an OAuth token's scopes
-//! allow. It only ever refuses; it never grants what the role does not have.
+//! The gate in front of `/fhir`: classifies the request, checks an OAuth token's scopes
+//! (which only ever narrow), and hands the access layer the caller as an [`Accessor`]. The
+//! decision itself (role, relationship, labels, zone) is the policies', in
+//! `phivault_service::access`.
 //!
-//! Safeguards: 45 CFR 164.312(a)(1) access control; 164.502(b) minimum necessary (an
-//! administrator, researcher or privacy officer has no business in clinical records).
+//! Safeguards: 45 CFR 164.312(a)(1) access control; 164.502(b) minimum necessary.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -12,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use phivault_fhir::IssueType;
 use phivault_identity::scopes::{Permissions, ScopeContext, ScopeSet};
 use phivault_identity::{Principal, Role};
+use phivault_policy::RequestFacts;
+use phivault_service::access::{Accessor, Requester};
+use std::net::IpAddr;
 
 use super::Caller;
 use crate::AppState;
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
 /// What a `/fhir` request does, read from its method and path.
@@ -53,40 +57,26 @@ pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
     Some(FhirAccess { resource_type, id, needs, action })
 }
 
-/// Roles that work with clinical records (refined per patient and field by the policy layer).
-const CLINICAL_ROLES: [Role; 4] = [Role::Physician, Role::Nurse, Role::FrontDesk, Role::Billing];
-
 /// Why a request is refused, in words safe to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    Role(&'static str),
     Scope,
 }
 
-/// Decides whether `principal` may attempt `access`.
-pub fn check(principal: &Principal, access: &FhirAccess) -> Result<(), Refusal> {
-    let is_patient_account = principal.roles.contains(&Role::Patient);
-    if principal.user_id.is_some() {
-        if principal.roles.contains(&Role::Admin) && !principal.roles.iter().any(|r| CLINICAL_ROLES.contains(r)) {
-            return Err(Refusal::Role("administrators manage users and the system; they do not read patient records"));
-        }
-        if is_patient_account {
-            // Until compartment-aware policies arrive, a patient reads their own Patient
-            // resource and nothing else.
-            let own = access.resource_type.as_deref() == Some("Patient")
-                && access.id.is_some()
-                && access.id == principal.patient_id
-                && Permissions::READ.contains(access.needs);
-            if !own {
-                return Err(Refusal::Role("patient accounts may read only their own Patient record"));
-            }
-        } else if !principal.roles.iter().any(|r| CLINICAL_ROLES.contains(r)) {
-            return Err(Refusal::Role("this role has no access to clinical records"));
-        }
-    }
+/// What an OAuth token's scopes leave open: everything the policies allow, or (with
+/// patient-level scopes only) the launch patient's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeReach {
+    Unnarrowed,
+    LaunchPatient(String),
+}
+
+/// Decides whether `principal`'s scopes cover `access`. Roles and relationships are the
+/// policies' business (in the access layer); scopes only ever narrow them.
+pub fn check(principal: &Principal, access: &FhirAccess) -> Result<ScopeReach, Refusal> {
     let Some(scopes) = &principal.scopes else {
         // A browser session: the role's rights, unnarrowed.
-        return if principal.user_id.is_some() { Ok(()) } else { Err(Refusal::Scope) };
+        return if principal.user_id.is_some() { Ok(ScopeReach::Unnarrowed) } else { Err(Refusal::Scope) };
     };
     let scopes = ScopeSet::parse(scopes);
     let types: Vec<&str> = match &access.resource_type {
@@ -106,24 +96,49 @@ pub fn check(principal: &Principal, access: &FhirAccess) -> Result<(), Refusal> 
             }
         })
     };
-    let allowed = if principal.user_id.is_none() {
-        granted(ScopeContext::System)
-    } else {
-        granted(ScopeContext::User)
-            || (granted(ScopeContext::Patient)
-                // Patient-level scopes reach the launch patient's own resource only, until
-                // compartment-aware search arrives with the policy layer.
-                && principal.launch_patient.is_some()
-                && access.resource_type.as_deref() == Some("Patient")
-                && access.id == principal.launch_patient
-                && Permissions::READ.contains(access.needs))
+    if principal.user_id.is_none() {
+        return if granted(ScopeContext::System) { Ok(ScopeReach::Unnarrowed) } else { Err(Refusal::Scope) };
+    }
+    if granted(ScopeContext::User) {
+        return Ok(ScopeReach::Unnarrowed);
+    }
+    match &principal.launch_patient {
+        // Patient-level scopes reach the launch patient's compartment only.
+        Some(patient) if granted(ScopeContext::Patient) => Ok(ScopeReach::LaunchPatient(patient.clone())),
+        _ => Err(Refusal::Scope),
+    }
+}
+
+/// The access layer's view of the caller of this request.
+pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach: ScopeReach) -> Accessor {
+    let p = &caller.principal;
+    let requester = match &p.user_id {
+        Some(user_id) => Requester::User {
+            user_id: user_id.clone(),
+            roles: p.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            own_patient: p.patient_id.clone().filter(|_| p.roles.contains(&Role::Patient)),
+            mfa: p.mfa,
+            authenticated_ms: p.authenticated_ms,
+            via_app: p.client_id.is_some(),
+        },
+        None => Requester::Client { client_id: p.client_id.clone().unwrap_or_default() },
     };
-    if allowed { Ok(()) } else { Err(Refusal::Scope) }
+    let now_secs = state.identity.now_ms().div_euclid(1000);
+    let request = RequestFacts {
+        zone: state.config.zones.zone_of(client).to_owned(),
+        hour: now_secs.rem_euclid(86_400) / 3600,
+        purpose_of_use: "treatment".to_owned(),
+    };
+    let launch_patient = match reach {
+        ScopeReach::Unnarrowed => None,
+        ScopeReach::LaunchPatient(p) => Some(p),
+    };
+    Accessor { requester, request, launch_patient }
 }
 
 /// Middleware after [`super::require_caller`]: refuses what the caller's role or scopes
 /// do not allow, with 403 and (for scopes) an RFC 6750 `insufficient_scope` challenge.
-pub async fn fhir_gate(State(_state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn fhir_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
         return ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required").into_response();
     };
@@ -139,8 +154,13 @@ pub async fn fhir_gate(State(_state): State<AppState>, request: Request, next: N
         return next.run(request).await;
     };
     match check(&caller.principal, &access) {
-        Ok(()) => next.run(request).await,
-        Err(Refusal::Role(why)) => ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, why).into_response(),
+        Ok(reach) => {
+            let client = request.extensions().get::<ClientIp>().map(|c| c.0);
+            let accessor = accessor(&state, caller, client, reach);
+            let mut request = request;
+            request.extensions_mut().insert(accessor);
+            next.run(request).await
+        }
         Err(Refusal::Scope) => {
             let mut response = ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -210,35 +230,25 @@ mod tests {
     }
 
     #[test]
-    fn roles_without_clinical_duties_are_refused() {
-        let read = access(Method::GET, "/Patient/p1");
-        assert!(check(&principal(vec![Role::Physician], None), &read).is_ok());
-        for role in [Role::Admin, Role::Researcher, Role::PrivacyOfficer] {
-            assert!(matches!(check(&principal(vec![role], None), &read), Err(Refusal::Role(_))), "{role}");
-        }
-        let mut patient = principal(vec![Role::Patient], None);
-        patient.patient_id = Some("p1".into());
-        assert!(check(&patient, &read).is_ok(), "own record");
-        assert!(check(&patient, &access(Method::GET, "/Patient/p2")).is_err(), "another patient's id");
-        assert!(check(&patient, &access(Method::PUT, "/Patient/p1")).is_err());
-        assert!(check(&patient, &access(Method::GET, "/Observation")).is_err());
-    }
-
-    #[test]
     fn scopes_narrow_and_never_widen() {
         let read = access(Method::GET, "/Observation/o1");
-        assert!(check(&principal(vec![Role::Nurse], Some("user/Observation.rs")), &read).is_ok());
+        assert_eq!(
+            check(&principal(vec![Role::Nurse], Some("user/Observation.rs")), &read),
+            Ok(ScopeReach::Unnarrowed)
+        );
         assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Patient.rs")), &read), Err(Refusal::Scope));
         let write = access(Method::PUT, "/Observation/o1");
         assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Observation.rs")), &write), Err(Refusal::Scope));
-        // A broad scope does not lift a role's refusal.
-        assert!(matches!(check(&principal(vec![Role::Admin], Some("user/*.cruds")), &read), Err(Refusal::Role(_))));
-        // Patient scopes: the launch patient's own resource only.
+        // Patient scopes: the launch patient's compartment only (the access layer holds
+        // every read, search and write to it); other types need their own scope.
         let mut launched = principal(vec![Role::Physician], Some("launch/patient patient/Patient.rs"));
         launched.launch_patient = Some("p1".into());
-        assert!(check(&launched, &access(Method::GET, "/Patient/p1")).is_ok());
-        assert_eq!(check(&launched, &access(Method::GET, "/Patient/p2")), Err(Refusal::Scope));
-        assert_eq!(check(&launched, &access(Method::GET, "/Patient")), Err(Refusal::Scope));
+        let reach = check(&launched, &access(Method::GET, "/Patient/p2"));
+        assert_eq!(reach, Ok(ScopeReach::LaunchPatient("p1".into())));
+        assert_eq!(check(&launched, &access(Method::GET, "/Patient")), Ok(ScopeReach::LaunchPatient("p1".into())));
+        assert_eq!(check(&launched, &access(Method::GET, "/Observation")), Err(Refusal::Scope));
+        launched.launch_patient = None;
+        assert_eq!(check(&launched, &access(Method::GET, "/Patient/p1")), Err(Refusal::Scope), "no launch patient");
         // Bundles need wildcard scopes.
         let bundle = access(Method::POST, "/");
         assert_eq!(check(&principal(vec![Role::Nurse], Some("user/Patient.cruds")), &bundle), Err(Refusal::Scope));

@@ -1,20 +1,27 @@
 //! `POST /fhir`: batch and transaction Bundles.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use phivault_fhir::{format_instant, operation_outcome};
 use phivault_service::BundleKind;
+use phivault_service::access::Accessor;
 use serde_json::{Value, json};
 
 use super::response::{etag, fhir_json};
 use crate::AppState;
 use crate::body::FhirBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, PolicyTrace};
 
 /// Processes a batch (entries independent) or transaction (all or nothing) Bundle.
-pub async fn process_bundle(State(state): State<AppState>, FhirBody(body): FhirBody) -> Result<Response, ApiError> {
-    let outcome = state.records.process_bundle(body).await?;
+pub async fn process_bundle(
+    State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
+    let granted = state.records.process_bundle(&accessor, body).await?;
+    let outcome = granted.value;
     let base = &state.config.base_url;
     let entries: Vec<Value> = outcome
         .entries
@@ -46,5 +53,7 @@ pub async fn process_bundle(State(state): State<AppState>, FhirBody(body): FhirB
         BundleKind::Transaction => "transaction-response",
     };
     let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": entries});
-    Ok(fhir_json(StatusCode::OK, &bundle).into_response())
+    let mut response = fhir_json(StatusCode::OK, &bundle).into_response();
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    Ok(response)
 }

@@ -1,18 +1,21 @@
 //! create, read, vread, update.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use phivault_fhir::{FhirError, IssueType, parse_query_string, parse_version_etag};
+use phivault_service::access::Accessor;
 
 use super::response::{known_type, resource_response, wants_minimal};
 use crate::AppState;
 use crate::body::FhirBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, PolicyTrace};
 
 /// `POST /fhir/{type}`: create, or conditional create with `If-None-Exist`.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path(resource_type): Path<String>,
     headers: HeaderMap,
     FhirBody(body): FhirBody,
@@ -23,37 +26,48 @@ pub async fn create(
         .map(|v| v.to_str().map(parse_query_string))
         .transpose()
         .map_err(|_| FhirError::invalid("If-None-Exist is not a valid query"))?;
-    let outcome = state.records.create(&resource_type, body, condition.as_deref()).await?;
+    let granted = state.records.create(&accessor, &resource_type, body, condition.as_deref()).await?;
+    let outcome = granted.value;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers)))
+    let mut response =
+        resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers));
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    Ok(response)
 }
 
 /// `GET /fhir/{type}/{id}`.
 pub async fn read(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path((resource_type, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
-    let resource = state.records.read(&resource_type, &id, None).await?;
-    Ok(resource_response(StatusCode::OK, &resource, &state.config.base_url, false, false))
+    let granted = state.records.read(&accessor, &resource_type, &id, None).await?;
+    let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    Ok(response)
 }
 
 /// `GET /fhir/{type}/{id}/_history/{version}`.
 pub async fn vread(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
     let version: i64 = version.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
         ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "the version must be a positive integer")
     })?;
-    let resource = state.records.read(&resource_type, &id, Some(version)).await?;
-    Ok(resource_response(StatusCode::OK, &resource, &state.config.base_url, false, false))
+    let granted = state.records.read(&accessor, &resource_type, &id, Some(version)).await?;
+    let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    Ok(response)
 }
 
 /// `PUT /fhir/{type}/{id}`: update with optimistic locking through `If-Match: W/"n"`.
 pub async fn update(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     FhirBody(body): FhirBody,
@@ -68,7 +82,11 @@ pub async fn update(
         ),
         None => None,
     };
-    let outcome = state.records.update(&resource_type, &id, body, if_match).await?;
+    let granted = state.records.update(&accessor, &resource_type, &id, body, if_match).await?;
+    let outcome = granted.value;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers)))
+    let mut response =
+        resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers));
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    Ok(response)
 }

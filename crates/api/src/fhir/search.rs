@@ -1,5 +1,6 @@
 //! Search (GET and POST `_search`) and history, as Bundles with opaque page links.
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -7,11 +8,12 @@ use bytes::Bytes;
 use phivault_fhir::search::parse_search;
 use phivault_fhir::{FhirError, IssueType, format_instant, operation_outcome, parse_query_string};
 use phivault_service::StoredResource;
+use phivault_service::access::Accessor;
 use serde_json::{Value, json};
 
 use super::response::{etag, fhir_json, known_type, wants_strict};
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, PolicyTrace};
 
 const DEFAULT_HISTORY_COUNT: u64 = 50;
 const MAX_HISTORY_COUNT: u64 = 500;
@@ -19,17 +21,19 @@ const MAX_HISTORY_COUNT: u64 = 500;
 /// `GET /fhir/{type}?...`. Prefer `POST _search` so search values stay out of URLs.
 pub async fn search_get(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path(resource_type): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = parse_query_string(query.as_deref().unwrap_or(""));
-    run_search(&state, &resource_type, &headers, pairs).await
+    run_search(&state, &accessor, &resource_type, &headers, pairs).await
 }
 
 /// `POST /fhir/{type}/_search` with a form body.
 pub async fn search_post(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path(resource_type): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -43,7 +47,7 @@ pub async fn search_post(
         ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| FhirError::invalid("the form body is not UTF-8"))?;
-    run_search(&state, &resource_type, &headers, parse_query_string(text)).await
+    run_search(&state, &accessor, &resource_type, &headers, parse_query_string(text)).await
 }
 
 fn page_token(pairs: &[(String, String)]) -> Option<&str> {
@@ -52,6 +56,7 @@ fn page_token(pairs: &[(String, String)]) -> Option<&str> {
 
 async fn run_search(
     state: &AppState,
+    accessor: &Accessor,
     resource_type: &str,
     headers: &HeaderMap,
     pairs: Vec<(String, String)>,
@@ -65,7 +70,8 @@ async fn run_search(
         None => (pairs, 0),
     };
     let request = parse_search(resource_type, &pairs, wants_strict(headers))?;
-    let page = state.records.search(resource_type, &request, offset).await?;
+    let granted = state.records.search(accessor, resource_type, &request, offset).await?;
+    let page = granted.value;
     let base = &state.config.base_url;
     let link = |offset: u64| -> Result<String, ApiError> {
         Ok(format!(
@@ -74,7 +80,7 @@ async fn run_search(
         ))
     };
     let mut links = vec![json!({"relation": "self", "url": link(offset)?})];
-    if page.count > 0 && offset + page.count < page.total {
+    if page.has_more {
         links.push(json!({"relation": "next", "url": link(offset + page.count)?}));
     }
     if offset > 0 {
@@ -95,33 +101,39 @@ async fn run_search(
             json!({"resource": operation_outcome("warning", "not-supported", &note), "search": {"mode": "outcome"}}),
         );
     }
-    let bundle =
-        json!({"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries});
+    let mut bundle = json!({"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries});
+    if let Some(total) = page.total {
+        bundle["total"] = json!(total);
+    }
     let mut response = fhir_json(StatusCode::OK, &bundle);
     response.extensions_mut().insert(crate::audit::Touched::of(&page.resources));
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
     Ok(response)
 }
 
 /// `GET /fhir/{type}/_history`.
 pub async fn type_history(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    history(&state, &resource_type, None, query).await
+    history(&state, &accessor, &resource_type, None, query).await
 }
 
 /// `GET /fhir/{type}/{id}/_history`.
 pub async fn instance_history(
     State(state): State<AppState>,
+    Extension(accessor): Extension<Accessor>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    history(&state, &resource_type, Some(&id), query).await
+    history(&state, &accessor, &resource_type, Some(&id), query).await
 }
 
 async fn history(
     state: &AppState,
+    accessor: &Accessor,
     resource_type: &str,
     id: Option<&str>,
     query: Option<String>,
@@ -145,18 +157,22 @@ async fn history(
             .min(MAX_HISTORY_COUNT),
         None => DEFAULT_HISTORY_COUNT,
     };
-    let page = state.records.history(resource_type, id, offset, count).await?;
+    let granted = state.records.history(accessor, resource_type, id, offset, count).await?;
+    let page = granted.value;
     let base = &state.config.base_url;
     let mut links = Vec::new();
-    if offset + count < page.total && count > 0 {
+    if page.has_more {
         let token = state.records.seal_page_cursor(&target, &pairs, offset + count)?;
         links.push(json!({"relation": "next", "url": format!("{base}/fhir/{target}?_page={token}")}));
     }
     let entries: Vec<Value> = page.versions.iter().map(|v| history_entry(base, v)).collect();
-    let bundle =
-        json!({"resourceType": "Bundle", "type": "history", "total": page.total, "link": links, "entry": entries});
+    let mut bundle = json!({"resourceType": "Bundle", "type": "history", "link": links, "entry": entries});
+    if let Some(total) = page.total {
+        bundle["total"] = json!(total);
+    }
     let mut response = fhir_json(StatusCode::OK, &bundle);
     response.extensions_mut().insert(crate::audit::Touched::of(&page.versions));
+    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
     Ok(response)
 }
 

@@ -10,7 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, Response, StatusCode};
 use phivault_api::{ApiConfig, AppState, router};
 use phivault_identity::{Identity, Role};
-use phivault_testkit::{TestDb, fresh_store, records_with_ring, signed_in, system_identity, test_ring};
+use phivault_testkit::{
+    CLINICIANS_SEE_ALL, TestDb, fresh_store, guarded, policies_with, records_with_ring, signed_in, system_identity,
+    test_ring,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -27,7 +30,18 @@ pub struct TestApp {
     pub token: String,
 }
 
+/// An app whose physician may read and write every record ([`CLINICIANS_SEE_ALL`]): for
+/// tests of FHIR mechanics rather than of authorization.
 pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
+    app_with(max_body_bytes, policies_with(CLINICIANS_SEE_ALL), phivault_policy::Zones::default()).await
+}
+
+/// An app under `policies` and `zones`.
+pub async fn app_with(
+    max_body_bytes: usize,
+    policies: phivault_policy::Policies,
+    zones: phivault_policy::Zones,
+) -> (TestApp, TestDb) {
     let (store, db, _) = fresh_store("sqlite").await;
     let ring = test_ring();
     let identity = system_identity(store.clone(), ring.clone());
@@ -35,7 +49,7 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
     let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test-node");
     let records = records_with_ring(store.clone(), ring);
     let state = AppState {
-        records: records.clone(),
+        records: guarded(records.clone(), store.clone(), policies),
         identity: identity.clone(),
         audit,
         config: Arc::new(ApiConfig {
@@ -43,6 +57,7 @@ pub async fn app_with_limit(max_body_bytes: usize) -> (TestApp, TestDb) {
             max_body_bytes,
             request_timeout: Duration::from_secs(30),
             trusted_proxies: vec![],
+            zones,
         }),
     };
     (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned() }, db)

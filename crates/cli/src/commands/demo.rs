@@ -74,13 +74,44 @@ pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<Prepared
             patient_id: None,
             password: None,
         };
-        let (_, password) = services.identity.create_user(account).await?;
+        let (created, password) = services.identity.create_user(account).await?;
         if let Some(password) = password {
             accounts.push((username.to_owned(), role.as_str().to_owned(), password));
+        }
+        if matches!(role, Role::Physician | Role::Nurse) {
+            assign_fake_patients(&services, &created.id).await?;
         }
     }
     services.store.close().await;
     Ok(Prepared { config, summary, samples, accounts })
+}
+
+/// Puts a demo clinician on the care team of every obviously fake demo patient (not the
+/// Synthea ones: those show what a clinician without a relationship cannot see).
+async fn assign_fake_patients(services: &wiring::Services, user_id: &str) -> Result<()> {
+    use phivault_service::access::{AccessStore, Assignment, AssignmentKind};
+    let query = [("_count".to_owned(), "1000".to_owned())];
+    let request = phivault_fhir::search::parse_search("Patient", &query, false)?;
+    let page = services.records.search("Patient", &request, 0).await?;
+    for patient in &page.resources {
+        let is_fake =
+            patient.body["identifier"].as_array().into_iter().flatten().any(|i| {
+                i["system"].as_str().is_some_and(|s| s.starts_with(phivault_demo::DEMO_IDENTIFIER_SYSTEM_PREFIX))
+            });
+        if is_fake {
+            services
+                .store
+                .assign(&Assignment {
+                    kind: AssignmentKind::CareTeam,
+                    user_id: user_id.to_owned(),
+                    value: patient.id.clone(),
+                    assigned_by: "demo".into(),
+                    assigned_ms: services.identity.now_ms(),
+                })
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Prepares the demo data dir, reports what was loaded, and serves it on `listen` unless

@@ -135,6 +135,10 @@ async fn create_keys_tls_and_database(
         created.push(config.audit.signing_key.clone());
         created.push(config.audit.public_key.clone());
     }
+    // The default access policies, for the operator to read, extend and test.
+    let written = phivault_policy::defaults::write_defaults(&config.policy.dir)
+        .with_context(|| format!("cannot write the default policies to {}", config.policy.dir.display()))?;
+    created.extend(written.iter().map(|name| config.policy.dir.join(name)));
     let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
     let identity = crate::wiring::identity(config, &store, std::sync::Arc::new(FileKeySource::new(key_file)))?;
     let admin = identity.create_bootstrap_admin().await;

@@ -1,10 +1,12 @@
 //! One module per subcommand.
 
+pub mod access;
 pub mod audit;
 pub mod clients;
 pub mod demo;
 pub mod import;
 pub mod init;
 pub mod keys;
+pub mod policy;
 pub mod serve;
 pub mod users;

@@ -25,7 +25,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         .map(|s| s.parse::<IpNet>().map_err(anyhow::Error::msg))
         .collect::<Result<_>>()?;
     let state = AppState {
-        records: services.records.clone(),
+        records: services.guarded.clone(),
         identity: services.identity.clone(),
         audit: services.audit.clone(),
         config: Arc::new(ApiConfig {
@@ -33,8 +33,14 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
             max_body_bytes: config.server.max_body_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             trusted_proxies,
+            zones: config.policy.zones()?,
         }),
     };
+    let policy_reload = tokio::spawn(super::policy::watch(
+        config.policy.clone(),
+        services.guarded.policies().clone(),
+        services.audit.clone(),
+    ));
     let app = phivault_api::router(state);
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     eprintln!(
@@ -88,6 +94,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         let _ = redirect.await;
     }
     checkpoints.abort();
+    policy_reload.abort();
     // A last checkpoint covering everything this process served.
     match super::audit::checkpoint(&services.store, &signer, &config.audit.witness_file).await {
         Ok(cp) => eprintln!("signed the audit checkpoint at {} entries", cp.tree_size),

@@ -46,7 +46,7 @@ use ParamKind::{BirthDate, Date, Patient, Text, Token};
 
 /// Parameters every resource type has (besides `_id` and `_lastUpdated`, which read row
 /// metadata rather than the body).
-const COMMON: &[ParamDef] = &[p("identifier", Token, &["identifier"])];
+const COMMON: &[ParamDef] = &[p("identifier", Token, &["identifier"]), p("_security", Token, &["meta.security"])];
 
 const COMPARTMENT: &[ParamDef] = &[p("patient", Patient, &[]), p("subject", Patient, &[])];
 

@@ -19,6 +19,42 @@ use crate::{RecordError, VersionWrite};
 /// Entries written per commit in a batch.
 const BATCH_COMMIT_SIZE: usize = 1000;
 
+/// Decides, entry by entry, whether a Bundle may write what it holds and reveal the existing
+/// records it matches. The access layer implements it from the policies; only the
+/// operator's own loading (import, demo) runs with [`OperatorLoad`].
+pub trait BundleGuard: Send + Sync {
+    /// Whether the guard needs the current version of a resource a PUT replaces.
+    fn needs_current(&self) -> bool;
+    /// A resource about to be written (references resolved), with the version it replaces.
+    fn may_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: &Value,
+        current: Option<&StoredResource>,
+    ) -> Result<(), RecordError>;
+    /// An existing resource the Bundle would reveal: a conditional create's match, or the
+    /// target of a conditional reference.
+    fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError>;
+}
+
+/// No checks: the operator loading data at the console (`phivault import`, `phivault
+/// demo`), who holds the keys anyway. Never used for a request that arrives over HTTP.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorLoad;
+
+impl BundleGuard for OperatorLoad {
+    fn needs_current(&self) -> bool {
+        false
+    }
+    fn may_write(&self, _: &str, _: &str, _: &Value, _: Option<&StoredResource>) -> Result<(), RecordError> {
+        Ok(())
+    }
+    fn may_reveal(&self, _: &StoredResource) -> Result<(), RecordError> {
+        Ok(())
+    }
+}
+
 /// Whether a Bundle was a batch or a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BundleKind {
@@ -110,9 +146,15 @@ fn parse_entry(index: usize, raw: Value) -> Result<Entry, RecordError> {
 }
 
 impl Records {
-    /// Processes a `batch` or `transaction` Bundle. A transaction either fully succeeds or
-    /// returns the first error and writes nothing.
+    /// Processes a `batch` or `transaction` Bundle as the operator ([`OperatorLoad`]).
     pub async fn process_bundle(&self, body: Value) -> Result<Bundle, RecordError> {
+        self.process_bundle_guarded(body, &OperatorLoad).await
+    }
+
+    /// Processes a `batch` or `transaction` Bundle, asking `guard` about every entry. A
+    /// transaction either fully succeeds or returns the first error (a refusal included)
+    /// and writes nothing; in a batch, a refused entry fails alone.
+    pub async fn process_bundle_guarded(&self, body: Value, guard: &dyn BundleGuard) -> Result<Bundle, RecordError> {
         phivault_fhir::validate_resource(&body, Some("Bundle"), None)?;
         let kind = match body.get("type").and_then(Value::as_str) {
             Some("transaction") => BundleKind::Transaction,
@@ -134,14 +176,35 @@ impl Records {
                     .enumerate()
                     .map(|(i, e)| parse_entry(i, e))
                     .collect::<Result<Vec<_>, _>>()?;
-                let outcomes = self.transaction(entries).await?;
+                let outcomes = self.transaction(entries, guard).await?;
                 Ok(Bundle { kind, entries: outcomes.into_iter().map(Ok).collect() })
             }
-            BundleKind::Batch => Ok(Bundle { kind, entries: self.batch(raw_entries).await? }),
+            BundleKind::Batch => Ok(Bundle { kind, entries: self.batch(raw_entries, guard).await? }),
         }
     }
 
-    async fn transaction(&self, mut entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, RecordError> {
+    /// The current version number of a resource, and its body when the guard needs it.
+    async fn current_for(
+        &self,
+        guard: &dyn BundleGuard,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(Option<i64>, Option<StoredResource>), RecordError> {
+        if !guard.needs_current() {
+            return Ok((self.store.read(resource_type, id, None).await?.map(|v| v.version), None));
+        }
+        match self.read(resource_type, id, None).await {
+            Ok(current) => Ok((Some(current.version), Some(current))),
+            Err(RecordError::NotFound { .. }) => Ok((None, None)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn transaction(
+        &self,
+        mut entries: Vec<Entry>,
+        guard: &dyn BundleGuard,
+    ) -> Result<Vec<EntryOutcome>, RecordError> {
         let mut targets: HashMap<String, String> = HashMap::new();
         let mut existing: Vec<Option<StoredResource>> = Vec::with_capacity(entries.len());
         let mut ids = Vec::with_capacity(entries.len());
@@ -159,7 +222,10 @@ impl Records {
                             .await
                             .map_err(|e| in_entry(i, e))?
                         {
-                            Some(found) => (found.id.clone(), Some(found)),
+                            Some(found) => {
+                                guard.may_reveal(&found).map_err(|e| in_entry(i, e))?;
+                                (found.id.clone(), Some(found))
+                            }
                             None => (new_resource_id()?, None),
                         }
                     }
@@ -184,18 +250,21 @@ impl Records {
                 outcomes.push(EntryOutcome { resource: found, created: false });
                 continue;
             }
-            self.resolve_references(i, &mut entry.resource, &targets, &mut resolved).await?;
+            self.resolve_references(i, &mut entry.resource, &targets, &mut resolved, guard).await?;
             let id = &ids[i];
-            let (version, replaces) = match &entry.method {
+            let (version, replaces, current_body) = match &entry.method {
                 Method::Put { if_match, .. } => {
-                    let current = self.store.read(&entry.resource_type, id, None).await?.map(|v| v.version);
+                    let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
                     if if_match.is_some_and(|m| Some(m) != current) {
                         return Err(RecordError::VersionMismatch);
                     }
-                    (current.map_or(1, |v| v + 1), current)
+                    (current.map_or(1, |v| v + 1), current, body)
                 }
-                Method::Post { .. } => (1, None),
+                Method::Post { .. } => (1, None, None),
             };
+            guard
+                .may_write(&entry.resource_type, id, &entry.resource, current_body.as_ref())
+                .map_err(|e| in_entry(i, e))?;
             let mut body = std::mem::take(&mut entry.resource);
             let write = self
                 .seal_version(
@@ -229,6 +298,7 @@ impl Records {
         resource: &mut Value,
         targets: &HashMap<String, String>,
         resolved: &mut HashMap<String, String>,
+        guard: &dyn BundleGuard,
     ) -> Result<(), RecordError> {
         // Collect first (the visitor cannot await), then rewrite.
         let mut conditional = Vec::new();
@@ -262,6 +332,7 @@ impl Records {
             let found = found.ok_or_else(|| {
                 at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource"))
             })?;
+            guard.may_reveal(&found).map_err(|e| in_entry(index, e))?;
             resolved.insert(reference, format!("{resource_type}/{}", found.id));
         }
         for_each_reference_mut::<RecordError>(resource, &mut |r| {
@@ -272,7 +343,11 @@ impl Records {
         })
     }
 
-    async fn batch(&self, raw_entries: Vec<Value>) -> Result<Vec<Result<EntryOutcome, RecordError>>, RecordError> {
+    async fn batch(
+        &self,
+        raw_entries: Vec<Value>,
+        guard: &dyn BundleGuard,
+    ) -> Result<Vec<Result<EntryOutcome, RecordError>>, RecordError> {
         let prefetched = self.prefetch_conditions(&raw_entries).await?;
         let now = self.clock.now_ms();
         let mut cache = KeyCache::default();
@@ -284,6 +359,7 @@ impl Records {
         for (i, raw) in raw_entries.into_iter().enumerate() {
             let outcome = async {
                 let mut entry = parse_entry(i, raw)?;
+                let mut current_body = None;
                 let (id, version, replaces) = match &entry.method {
                     Method::Post { if_none_exist: Some(cond) } => {
                         let key = (entry.resource_type.clone(), cond.clone());
@@ -299,20 +375,23 @@ impl Records {
                             None => self.find_unique(&entry.resource_type, &parse_query_string(cond)).await?,
                         };
                         if let Some(found) = found {
+                            guard.may_reveal(&found)?;
                             return Ok((EntryOutcome { resource: found, created: false }, None));
                         }
                         (new_resource_id()?, 1, None)
                     }
                     Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
                     Method::Put { id, if_match } => {
-                        let current = self.store.read(&entry.resource_type, id, None).await?.map(|v| v.version);
+                        let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
                         if if_match.is_some_and(|m| Some(m) != current) {
                             return Err(RecordError::VersionMismatch);
                         }
+                        current_body = body;
                         (id.clone(), current.map_or(1, |v| v + 1), current)
                     }
                 };
-                self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved).await?;
+                self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved, guard).await?;
+                guard.may_write(&entry.resource_type, &id, &entry.resource, current_body.as_ref())?;
                 let mut body = std::mem::take(&mut entry.resource);
                 let write = self
                     .seal_version(

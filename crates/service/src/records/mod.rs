@@ -11,7 +11,7 @@ use phivault_fhir::search::SearchRequest;
 use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
 use serde_json::Value;
 
-pub use bundle::{Bundle, BundleKind, EntryOutcome};
+pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, OperatorLoad};
 pub(crate) use codec::{KeyCache, Slot};
 pub use paging::PageCursor;
 
@@ -187,11 +187,23 @@ impl Records {
         offset: u64,
         count: u64,
     ) -> Result<HistoryPage, RecordError> {
+        self.history_in(resource_type, id, &[], offset, count).await
+    }
+
+    /// [`Records::history`] limited by scope filters (the access layer's).
+    pub(crate) async fn history_in(
+        &self,
+        resource_type: &str,
+        id: Option<&str>,
+        filters: &[crate::Filter],
+        offset: u64,
+        count: u64,
+    ) -> Result<HistoryPage, RecordError> {
         check_type(resource_type)?;
         if let Some(id) = id {
             check_id(id)?;
         }
-        let (rows, total) = self.store.history(resource_type, id, offset, count).await?;
+        let (rows, total) = self.store.history(resource_type, id, filters, offset, count).await?;
         if let (Some(id), 0) = (id, total) {
             return Err(RecordError::NotFound { resource_type: resource_type.into(), id: id.into() });
         }
@@ -207,8 +219,20 @@ impl Records {
         request: &SearchRequest,
         offset: u64,
     ) -> Result<SearchPage, RecordError> {
+        self.search_in(resource_type, request, offset, Vec::new()).await
+    }
+
+    /// [`Records::search`] with extra filters (the access layer's scope).
+    pub(crate) async fn search_in(
+        &self,
+        resource_type: &str,
+        request: &SearchRequest,
+        offset: u64,
+        extra: Vec<crate::Filter>,
+    ) -> Result<SearchPage, RecordError> {
         check_type(resource_type)?;
-        let query = self.store_query(resource_type, request, offset);
+        let mut query = self.store_query(resource_type, request, offset);
+        query.filters.extend(extra);
         let (rows, total) = self.store.search(&query).await?;
         let mut cache = KeyCache::default();
         let resources = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;

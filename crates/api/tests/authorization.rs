@@ -1,0 +1,353 @@
+//! Access decided by the default Cedar policies, through the HTTP API, as an attacker would
+//! probe it: another patient's id, a search that could leak through its total or paging,
+//! a sensitive label, a masked field, an address outside the network zones.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{BASE, Reply, TestApp, app_with, get, send_as_is, with_json};
+use phivault_audit::{AuditEvent, AuditStore, Outcome};
+use phivault_identity::Role;
+use phivault_policy::{Policies, Zones};
+use phivault_service::access::{AccessStore, Assignment, AssignmentKind};
+use serde_json::{Value, json};
+
+const SSN: &str = "http://hl7.org/fhir/sid/us-ssn";
+
+struct Clinic {
+    app: TestApp,
+    _db: phivault_testkit::TestDb,
+    /// On dr-daffy's care team.
+    daffy: String,
+    /// Nobody's.
+    porky: String,
+}
+
+async fn as_user(app: &TestApp, token: &str, request: Request<Body>) -> Reply {
+    let mut request = request;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    send_as_is(&app.router, request).await
+}
+
+async fn patient(app: &TestApp, family: &str, ssn: &str) -> String {
+    let body = json!({
+        "resourceType": "Patient",
+        "identifier": [{"system": SSN, "value": ssn}, {"system": "urn:mrn", "value": "123456789"}],
+        "name": [{"family": family, "given": ["Test"]}],
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">narrative</div>"}
+    });
+    app.records.create("Patient", body, None).await.expect("patient").resource.id
+}
+
+async fn observation(app: &TestApp, patient: &str, label: Option<&str>, text: &str) -> String {
+    let mut body = json!({"resourceType": "Observation", "status": "final", "code": {"text": text},
+        "subject": {"reference": format!("Patient/{patient}")}});
+    if let Some(label) = label {
+        body["meta"] =
+            json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": label}]});
+    }
+    app.records.create("Observation", body, None).await.expect("observation").resource.id
+}
+
+async fn clinic_with(zones: Zones) -> Clinic {
+    let (app, db) = app_with(1 << 20, Policies::defaults().expect("defaults"), zones).await;
+    let daffy = patient(&app, "Duck", "999-00-0001").await;
+    let porky = patient(&app, "Pig", "999-00-0002").await;
+    let physician = app.identity.find_user("dr-daffy").await.expect("physician");
+    app.store
+        .assign(&Assignment {
+            kind: AssignmentKind::CareTeam,
+            user_id: physician.id,
+            value: daffy.clone(),
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        })
+        .await
+        .expect("assign");
+    Clinic { app, _db: db, daffy, porky }
+}
+
+async fn clinic() -> Clinic {
+    clinic_with(Zones::default()).await
+}
+
+async fn token(app: &TestApp, username: &str, roles: Vec<Role>, patient: Option<&str>) -> String {
+    phivault_testkit::signed_in(&app.identity, username, roles, patient).await.expose().to_owned()
+}
+
+async fn trail(app: &TestApp) -> Vec<AuditEvent> {
+    let entries = app.store.audit_entries(0, 10_000).await.expect("entries");
+    entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("canonical")).collect()
+}
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries.iter().filter_map(|e| e["resource"]["id"].as_str().map(str::to_owned)).collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_physician_reads_their_patient_and_is_refused_another_patients_record_and_both_are_audited() {
+    let c = clinic().await;
+    let own = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    let other = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.porky))).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.body["issue"][0]["code"], "forbidden");
+    assert!(!other.text.contains("Pig") && !other.text.contains("default-deny"), "no detail leaks: {}", other.text);
+
+    let events = trail(&c.app).await;
+    let read = events.iter().find(|e| e.action == "read" && e.outcome == Outcome::Success).expect("allowed read");
+    assert_eq!(read.policies, ["clinician-reads-care-team-patients"]);
+    let refused = events.iter().find(|e| e.action == "read" && e.outcome == Outcome::Denied).expect("refusal");
+    assert_eq!(refused.policies, ["default-deny"]);
+    assert!(refused.resource_ids.contains(&format!("Patient/{}", c.porky)));
+}
+
+#[tokio::test]
+async fn searches_never_count_or_page_past_what_a_direct_read_allows() {
+    let c = clinic().await;
+    for i in 0..3 {
+        observation(&c.app, &c.daffy, None, &format!("weight {i}")).await;
+        observation(&c.app, &c.porky, None, &format!("weight {i}")).await;
+    }
+    let psy = observation(&c.app, &c.daffy, Some("PSY"), "counselling").await;
+    // Two per page: three visible observations, so two pages, whatever else is stored.
+    let first = as_user(&c.app, &c.app.token, get("/fhir/Observation?_count=2")).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.body["total"], 3, "only the care-team patient's unlabelled observations count");
+    let next = first.body["link"].as_array().expect("links").iter().find(|l| l["relation"] == "next").cloned();
+    let next = next.expect("a second page")["url"].as_str().expect("url").trim_start_matches(BASE).to_owned();
+    let second = as_user(&c.app, &c.app.token, get(&next)).await;
+    let mut seen = ids(&first.body);
+    seen.extend(ids(&second.body));
+    assert_eq!(seen.len(), 3);
+    assert!(second.body["link"].as_array().expect("links").iter().all(|l| l["relation"] != "next"));
+    assert!(!seen.contains(&psy), "a behavioural-health record stays out of search results");
+    // Probing for the label itself finds nothing and counts nothing.
+    let probe = as_user(&c.app, &c.app.token, get("/fhir/Observation?_security=PSY")).await;
+    assert_eq!((probe.body["total"].as_u64(), ids(&probe.body).len()), (Some(0), 0));
+    // Nor does asking for the other patient's compartment.
+    let other = as_user(&c.app, &c.app.token, get(&format!("/fhir/Observation?subject=Patient/{}", c.porky))).await;
+    assert_eq!((other.body["total"].as_u64(), ids(&other.body).len()), (Some(0), 0));
+    // The direct read of the labelled record is refused too.
+    let direct = as_user(&c.app, &c.app.token, get(&format!("/fhir/Observation/{psy}"))).await;
+    assert_eq!(direct.status, StatusCode::FORBIDDEN);
+    // Type history is scoped the same way.
+    let history = as_user(&c.app, &c.app.token, get("/fhir/Patient/_history")).await;
+    assert_eq!(ids(&history.body), vec![c.daffy.clone()]);
+}
+
+#[tokio::test]
+async fn front_desk_sees_no_ssn_and_an_update_through_the_mask_keeps_it() {
+    let c = clinic().await;
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let read = as_user(&c.app, &desk, get(&format!("/fhir/Patient/{}", c.porky))).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert!(!read.text.contains("999-00-0002") && !read.text.contains("narrative"), "{}", read.text);
+    assert!(read.text.contains("123456789"), "the MRN is needed at the desk");
+    assert!(read.body["meta"]["security"].as_array().expect("labels").iter().any(|l| l["code"] == "REDACTED"));
+    let searched = as_user(&c.app, &desk, get("/fhir/Patient?family=Pig")).await;
+    assert!(!searched.text.contains("999-00-0002"), "masked inside search results too");
+    // The desk fixes the name on what it saw; the SSN it never saw survives.
+    let mut edited = read.body.clone();
+    edited["name"][0]["given"] = json!(["Porky"]);
+    let version = edited["meta"]["versionId"].as_str().expect("version").to_owned();
+    let etag = format!("W/\"{version}\"");
+    let put = with_json("PUT", &format!("/fhir/Patient/{}", c.porky), &edited, &[("if-match", etag.as_str())]);
+    let updated = as_user(&c.app, &desk, put).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    let stored = c.app.records.read("Patient", &c.porky, None).await.expect("stored");
+    let text = stored.body.to_string();
+    assert!(text.contains("999-00-0002") && text.contains("Porky") && text.contains("narrative"), "{text}");
+    assert!(!text.contains("REDACTED"), "the response label is not stored");
+    // Clinical records are not the desk's business.
+    let obs = observation(&c.app, &c.porky, None, "weight").await;
+    assert_eq!(as_user(&c.app, &desk, get(&format!("/fhir/Observation/{obs}"))).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_patient_reaches_only_their_own_compartment() {
+    let c = clinic().await;
+    let own_obs = observation(&c.app, &c.daffy, Some("ETH"), "own substance-use record").await;
+    observation(&c.app, &c.porky, None, "someone else's").await;
+    let patient = token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await;
+    assert_eq!(as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}", c.daffy))).await.status, StatusCode::OK);
+    let other = as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}", c.porky))).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "another patient's id");
+    let search = as_user(&c.app, &patient, get("/fhir/Observation")).await;
+    assert_eq!(ids(&search.body), vec![own_obs.clone()], "own records only, own sensitive ones included");
+    let write = with_json(
+        "POST",
+        "/fhir/Observation",
+        &json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "self-reported"}, "subject": {"reference": format!("Patient/{}", c.daffy)}}),
+        &[],
+    );
+    assert_eq!(as_user(&c.app, &patient, write).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn administrators_and_privacy_officers_read_no_records() {
+    let c = clinic().await;
+    for (name, role) in
+        [("admin-elmer", Role::Admin), ("po-granny", Role::PrivacyOfficer), ("re-taz", Role::Researcher)]
+    {
+        let t = token(&c.app, name, vec![role], None).await;
+        let read = as_user(&c.app, &t, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+        assert_eq!(read.status, StatusCode::FORBIDDEN, "{name}");
+        let search = as_user(&c.app, &t, get("/fhir/Patient")).await;
+        assert_eq!(search.status, StatusCode::FORBIDDEN, "{name}: {}", search.text);
+    }
+}
+
+#[tokio::test]
+async fn clinicians_cannot_write_into_a_patient_they_do_not_care_for_nor_move_a_record_there() {
+    let c = clinic().await;
+    let foreign = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": format!("Patient/{}", c.porky)}});
+    let post = as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Observation", &foreign, &[])).await;
+    assert_eq!(post.status, StatusCode::FORBIDDEN);
+    // Move an observation of one's own patient into another patient's compartment.
+    let own = observation(&c.app, &c.daffy, None, "weight").await;
+    let mut moved = foreign.clone();
+    moved["id"] = json!(own);
+    let put = as_user(&c.app, &c.app.token, with_json("PUT", &format!("/fhir/Observation/{own}"), &moved, &[])).await;
+    assert_eq!(put.status, StatusCode::FORBIDDEN);
+    // A transaction that slips one foreign entry in writes nothing.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "ok"},
+            "subject": {"reference": format!("Patient/{}", c.daffy)}}, "request": {"method": "POST", "url": "Observation"}},
+        {"resource": foreign, "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    let tx = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &bundle, &[])).await;
+    assert_eq!(tx.status, StatusCode::FORBIDDEN, "{}", tx.text);
+    let all = c
+        .app
+        .records
+        .search("Observation", &phivault_fhir::search::parse_search("Observation", &[], false).expect("query"), 0)
+        .await
+        .expect("search");
+    assert_eq!(all.total, 1, "nothing of the refused transaction was written");
+}
+
+#[tokio::test]
+async fn nothing_is_allowed_from_outside_the_configured_network_zones() {
+    let only = vec!["10.1.2.0/24".to_owned()];
+    let c = clinic_with(Zones::new([("clinic", only.as_slice())]).expect("zones")).await;
+    // In-process requests carry no client address: outside every zone.
+    let read = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+    assert_eq!(read.status, StatusCode::FORBIDDEN);
+    let events = trail(&c.app).await;
+    let refused = events.iter().find(|e| e.action == "read").expect("audited");
+    assert_eq!(refused.policies, ["nothing-from-outside-the-network-zones"]);
+}
+
+/// A small deterministic generator (no external crate): xorshift64*.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[tokio::test]
+async fn property_every_search_result_is_directly_readable_and_masked_fields_never_appear() {
+    let c = clinic().await;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut patients = vec![c.daffy.clone(), c.porky.clone()];
+    for i in 0..6 {
+        patients.push(patient(&c.app, &format!("Fake{i}"), &format!("999-10-{i:04}")).await);
+    }
+    let labels = [None, None, None, Some("PSY"), Some("ETH"), Some("HIV"), Some("R")];
+    for i in 0..40 {
+        let p = patients[rng.below(patients.len())].clone();
+        observation(&c.app, &p, labels[rng.below(labels.len())], &format!("obs {i}")).await;
+    }
+    // Users of every role, with random care teams and clearances.
+    let roles = [Role::Physician, Role::Nurse, Role::FrontDesk, Role::Billing, Role::Patient, Role::Admin];
+    let mut users = Vec::new();
+    for u in 0..8 {
+        let role = roles[u % roles.len()];
+        let own = (role == Role::Patient).then(|| patients[rng.below(patients.len())].clone());
+        let name = format!("user-{u}");
+        let t = token(&c.app, &name, vec![role], own.as_deref()).await;
+        let account = c.app.identity.find_user(&name).await.expect("user");
+        for p in &patients {
+            if rng.below(3) == 0 {
+                let a = Assignment {
+                    kind: AssignmentKind::CareTeam,
+                    user_id: account.id.clone(),
+                    value: p.clone(),
+                    assigned_by: "test".into(),
+                    assigned_ms: 0,
+                };
+                c.app.store.assign(&a).await.expect("assign");
+            }
+        }
+        if rng.below(2) == 0 {
+            let a = Assignment {
+                kind: AssignmentKind::Clearance,
+                user_id: account.id.clone(),
+                value: "behavioral_health".into(),
+                assigned_by: "test".into(),
+                assigned_ms: 0,
+            };
+            c.app.store.assign(&a).await.expect("clear");
+        }
+        users.push((name, t));
+    }
+    let searches = ["/fhir/Observation", "/fhir/Patient", "/fhir/Observation/_history", "/fhir/Patient/_history"];
+    let mut checked = 0;
+    for _ in 0..40 {
+        let (name, t) = &users[rng.below(users.len())];
+        let base = searches[rng.below(searches.len())];
+        let count = 1 + rng.below(5);
+        let mut url = format!("{base}?_count={count}");
+        let mut pages = 0;
+        loop {
+            let reply = as_user(&c.app, t, get(&url)).await;
+            if reply.status == StatusCode::FORBIDDEN {
+                break;
+            }
+            assert_eq!(reply.status, StatusCode::OK, "{name} {url}: {}", reply.text);
+            assert!(
+                !reply.text.contains("999-00-") && !reply.text.contains("999-10-") || name_sees_ssn(name),
+                "{name}: a masked SSN appeared"
+            );
+            for entry in reply.body["entry"].as_array().into_iter().flatten() {
+                let r = &entry["resource"];
+                let (t_, id) = (r["resourceType"].as_str().expect("type"), r["id"].as_str().expect("id"));
+                let direct = as_user(&c.app, t, get(&format!("/fhir/{t_}/{id}"))).await;
+                assert_eq!(direct.status, StatusCode::OK, "{name} saw {t_}/{id} in {url} but may not read it");
+                checked += 1;
+            }
+            let next = reply.body["link"].as_array().into_iter().flatten().find(|l| l["relation"] == "next");
+            match next.and_then(|l| l["url"].as_str()) {
+                Some(next) if pages < 10 => {
+                    url = next.trim_start_matches(BASE).to_owned();
+                    pages += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+    assert!(checked > 20, "the property was exercised ({checked} results checked)");
+}
+
+/// Physicians, nurses, billing and patients see SSNs; the front desk view hides them.
+fn name_sees_ssn(name: &str) -> bool {
+    let u: usize = name.trim_start_matches("user-").parse().expect("index");
+    matches!(u % 6, 0 | 1 | 3 | 4)
+}
