@@ -27,6 +27,7 @@ mod context;
 mod cues;
 mod dates;
 mod dictionary;
+pub mod fhir;
 mod names;
 mod patterns;
 mod places;
@@ -45,7 +46,8 @@ use patterns::Patterns;
 /// far shorter; only a bulk export would ever be split.
 const WINDOW: usize = 256 * 1024;
 
-/// Errors of the byte-level entry point.
+/// Errors of the byte-level entry point and of FHIR de-identification.
+/// Every error means nothing was released.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeidError {
     /// The input is not UTF-8; nothing was scrubbed, so nothing may be
@@ -55,6 +57,30 @@ pub enum DeidError {
         /// Length of the valid UTF-8 prefix.
         valid_up_to: usize,
     },
+    /// The FHIR input is nested deeper than the limit: malformed or
+    /// hostile, and refused rather than walked.
+    #[error("input is nested deeper than {limit} levels")]
+    TooDeep {
+        /// The limit, [`fhir::MAX_DEPTH`].
+        limit: usize,
+    },
+    /// The FHIR input is not a JSON object with a string `resourceType`.
+    #[error("input is not a FHIR resource (a JSON object with a resourceType)")]
+    NotAResource,
+    /// A profile name that is neither built in nor known.
+    #[error("unknown de-identification profile {0:?} (known: safe-harbor, limited-data-set)")]
+    UnknownProfile(String),
+    /// A custom profile that does not parse or has a bad value.
+    #[error("invalid de-identification profile: {0}")]
+    InvalidProfile(String),
+    /// A modifier extension that the profile does not allow: dropping it
+    /// would change what the resource means, so the resource is refused.
+    #[error("modifier extension {0:?} is not allowed by the profile; the resource cannot be de-identified safely")]
+    ModifierExtension(String),
+    /// A k-anonymity check failed: some equivalence class is smaller than
+    /// k, so the data set must not be released as it is.
+    #[error("not {}-anonymous: smallest class has {} record(s); {} class(es) with {} record(s) below k", .0.k, .0.smallest_class, .0.classes_below_k, .0.records_below_k)]
+    BelowK(Box<fhir::KAnonymityReport>),
 }
 
 /// Site-specific tuning. The default finds every kind with the built-in
