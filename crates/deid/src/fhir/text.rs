@@ -82,6 +82,13 @@ impl Known {
                                 self.add(s, PhiKind::Location);
                             }
                         }
+                        ("name", Value::String(s))
+                            if m.get("resourceType")
+                                .and_then(Value::as_str)
+                                .is_some_and(|t| super::walk::PERSONS.contains(&t)) =>
+                        {
+                            self.add_words(s, PhiKind::Name)
+                        }
                         ("telecom", _) => self.contact_points(val),
                         ("identifier", _) => self.identifiers(val),
                         _ => {}

@@ -78,6 +78,10 @@ const VERBATIM: &[&str] = &[
     "category",
 ];
 
+/// Resources whose `name` is a person's name (elsewhere it can be a
+/// string naming an organisation, a location or a group).
+pub(crate) const PERSONS: &[&str] = &["Patient", "Practitioner", "RelatedPerson", "Person"];
+
 /// Units of an age in years (UCUM `a` and the spellings seen in the wild).
 const YEAR_UNITS: &[&str] = &["a", "yr", "yrs", "year", "years", "y"];
 
@@ -120,6 +124,8 @@ impl<'a> Walk<'a> {
             return Err(DeidError::TooDeep { limit: MAX_DEPTH });
         }
         let reference_like = !map.contains_key("code") && !map.contains_key("system");
+        let resource_type = map.get("resourceType").and_then(Value::as_str);
+        let person = resource_type.is_some_and(|t| PERSONS.contains(&t));
         let mut out = Map::new();
         for (key, v) in map {
             let k = key.as_str();
@@ -141,8 +147,11 @@ impl<'a> Walk<'a> {
                 "fullUrl" => v.as_str().map(|s| Value::String(self.d.full_url(s))),
                 // A Reference's display is the referenced person's name.
                 "display" if reference_like => None,
-                // A Narrative: the resource as prose, names and all.
-                "text" if v.is_object() => None,
+                // A Narrative: the resource as prose, names and all (and,
+                // when malformed, whatever it holds).
+                "text" if v.is_object() || resource_type.is_some() => None,
+                // A person's name in any form, even a bare string.
+                "name" if person => None,
                 // Endpoint.address is a URL; Address objects are handled by shape.
                 "address" if v.is_string() => None,
                 _ => self.value(k, v, depth + 1)?,
@@ -185,10 +194,18 @@ impl<'a> Walk<'a> {
             return Ok(None);
         }
         if key == "address" || key.ends_with("Address") || is_address(m) {
-            let Some(a) = address::address(m, self.d.profile.addresses, &self.d.zip3) else {
+            let Some(mut a) = address::address(m, self.d.profile.addresses, &self.d.zip3) else {
                 return Ok(None);
             };
-            return self.nonempty(&a, depth);
+            // What the rule kept is released as is (a town name must not
+            // be scrubbed into "[LOCATION]" in a limited data set); only
+            // the period still has dates to treat.
+            if let Some(p) = a.remove("period")
+                && let Some(p) = self.value("period", &p, depth + 1)?
+            {
+                a.insert("period".into(), p);
+            }
+            return Ok(Some(Value::Object(a)));
         }
         if m.contains_key("contentType") || m.contains_key("data") {
             return self.attachment(m, depth);
