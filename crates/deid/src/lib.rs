@@ -11,6 +11,10 @@
 //!    credentials, signatures) that vouch for words the lists miss or that
 //!    are ambiguous — `names.rs`, `places.rs`.
 //!
+//! The [`fhir`] module applies the same rules to structured FHIR R4
+//! resources by profile (Safe Harbor, limited data set, custom), with keyed
+//! pseudonyms for ids and references and a k-anonymity release check.
+//!
 //! It is a pure library: no IO, no threads, no global state. Build one
 //! [`Scrubber`] (tens of milliseconds: it compiles the dictionaries) and
 //! share it; [`Scrubber::find`] takes `&self`.

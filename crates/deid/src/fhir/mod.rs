@@ -25,6 +25,7 @@ mod dates;
 mod kanon;
 mod profile;
 mod pseudonym;
+mod shapes;
 mod text;
 mod walk;
 
