@@ -2,8 +2,17 @@
 //!
 //! ```text
 //! cargo run --release -p phivault-deid --example deid_eval -- \
-//!     /work/shared/deid-corpus/physionet-deid-gold.jsonl [--errors FILE] [--runs N]
+//!     /work/shared/deid-corpus/physionet-deid-gold.jsonl [--errors FILE] [--runs N] \
+//!     [--split odd|even] [--show-errors N] [--score-predictions FILE]
 //! ```
+//!
+//! `--split odd|even` keeps only the notes of patients with an odd (even)
+//! id, so rules can be developed on one half and checked on the other.
+//! `--show-errors N` prints the first N misses and the first N false
+//! positives. `--score-predictions FILE` scores another tool's output
+//! (JSONL, one `{"id": "<note id>", "spans": [{"start", "end"}]}` per
+//! note, byte offsets) with the same scorer instead of running ours, so
+//! every peer is measured by one rule.
 //!
 //! Scoring (see docs/DEID.md):
 //! - span recall: a gold PHI span counts as found when any predicted span
@@ -24,7 +33,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use phivault_deid::{PhiSpan, Replacement, Scrubber, ScrubberConfig};
+use phivault_deid::{PhiKind, PhiSpan, Replacement, Scrubber, ScrubberConfig};
 
 /// One gold annotation.
 struct Gold {
@@ -64,6 +73,30 @@ fn load(path: &str) -> Result<Vec<Record>, String> {
             });
         }
         out.push(Record { id: v["id"].as_str().unwrap_or("?").to_string(), text, gold });
+    }
+    Ok(out)
+}
+
+/// The patient id of a note id `<pid>-<note>`.
+fn patient(id: &str) -> u64 {
+    id.split('-').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+/// Another tool's predictions: note id → spans (byte offsets).
+fn load_predictions(path: &str) -> Result<BTreeMap<String, Vec<PhiSpan>>, String> {
+    let data = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let mut out = BTreeMap::new();
+    for (n, line) in data.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{path} line {}: {e}", n + 1))?;
+        let id = v["id"].as_str().ok_or("prediction without id")?.to_string();
+        let mut spans = Vec::new();
+        for s in v["spans"].as_array().ok_or("prediction without spans")? {
+            let start = s["start"].as_u64().ok_or("prediction start")? as usize;
+            let end = s["end"].as_u64().ok_or("prediction end")? as usize;
+            // The kind is not scored (recall is per gold type), so any will do.
+            spans.push(PhiSpan { start, end, kind: PhiKind::Id });
+        }
+        out.insert(id, spans);
     }
     Ok(out)
 }
@@ -188,13 +221,33 @@ fn main() {
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let errors_path = flag("--errors");
     let runs: usize = flag("--runs").and_then(|r| r.parse().ok()).unwrap_or(7);
+    let split = flag("--split");
+    let show: usize = flag("--show-errors").and_then(|r| r.parse().ok()).unwrap_or(0);
+    let foreign = match flag("--score-predictions").map(|p| load_predictions(&p)).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("deid_eval: {e}");
+            std::process::exit(2);
+        }
+    };
 
     let t0 = Instant::now();
     let scrubber = Scrubber::new(ScrubberConfig::default());
     let build = t0.elapsed();
 
     let records = match load(&path) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            match split.as_deref() {
+                Some("odd") => r.retain(|x| !patient(&x.id).is_multiple_of(2)),
+                Some("even") => r.retain(|x| patient(&x.id).is_multiple_of(2)),
+                Some(other) => {
+                    eprintln!("deid_eval: --split takes odd or even, not {other}");
+                    std::process::exit(2);
+                }
+                None => {}
+            }
+            r
+        }
         Err(e) => {
             eprintln!("deid_eval: {e}");
             std::process::exit(2);
@@ -205,9 +258,14 @@ fn main() {
     let mut s = Score::default();
     let mut errors = Vec::new();
     for r in &records {
-        let pred = scrubber.find(&r.text);
+        let pred = match &foreign {
+            // A note the tool did not report on counts as "found nothing".
+            Some(f) => f.get(&r.id).cloned().unwrap_or_default(),
+            None => scrubber.find(&r.text),
+        };
         score(r, &pred, &mut s, &mut errors);
     }
+    let runs = if foreign.is_some() { 1 } else { runs };
 
     // Speed: the whole corpus, `runs` times, one thread.
     let mut times: Vec<f64> = (0..runs)
@@ -228,7 +286,10 @@ fn main() {
     let recall = ratio(s.gold_found, s.gold_total);
     let precision = ratio(s.pred_tp, s.pred_tp + s.pred_fp);
     let f1 = if recall + precision > 0.0 { 2.0 * recall * precision / (recall + precision) } else { 0.0 };
-    println!("corpus: {path}");
+    println!("corpus: {path}{}", split.as_ref().map(|s| format!(" ({s} patient ids only)")).unwrap_or_default());
+    if foreign.is_some() {
+        println!("scoring predictions from a file (the speed line below is ours, not the tool's)");
+    }
     println!("records: {}  bytes: {bytes}  gold PHI spans: {}", records.len(), s.gold_total);
     println!();
     println!("span level (a gold span is found when any predicted span overlaps it)");
@@ -299,6 +360,16 @@ fn main() {
     );
     for (k, (f, n)) in &by_kind {
         println!("  {k:<10} {:.4}  ({f}/{n})", ratio(*f, *n));
+    }
+
+    if show > 0 {
+        println!();
+        for e in errors.iter().filter(|e| e.starts_with("FN")).take(show) {
+            println!("{e}");
+        }
+        for e in errors.iter().filter(|e| e.starts_with("FP")).take(show) {
+            println!("{e}");
+        }
     }
 
     if let Some(p) = errors_path {
