@@ -6,6 +6,7 @@ mod admin;
 pub mod audit;
 pub mod auth;
 mod body;
+mod break_glass;
 mod client_ip;
 mod error;
 pub mod fhir;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub identity: Identity,
     pub audit: phivault_audit::AuditLog,
     pub config: Arc<ApiConfig>,
+    /// Where break-glass grants are sent for the privacy officer (none: audit trail only).
+    pub notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
 }
 
 /// The whole HTTP application: `/fhir` (authenticated), sign-in pages, the admin API,
@@ -59,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
         .route_layer(authenticated.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
+    let access = break_glass::routes().route_layer(authenticated.clone());
     let admin = admin::routes()
         .route_layer(axum::middleware::from_fn(admin::require_admin))
         .route_layer(authenticated)
@@ -70,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/fhir/metadata", axum::routing::get(fhir::metadata))
         .nest("/fhir", fhir)
         .nest("/admin", admin)
+        .nest("/access", access)
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .layer(axum::middleware::from_fn(headers::security_headers))

@@ -351,3 +351,109 @@ fn name_sees_ssn(name: &str) -> bool {
     let u: usize = name.trim_start_matches("user-").parse().expect("index");
     matches!(u % 6, 0 | 1 | 3 | 4)
 }
+
+/// Collects the notices a notifier was asked to send.
+#[derive(Debug, Default)]
+struct Outbox(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl phivault_service::access::Notifier for Outbox {
+    async fn notify(&self, subject: &str, body: &str) -> Result<(), String> {
+        self.0.lock().expect("lock").push(format!("{subject}\n{body}"));
+        Ok(())
+    }
+}
+
+fn break_glass(patient: &str, reason: &str, note: &str) -> Request<Body> {
+    with_json("POST", "/access/break-glass", &json!({"patient": patient, "reason": reason, "note": note}), &[])
+}
+
+#[tokio::test]
+async fn break_glass_grants_one_patient_for_a_time_notifies_and_waits_for_review() {
+    let outbox = std::sync::Arc::new(Outbox::default());
+    let (app, _db) = common::app_notifying(
+        1 << 20,
+        Policies::defaults().expect("defaults"),
+        Zones::default(),
+        Some(outbox.clone() as std::sync::Arc<dyn phivault_service::access::Notifier>),
+    )
+    .await;
+    let porky = patient(&app, "Pig", "999-00-0002").await;
+    let petunia = patient(&app, "Pig", "999-00-0003").await;
+    let nurse = token(&app, "nurse-tweety", vec![Role::Nurse], None).await;
+    let read = |who: String, id: String| {
+        let app = app.clone();
+        async move { as_user(&app, &who, get(&format!("/fhir/Patient/{id}"))).await.status }
+    };
+    assert_eq!(read(nurse.clone(), porky.clone()).await, StatusCode::FORBIDDEN, "no relationship yet");
+
+    // Bad requests: no note, an unlisted reason, a patient that does not exist.
+    let short = as_user(&app, &nurse, break_glass(&porky, "emergency-treatment", "")).await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.text);
+    let unlisted = as_user(&app, &nurse, break_glass(&porky, "curiosity", "I wanted to see the chart")).await;
+    assert_eq!(unlisted.status, StatusCode::BAD_REQUEST);
+    let ghost =
+        as_user(&app, &nurse, break_glass("no-such-patient", "emergency-treatment", "collapsed in lobby")).await;
+    assert_eq!(ghost.status, StatusCode::NOT_FOUND);
+    // The front desk may not break glass at all.
+    let desk = token(&app, "desk-sylvester", vec![Role::FrontDesk], None).await;
+    let refused = as_user(&app, &desk, break_glass(&porky, "emergency-treatment", "collapsed in the lobby")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(outbox.0.lock().expect("lock").is_empty(), "refusals notify nobody");
+
+    let note = "Unresponsive in the waiting room; allergy history needed now";
+    let granted = as_user(&app, &nurse, break_glass(&porky, "patient-unable-to-consent", note)).await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    let grant = granted.body["grant"].as_str().expect("grant id").to_owned();
+    assert_eq!(read(nurse.clone(), porky.clone()).await, StatusCode::OK, "the grant opens that patient");
+    let banner = as_user(&app, &nurse, get(&format!("/fhir/Patient/{porky}"))).await;
+    assert_eq!(banner.headers["x-phivault-break-glass"], "active", "clients show the emergency banner");
+    assert_eq!(read(nurse.clone(), petunia.clone()).await, StatusCode::FORBIDDEN, "and no other");
+    let write =
+        with_json("PUT", &format!("/fhir/Patient/{porky}"), &json!({"resourceType": "Patient", "id": porky}), &[]);
+    assert_eq!(as_user(&app, &nurse, write).await.status, StatusCode::FORBIDDEN, "reading only");
+
+    // The privacy officer is told (ids and the reason code, not the note) ...
+    let sent = outbox.0.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].contains(&porky) && sent[0].contains("patient-unable-to-consent"), "{}", sent[0]);
+    assert!(!sent[0].contains("waiting room"), "the note stays behind sign-in");
+    // ... and reviews it in the queue, where the note is opened.
+    let officer = token(&app, "po-granny", vec![Role::PrivacyOfficer], None).await;
+    assert_eq!(as_user(&app, &nurse, get("/access/break-glass?pending=true")).await.status, StatusCode::FORBIDDEN);
+    let queue = as_user(&app, &officer, get("/access/break-glass?pending=true")).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.text);
+    assert_eq!(queue.body["grants"][0]["id"], grant.as_str());
+    assert_eq!(queue.body["grants"][0]["note"], note);
+    let review = |justified: bool| {
+        with_json("POST", &format!("/access/break-glass/{grant}/review"), &json!({"justified": justified}), &[])
+    };
+    assert_eq!(as_user(&app, &officer, review(false)).await.status, StatusCode::OK);
+    assert_eq!(as_user(&app, &officer, review(true)).await.status, StatusCode::NOT_FOUND, "reviewed once");
+    let pending = as_user(&app, &officer, get("/access/break-glass?pending=true")).await;
+    assert_eq!(pending.body["grants"].as_array().map(Vec::len), Some(0));
+
+    // The note is sealed at rest.
+    let grants = app.store.break_glass_grants(false, 10).await.expect("grants");
+    assert!(!String::from_utf8_lossy(&grants[0].reason_sealed).contains("waiting room"));
+    // An expired grant opens nothing.
+    let nurse_id = app.identity.find_user("nurse-tweety").await.expect("nurse").id;
+    let later = grants[0].expires_ms + 1;
+    let relationships = app.store.relationships(&nurse_id, later).await.expect("relationships");
+    assert!(relationships.emergency_access.is_empty(), "expired");
+
+    let events = trail(&app).await;
+    let request = events.iter().find(|e| e.action == "break_glass.request" && e.outcome == Outcome::Success);
+    let request = request.expect("the grant is audited");
+    assert_eq!(request.patient_ids, vec![porky.clone()]);
+    assert_eq!(request.policies, ["clinician-may-break-glass"]);
+    let emergency_read =
+        events.iter().find(|e| e.action == "read" && e.policies == ["emergency-access-reads-one-patient"]);
+    assert!(emergency_read.is_some(), "reads under the grant name the emergency policy");
+    assert!(events.iter().any(|e| e.action == "break_glass.review.unjustified"));
+    assert!(events.iter().any(|e| e.action == "break_glass.notify" && e.outcome == Outcome::Success));
+    assert!(
+        events.iter().all(|e| !serde_json::to_string(e).expect("json").contains("waiting room")),
+        "no note in the trail"
+    );
+}

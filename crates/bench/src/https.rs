@@ -37,6 +37,7 @@ pub async fn read_by_id(
         records,
         identity,
         audit,
+        notifier: None,
         config: Arc::new(ApiConfig {
             base_url: "https://127.0.0.1".into(),
             max_body_bytes: 1 << 20,

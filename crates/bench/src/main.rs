@@ -8,6 +8,7 @@
 
 mod auth;
 mod https;
+mod policy;
 mod workload;
 
 /// The same allocator as the server binary, so the figures match what it does.
@@ -136,6 +137,33 @@ async fn main() {
             );
         }
     }
+    let (p50, p99) = policy::decision_latency();
+    row(
+        "one Cedar decision (default policies; physician, 50-patient care team, Observation read)",
+        format!("p50 {p50:.1} µs, p99 {p99:.1} µs"),
+    );
+    row(
+        "one search scope (the policies probed per relationship and sensitive label)",
+        format!("{:.0} µs", policy::scope_latency()),
+    );
+    let ((bare_read, guarded_read), (bare_search, guarded_search)) =
+        policy::guarded_vs_bare(&records, &store, loaded).await;
+    row(
+        &format!("read by id, bare service vs behind the policies (relationships query + decision) @ {loaded}"),
+        format!(
+            "{bare_read:.0} µs vs {guarded_read:.0} µs: {:+.0} %; one decision is {:.1} % of the guarded read",
+            100.0 * (guarded_read / bare_read - 1.0),
+            100.0 * p50 / guarded_read
+        ),
+    );
+    row(
+        &format!("Patient?_count=50 @ {loaded}: all patients (bare) vs a 50-patient care team (scoped in the query)"),
+        format!(
+            "{bare_search:.0} µs vs {guarded_search:.0} µs per search ({:.0} vs {:.0} searches/s)",
+            1e6 / bare_search,
+            1e6 / guarded_search
+        ),
+    );
     if engine == "sqlite" {
         let secs = auth::audit_verify_seconds(1_000_000);
         row("audit verify, 1,000,000 entries in memory, checkpoint every 10,000, one core", format!("{secs:.2} s"));

@@ -24,7 +24,8 @@ pub fn patient(i: usize) -> Value {
     })
 }
 
-fn ids_for(i: usize) -> String {
+/// The id of the `i`-th benchmark patient.
+pub fn ids_for(i: usize) -> String {
     format!("bench-{i}")
 }
 

@@ -30,6 +30,28 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Where notices for the privacy officer go (break-glass grants).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// SMTP relay URL: `smtp://host:25`, `smtp://host:587?tls=required`, `smtps://host:465`.
+    /// Without one, break-glass grants are recorded in the audit trail and the review queue
+    /// only, and the server says so at start.
+    pub smtp_relay: Option<String>,
+    /// Sender address.
+    pub from: String,
+    /// The privacy officer's address.
+    pub privacy_officer: Option<String>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self { smtp_relay: None, from: "phivault@localhost".into(), privacy_officer: None }
+    }
 }
 
 /// The access policies (Cedar) and network zones.
@@ -46,11 +68,18 @@ pub struct PolicyConfig {
     /// Named client address ranges, e.g. `admin = ["10.1.2.0/24"]`. Once any zone is
     /// configured, requests from outside every zone are refused by the default policies.
     pub zones: std::collections::BTreeMap<String, Vec<String>>,
+    /// How long a break-glass grant lasts, in minutes.
+    pub break_glass_minutes: u32,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { dir: "policy".into(), reload_interval_secs: 5, zones: std::collections::BTreeMap::new() }
+        Self {
+            dir: "policy".into(),
+            reload_interval_secs: 5,
+            zones: std::collections::BTreeMap::new(),
+            break_glass_minutes: phivault_service::access::DEFAULT_BREAK_GLASS_MINUTES,
+        }
     }
 }
 
@@ -288,6 +317,7 @@ impl Default for Config {
             identity: IdentityConfig::default(),
             audit: AuditConfig::default(),
             policy: PolicyConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -384,6 +414,10 @@ impl Config {
         self.identity.password_hasher()?;
         self.identity.policy()?;
         self.policy.zones()?;
+        if !(1..=24 * 60).contains(&self.policy.break_glass_minutes) {
+            bail!("policy.break_glass_minutes must be between 1 and 1440: emergency access is time-limited");
+        }
+        crate::notify::SmtpNotifier::from_config(&self.notify)?;
         Ok(())
     }
 }

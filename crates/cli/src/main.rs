@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod keysource;
+mod notify;
 mod progress;
 mod wiring;
 

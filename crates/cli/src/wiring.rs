@@ -77,6 +77,8 @@ pub struct Services {
     pub audit: phivault_audit::AuditLog,
     /// The records as users and apps reach them: behind the access policies.
     pub guarded: GuardedRecords,
+    /// Where break-glass grants are sent for the privacy officer.
+    pub notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
 }
 
 /// This process's name in audit entries: host name and process id.
@@ -110,6 +112,9 @@ pub async fn open(config: &Config) -> Result<Services> {
     let identity = identity(config, &store, keys.clone())?;
     let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), &node_name());
     let policies = Arc::new(LivePolicies::new(config.policy.load()?));
-    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()));
-    Ok(Services { store, keys, records, identity, audit, guarded })
+    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()))
+        .with_break_glass_minutes(config.policy.break_glass_minutes);
+    let notifier = crate::notify::SmtpNotifier::from_config(&config.notify)?
+        .map(|n| Arc::new(n) as Arc<dyn phivault_service::access::Notifier>);
+    Ok(Services { store, keys, records, identity, audit, guarded, notifier })
 }

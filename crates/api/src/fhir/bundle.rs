@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::response::{etag, fhir_json};
 use crate::AppState;
 use crate::body::FhirBody;
-use crate::error::{ApiError, PolicyTrace};
+use crate::error::ApiError;
 
 /// Processes a batch (entries independent) or transaction (all or nothing) Bundle.
 pub async fn process_bundle(
@@ -54,6 +54,6 @@ pub async fn process_bundle(
     };
     let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": entries});
     let mut response = fhir_json(StatusCode::OK, &bundle).into_response();
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }

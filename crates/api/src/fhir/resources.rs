@@ -10,7 +10,7 @@ use phivault_service::access::Accessor;
 use super::response::{known_type, resource_response, wants_minimal};
 use crate::AppState;
 use crate::body::FhirBody;
-use crate::error::{ApiError, PolicyTrace};
+use crate::error::ApiError;
 
 /// `POST /fhir/{type}`: create, or conditional create with `If-None-Exist`.
 pub async fn create(
@@ -31,7 +31,7 @@ pub async fn create(
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response =
         resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers));
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
 
@@ -44,7 +44,7 @@ pub async fn read(
     known_type(&resource_type)?;
     let granted = state.records.read(&accessor, &resource_type, &id, None).await?;
     let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
 
@@ -60,7 +60,7 @@ pub async fn vread(
     })?;
     let granted = state.records.read(&accessor, &resource_type, &id, Some(version)).await?;
     let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
 
@@ -87,6 +87,6 @@ pub async fn update(
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let mut response =
         resource_response(status, &outcome.resource, &state.config.base_url, outcome.created, wants_minimal(&headers));
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }

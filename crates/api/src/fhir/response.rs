@@ -90,3 +90,16 @@ pub fn known_type(resource_type: &str) -> Result<(), ApiError> {
         Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotSupported, "unknown resource type"))
     }
 }
+
+/// The policy id under which a break-glass grant opens a record.
+const EMERGENCY_POLICY: &str = "emergency-access-reads-one-patient";
+
+/// Marks a response with the policies that decided it: for the audit entry, and, when a
+/// break-glass grant opened it, with `X-Phivault-Break-Glass: active` so every client can
+/// show the emergency banner the grant calls for.
+pub fn decided(response: &mut Response, policy_ids: Vec<String>) {
+    if policy_ids.iter().any(|id| id == EMERGENCY_POLICY) {
+        response.headers_mut().insert("x-phivault-break-glass", HeaderValue::from_static("active"));
+    }
+    response.extensions_mut().insert(crate::error::PolicyTrace(policy_ids));
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::response::{etag, fhir_json, known_type, wants_strict};
 use crate::AppState;
-use crate::error::{ApiError, PolicyTrace};
+use crate::error::ApiError;
 
 const DEFAULT_HISTORY_COUNT: u64 = 50;
 const MAX_HISTORY_COUNT: u64 = 500;
@@ -107,7 +107,7 @@ async fn run_search(
     }
     let mut response = fhir_json(StatusCode::OK, &bundle);
     response.extensions_mut().insert(crate::audit::Touched::of(&page.resources));
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
 
@@ -172,7 +172,7 @@ async fn history(
     }
     let mut response = fhir_json(StatusCode::OK, &bundle);
     response.extensions_mut().insert(crate::audit::Touched::of(&page.versions));
-    response.extensions_mut().insert(PolicyTrace(granted.policy_ids));
+    super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
 

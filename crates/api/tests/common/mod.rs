@@ -42,6 +42,16 @@ pub async fn app_with(
     policies: phivault_policy::Policies,
     zones: phivault_policy::Zones,
 ) -> (TestApp, TestDb) {
+    app_notifying(max_body_bytes, policies, zones, None).await
+}
+
+/// An app under `policies` and `zones` that sends break-glass notices to `notifier`.
+pub async fn app_notifying(
+    max_body_bytes: usize,
+    policies: phivault_policy::Policies,
+    zones: phivault_policy::Zones,
+    notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
+) -> (TestApp, TestDb) {
     let (store, db, _) = fresh_store("sqlite").await;
     let ring = test_ring();
     let identity = system_identity(store.clone(), ring.clone());
@@ -52,6 +62,7 @@ pub async fn app_with(
         records: guarded(records.clone(), store.clone(), policies),
         identity: identity.clone(),
         audit,
+        notifier,
         config: Arc::new(ApiConfig {
             base_url: BASE.into(),
             max_body_bytes,

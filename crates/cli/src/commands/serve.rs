@@ -28,6 +28,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         records: services.guarded.clone(),
         identity: services.identity.clone(),
         audit: services.audit.clone(),
+        notifier: services.notifier.clone(),
         config: Arc::new(ApiConfig {
             base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: config.server.max_body_bytes,
@@ -41,6 +42,11 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         services.guarded.policies().clone(),
         services.audit.clone(),
     ));
+    if services.notifier.is_none() {
+        eprintln!(
+            "note: no [notify] smtp_relay configured: break-glass grants go to the audit trail and the review queue only"
+        );
+    }
     let app = phivault_api::router(state);
     let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     eprintln!(

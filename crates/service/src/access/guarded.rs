@@ -37,10 +37,15 @@ pub struct GuardedHistory {
 /// Records behind the access policies. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct GuardedRecords {
-    records: Records,
+    pub(super) records: Records,
     policies: Arc<LivePolicies>,
-    access: Arc<dyn AccessStore>,
+    pub(super) access: Arc<dyn AccessStore>,
+    /// How long a break-glass grant lasts.
+    pub(super) break_glass_ms: i64,
 }
+
+/// Default length of a break-glass grant: one hour.
+pub const DEFAULT_BREAK_GLASS_MINUTES: u32 = 60;
 
 /// The id the audit trail shows when an app's patient-level scopes, not a policy, refused.
 const LAUNCH_PATIENT_RULE: &str = "smart-launch-patient-only";
@@ -64,10 +69,10 @@ fn strip_redacted_label(body: &mut Value) {
 }
 
 /// A caller with everything decisions need: subject facts loaded once per request.
-struct Asking<'a> {
+pub(super) struct Asking<'a> {
     accessor: &'a Accessor,
-    subject: Subject,
-    policies: Arc<Policies>,
+    pub(super) subject: Subject,
+    pub(super) policies: Arc<Policies>,
 }
 
 impl Asking<'_> {
@@ -132,7 +137,13 @@ impl Asking<'_> {
 impl GuardedRecords {
     /// Records behind `policies`, with relationships from `access`.
     pub fn new(records: Records, policies: Arc<LivePolicies>, access: Arc<dyn AccessStore>) -> Self {
-        Self { records, policies, access }
+        Self { records, policies, access, break_glass_ms: i64::from(DEFAULT_BREAK_GLASS_MINUTES) * 60_000 }
+    }
+
+    /// Sets how long break-glass grants last.
+    pub fn with_break_glass_minutes(mut self, minutes: u32) -> Self {
+        self.break_glass_ms = i64::from(minutes.max(1)) * 60_000;
+        self
     }
 
     /// Checks that the database answers (readiness).
@@ -160,7 +171,7 @@ impl GuardedRecords {
         self.records.open_page_cursor(target, token)
     }
 
-    async fn asking<'a>(&self, accessor: &'a Accessor) -> Result<Asking<'a>, RecordError> {
+    pub(super) async fn asking<'a>(&self, accessor: &'a Accessor) -> Result<Asking<'a>, RecordError> {
         let subject = match &accessor.requester {
             Requester::Client { client_id } => Subject::Client { client_id: client_id.clone() },
             Requester::User { user_id, roles, own_patient, mfa, authenticated_ms, via_app } => {

@@ -9,11 +9,13 @@
 //! Safeguards: 45 CFR 164.312(a)(1) access control; 164.308(a)(4) information access
 //! management; 164.502(b), 164.514(d) minimum necessary; 164.524 right of access.
 
+mod break_glass;
 mod guarded;
 mod live;
 mod store;
 
-pub use guarded::{GuardedHistory, GuardedPage, GuardedRecords};
+pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
+pub use guarded::{DEFAULT_BREAK_GLASS_MINUTES, GuardedHistory, GuardedPage, GuardedRecords};
 pub use live::LivePolicies;
 pub use store::{AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, Relationships};
 

@@ -12,7 +12,7 @@ use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
 use serde_json::Value;
 
 pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, OperatorLoad};
-pub(crate) use codec::{KeyCache, Slot};
+pub(crate) use codec::{KeyCache, Slot, new_resource_id};
 pub use paging::PageCursor;
 
 use crate::{Clock, KeySource, RecordError, RecordStore, StoredVersion};
