@@ -6,7 +6,9 @@
 //! an English word ("WARD", "HOPE") becomes a name only when the words
 //! around it say so.
 
-use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, MEDICAL, PLACE, STOP, TOP};
+use std::cell::Cell;
+
+use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, Lexicon, MEDICAL, PLACE, STOP, TOP};
 use crate::span::PhiKind;
 use crate::tokens::{Case, Token};
 
@@ -25,12 +27,38 @@ pub(crate) struct Ctx<'a> {
     pub labels: Vec<Option<PhiKind>>,
     /// Tokens inside a medical phrase ("SWAN GANZ"): never PHI.
     pub blocked: Vec<bool>,
+    /// The word lists, for the typo check.
+    lex: &'a Lexicon,
+    /// Per token: 0 not checked yet, 1 no typo, 2 a typo of a listed word.
+    typo: Vec<Cell<u8>>,
 }
 
 impl<'a> Ctx<'a> {
     /// A fresh view with nothing labelled.
-    pub(crate) fn new(text: &'a str, upper: &'a str, toks: &'a [Token], mixed: bool) -> Self {
-        Ctx { text, upper, toks, mixed, labels: vec![None; toks.len()], blocked: vec![false; toks.len()] }
+    pub(crate) fn new(text: &'a str, upper: &'a str, toks: &'a [Token], mixed: bool, lex: &'a Lexicon) -> Self {
+        let n = toks.len();
+        Ctx {
+            text,
+            upper,
+            toks,
+            mixed,
+            labels: vec![None; n],
+            blocked: vec![false; n],
+            lex,
+            typo: vec![Cell::new(0); n],
+        }
+    }
+
+    /// Whether token `i` (a word in no list) is a misspelt English or
+    /// medical word. Computed once per token, and only when asked.
+    pub(crate) fn typo(&self, i: usize) -> bool {
+        let cell = &self.typo[i];
+        if cell.get() == 0 {
+            let t = &self.toks[i];
+            let yes = t.len >= crate::typos::MIN_LEN && crate::typos::near_word(self.lex, self.up(i));
+            cell.set(if yes { 2 } else { 1 });
+        }
+        cell.get() == 2
     }
 
     /// The upper-case text of token `i`.
@@ -124,12 +152,22 @@ impl<'a> Ctx<'a> {
     /// words only when they are very common names ("CAROL") or capitalised.
     pub(crate) fn cued_name(&self, i: usize) -> bool {
         let t = &self.toks[i];
-        t.has(FIRST | LAST) && (!t.has(ENGLISH) || t.has(TOP) || self.capital_cue(i))
+        // In a mixed-case note a name is capitalised: a lower-case English
+        // word ("asked good questions") is the word, however common a name.
+        let lower_word = self.mixed && t.case == Case::Lower;
+        t.has(FIRST | LAST) && (!t.has(ENGLISH) || (t.has(TOP) && !lower_word) || self.capital_cue(i))
     }
 
     /// A word in no list at all: a surname the census missed, a foreign
     /// place name, or a typo. Taken as a name only in a name context.
     pub(crate) fn unknown(&self, i: usize) -> bool {
+        self.unknown_raw(i) && !self.typo(i)
+    }
+
+    /// [`Ctx::unknown`] without the typo check, for rules whose structure
+    /// says enough ("X campus", a ward and its number): "MACKERER" is one
+    /// edit from "MACKEREL" and still a building.
+    pub(crate) fn unknown_raw(&self, i: usize) -> bool {
         let t = &self.toks[i];
         !t.numeric
             && t.len >= 3

@@ -13,13 +13,71 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
     if s.matches('/').count() == 2 {
         return true;
     }
+    let (num, den) = s.split_once('/').map_or((0, 0), |(a, b)| (a.parse().unwrap_or(0), b.parse().unwrap_or(0)));
+    let tb = text.as_bytes();
+    let digit_at = |i: usize| tb.get(i).is_some_and(u8::is_ascii_digit);
+    // A link in a chain of numbers: "CO/CI 5-6/3-4", "6/2.8/698", "3.6-2.5".
+    // A date range ("7/22-7/23", "7/22-23") is no chain: the number
+    // next to it belongs to a date too.
+    let before_chain = start >= 2 && matches!(tb[start - 1], b'-' | b'.') && digit_at(start - 2) && {
+        let mut k = start - 2;
+        while k > 0 && digit_at(k - 1) {
+            k -= 1;
+        }
+        k == 0 || tb[k - 1] != b'/'
+    };
+    let after_chain = match tb.get(end) {
+        // "11/21.93" ends in a year; "6/2.8/698" goes on.
+        Some(b'.') => {
+            let mut k = end + 1;
+            while digit_at(k) {
+                k += 1;
+            }
+            let year = matches!(k - end - 1, 2 | 4) && !matches!(tb.get(k), Some(b'/' | b'.'));
+            digit_at(end + 1) && !year
+        }
+        // "6/3-4" is a range of readings; "7/22-23" a range of days
+        // (a day past 12 cannot be a reading's month).
+        Some(b'-') if digit_at(end + 1) => {
+            let mut k = end + 1;
+            while digit_at(k) {
+                k += 1;
+            }
+            tb.get(k) != Some(&b'/') && den <= 12
+        }
+        _ => false,
+    };
+    if before_chain || after_chain {
+        return false;
+    }
+    // "1/2", "2/3", "1 1/2": halves, thirds and quarters are fractions.
+    if num < den && den <= 4 {
+        return false;
+    }
+    // "8/10 CP", "c/o 5/10": by a word of pain, a score out of ten.
     let before = lower_window(text, start.saturating_sub(40), start);
+    let last_word =
+        before.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').rfind(|w| !w.is_empty()).unwrap_or("");
+    // ... unless it reads as a date: after "on", "or", "since", or right
+    // after another date ("8/2 - 8/10").
+    const DATE_PREPS: &[&str] = &["on", "or", "since", "until", "from", "of", "thru", "through", "and", "to", "or"];
+    let after_date = before.as_bytes().iter().rev().take(12).any(|&c| c == b'/');
+    let hurts = |w: &str| {
+        w.split(|c: char| !c.is_ascii_alphanumeric() && c != '/')
+            .any(|x| matches!(x, "cp" | "pain" | "angina" | "discomfort" | "ache" | "c/o" | "sore" | "painful"))
+    };
+    let near_before = lower_window(text, start.saturating_sub(16), start);
+    let after_near = lower_window(text, end, (end + 16).min(text.len()));
+    let painful = hurts(&near_before) || hurts(&after_near) || text[..start].ends_with('#');
+    if den == 10 && num <= 10 && painful && !DATE_PREPS.contains(&last_word) && !after_date {
+        return false;
+    }
     let after = lower_window(text, end, (end + 24).min(text.len()));
     #[rustfmt::skip]
     const BEFORE: &[&str] = &[
         "pain", "peep", "ps", "cpap", "bipap", "imv", "simv", "psv", "vent", "settings", "ratio",
         "scale", "rated", "rates", "score", "strength", "ie", "i:e", "x", "bp", "grade", "power",
-        "motor", "murmur", "sofa", "apgar", "gave", "give", "given",
+        "motor", "murmur", "sofa", "apgar", "gave", "give", "given", "ci", "pap", "flowby", "up",
     ];
     #[rustfmt::skip]
     const AFTER: &[&str] = &[
@@ -31,10 +89,11 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
         "can", "cans", "power", "wt", "weight", "up", "down", "bilat", "bilaterally", "the",
         "lobe", "lobes", "field", "fields",
     ];
-    let last_word =
-        before.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').rfind(|w| !w.is_empty()).unwrap_or("");
     let next_word = after.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| !w.is_empty()).unwrap_or("");
-    if BEFORE.contains(&last_word) || AFTER.contains(&next_word) {
+    // A day past 12 ("8/29 cultures", "on 8/19 down") is no score,
+    // fraction or setting, whatever word comes next.
+    let day_only = den >= 13 && num <= 12;
+    if !day_only && (BEFORE.contains(&last_word) || AFTER.contains(&next_word)) {
         return false;
     }
     // "5/10" right by the word pain anywhere close: a pain score.

@@ -38,6 +38,7 @@ mod places;
 mod redact;
 mod span;
 mod tokens;
+mod typos;
 
 pub use redact::Replacement;
 pub use span::{PhiKind, PhiSpan};
@@ -137,7 +138,7 @@ impl Scrubber {
         let mut spans = Vec::new();
         self.patterns.find(text, &mut spans);
         let toks = tokens::tokenize(text, &upper, &self.lex);
-        let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text));
+        let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text), &self.lex);
         let phrases = self.lex.phrases(&upper, &toks);
         // Medical phrases block their words before any rule looks at them.
         places::find(&mut ctx, &phrases);

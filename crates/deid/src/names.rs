@@ -90,7 +90,9 @@ fn after_cues(c: &mut Ctx<'_>) {
         }
         // "MS." with its period is the title; bare "MS" is often mental status.
         let ms_title = c.is(i, bit::MS_WORD) && c.gap_after(i).starts_with('.');
-        let strength = if c.is(i, bit::STRONG_TITLES) || ms_title {
+        // "SISTER" and "FATHER" are titles and relations: as relations they
+        // are far more common ("sister said"), so the weaker reading wins.
+        let strength = if (c.is(i, bit::STRONG_TITLES) && !c.is(i, bit::RELATIONS)) || ms_title {
             Strength::Strong
         } else if c.is(i, bit::WEAK_TITLES) || c.is(i, bit::VERB_CUES) || prep_cue(c, i) {
             Strength::Weak
@@ -183,7 +185,10 @@ fn appositive(c: &mut Ctx<'_>, rel: usize) -> bool {
         // Some word must look like a name, or the pair must be shaped like
         // one: two capitalised words ("PETUNIA PIG").
         let capitalised = |m: usize| c.toks[m].case != crate::tokens::Case::Lower;
-        let named = (rel + 1..=k).any(|m| c.toks[m].has(FIRST | LAST | PLACE) || c.unknown(m))
+        // A listed word counts only when a cue could vouch for it: "full
+        // code" after "daughter," is no name although CODE is a surname.
+        let named = (rel + 1..=k)
+            .any(|m| c.cued_name(m) || (c.toks[m].has(PLACE) && !c.toks[m].has(ENGLISH)) || c.unknown(m))
             || (k == rel + 2 && capitalised(rel + 1) && capitalised(k));
         if named && (close.starts_with([',', ')', '"', ';']) || k + 1 == n) {
             for m in rel + 1..=k {
@@ -207,7 +212,10 @@ fn prep_cue(c: &Ctx<'_>, i: usize) -> bool {
 /// Names before credentials or telling verbs: "X, RN", "X aware".
 fn before_cues(c: &mut Ctx<'_>) {
     for i in 1..c.toks.len() {
-        let post_title = c.is(i, bit::POST_TITLES) && c.loosely_joined(i - 1);
+        // "Hank Smith (son)": a relation in brackets after a name works
+        // like a credential.
+        let bracketed = c.is(i, bit::RELATIONS) && c.gap_after(i - 1).trim() == "(" && c.gap_after(i).starts_with(')');
+        let post_title = (c.is(i, bit::POST_TITLES) || bracketed) && c.loosely_joined(i - 1);
         let post_cue = c.is(i, bit::POST_CUES) && c.joined(i - 1);
         if !(post_title || post_cue) {
             continue;

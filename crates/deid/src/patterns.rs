@@ -137,6 +137,9 @@ impl Patterns {
                 PhiKind::Date,
                 0,
             ),
+            // "CVA 74'", "REPAIR IN 14'": a two-digit year with its
+            // apostrophe after it (feet are one digit; "40'S" is a decade).
+            pat(r"(?:^|[^0-9'./])([0-9]{2})'(?:[^0-9A-Z'\x22]|$)", PhiKind::Date, 1),
             // --- contact details and network addresses
             pat(r"[A-Z0-9._%+-]+@[A-Z0-9.-]+\.[A-Z]{2,}", PhiKind::Email, 0),
             pat(
@@ -196,6 +199,15 @@ impl Patterns {
             // --- geography
             pat(&format!(r"{b}{states}\.?,?[ \t]+([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
             pat(&format!(r"{b}ZIP(?:[ \t]*CODE)?[ \t:#]*([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
+            // Regions named by a compass word ("the Eastern Shore", "North
+            // Campus"): no town list has them, and they locate a person.
+            pat(
+                &format!(
+                    r"{b}(?:NORTH|SOUTH|EAST|WEST|NORTHERN|SOUTHERN|EASTERN|WESTERN|NORTHEAST|NORTHWEST|SOUTHEAST|SOUTHWEST)[ \t]+(?:SHORE|COAST|CAMPUS|VALLEY|HILLS){b}"
+                ),
+                PhiKind::Location,
+                0,
+            ),
             // --- ages over 89
             pat(
                 &format!(r"{b}((?:9[0-9]|1[0-2][0-9])[ \t-]*(?:YO|Y/O|Y\.O\.?|YRS?|YEARS?|Y\.?R?\.?[ \t-]*O\.?)){b}"),

@@ -125,7 +125,7 @@ fn facilities(c: &mut Ctx<'_>) {
             }
             // Before "ER" only a hospital acronym or a known name counts;
             // elsewhere English words ("PAIN MEDICAL") are no names.
-            let nameish = t.has(PLACE | FACILITY | FIRST | LAST) || c.unknown(p) || c.capital_cue(p);
+            let nameish = t.has(PLACE | FACILITY | FIRST | LAST) || c.unknown_raw(p) || c.capital_cue(p);
             if (short && !(acronym(c, p) || t.has(PLACE | FACILITY | LAST)))
                 || (t.has(ENGLISH) && !t.has(PLACE | FACILITY) && !c.capital_cue(p))
                 || !nameish
@@ -222,7 +222,7 @@ fn movements(c: &mut Ctx<'_>) {
             !unit && c.gap_after(j).trim().is_empty()
         };
         let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, bit::WARD_WORDS));
-        let strange = (c.unknown(j) && c.toks[j].len >= 5) || c.dict_name(j);
+        let strange = (c.unknown_raw(j) && c.toks[j].len >= 5) || c.dict_name(j);
         if acronym(c, j) && !c.is(i, bit::ON_WORD) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
             || (strange && (moved || ward_after) && !c.is(i, bit::NOT_MOVE_PREPS))
         {
@@ -245,7 +245,7 @@ fn acronym_before_unit(c: &mut Ctx<'_>) {
 fn wards(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for j in 0..n.saturating_sub(1) {
-        if c.labels[j].is_some() || !c.unknown(j) || c.toks[j].len < 6 || !c.joined(j) {
+        if c.labels[j].is_some() || !c.unknown_raw(j) || c.toks[j].len < 6 || !c.joined(j) {
             continue;
         }
         let num = &c.toks[j + 1];
