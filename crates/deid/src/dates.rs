@@ -61,7 +61,8 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
     // ... unless it reads as a date: after "on", "or", "since", or right
     // after another date ("8/2 - 8/10").
     const DATE_PREPS: &[&str] = &["on", "or", "since", "until", "from", "of", "thru", "through", "and", "to", "or"];
-    let after_date = before.as_bytes().iter().rev().take(12).any(|&c| c == b'/');
+    let tail = &before.as_bytes()[before.len().saturating_sub(12)..];
+    let after_date = tail.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit());
     let hurts = |w: &str| {
         w.split(|c: char| !c.is_ascii_alphanumeric() && c != '/')
             .any(|x| matches!(x, "cp" | "pain" | "angina" | "discomfort" | "ache" | "c/o" | "sore" | "painful"))

@@ -201,3 +201,43 @@ fn empty_and_odd_input() {
     let _ = scrubber().find(&"'".repeat(10_000));
     let _ = scrubber().find(&"9/".repeat(10_000));
 }
+
+#[test]
+fn fractions_chains_and_scores_are_not_dates() {
+    for text in [
+        "CRACKLES UP 1/3 BILAT",
+        "OOB FOR 1 1/2 HRS",
+        "CO/CI 5-6/3-4 AND SVR 900",
+        "co/ci/svr 6/2.8/698 this am",
+        "pt c/o CP 8/10, given NTG",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "date found in {text:?}: {:?}", found(text));
+    }
+    // A day past 12 is a date whatever follows it; so is /10 after "on".
+    assert_gone("NO GROWTH FROM 8/29 CULTURES", "8/29");
+    assert_gone("FELL ON 8/10. HYPOTENSIVE", "8/10");
+    assert_gone("ceftaz 8/2 - 8/10 given", "8/10");
+}
+
+#[test]
+fn typos_and_verbs_after_relations_are_not_names() {
+    for text in [
+        "pt recieved 3 recruitment breaths and secreations were thick",
+        "sister said she did not want more",
+        "Sister reports pt had poor PO intake.",
+        "Spoke with daughter, full code confirmed.",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "name found in {text:?}: {:?}", found(text));
+    }
+    // A title still makes an unknown word a name.
+    assert_gone("SEEN BY DR. QUELLAN TODAY", "QUELLAN");
+}
+
+#[test]
+fn regions_and_short_years() {
+    assert_gone("FAMILY ARRIVED FROM THE EASTERN SHORE AT 2 AM", "EASTERN SHORE");
+    assert_gone("radiation planning on North Campus followed by", "North Campus");
+    assert_gone("PMH: CVA 74'. CHOLECYSTECTOMY", "74'");
+    // Decades and feet are not years.
+    assert_eq!(red("BP 120'S, HT 5'10\""), "BP 120'S, HT 5'10\"");
+}
