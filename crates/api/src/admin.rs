@@ -31,14 +31,20 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{user}/roles", put(set_roles))
 }
 
-/// Middleware after `require_caller`: an administrator's own browser session, with MFA.
-/// OAuth tokens are refused: account management is not delegated to apps.
-pub async fn require_admin(request: Request, next: Next) -> Response {
+/// Middleware after `require_caller`: a session whose user the policies allow to
+/// `manage_users` (by default administrators), with MFA. OAuth tokens are refused: account
+/// management is not delegated to apps.
+pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
         return ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required").into_response();
     };
     let p = &caller.principal;
-    if !p.roles.contains(&Role::Admin) || p.scopes.is_some() {
+    let client = request.extensions().get::<crate::client_ip::ClientIp>().map(|c| c.0);
+    let who = crate::auth::gate::accessor(&state, caller, client, crate::auth::gate::ScopeReach::Unnarrowed);
+    let allowed = p.scopes.is_none()
+        && p.user_id.is_some()
+        && state.records.may(&who, phivault_policy::Action::ManageUsers).await.is_ok();
+    if !allowed {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             IssueType::Forbidden,

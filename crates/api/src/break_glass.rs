@@ -25,9 +25,12 @@ use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
 
-/// Routes under `/access`, behind authentication.
+/// Routes under `/access`, behind authentication: break-glass and erasure.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/break-glass", post(request).get(queue)).route("/break-glass/{id}/review", post(review))
+    Router::new()
+        .route("/break-glass", post(request).get(queue))
+        .route("/break-glass/{id}/review", post(review))
+        .route("/erase", post(crate::erase::erase))
 }
 
 #[derive(Debug, Deserialize)]

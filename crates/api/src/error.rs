@@ -30,7 +30,9 @@ impl ApiError {
 
 impl From<FhirError> for ApiError {
     fn from(e: FhirError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, e.issue, e.message)
+        // A well-formed request that a written rule refuses is a conflict, not bad input.
+        let status = if e.issue == IssueType::BusinessRule { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
+        Self::new(status, e.issue, e.message)
     }
 }
 

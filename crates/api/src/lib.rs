@@ -8,6 +8,7 @@ pub mod auth;
 mod body;
 mod break_glass;
 mod client_ip;
+mod erase;
 mod error;
 pub mod fhir;
 mod headers;
@@ -64,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
     let access = break_glass::routes().route_layer(authenticated.clone());
     let admin = admin::routes()
-        .route_layer(axum::middleware::from_fn(admin::require_admin))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin))
         .route_layer(authenticated)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_admin));
     Router::new()

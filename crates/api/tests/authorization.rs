@@ -457,3 +457,68 @@ async fn break_glass_grants_one_patient_for_a_time_notifies_and_waits_for_review
         "no note in the trail"
     );
 }
+
+/// A privacy officer's session whose second factor was used `age_ms` ago.
+async fn officer_session(app: &TestApp, username: &str, age_ms: i64) -> String {
+    use phivault_identity::{BearerSecret, LoginStage, TokenKind, TokenRecord};
+    token(app, username, vec![Role::PrivacyOfficer], None).await;
+    let user = app.identity.find_user(username).await.expect("officer");
+    let secret = BearerSecret::generate().expect("rng");
+    let now = app.identity.now_ms();
+    let record = TokenRecord {
+        digest: secret.digest(),
+        kind: TokenKind::Session,
+        grant_id: format!("grant-old-{username}"),
+        user_id: Some(user.id),
+        client_id: None,
+        scopes: String::new(),
+        stage: LoginStage::Complete,
+        mfa: true,
+        authenticated_ms: now - age_ms,
+        created_ms: now - age_ms,
+        last_seen_ms: now,
+        idle_ms: 15 * 60_000,
+        expires_ms: now + 3_600_000,
+        data: None,
+        consumed: false,
+    };
+    app.identity.store().insert_token(&record).await.expect("session");
+    secret.expose().to_owned()
+}
+
+fn erase(patient: &str) -> Request<Body> {
+    with_json("POST", "/access/erase", &json!({"patient": patient}), &[])
+}
+
+#[tokio::test]
+async fn erasure_needs_the_privacy_officer_a_fresh_second_factor_and_an_ended_retention_period() {
+    // Under the default retention (years), a record written today cannot be erased.
+    let c = clinic().await;
+    let officer = officer_session(&c.app, "po-granny", 0).await;
+    let kept = as_user(&c.app, &officer, erase(&c.daffy)).await;
+    assert_eq!(kept.status, StatusCode::CONFLICT, "{}", kept.text);
+    assert!(kept.text.contains("retention"), "{}", kept.text);
+    assert_eq!(as_user(&c.app, &c.app.token, erase(&c.daffy)).await.status, StatusCode::FORBIDDEN, "a physician");
+
+    // With a retention period that has ended (0 years here), the officer erases.
+    let ended = phivault_policy::Retention::parse("default_years = 0").expect("retention");
+    let (app, _db) =
+        app_with(1 << 20, Policies::defaults().expect("defaults").with_retention(ended), Zones::default()).await;
+    let porky = patient(&app, "Pig", "999-00-0002").await;
+    observation(&app, &porky, None, "weight").await;
+    let stale = officer_session(&app, "po-stale", 2 * 3_600_000).await;
+    let refused = as_user(&app, &stale, erase(&porky)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "a second factor used two hours ago is not fresh");
+    let fresh = officer_session(&app, "po-fresh", 60_000).await;
+    let done = as_user(&app, &fresh, erase(&porky)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(matches!(
+        app.records.read("Patient", &porky, None).await,
+        Err(phivault_service::RecordError::Shredded { .. })
+    ));
+    let events = trail(&app).await;
+    let erased = events.iter().find(|e| e.action == "erase" && e.outcome == Outcome::Success).expect("audited");
+    assert_eq!(erased.patient_ids, vec![porky.clone()]);
+    assert_eq!(erased.policies, ["privacy-officer-erases-with-fresh-mfa"]);
+    assert!(events.iter().any(|e| e.action == "erase" && e.outcome == Outcome::Denied));
+}

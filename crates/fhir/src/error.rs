@@ -20,6 +20,8 @@ pub enum IssueType {
     Forbidden,
     Throttled,
     Deleted,
+    /// A rule of the organization's written policy refuses it (e.g. retention).
+    BusinessRule,
 }
 
 impl IssueType {
@@ -43,6 +45,7 @@ impl IssueType {
             IssueType::Forbidden => "forbidden",
             IssueType::Throttled => "throttled",
             IssueType::Deleted => "deleted",
+            IssueType::BusinessRule => "business-rule",
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::engine::PolicySource;
 pub const SCHEMA: &str = include_str!("../defaults/phivault.cedarschema");
 /// The default views.
 pub const VIEWS: &str = include_str!("../defaults/views.toml");
+/// The default retention periods.
+pub const RETENTION: &str = include_str!("../defaults/retention.toml");
 /// The default decision table run by `phivault policy test`.
 pub const CASES: &str = include_str!("../defaults/cases.toml");
 
@@ -36,6 +38,7 @@ pub fn write_defaults(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
     let mut written = Vec::new();
     let files = POLICY_FILES.iter().copied().chain([
         ("views.toml", VIEWS),
+        ("retention.toml", RETENTION),
         ("cases.toml", CASES),
         ("phivault.cedarschema", SCHEMA),
     ]);

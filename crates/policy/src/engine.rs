@@ -12,7 +12,7 @@ use cedar_policy::{
 
 use crate::facts::{Action, RecordFacts, RequestFacts, Subject, Target, UserFacts, category};
 use crate::view::{FieldMask, Views};
-use crate::{PolicyError, defaults};
+use crate::{PolicyError, Retention, defaults};
 
 /// One policy file: its name (for messages) and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub struct Policies {
     set: cedar_policy::PolicySet,
     schema: Schema,
     views: Views,
+    retention: Retention,
     /// Policy id → file it came from.
     origins: BTreeMap<String, String>,
 }
@@ -89,6 +90,17 @@ impl Policies {
         Self::from_sources(&defaults::policy_sources(), defaults::VIEWS)
     }
 
+    /// Replaces the retention periods (from `retention.toml`).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The retention periods.
+    pub fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
     /// Policies from a directory: every `*.cedar` file, and `views.toml` if present.
     pub fn from_dir(dir: &Path) -> Result<Self, PolicyError> {
         let read_error = |e: std::io::Error| PolicyError::Config(format!("cannot read {}: {e}", dir.display()));
@@ -111,7 +123,12 @@ impl Policies {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(read_error(e)),
         };
-        Self::from_sources(&sources, &views)
+        let retention = match std::fs::read_to_string(dir.join("retention.toml")) {
+            Ok(text) => Retention::parse(&text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Retention::parse(defaults::RETENTION)?,
+            Err(e) => return Err(read_error(e)),
+        };
+        Ok(Self::from_sources(&sources, &views)?.with_retention(retention))
     }
 
     /// Parses and validates `sources` (strict mode, against the built-in schema). Every
@@ -161,7 +178,11 @@ impl Policies {
             let file = origins.get(AsRef::<str>::as_ref(error.policy_id())).map_or("?", String::as_str);
             problems.push(format!("{file}: policy {}: {error}", error.policy_id()));
         }
-        if problems.is_empty() { Ok(Self { set, schema, views, origins }) } else { Err(PolicyError::Invalid(problems)) }
+        if !problems.is_empty() {
+            return Err(PolicyError::Invalid(problems));
+        }
+        let retention = Retention::parse(defaults::RETENTION)?;
+        Ok(Self { set, schema, views, retention, origins })
     }
 
     /// The built-in schema. Operators replace policies, not the schema: the server fills in

@@ -16,12 +16,14 @@ pub mod cases;
 pub mod defaults;
 mod engine;
 mod facts;
+mod retention;
 mod scope;
 mod view;
 mod zones;
 
 pub use engine::{Decision, Policies, PolicySource};
 pub use facts::{Action, RecordFacts, RequestFacts, Subject, Target, TargetKind, UserFacts, category, security_labels};
+pub use retention::Retention;
 pub use scope::SearchScope;
 pub use view::{FieldMask, REDACTED_CODE, REDACTED_SYSTEM, Removal, Views};
 pub use zones::{ANY_ZONE, Cidr, OUTSIDE_ZONE, Zones};

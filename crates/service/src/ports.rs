@@ -148,6 +148,9 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn rewrap_data_keys(&self, rewraps: &[DataKeyRewrap]) -> Result<u64, StoreError>;
     /// Number of live data keys per KEK id.
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// For each resource type in a patient's compartment, the newest last-updated time
+    /// (for retention checks before erasure).
+    async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError>;
     /// Destroys a scope's data key and the search index rows of its resources; returns
     /// whether a live key was destroyed.
     async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;

@@ -178,6 +178,23 @@ impl RecordStore for SqlStore {
         Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
     }
 
+    async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT resource_type, MAX(last_updated_ms) FROM resources WHERE compartment = $1 AND is_current = 1 \
+             GROUP BY resource_type ORDER BY resource_type",
+        )
+        .bind(patient_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let c = |_| StoreError::Corrupt("compartment activity row");
+                Ok((row.try_get(0).map_err(c)?, row.try_get(1).map_err(c)?))
+            })
+            .collect()
+    }
+
     async fn ids_by_terms(
         &self,
         resource_type: &str,

@@ -173,9 +173,14 @@ impl GuardedRecords {
     }
 
     async fn may_review(&self, accessor: &Accessor) -> Result<Vec<String>, RecordError> {
+        self.may(accessor, Action::ReviewBreakGlass).await
+    }
+
+    /// Whether the policies allow `action` on the system (`manage_users`, `read_audit`,
+    /// ...): the determining policy ids, or [`RecordError::Forbidden`].
+    pub async fn may(&self, accessor: &Accessor, action: Action) -> Result<Vec<String>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let decision =
-            asking.policies.decide(&asking.subject, Action::ReviewBreakGlass, &Target::System, &accessor.request);
+        let decision = asking.policies.decide(&asking.subject, action, &Target::System, &accessor.request);
         if decision.allowed {
             Ok(decision.policy_ids)
         } else {

@@ -10,6 +10,7 @@
 //! management; 164.502(b), 164.514(d) minimum necessary; 164.524 right of access.
 
 mod break_glass;
+mod erase;
 mod guarded;
 mod live;
 mod store;
