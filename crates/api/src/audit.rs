@@ -119,6 +119,31 @@ impl Origin {
     }
 }
 
+/// An entry for something a signed-in caller did outside `/fhir`: who (account, roles,
+/// grant) and from where, for the caller to complete with what was touched.
+pub fn caller_event(state: &AppState, caller: &Caller, origin: Origin, action: &str, outcome: Outcome) -> AuditEvent {
+    let mut event = AuditEvent::new(state.identity.now_ms(), action, outcome, state.audit.node());
+    event.user_id = caller.principal.user_id.clone();
+    event.roles = caller.principal.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    event.client_id = caller.principal.client_id.clone();
+    event.grant_id = Some(caller.principal.grant_id.clone());
+    event.source_ip = origin.source_ip;
+    event.user_agent = origin.user_agent;
+    event.request_id = origin.request_id;
+    event
+}
+
+/// Writes `event` durably; the 503 to answer when it cannot be (fail closed).
+pub async fn write(state: &AppState, event: &AuditEvent) -> Result<(), ApiError> {
+    state.audit.record(event).await.map(|_| ()).map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IssueType::Exception,
+            "the audit trail is unavailable, so the request was not completed",
+        )
+    })
+}
+
 /// Records a sign-in, OAuth or administration event; `Err` is the 503 to answer instead
 /// (fail closed: an action whose entry cannot be written is not reported as done).
 #[allow(clippy::result_large_err, reason = "the error is the response itself")]

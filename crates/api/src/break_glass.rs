@@ -83,26 +83,14 @@ async fn audit(
     policies: Vec<String>,
 ) -> Result<(), ApiError> {
     let origin = crate::audit::Origin::of(headers, ids.0, ids.1);
-    let mut event = AuditEvent::new(state.identity.now_ms(), action, outcome, state.audit.node());
-    event.user_id = caller.principal.user_id.clone();
-    event.roles = caller.principal.roles.iter().map(|r| r.as_str().to_owned()).collect();
-    event.grant_id = Some(caller.principal.grant_id.clone());
-    event.source_ip = origin.source_ip;
-    event.user_agent = origin.user_agent;
-    event.request_id = origin.request_id;
+    let mut event = crate::audit::caller_event(state, caller, origin, action, outcome);
     event.reason = reason.map(|r| clip(r, 64));
     event.policies = policies;
     if let Some(p) = patient {
         event.patient_ids.push(clip(p, 64));
         event.resource_ids.push(format!("Patient/{}", clip(p, 64)));
     }
-    state.audit.record(&event).await.map(|_| ()).map_err(|_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            IssueType::Exception,
-            "the audit trail is unavailable, so the request was not completed",
-        )
-    })
+    crate::audit::write(state, &event).await
 }
 
 fn outcome_of(error: &RecordError) -> (Outcome, Vec<String>) {
@@ -264,15 +252,10 @@ async fn review(
     };
     let action = format!("break_glass.review.{finding}");
     let origin = crate::audit::Origin::of(&headers, ids.0, ids.1);
-    let mut event = AuditEvent::new(state.identity.now_ms(), &action, outcome, state.audit.node());
-    event.user_id = caller.principal.user_id.clone();
+    let mut event = crate::audit::caller_event(&state, &caller, origin, &action, outcome);
     event.target = Some(format!("grant:{}", clip(&id, 64)));
     event.policies = policies;
-    event.source_ip = origin.source_ip;
-    event.request_id = origin.request_id;
-    state.audit.record(&event).await.map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "the audit trail is unavailable")
-    })?;
+    crate::audit::write(&state, &event).await?;
     result?;
     Ok(Json(json!({"grant": id, "review": finding})).into_response())
 }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use phivault_audit::{AuditEvent, Outcome, clip};
+use phivault_audit::{Outcome, clip};
 use phivault_fhir::IssueType;
 use phivault_service::RecordError;
 use serde::Deserialize;
@@ -51,19 +51,11 @@ pub async fn erase(
         Err(_) => (Outcome::Failure, Vec::new()),
     };
     let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
-    let mut event = AuditEvent::new(state.identity.now_ms(), "erase", outcome, state.audit.node());
-    event.user_id = caller.principal.user_id.clone();
-    event.roles = caller.principal.roles.iter().map(|r| r.as_str().to_owned()).collect();
-    event.grant_id = Some(caller.principal.grant_id.clone());
-    event.source_ip = origin.source_ip;
-    event.user_agent = origin.user_agent;
-    event.request_id = origin.request_id;
+    let mut event = crate::audit::caller_event(&state, &caller, origin, "erase", outcome);
     event.policies = policies;
     event.patient_ids.push(clip(&body.patient, 64));
     event.target = Some(format!("Patient/{}", clip(&body.patient, 64)));
-    state.audit.record(&event).await.map_err(|_| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "the audit trail is unavailable")
-    })?;
+    crate::audit::write(&state, &event).await?;
     let destroyed = result?.value;
     Ok(Json(json!({"patient": body.patient, "erased": true, "key_destroyed_now": destroyed})).into_response())
 }

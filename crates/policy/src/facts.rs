@@ -78,7 +78,7 @@ pub fn security_labels(resource: &Value) -> Vec<String> {
 pub struct RequestFacts {
     /// Network zone of the client address (see [`crate::Zones`]).
     pub zone: String,
-    /// Hour of day, 0-23, in the server's time zone.
+    /// Hour of day, 0-23, UTC.
     pub hour: i64,
     pub purpose_of_use: String,
 }

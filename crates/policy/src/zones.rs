@@ -12,8 +12,9 @@ pub const ANY_ZONE: &str = "any";
 /// The default policies refuse everything from it.
 pub const OUTSIDE_ZONE: &str = "outside";
 
-/// An address range such as `10.1.2.0/24` or `fd00::/8`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An address range such as `10.1.2.0/24` or `fd00::/8` (also the HTTP layer's trusted
+/// proxy ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
     network: IpAddr,
     prefix: u8,
@@ -53,6 +54,14 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = PolicyError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Cidr::parse(text.trim())
     }
 }
 
