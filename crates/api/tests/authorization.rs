@@ -522,3 +522,50 @@ async fn erasure_needs_the_privacy_officer_a_fresh_second_factor_and_an_ended_re
     assert_eq!(erased.policies, ["privacy-officer-erases-with-fresh-mfa"]);
     assert!(events.iter().any(|e| e.action == "erase" && e.outcome == Outcome::Denied));
 }
+
+#[tokio::test]
+async fn a_departments_clinicians_reach_patients_with_a_recent_encounter_there() {
+    let c = clinic().await;
+    let cardiology = c
+        .app
+        .records
+        .create("Organization", json!({"resourceType": "Organization", "name": "Cardiology (fake)"}), None)
+        .await
+        .expect("department")
+        .resource
+        .id;
+    let petunia = patient(&c.app, "Pig", "999-00-0003").await;
+    let now = phivault_fhir::format_instant(c.app.identity.now_ms());
+    // An ongoing encounter (no end yet) and one that ended years ago.
+    let periods = [json!({"start": now}), json!({"start": "2021-03-01T10:00:00Z", "end": "2021-03-01T11:00:00Z"})];
+    for (who, period) in [(&c.porky, &periods[0]), (&petunia, &periods[1])] {
+        let encounter = json!({"resourceType": "Encounter", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": format!("Patient/{who}")},
+            "serviceProvider": {"reference": format!("Organization/{cardiology}")},
+            "period": period});
+        c.app.records.create("Encounter", encounter, None).await.expect("encounter");
+    }
+    let cardiologist = token(&c.app, "dr-sylvester", vec![Role::Physician], None).await;
+    let account = c.app.identity.find_user("dr-sylvester").await.expect("user");
+    let before = as_user(&c.app, &cardiologist, get(&format!("/fhir/Patient/{}", c.porky))).await;
+    assert_eq!(before.status, StatusCode::FORBIDDEN, "not yet in the department");
+    c.app
+        .store
+        .assign(&Assignment {
+            kind: AssignmentKind::Department,
+            user_id: account.id,
+            value: cardiology,
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        })
+        .await
+        .expect("assign");
+    assert_eq!(as_user(&c.app, &cardiologist, get(&format!("/fhir/Patient/{}", c.porky))).await.status, StatusCode::OK);
+    let old = as_user(&c.app, &cardiologist, get(&format!("/fhir/Patient/{petunia}"))).await;
+    assert_eq!(old.status, StatusCode::FORBIDDEN, "an encounter years ago does not count");
+    let search = as_user(&c.app, &cardiologist, get("/fhir/Patient")).await;
+    assert_eq!(ids(&search.body), vec![c.porky.clone()]);
+    let events = trail(&c.app).await;
+    assert!(events.iter().any(|e| e.policies == ["clinician-reads-department-patients"]));
+}

@@ -23,6 +23,7 @@ fn physician(care_team: Vec<String>) -> Subject {
         roles: vec!["physician".into()],
         own_patient: None,
         care_team,
+        department_patients: Vec::new(),
         emergency_access: Vec::new(),
         cleared_categories: Vec::new(),
         mfa: true,

@@ -70,6 +70,8 @@ pub struct PolicyConfig {
     pub zones: std::collections::BTreeMap<String, Vec<String>>,
     /// How long a break-glass grant lasts, in minutes.
     pub break_glass_minutes: u32,
+    /// A department's clinicians reach patients with an Encounter there this recent.
+    pub department_window_days: u32,
 }
 
 impl Default for PolicyConfig {
@@ -79,6 +81,7 @@ impl Default for PolicyConfig {
             reload_interval_secs: 5,
             zones: std::collections::BTreeMap::new(),
             break_glass_minutes: phivault_service::access::DEFAULT_BREAK_GLASS_MINUTES,
+            department_window_days: phivault_service::access::DEFAULT_DEPARTMENT_WINDOW_DAYS,
         }
     }
 }

@@ -105,7 +105,13 @@ enum Command {
     /// Care-team memberships, which open a patient's records to physicians and nurses.
     Careteam {
         #[command(subcommand)]
-        action: commands::access::CareTeamAction,
+        action: commands::access::MembershipAction,
+    },
+    /// Department memberships (an Organization): physicians and nurses reach the patients
+    /// with a recent Encounter there.
+    Department {
+        #[command(subcommand)]
+        action: commands::access::MembershipAction,
     },
     /// Clearances for sensitive categories (behavioural health, substance use, HIV, ...).
     Clearance {
@@ -304,7 +310,15 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Careteam { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
-            let result = commands::access::care_team(&services, action).await;
+            let result = commands::access::membership(&services, commands::access::Membership::CareTeam, action).await;
+            services.store.close().await;
+            result
+        }
+        Command::Department { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result =
+                commands::access::membership(&services, commands::access::Membership::Department, action).await;
             services.store.close().await;
             result
         }

@@ -47,6 +47,8 @@ pub struct CasePrincipal {
     #[serde(default)]
     pub care_team: Vec<String>,
     #[serde(default)]
+    pub department_patients: Vec<String>,
+    #[serde(default)]
     pub emergency_access: Vec<String>,
     #[serde(default)]
     pub cleared_categories: Vec<String>,
@@ -105,6 +107,7 @@ impl CasePrincipal {
             roles: self.roles.clone(),
             own_patient: self.own_patient.clone(),
             care_team: self.care_team.clone(),
+            department_patients: self.department_patients.clone(),
             emergency_access: self.emergency_access.clone(),
             cleared_categories: self.cleared_categories.clone(),
             mfa: self.mfa,

@@ -294,6 +294,7 @@ impl Policies {
 fn user_entity(user: &UserFacts) -> Result<Entity, String> {
     let mut attrs: HashMap<String, RestrictedExpression> = HashMap::from([
         ("care_team".to_owned(), patient_set(&user.care_team)),
+        ("department_patients".to_owned(), patient_set(&user.department_patients)),
         ("emergency_access".to_owned(), patient_set(&user.emergency_access)),
         ("cleared_categories".to_owned(), string_set(&user.cleared_categories)),
         ("mfa".to_owned(), RestrictedExpression::new_bool(user.mfa)),

@@ -23,6 +23,8 @@ pub struct UserFacts {
     pub own_patient: Option<String>,
     /// Patients whose care team the user is on.
     pub care_team: Vec<String>,
+    /// Patients with a recent Encounter in one of the user's departments.
+    pub department_patients: Vec<String>,
     /// Patients the user holds a live break-glass grant for.
     pub emergency_access: Vec<String>,
     /// Sensitive categories the user is cleared to see (`behavioral_health`, ...).

@@ -85,16 +85,22 @@ impl Policies {
             None
         } else {
             // Group related patients by how they are related; ask once per group.
-            let mut groups: BTreeMap<(bool, bool, bool), Vec<String>> = BTreeMap::new();
+            let mut groups: BTreeMap<(bool, bool, bool, bool), Vec<String>> = BTreeMap::new();
             if let Subject::User(user) = subject {
-                let mut related: Vec<&String> =
-                    user.care_team.iter().chain(&user.emergency_access).chain(&user.own_patient).collect();
+                let mut related: Vec<&String> = user
+                    .care_team
+                    .iter()
+                    .chain(&user.department_patients)
+                    .chain(&user.emergency_access)
+                    .chain(&user.own_patient)
+                    .collect();
                 related.sort();
                 related.dedup();
                 for patient in related {
                     let key = (
                         user.own_patient.as_ref() == Some(patient),
                         user.care_team.contains(patient),
+                        user.department_patients.contains(patient),
                         user.emergency_access.contains(patient),
                     );
                     groups.entry(key).or_default().push(patient.clone());

@@ -12,7 +12,7 @@ const ROLES: [&str; 9] =
 /// Resource types standing for the categories policies tell apart.
 const TYPES: [&str; 6] = ["Patient", "Observation", "DocumentReference", "Encounter", "Coverage", "Practitioner"];
 
-const RELATIONS: [&str; 6] = ["own", "care_team", "emergency", "other", "sensitive", "outside_zone"];
+const RELATIONS: [&str; 7] = ["own", "care_team", "department", "emergency", "other", "sensitive", "outside_zone"];
 
 fn subject(role: &str) -> Subject {
     if role == "client" {
@@ -23,6 +23,7 @@ fn subject(role: &str) -> Subject {
         roles: vec![role.into()],
         own_patient: (role == "patient").then(|| "p-own".into()),
         care_team: vec!["p-care".into()],
+        department_patients: vec!["p-department".into()],
         emergency_access: vec!["p-emergency".into()],
         cleared_categories: Vec::new(),
         mfa: true,
@@ -35,6 +36,7 @@ fn cell(policies: &Policies, role: &str, action: Action, resource_type: &str, re
     let (patient, labels, zone) = match relation {
         "own" => ("p-own", vec![], "any"),
         "care_team" => ("p-care", vec![], "any"),
+        "department" => ("p-department", vec![], "any"),
         "emergency" => ("p-emergency", vec![], "any"),
         "other" => ("p-other", vec![], "any"),
         "sensitive" => ("p-care", vec!["PSY".to_owned()], "any"),

@@ -148,6 +148,9 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn rewrap_data_keys(&self, rewraps: &[DataKeyRewrap]) -> Result<u64, StoreError>;
     /// Number of live data keys per KEK id.
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// The distinct patient compartments of the current resources a query matches (for
+    /// relationships such as "an encounter in my department"); the query's paging is ignored.
+    async fn compartments(&self, query: &StoreQuery) -> Result<Vec<String>, StoreError>;
     /// For each resource type in a patient's compartment, the newest last-updated time
     /// (for retention checks before erasure).
     async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError>;

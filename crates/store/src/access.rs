@@ -63,11 +63,12 @@ impl AccessStore for SqlStore {
             match kind.as_str() {
                 "care_team" => out.care_team.push(value),
                 "clearance" => out.clearances.push(value),
+                "department" => out.departments.push(value),
                 "emergency" => out.emergency_access.push(value),
                 _ => return Err(StoreError::Corrupt("access assignment row: unknown kind")),
             }
         }
-        for list in [&mut out.care_team, &mut out.clearances, &mut out.emergency_access] {
+        for list in [&mut out.care_team, &mut out.clearances, &mut out.departments, &mut out.emergency_access] {
             list.sort();
             list.dedup();
         }

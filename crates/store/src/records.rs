@@ -178,6 +178,19 @@ impl RecordStore for SqlStore {
         Ok((rows.iter().map(version_from_row).collect::<Result<_, _>>()?, total))
     }
 
+    async fn compartments(&self, query: &StoreQuery) -> Result<Vec<String>, StoreError> {
+        let mut sql = Sql::new(self.engine);
+        sql.push("SELECT DISTINCT r.compartment FROM resources r WHERE r.resource_type = ")
+            .arg(Arg::Text(query.resource_type.clone()))
+            .push(current_condition(query))
+            .push(LIVE_KEY)
+            .push(" AND r.compartment IS NOT NULL");
+        push_filters(&mut sql, query);
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        let rows = sql.query().fetch_all(&mut *conn).await.map_err(unavailable)?;
+        rows.iter().map(|row| row.try_get(0).map_err(|_| StoreError::Corrupt("compartment row"))).collect()
+    }
+
     async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT resource_type, MAX(last_updated_ms) FROM resources WHERE compartment = $1 AND is_current = 1 \

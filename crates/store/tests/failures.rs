@@ -46,6 +46,9 @@ impl RecordStore for FailingStore {
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         self.inner.search(query).await
     }
+    async fn compartments(&self, query: &StoreQuery) -> Result<Vec<String>, StoreError> {
+        self.inner.compartments(query).await
+    }
     async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
         self.inner.compartment_activity(patient_id).await
     }

@@ -1,5 +1,5 @@
-//! `phivault careteam ...` and `phivault clearance ...`: the relationships the access
-//! policies read. 45 CFR 164.308(a)(4)(ii)(B)-(C): access is authorized, established and
+//! `phivault careteam ...`, `phivault department ...` and `phivault clearance ...`: the
+//! relationships the access policies read. 45 CFR 164.308(a)(4)(ii)(B)-(C): access is authorized, established and
 //! modified by a documented act; each is recorded in the audit trail.
 
 use anyhow::{Context, Result, bail};
@@ -10,18 +10,59 @@ use phivault_service::access::{AccessStore, Assignment, AssignmentKind, CLEARANC
 use crate::wiring::Services;
 
 #[derive(Debug, Subcommand)]
-pub enum CareTeamAction {
-    /// Put a physician or nurse on a patient's care team.
-    Add { user: String, patient_id: String },
-    /// Take a user off a patient's care team.
-    Remove { user: String, patient_id: String },
-    /// List memberships, of one user or of one patient's team.
+pub enum MembershipAction {
+    /// Add a physician or nurse (to a patient's care team, or to a department).
+    Add {
+        user: String,
+        /// The Patient id (care teams) or the department's Organization id.
+        id: String,
+    },
+    /// Take a user off.
+    Remove { user: String, id: String },
+    /// List memberships, of one user or of one patient's team or department.
     List {
         #[arg(long)]
         user: Option<String>,
-        #[arg(long)]
-        patient: Option<String>,
+        /// The Patient id (care teams) or Organization id (departments).
+        #[arg(long, visible_alias = "patient", visible_alias = "department")]
+        of: Option<String>,
     },
+}
+
+/// What a membership joins a user to.
+#[derive(Debug, Clone, Copy)]
+pub enum Membership {
+    /// A patient's care team.
+    CareTeam,
+    /// A department: patients with a recent Encounter there (`Encounter.serviceProvider`).
+    Department,
+}
+
+impl Membership {
+    fn kind(self) -> AssignmentKind {
+        match self {
+            Membership::CareTeam => AssignmentKind::CareTeam,
+            Membership::Department => AssignmentKind::Department,
+        }
+    }
+    fn resource_type(self) -> &'static str {
+        match self {
+            Membership::CareTeam => "Patient",
+            Membership::Department => "Organization",
+        }
+    }
+    fn noun(self) -> &'static str {
+        match self {
+            Membership::CareTeam => "care team",
+            Membership::Department => "department",
+        }
+    }
+    fn audit_name(self, verb: &str) -> String {
+        match self {
+            Membership::CareTeam => format!("cli.careteam.{verb}"),
+            Membership::Department => format!("cli.department.{verb}"),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,55 +97,60 @@ async fn record(services: &Services, action: &str, user_id: &str, patient: Optio
     Ok(())
 }
 
-/// Runs a care-team command and records it.
-pub async fn care_team(services: &Services, action: CareTeamAction) -> Result<()> {
+/// Runs a care-team or department command and records it.
+pub async fn membership(services: &Services, what: Membership, action: MembershipAction) -> Result<()> {
+    let (kind, resource_type, noun) = (what.kind(), what.resource_type(), what.noun());
     match action {
-        CareTeamAction::Add { user, patient_id } => {
+        MembershipAction::Add { user, id } => {
             let account = services.identity.find_user(&user).await.context("no such account")?;
             let result = async {
                 if !account.roles.iter().any(|r| matches!(r, Role::Physician | Role::Nurse)) {
-                    bail!("only physicians and nurses join care teams; {user} has neither role");
+                    bail!("only physicians and nurses join a {noun}; {user} has neither role");
                 }
-                // A care team names a real patient: a made-up id would be a standing grant
+                // A membership names a real resource: a made-up id would be a standing grant
                 // to whatever record later takes it.
-                match services.records.read("Patient", &patient_id, None).await {
+                match services.records.read(resource_type, &id, None).await {
                     Ok(_) => {}
-                    Err(phivault_service::RecordError::NotFound { .. }) => bail!("there is no Patient/{patient_id}"),
-                    Err(e) => return Err(e).context("cannot check the patient"),
+                    Err(phivault_service::RecordError::NotFound { .. }) => bail!("there is no {resource_type}/{id}"),
+                    Err(e) => return Err(e).context("cannot check the id"),
                 }
                 let added = services
                     .store
                     .assign(&Assignment {
-                        kind: AssignmentKind::CareTeam,
+                        kind,
                         user_id: account.id.clone(),
-                        value: patient_id.clone(),
+                        value: id.clone(),
                         assigned_by: operator(),
                         assigned_ms: services.identity.now_ms(),
                     })
                     .await?;
-                println!("{}", if added { "added to the care team" } else { "already on the care team" });
+                println!("{}", if added { format!("added to the {noun}") } else { format!("already in the {noun}") });
                 Ok(())
             }
             .await;
-            record(services, "cli.careteam.add", &account.id, Some(&patient_id), result.is_ok()).await?;
+            let patient = matches!(what, Membership::CareTeam).then_some(id.as_str());
+            record(services, &what.audit_name("add"), &account.id, patient, result.is_ok()).await?;
             result
         }
-        CareTeamAction::Remove { user, patient_id } => {
+        MembershipAction::Remove { user, id } => {
             let account = services.identity.find_user(&user).await.context("no such account")?;
-            let removed = services.store.unassign(AssignmentKind::CareTeam, &account.id, &patient_id).await;
-            record(services, "cli.careteam.remove", &account.id, Some(&patient_id), removed.is_ok()).await?;
-            println!("{}", if removed? { "removed from the care team" } else { "was not on the care team" });
+            let removed = services.store.unassign(kind, &account.id, &id).await;
+            let patient = matches!(what, Membership::CareTeam).then_some(id.as_str());
+            record(services, &what.audit_name("remove"), &account.id, patient, removed.is_ok()).await?;
+            println!(
+                "{}",
+                if removed? { format!("removed from the {noun}") } else { format!("was not in the {noun}") }
+            );
             Ok(())
         }
-        CareTeamAction::List { user, patient } => {
+        MembershipAction::List { user, of } => {
             let user_id = match &user {
                 Some(u) => Some(services.identity.find_user(u).await.context("no such account")?.id),
                 None => None,
             };
-            let rows =
-                services.store.assignments(AssignmentKind::CareTeam, user_id.as_deref(), patient.as_deref()).await?;
+            let rows = services.store.assignments(kind, user_id.as_deref(), of.as_deref()).await?;
             for row in &rows {
-                println!("user {}  Patient/{}  (by {})", row.user_id, row.value, row.assigned_by);
+                println!("user {}  {resource_type}/{}  (by {})", row.user_id, row.value, row.assigned_by);
             }
             println!("{} membership(s)", rows.len());
             Ok(())

@@ -112,6 +112,7 @@ pub async fn explain(
         roles: account.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         own_patient: account.patient_id.clone(),
         care_team: relationships.care_team,
+        department_patients: services.guarded.department_patients_of(&relationships.departments).await?,
         emergency_access: relationships.emergency_access,
         cleared_categories: relationships.clearances,
         mfa: account.totp_confirmed,

@@ -135,6 +135,10 @@ fn token_terms(param: &'static str, leaf: &Value, out: &mut Vec<(&'static str, S
                     token_terms(param, coding, out);
                 }
             }
+            // A Reference (`serviceProvider`, ...): its relative reference is the token.
+            if let Some(reference) = map.get("reference").and_then(Value::as_str) {
+                push_token(param, None, reference, out);
+            }
             let system = map.get("system").and_then(Value::as_str);
             if let Some(code) = map.get("code").and_then(Value::as_str) {
                 push_token(param, system, code, out);

@@ -100,7 +100,13 @@ const BY_TYPE: &[(&str, &[ParamDef])] = &[
     ),
     (
         "Encounter",
-        &[p("type", Token, &["type"]), p("class", Token, &["class"]), p("date", Date, &["period"]), CLINICAL_STATUS],
+        &[
+            p("type", Token, &["type"]),
+            p("class", Token, &["class"]),
+            p("date", Date, &["period"]),
+            p("service-provider", Token, &["serviceProvider"]),
+            CLINICAL_STATUS,
+        ],
     ),
     (
         "MedicationRequest",

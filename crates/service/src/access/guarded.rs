@@ -42,7 +42,12 @@ pub struct GuardedRecords {
     pub(super) access: Arc<dyn AccessStore>,
     /// How long a break-glass grant lasts.
     pub(super) break_glass_ms: i64,
+    /// How far back an Encounter in a user's department makes its patient theirs.
+    department_window_ms: i64,
 }
+
+/// Default department window: 30 days.
+pub const DEFAULT_DEPARTMENT_WINDOW_DAYS: u32 = 30;
 
 /// Default length of a break-glass grant: one hour.
 pub const DEFAULT_BREAK_GLASS_MINUTES: u32 = 60;
@@ -137,7 +142,19 @@ impl Asking<'_> {
 impl GuardedRecords {
     /// Records behind `policies`, with relationships from `access`.
     pub fn new(records: Records, policies: Arc<LivePolicies>, access: Arc<dyn AccessStore>) -> Self {
-        Self { records, policies, access, break_glass_ms: i64::from(DEFAULT_BREAK_GLASS_MINUTES) * 60_000 }
+        Self {
+            records,
+            policies,
+            access,
+            break_glass_ms: i64::from(DEFAULT_BREAK_GLASS_MINUTES) * 60_000,
+            department_window_ms: i64::from(DEFAULT_DEPARTMENT_WINDOW_DAYS) * 86_400_000,
+        }
+    }
+
+    /// Sets how far back an Encounter in a user's department counts.
+    pub fn with_department_window_days(mut self, days: u32) -> Self {
+        self.department_window_ms = i64::from(days.max(1)) * 86_400_000;
+        self
     }
 
     /// Sets how long break-glass grants last.
@@ -177,11 +194,13 @@ impl GuardedRecords {
             Requester::User { user_id, roles, own_patient, mfa, authenticated_ms, via_app } => {
                 let now = self.records.clock.now_ms();
                 let relationships = self.access.relationships(user_id, now).await?;
+                let department_patients = self.department_patients(&relationships.departments, now).await?;
                 Subject::User(UserFacts {
                     user_id: user_id.clone(),
                     roles: roles.clone(),
                     own_patient: own_patient.clone(),
                     care_team: relationships.care_team,
+                    department_patients,
                     emergency_access: relationships.emergency_access,
                     cleared_categories: relationships.clearances,
                     mfa: *mfa,
@@ -191,6 +210,27 @@ impl GuardedRecords {
             }
         };
         Ok(Asking { accessor, subject, policies: self.policies.current() })
+    }
+
+    /// The patients `departments` make a user's now (for `phivault policy explain`).
+    pub async fn department_patients_of(&self, departments: &[String]) -> Result<Vec<String>, RecordError> {
+        self.department_patients(departments, self.records.clock.now_ms()).await
+    }
+
+    /// Patients with an Encounter in one of `departments` (Organization ids, as
+    /// `Encounter.serviceProvider`) whose period reaches into the department window.
+    async fn department_patients(&self, departments: &[String], now_ms: i64) -> Result<Vec<String>, RecordError> {
+        if departments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let since = phivault_fhir::format_instant(now_ms - self.department_window_ms);
+        let providers: Vec<String> = departments.iter().map(|d| format!("Organization/{d}")).collect();
+        let query =
+            [("service-provider".to_owned(), providers.join(",")), ("date".to_owned(), format!("ge{}", &since[..10]))];
+        let request = phivault_fhir::search::parse_search("Encounter", &query, true)?;
+        let mut store_query = self.records.store_query("Encounter", &request, 0);
+        store_query.count_total = false;
+        Ok(self.records.store.compartments(&store_query).await?)
     }
 
     /// Reads the current version, or `version` (vread).

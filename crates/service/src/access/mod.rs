@@ -16,7 +16,9 @@ mod live;
 mod store;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
-pub use guarded::{DEFAULT_BREAK_GLASS_MINUTES, GuardedHistory, GuardedPage, GuardedRecords};
+pub use guarded::{
+    DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,
+};
 pub use live::LivePolicies;
 pub use store::{AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, Relationships};
 

@@ -12,6 +12,9 @@ pub enum AssignmentKind {
     CareTeam,
     /// Clearance for a sensitive category (value: `behavioral_health`, ...).
     Clearance,
+    /// Membership of a department (value: the department's Organization id): patients with
+    /// a recent Encounter there (`Encounter.serviceProvider`) are the member's patients.
+    Department,
 }
 
 impl AssignmentKind {
@@ -20,6 +23,7 @@ impl AssignmentKind {
         match self {
             AssignmentKind::CareTeam => "care_team",
             AssignmentKind::Clearance => "clearance",
+            AssignmentKind::Department => "department",
         }
     }
 
@@ -28,6 +32,7 @@ impl AssignmentKind {
         match text {
             "care_team" => Some(AssignmentKind::CareTeam),
             "clearance" => Some(AssignmentKind::Clearance),
+            "department" => Some(AssignmentKind::Department),
             _ => None,
         }
     }
@@ -52,6 +57,8 @@ pub struct Assignment {
 pub struct Relationships {
     pub care_team: Vec<String>,
     pub clearances: Vec<String>,
+    /// Department (Organization) ids.
+    pub departments: Vec<String>,
     /// Patients with a live break-glass grant.
     pub emergency_access: Vec<String>,
 }
