@@ -16,6 +16,7 @@ mod health;
 pub mod listener;
 mod middleware;
 mod oauth;
+mod review;
 pub mod tls;
 mod web;
 
@@ -63,7 +64,11 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
         .route_layer(authenticated.clone())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
-    let access = break_glass::routes().route_layer(authenticated.clone());
+    let access = break_glass::routes()
+        .route("/accounting", axum::routing::get(review::accounting))
+        .route_layer(authenticated.clone());
+    let audit_review =
+        Router::new().route("/entries", axum::routing::get(review::entries)).route_layer(authenticated.clone());
     let admin = admin::routes()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin))
         .route_layer(authenticated)
@@ -76,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/fhir", fhir)
         .nest("/admin", admin)
         .nest("/access", access)
+        .nest("/audit", audit_review)
         .fallback(error::not_found_fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .layer(axum::middleware::from_fn(headers::security_headers))

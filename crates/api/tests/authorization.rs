@@ -569,3 +569,41 @@ async fn a_departments_clinicians_reach_patients_with_a_recent_encounter_there()
     let events = trail(&c.app).await;
     assert!(events.iter().any(|e| e.policies == ["clinician-reads-department-patients"]));
 }
+
+#[tokio::test]
+async fn a_patient_sees_who_accessed_their_record_and_the_privacy_officer_searches_the_trail() {
+    let c = clinic().await;
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let daffy = token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await;
+    let porky_account = token(&c.app, "porky-pig", vec![Role::Patient], Some(&c.porky)).await;
+    as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+    as_user(&c.app, &desk, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+    as_user(&c.app, &daffy, get(&format!("/fhir/Patient/{}", c.daffy))).await;
+    as_user(&c.app, &desk, get(&format!("/fhir/Patient/{}", c.porky))).await;
+
+    let accounting = as_user(&c.app, &daffy, get("/access/accounting")).await;
+    assert_eq!(accounting.status, StatusCode::OK, "{}", accounting.text);
+    let accesses = accounting.body["accesses"].as_array().expect("accesses").clone();
+    let why: Vec<&str> = accesses.iter().filter_map(|a| a["why"][0].as_str()).collect();
+    assert_eq!(
+        why,
+        ["clinician-reads-care-team-patients", "front-desk-registration-and-scheduling"],
+        "the physician and the desk, not daffy's own reads: {accesses:?}"
+    );
+    let porky_sees = as_user(&c.app, &porky_account, get("/access/accounting")).await;
+    assert!(!porky_sees.text.contains(&c.daffy), "only one's own record");
+    assert_eq!(as_user(&c.app, &desk, get("/access/accounting")).await.status, StatusCode::FORBIDDEN, "staff");
+
+    let officer = token(&c.app, "po-granny", vec![Role::PrivacyOfficer], None).await;
+    let search = as_user(&c.app, &officer, get(&format!("/audit/entries?patient={}&action=read", c.daffy))).await;
+    assert_eq!(search.status, StatusCode::OK, "{}", search.text);
+    assert_eq!(search.body["entries"].as_array().map(Vec::len), Some(3));
+    let refused = as_user(&c.app, &c.app.token, get("/audit/entries")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "clinicians do not read the trail");
+    let bad = as_user(&c.app, &officer, get("/audit/entries?outcome=maybe")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let events = trail(&c.app).await;
+    assert!(events.iter().any(|e| e.action == "audit.search" && e.policies == ["privacy-officer-reviews-activity"]));
+    assert!(events.iter().any(|e| e.action == "audit.search" && e.outcome == Outcome::Denied));
+    assert!(events.iter().any(|e| e.action == "accounting" && e.patient_ids == [c.daffy.clone()]));
+}

@@ -12,10 +12,12 @@ pub mod export;
 mod log;
 pub mod merkle;
 mod ports;
+pub mod search;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointSigner};
 pub use event::{AuditEvent, Outcome, clip};
 pub use log::{AuditLog, AuditUnavailable};
 pub use ports::AuditStore;
+pub use search::{AuditQuery, search};
 pub use verify::{Report, StoredEntry, verify};

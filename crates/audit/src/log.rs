@@ -20,6 +20,7 @@ type Pending = (i64, Vec<u8>, oneshot::Sender<Result<u64, AuditUnavailable>>);
 pub struct AuditLog {
     tx: mpsc::Sender<Pending>,
     node: Arc<str>,
+    store: Arc<dyn AuditStore>,
 }
 
 /// Most entries one transaction takes.
@@ -29,6 +30,7 @@ impl AuditLog {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Arc<dyn AuditStore>, node: &str) -> Self {
         let (tx, mut rx) = mpsc::channel::<Pending>(8192);
+        let reader = store.clone();
         tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(GROUP_MAX);
             while let Some(first) = rx.recv().await {
@@ -50,7 +52,12 @@ impl AuditLog {
                 }
             }
         });
-        Self { tx, node: node.into() }
+        Self { tx, node: node.into(), store: reader }
+    }
+
+    /// The store the trail is written to (for reading it back: search, accounting).
+    pub fn store(&self) -> &Arc<dyn AuditStore> {
+        &self.store
     }
 
     /// The name this process writes into entries.

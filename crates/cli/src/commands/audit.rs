@@ -206,29 +206,19 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
                 Some("failure") => Some(phivault_audit::Outcome::Failure),
                 Some(_) => bail!("--outcome is success, denied or failure"),
             };
-            let mut found = 0;
-            let mut from = 0;
-            'pages: loop {
-                let page = store.audit_entries(from, PAGE).await?;
-                let Some(last) = page.last() else { break };
-                from = last.seq + 1;
-                for e in &page {
-                    let Some(event) = phivault_audit::AuditEvent::from_canonical(&e.bytes) else { continue };
-                    let keep = user.as_ref().is_none_or(|u| event.user_id.as_ref() == Some(u))
-                        && patient.as_ref().is_none_or(|p| event.patient_ids.contains(p))
-                        && action.as_ref().is_none_or(|a| &event.action == a)
-                        && outcome.is_none_or(|o| event.outcome == o)
-                        && since.is_none_or(|s| event.time_ms >= s)
-                        && until.is_none_or(|u| event.time_ms < u);
-                    if keep {
-                        println!("{{\"seq\":{},\"event\":{}}}", e.seq, String::from_utf8_lossy(&e.bytes));
-                        found += 1;
-                        if found >= limit {
-                            break 'pages;
-                        }
-                    }
-                }
+            let query = phivault_audit::AuditQuery {
+                user_id: user,
+                patient_id: patient,
+                action,
+                outcome,
+                since_ms: since,
+                until_ms: until,
+            };
+            let found = phivault_audit::search(store, &query, limit).await?;
+            for (seq, event) in &found {
+                println!("{{\"seq\":{seq},\"event\":{}}}", String::from_utf8_lossy(&event.canonical_bytes()));
             }
+            let found = found.len();
             eprintln!("{found} matching entries");
         }
         AuditAction::Prove { seq, public_key } => {

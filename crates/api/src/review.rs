@@ -1,0 +1,173 @@
+//! Reading the audit trail over HTTP: the privacy officer's search (`read_audit`), and a
+//! patient's accounting of who accessed their record. Both are themselves audited.
+//!
+//! Safeguards: 45 CFR 164.308(a)(1)(ii)(D) information system activity review; 164.528
+//! accounting of disclosures; 164.524 right of access; ONC 170.315(d)(3) audit reports.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use phivault_audit::{AuditQuery, Outcome, clip};
+use phivault_fhir::{IssueType, format_instant};
+use phivault_identity::Role;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::auth::gate::{ScopeReach, accessor};
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+use crate::middleware::RequestId;
+
+/// Most entries one answer holds.
+const MAX_ENTRIES: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchParams {
+    user: Option<String>,
+    patient: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+fn instant(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|v| {
+            time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        IssueType::Invalid,
+                        format!("{name} must be an RFC 3339 time such as 2026-11-25T08:00:00Z"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn outcome(value: Option<&str>) -> Result<Option<Outcome>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some("success") => Ok(Some(Outcome::Success)),
+        Some("denied") => Ok(Some(Outcome::Denied)),
+        Some("failure") => Ok(Some(Outcome::Failure)),
+        Some(_) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "outcome is success, denied or failure"))
+        }
+    }
+}
+
+fn unavailable(_: phivault_service::StoreError) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "the audit trail cannot be read")
+}
+
+/// `GET /audit/entries?user=&patient=&action=&outcome=&since=&until=&limit=`: entries
+/// matching every given filter, oldest first, for a user the policies allow to `read_audit`.
+pub async fn entries(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    client: Option<Extension<ClientIp>>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Invalid,
+            "filters are user, patient, action, outcome, since, until and limit",
+        )
+    })?;
+    let who = accessor(&state, &caller, client.as_deref().map(|c| c.0), ScopeReach::Unnarrowed);
+    let decided = if caller.principal.scopes.is_some() {
+        Err(phivault_service::RecordError::Forbidden { policy_ids: Vec::new() })
+    } else {
+        state.records.may(&who, phivault_policy::Action::ReadAudit).await
+    };
+    let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
+    let (result, policies) = match decided {
+        Ok(policies) => (Outcome::Success, policies),
+        Err(phivault_service::RecordError::Forbidden { policy_ids }) => (Outcome::Denied, policy_ids),
+        Err(_) => (Outcome::Failure, Vec::new()),
+    };
+    let mut event = crate::audit::caller_event(&state, &caller, origin, "audit.search", result);
+    event.policies = policies;
+    if let Some(p) = &params.patient {
+        event.patient_ids.push(clip(p, 64));
+    }
+    crate::audit::write(&state, &event).await?;
+    if result != Outcome::Success {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "access denied by policy"));
+    }
+    let query = AuditQuery {
+        user_id: params.user,
+        patient_id: params.patient,
+        action: params.action,
+        outcome: outcome(params.outcome.as_deref())?,
+        since_ms: instant(params.since.as_deref(), "since")?,
+        until_ms: instant(params.until.as_deref(), "until")?,
+    };
+    let limit = params.limit.unwrap_or(MAX_ENTRIES).min(MAX_ENTRIES);
+    let found = phivault_audit::search(state.audit.store().as_ref(), &query, limit).await.map_err(unavailable)?;
+    let entries: Vec<Value> = found.into_iter().map(|(seq, event)| json!({"seq": seq, "event": event})).collect();
+    Ok(Json(json!({"entries": entries})).into_response())
+}
+
+/// Actions that touch a patient's records, for the accounting.
+fn is_record_access(action: &str) -> bool {
+    matches!(action, "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "erase")
+        || action.starts_with("break_glass.request")
+}
+
+/// `GET /access/accounting`: for a patient's own account, every access to their records by
+/// someone else: when, what, who (account id and roles), the outcome, and why (the
+/// policies that allowed or refused it).
+pub async fn accounting(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    client: Option<Extension<ClientIp>>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let p = &caller.principal;
+    let own = match (&p.patient_id, p.roles.contains(&Role::Patient), &p.user_id) {
+        (Some(patient), true, Some(_)) => patient.clone(),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                IssueType::Forbidden,
+                "the accounting of accesses is for a patient's own account",
+            ));
+        }
+    };
+    let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
+    let mut event = crate::audit::caller_event(&state, &caller, origin, "accounting", Outcome::Success);
+    event.patient_ids.push(own.clone());
+    crate::audit::write(&state, &event).await?;
+    let query = AuditQuery { patient_id: Some(own.clone()), ..AuditQuery::default() };
+    let found = phivault_audit::search(state.audit.store().as_ref(), &query, usize::MAX).await.map_err(unavailable)?;
+    let accesses: Vec<Value> = found
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| is_record_access(&e.action) && e.user_id != p.user_id)
+        .map(|e| {
+            json!({
+                "time": format_instant(e.time_ms),
+                "action": e.action,
+                "outcome": e.outcome,
+                "user": e.user_id,
+                "roles": e.roles,
+                "app": e.client_id,
+                "why": e.policies,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"patient": own, "accesses": accesses})).into_response())
+}
