@@ -97,6 +97,26 @@ enum Command {
         #[command(subcommand)]
         action: commands::clients::ClientAction,
     },
+    /// De-identify files: plain-text notes (.txt and others) and FHIR NDJSON (.ndjson,
+    /// .jsonl), into --out, by profile. Streams; shows progress on a terminal.
+    Deid {
+        /// Files to de-identify.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Folder for the de-identified files (same names).
+        #[arg(long)]
+        out: PathBuf,
+        /// safe-harbor, limited-data-set, or a .toml profile.
+        #[arg(long, default_value = "safe-harbor")]
+        profile: String,
+        /// Names always redacted in free text, one per line (e.g. the patients' roster).
+        #[arg(long)]
+        names: Option<PathBuf>,
+        /// The project key (created when missing): pseudonyms are stable within a project
+        /// and unlinkable across projects.
+        #[arg(long)]
+        key_file: PathBuf,
+    },
     /// Access policies (Cedar): check, test, explain.
     Policy {
         #[command(subcommand)]
@@ -281,6 +301,15 @@ async fn run(cli: Cli) -> Result<()> {
             .await;
             services.store.close().await;
             result.and(audited)
+        }
+        Command::Deid { inputs, out, profile, names, key_file } => {
+            let options = commands::deid::DeidOptions { inputs, out_dir: out, profile, names, key_file };
+            let (files, units) = commands::deid::run(&options)?;
+            println!(
+                "de-identified {files} file(s) ({units} resources or bytes of text) into {}",
+                options.out_dir.display()
+            );
+            Ok(())
         }
         Command::Policy { action } => {
             let config = Config::load(&cli.data_dir)?;

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod clients;
+pub mod deid;
 pub mod demo;
 pub mod import;
 pub mod init;
