@@ -607,3 +607,25 @@ async fn a_patient_sees_who_accessed_their_record_and_the_privacy_officer_search
     assert!(events.iter().any(|e| e.action == "audit.search" && e.outcome == Outcome::Denied));
     assert!(events.iter().any(|e| e.action == "accounting" && e.patient_ids == [c.daffy.clone()]));
 }
+
+#[tokio::test]
+async fn a_conditional_create_does_not_reveal_records_the_caller_may_not_read() {
+    let c = clinic().await;
+    let tagged = |patient: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "lab"},
+            "identifier": [{"system": "urn:lab", "value": "L-0001"}],
+            "subject": {"reference": format!("Patient/{patient}")}})
+    };
+    // The same lab identifier exists in another patient's compartment.
+    c.app.records.create("Observation", tagged(&c.porky), None).await.expect("hidden");
+    let condition = [("if-none-exist", "identifier=urn:lab|L-0001")];
+    let post = with_json("POST", "/fhir/Observation", &tagged(&c.daffy), &condition);
+    let first = as_user(&c.app, &c.app.token, post).await;
+    assert_eq!(first.status, StatusCode::CREATED, "the hidden match neither blocks nor shows: {}", first.text);
+    assert!(!first.text.contains(&c.porky));
+    // A match the caller may read is returned as the conditional create's answer.
+    let again = with_json("POST", "/fhir/Observation", &tagged(&c.daffy), &condition);
+    let second = as_user(&c.app, &c.app.token, again).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    assert_eq!(second.body["id"], first.body["id"]);
+}

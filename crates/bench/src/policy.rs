@@ -117,7 +117,7 @@ pub async fn guarded_vs_bare(records: &Records, store: &SqlStore, loaded: usize)
     let started = Instant::now();
     for _ in 0..searches {
         let page = records.search("Patient", &request, 0).await.expect("search");
-        assert_eq!(page.total as usize, loaded);
+        assert!(page.total as usize >= loaded);
     }
     let bare_search = started.elapsed().as_secs_f64() * 1e6 / searches as f64;
     let started = Instant::now();

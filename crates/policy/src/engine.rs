@@ -21,6 +21,13 @@ pub struct PolicySource {
     pub text: String,
 }
 
+/// A subject ready for many decisions ([`Policies::prepare`]).
+#[derive(Debug, Clone)]
+pub struct PreparedSubject {
+    uid: EntityUid,
+    entities: Entities,
+}
+
 /// What a decision says, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -56,16 +63,34 @@ impl Decision {
 #[derive(Debug, Clone)]
 pub struct Policies {
     set: cedar_policy::PolicySet,
-    schema: Schema,
+    /// For each action, only the policies whose action scope admits it: the same decisions
+    /// (a policy scoped to other actions never matches), at a fraction of the evaluation.
+    by_action: HashMap<Action, cedar_policy::PolicySet>,
     views: Views,
     retention: Retention,
     /// Policy id → file it came from.
     origins: BTreeMap<String, String>,
 }
 
+/// The schema's entity type names, parsed once: parsing one costs a run of Cedar's
+/// parser, and a decision names dozens of entities.
+static TYPE_NAMES: std::sync::LazyLock<HashMap<&'static str, EntityTypeName>> = std::sync::LazyLock::new(|| {
+    ["User", "Client", "Role", "Patient", "Record", "System", "Action"]
+        .into_iter()
+        .map(|name| {
+            #[expect(clippy::expect_used, reason = "the names are constants of the built-in schema")]
+            let parsed = EntityTypeName::from_str(&format!("PhiVault::{name}")).expect("a valid Cedar type name");
+            (name, parsed)
+        })
+        .collect()
+});
+
 fn type_name(name: &str) -> EntityTypeName {
-    #[expect(clippy::expect_used, reason = "the names are constants of the built-in schema")]
-    EntityTypeName::from_str(&format!("PhiVault::{name}")).expect("a valid Cedar type name")
+    match TYPE_NAMES.get(name) {
+        Some(parsed) => parsed.clone(),
+        #[expect(clippy::expect_used, reason = "only the schema's names are asked for")]
+        None => EntityTypeName::from_str(&format!("PhiVault::{name}")).expect("a valid Cedar type name"),
+    }
 }
 
 fn uid(type_: &str, id: &str) -> EntityUid {
@@ -173,7 +198,8 @@ impl Policies {
                 }
             }
         }
-        let validation = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        // Validated once here; requests are then built by this crate to the schema's shape.
+        let validation = Validator::new(schema).validate(&set, ValidationMode::Strict);
         for error in validation.validation_errors() {
             let file = origins.get(AsRef::<str>::as_ref(error.policy_id())).map_or("?", String::as_str);
             problems.push(format!("{file}: policy {}: {error}", error.policy_id()));
@@ -182,7 +208,8 @@ impl Policies {
             return Err(PolicyError::Invalid(problems));
         }
         let retention = Retention::parse(defaults::RETENTION)?;
-        Ok(Self { set, schema, views, retention, origins })
+        let by_action = by_action(&set).map_err(|e| PolicyError::Invalid(vec![e]))?;
+        Ok(Self { set, views, retention, origins, by_action })
     }
 
     /// The built-in schema. Operators replace policies, not the schema: the server fills in
@@ -211,6 +238,32 @@ impl Policies {
     /// Decides whether `subject` may do `action` on `target`. Anything that cannot be
     /// evaluated (a malformed fact, a target of the wrong kind) is a deny.
     pub fn decide(&self, subject: &Subject, action: Action, target: &Target, request: &RequestFacts) -> Decision {
+        match self.prepare(subject) {
+            Ok(prepared) => self.decide_prepared(&prepared, action, target, request),
+            Err(e) => Decision::denied(vec![e]),
+        }
+    }
+
+    /// The subject's Cedar entity, built once for the many decisions of one request (a
+    /// search decides every result): building a care team of hundreds is the costly part.
+    pub fn prepare(&self, subject: &Subject) -> Result<PreparedSubject, String> {
+        let entity = match subject {
+            Subject::User(user) => user_entity(user)?,
+            Subject::Client { client_id } => Entity::new_no_attrs(uid("Client", client_id), HashSet::new()),
+        };
+        let uid = entity.uid();
+        let entities = Entities::from_entities([entity], None).map_err(|e| e.to_string())?;
+        Ok(PreparedSubject { uid, entities })
+    }
+
+    /// [`Policies::decide`] for a prepared subject.
+    pub fn decide_prepared(
+        &self,
+        subject: &PreparedSubject,
+        action: Action,
+        target: &Target,
+        request: &RequestFacts,
+    ) -> Decision {
         match self.evaluate(subject, action, target, request) {
             Ok(decision) => decision,
             Err(e) => Decision::denied(vec![e]),
@@ -219,45 +272,32 @@ impl Policies {
 
     fn evaluate(
         &self,
-        subject: &Subject,
+        subject: &PreparedSubject,
         action: Action,
         target: &Target,
         request: &RequestFacts,
     ) -> Result<Decision, String> {
-        let mut entities = Vec::new();
-        let principal = match subject {
-            Subject::User(user) => {
-                let entity = user_entity(user)?;
-                let id = entity.uid();
-                entities.push(entity);
-                id
-            }
-            Subject::Client { client_id } => {
-                let id = uid("Client", client_id);
-                entities.push(Entity::new_no_attrs(id.clone(), HashSet::new()));
-                id
-            }
-        };
-        let resource = match target {
+        let principal = subject.uid.clone();
+        let (resource, entities) = match target {
             Target::Record(record) => {
                 let entity = record_entity(record)?;
                 let id = entity.uid();
-                entities.push(entity);
-                id
+                let entities = subject.entities.clone().add_entities([entity], None).map_err(|e| e.to_string())?;
+                (id, entities)
             }
-            Target::Patient(patient) => uid("Patient", patient),
-            Target::System => uid("System", "phivault"),
+            Target::Patient(patient) => (uid("Patient", patient), subject.entities.clone()),
+            Target::System => (uid("System", "phivault"), subject.entities.clone()),
         };
-        let entities = Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
         let context = Context::from_pairs([
             ("zone".to_owned(), RestrictedExpression::new_string(request.zone.clone())),
             ("hour".to_owned(), RestrictedExpression::new_long(request.hour)),
             ("purpose_of_use".to_owned(), RestrictedExpression::new_string(request.purpose_of_use.clone())),
         ])
         .map_err(|e| e.to_string())?;
-        let cedar_request = Request::new(principal, action_uid(action), resource, context, Some(&self.schema))
-            .map_err(|e| e.to_string())?;
-        let response = Authorizer::new().is_authorized(&cedar_request, &self.set, &entities);
+        let cedar_request =
+            Request::new(principal, action_uid(action), resource, context, None).map_err(|e| e.to_string())?;
+        let set = self.by_action.get(&action).unwrap_or(&self.set);
+        let response = Authorizer::new().is_authorized(&cedar_request, set, &entities);
         let mut policy_ids: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
         policy_ids.sort();
         let errors: Vec<String> = response.diagnostics().errors().map(ToString::to_string).collect();
@@ -289,6 +329,28 @@ impl Policies {
             errors,
         })
     }
+}
+
+/// Splits `set` by the actions each policy's scope admits (the schema has no action groups,
+/// so `action in [...]` admits exactly the listed actions).
+fn by_action(set: &cedar_policy::PolicySet) -> Result<HashMap<Action, cedar_policy::PolicySet>, String> {
+    let mut split: HashMap<Action, cedar_policy::PolicySet> =
+        Action::ALL.iter().map(|a| (*a, cedar_policy::PolicySet::new())).collect();
+    for policy in set.policies() {
+        let admitted: Vec<Action> = match policy.action_constraint() {
+            cedar_policy::ActionConstraint::Any => Action::ALL.to_vec(),
+            cedar_policy::ActionConstraint::Eq(uid) => Action::parse(uid.id().unescaped()).into_iter().collect(),
+            cedar_policy::ActionConstraint::In(uids) => {
+                uids.iter().filter_map(|uid| Action::parse(uid.id().unescaped())).collect()
+            }
+        };
+        for action in admitted {
+            if let Some(subset) = split.get_mut(&action) {
+                subset.add(policy.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(split)
 }
 
 fn user_entity(user: &UserFacts) -> Result<Entity, String> {

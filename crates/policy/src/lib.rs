@@ -21,7 +21,7 @@ mod scope;
 mod view;
 mod zones;
 
-pub use engine::{Decision, Policies, PolicySource};
+pub use engine::{Decision, Policies, PolicySource, PreparedSubject};
 pub use facts::{Action, RecordFacts, RequestFacts, Subject, Target, TargetKind, UserFacts, category, security_labels};
 pub use retention::Retention;
 pub use scope::SearchScope;

@@ -54,6 +54,17 @@ impl Policies {
         resource_type: &str,
         request: &RequestFacts,
     ) -> SearchScope {
+        let prepared = match self.prepare(subject) {
+            Ok(prepared) => prepared,
+            Err(_) => {
+                return SearchScope {
+                    patients: Some(Vec::new()),
+                    unassigned: false,
+                    excluded_labels: Vec::new(),
+                    policy_ids: Vec::new(),
+                };
+            }
+        };
         let mut allowed_ids: Vec<String> = Vec::new();
         let mut excluded: Vec<String> = Vec::new();
         let mut probe = |patient: Option<&str>| -> bool {
@@ -65,14 +76,14 @@ impl Policies {
                     labels,
                 })
             };
-            let decision = self.decide(subject, action, &facts(Vec::new()), request);
+            let decision = self.decide_prepared(&prepared, action, &facts(Vec::new()), request);
             if !decision.allowed {
                 return false;
             }
             allowed_ids.extend(decision.policy_ids);
             for label in PROBED_LABELS {
                 if !excluded.iter().any(|l| l == label)
-                    && !self.decide(subject, action, &facts(vec![label.to_owned()]), request).allowed
+                    && !self.decide_prepared(&prepared, action, &facts(vec![label.to_owned()]), request).allowed
                 {
                     excluded.push(label.to_owned());
                 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use phivault_fhir::patient_compartment;
 use phivault_fhir::search::SearchRequest;
-use phivault_policy::{Action, Decision, FieldMask, Policies, RecordFacts, SearchScope, Subject, Target, UserFacts};
+use phivault_policy::{
+    Action, Decision, FieldMask, Policies, PreparedSubject, RecordFacts, SearchScope, Subject, Target, UserFacts,
+};
 use serde_json::Value;
 
 use super::{AccessStore, Accessor, Granted, LivePolicies, Requester};
@@ -77,6 +79,8 @@ fn strip_redacted_label(body: &mut Value) {
 pub(super) struct Asking<'a> {
     accessor: &'a Accessor,
     pub(super) subject: Subject,
+    /// The subject as the policies evaluate it, built once for the request's decisions.
+    prepared: Option<PreparedSubject>,
     pub(super) policies: Arc<Policies>,
 }
 
@@ -87,7 +91,11 @@ impl Asking<'_> {
         {
             return Err(RecordError::Forbidden { policy_ids: vec![LAUNCH_PATIENT_RULE.to_owned()] });
         }
-        let decision = self.policies.decide(&self.subject, action, &Target::Record(facts), &self.accessor.request);
+        let target = Target::Record(facts);
+        let decision = match &self.prepared {
+            Some(prepared) => self.policies.decide_prepared(prepared, action, &target, &self.accessor.request),
+            None => self.policies.decide(&self.subject, action, &target, &self.accessor.request),
+        };
         if !decision.errors.is_empty() {
             // Ids and policy text only: no record content reaches a policy error.
             tracing::warn!(errors = ?decision.errors, "a policy could not be evaluated and counted as not matching");
@@ -209,7 +217,9 @@ impl GuardedRecords {
                 })
             }
         };
-        Ok(Asking { accessor, subject, policies: self.policies.current() })
+        let policies = self.policies.current();
+        let prepared = policies.prepare(&subject).ok();
+        Ok(Asking { accessor, subject, prepared, policies })
     }
 
     /// The patients `departments` make a user's now (for `phivault policy explain`).
@@ -343,14 +353,43 @@ impl GuardedRecords {
             &body,
         );
         let decision = asking.decide(Action::Create, facts)?;
-        let mut outcome = self.records.create(resource_type, body, if_none_exist).await?;
-        let policy_ids = if outcome.created {
-            decision.mask.apply(resource_type, &mut outcome.resource.body);
-            decision.policy_ids
-        } else {
-            asking.show(Action::Read, &mut outcome.resource)?
-        };
-        Ok(Granted { value: outcome, policy_ids })
+        // The condition is matched within what the caller may see: a 403 for a match they
+        // may not read would reveal that such a record exists.
+        if let Some(condition) = if_none_exist
+            && let Some(mut existing) = self.visible_match(&asking, resource_type, condition).await?
+        {
+            let policy_ids = asking.show(Action::Read, &mut existing)?;
+            return Ok(Granted { value: WriteOutcome { resource: existing, created: false }, policy_ids });
+        }
+        let mut outcome = self.records.create(resource_type, body, None).await?;
+        decision.mask.apply(resource_type, &mut outcome.resource.body);
+        Ok(Granted { value: outcome, policy_ids: decision.policy_ids })
+    }
+
+    /// The one resource matching a conditional create's query among those the caller may
+    /// search; `None` if none, [`RecordError::MultipleMatches`] if several.
+    async fn visible_match(
+        &self,
+        asking: &Asking<'_>,
+        resource_type: &str,
+        condition: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordError> {
+        let mut request = phivault_fhir::search::parse_search(resource_type, condition, true)?;
+        if request.clauses.is_empty() {
+            return Err(phivault_fhir::FhirError::invalid("a condition must hold at least one search parameter").into());
+        }
+        request.count = 2;
+        let scope = asking.scope(Action::Search, resource_type);
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let page = self.records.search_in(resource_type, &request, 0, self.scope_filters(&scope, true)).await?;
+        let (mut visible, _, _) = asking.filter(Action::Search, page.resources);
+        match visible.len() {
+            0 => Ok(None),
+            1 => Ok(visible.pop()),
+            _ => Err(RecordError::MultipleMatches),
+        }
     }
 
     /// Updates (or creates with a chosen id) a resource the caller may write, both as it
