@@ -29,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{user}/reset-password", post(reset_password))
         .route("/users/{user}/reset-mfa", post(reset_mfa))
         .route("/users/{user}/roles", put(set_roles))
+        .route("/care-teams", get(memberships::list).post(memberships::add))
+        .route("/care-teams/remove", post(memberships::remove))
+        .route("/departments", get(memberships::list).post(memberships::add))
+        .route("/departments/remove", post(memberships::remove))
 }
 
 /// Middleware after `require_caller`: a session whose user the policies allow to
@@ -148,4 +152,115 @@ async fn set_roles(
     })?;
     let roles = roles_from(&body.roles)?;
     Ok(user_json(&state.identity.set_roles(&user, roles).await.map_err(identity_error)?))
+}
+
+/// Care-team and department memberships through the admin API. Gated like the account
+/// verbs, and additionally by the policies' `manage_care_teams`.
+mod memberships {
+    use axum::extract::{Query, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::{Extension, Json};
+    use phivault_fhir::IssueType;
+    use phivault_service::access::AssignmentKind;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use crate::AppState;
+    use crate::audit::Touched;
+    use crate::auth::gate::{ScopeReach, accessor};
+    use crate::auth::{Caller, identity_error};
+    use crate::error::ApiError;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Membership {
+        user: String,
+        /// A Patient id (care teams) or an Organization id (departments).
+        id: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct Filter {
+        user: Option<String>,
+        id: Option<String>,
+    }
+
+    fn kind(path: &str) -> AssignmentKind {
+        if path.contains("/departments") { AssignmentKind::Department } else { AssignmentKind::CareTeam }
+    }
+
+    async fn allowed(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+        let who = accessor(state, caller, None, ScopeReach::Unnarrowed);
+        state.records.may(&who, phivault_policy::Action::ManageCareTeams).await.map(|_| ()).map_err(ApiError::from)
+    }
+
+    fn bad_body(e: axum::extract::rejection::JsonRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, format!("bad request body: {}", e.body_text()))
+    }
+
+    /// The audit entry names the account and, for a care team, the patient.
+    fn touched(response: &mut Response, kind: AssignmentKind, user_id: &str, id: &str) {
+        let patient_ids = if kind == AssignmentKind::CareTeam { vec![id.to_owned()] } else { Vec::new() };
+        response.extensions_mut().insert(Touched { resource_ids: Vec::new(), patient_ids });
+        response.extensions_mut().insert(crate::audit::AuditTarget(format!("user:{user_id}")));
+    }
+
+    /// `POST /admin/care-teams` or `/admin/departments` `{"user", "id"}`.
+    pub(super) async fn add(
+        State(state): State<AppState>,
+        Extension(caller): Extension<Caller>,
+        uri: axum::http::Uri,
+        body: Result<Json<Membership>, axum::extract::rejection::JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        allowed(&state, &caller).await?;
+        let Json(body) = body.map_err(bad_body)?;
+        let account = state.identity.find_user(&body.user).await.map_err(identity_error)?;
+        let roles: Vec<String> = account.roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let actor = caller.principal.user_id.clone().unwrap_or_default();
+        let kind = kind(uri.path());
+        let added = state.records.add_membership(kind, &account.id, &roles, &body.id, &actor).await?;
+        let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+        let mut response = (status, Json(json!({"user": account.id, "id": body.id, "added": added}))).into_response();
+        touched(&mut response, kind, &account.id, &body.id);
+        Ok(response)
+    }
+
+    /// `POST /admin/care-teams/remove` or `/admin/departments/remove` `{"user", "id"}`.
+    pub(super) async fn remove(
+        State(state): State<AppState>,
+        Extension(caller): Extension<Caller>,
+        uri: axum::http::Uri,
+        body: Result<Json<Membership>, axum::extract::rejection::JsonRejection>,
+    ) -> Result<Response, ApiError> {
+        allowed(&state, &caller).await?;
+        let Json(body) = body.map_err(bad_body)?;
+        let account = state.identity.find_user(&body.user).await.map_err(identity_error)?;
+        let kind = kind(uri.path());
+        let removed = state.records.remove_membership(kind, &account.id, &body.id).await?;
+        let mut response = Json(json!({"user": account.id, "id": body.id, "removed": removed})).into_response();
+        touched(&mut response, kind, &account.id, &body.id);
+        Ok(response)
+    }
+
+    /// `GET /admin/care-teams?user=&id=` or `/admin/departments?...`.
+    pub(super) async fn list(
+        State(state): State<AppState>,
+        Extension(caller): Extension<Caller>,
+        uri: axum::http::Uri,
+        Query(filter): Query<Filter>,
+    ) -> Result<Response, ApiError> {
+        allowed(&state, &caller).await?;
+        let user_id = match &filter.user {
+            Some(u) => Some(state.identity.find_user(u).await.map_err(identity_error)?.id),
+            None => None,
+        };
+        let rows = state.records.memberships(kind(uri.path()), user_id.as_deref(), filter.id.as_deref()).await?;
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|r| json!({"user": r.user_id, "id": r.value, "by": r.assigned_by, "since_ms": r.assigned_ms}))
+            .collect();
+        Ok(Json(json!({"memberships": rows})).into_response())
+    }
 }

@@ -101,6 +101,11 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     }
 }
 
+/// The account or client an administrative request applied to, when its path does not
+/// name it (a JSON body did); read by [`audit_admin`].
+#[derive(Debug, Clone)]
+pub struct AuditTarget(pub String);
+
 /// What an audited non-FHIR request carries: where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
@@ -195,6 +200,12 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
         ("POST", ["users", u, "deactivate"]) => ("admin.user.deactivate", Some(*u)),
         ("POST", ["users", u, "reset-password"]) => ("admin.user.reset_password", Some(*u)),
         ("POST", ["users", u, "reset-mfa"]) => ("admin.user.reset_mfa", Some(*u)),
+        ("GET", ["care-teams"]) => ("admin.careteam.list", None),
+        ("POST", ["care-teams"]) => ("admin.careteam.add", None),
+        ("POST", ["care-teams", "remove"]) => ("admin.careteam.remove", None),
+        ("GET", ["departments"]) => ("admin.department.list", None),
+        ("POST", ["departments"]) => ("admin.department.add", None),
+        ("POST", ["departments", "remove"]) => ("admin.department.remove", None),
         _ => ("admin.other", None),
     };
     let status = response.status();
@@ -203,10 +214,23 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
     };
-    let user_id = response.extensions().get::<Caller>().and_then(|c| c.principal.user_id.clone());
-    let target = target.map(|t| format!("user:{}", clip(t, 64)));
-    match record(&state, &origin, verb, outcome, Some(&status.as_u16().to_string()), user_id.as_deref(), target).await {
+    let mut response = response;
+    let mut event = AuditEvent::new(state.identity.now_ms(), verb, outcome, state.audit.node());
+    event.reason = Some(status.as_u16().to_string());
+    event.user_id = response.extensions().get::<Caller>().and_then(|c| c.principal.user_id.clone());
+    event.source_ip = origin.source_ip;
+    event.user_agent = origin.user_agent;
+    event.request_id = origin.request_id;
+    event.target = match (target, response.extensions_mut().remove::<AuditTarget>()) {
+        (Some(t), _) => Some(format!("user:{}", clip(t, 64))),
+        (None, Some(AuditTarget(t))) => Some(clip(&t, 128)),
+        (None, None) => None,
+    };
+    if let Some(touched) = response.extensions_mut().remove::<Touched>() {
+        event.patient_ids = touched.patient_ids.iter().map(|p| clip(p, 64)).collect();
+    }
+    match write(&state, &event).await {
         Ok(()) => response,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }

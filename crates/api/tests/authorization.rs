@@ -629,3 +629,34 @@ async fn a_conditional_create_does_not_reveal_records_the_caller_may_not_read() 
     assert_eq!(second.status, StatusCode::OK, "{}", second.text);
     assert_eq!(second.body["id"], first.body["id"]);
 }
+
+#[tokio::test]
+async fn administrators_assign_care_teams_through_the_admin_api_and_each_change_is_audited() {
+    let c = clinic().await;
+    let admin = token(&c.app, "admin-elmer", vec![Role::Admin], None).await;
+    let assign = |user: &str, id: &str| with_json("POST", "/admin/care-teams", &json!({"user": user, "id": id}), &[]);
+    let read_porky = || get(&format!("/fhir/Patient/{}", c.porky));
+    assert_eq!(as_user(&c.app, &c.app.token, read_porky()).await.status, StatusCode::FORBIDDEN);
+    let added = as_user(&c.app, &admin, assign("dr-daffy", &c.porky)).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    assert_eq!(as_user(&c.app, &c.app.token, read_porky()).await.status, StatusCode::OK, "effective at once");
+
+    assert_eq!(as_user(&c.app, &c.app.token, assign("dr-daffy", &c.porky)).await.status, StatusCode::FORBIDDEN);
+    let made_up = as_user(&c.app, &admin, assign("dr-daffy", "no-such-patient")).await;
+    assert_eq!(made_up.status, StatusCode::NOT_FOUND, "{}", made_up.text);
+    token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    assert_eq!(as_user(&c.app, &admin, assign("desk-bugs", &c.porky)).await.status, StatusCode::CONFLICT);
+
+    let listed = as_user(&c.app, &admin, get(&format!("/admin/care-teams?id={}", c.porky))).await;
+    assert_eq!(listed.body["memberships"].as_array().map(Vec::len), Some(1), "{}", listed.text);
+    let remove = with_json("POST", "/admin/care-teams/remove", &json!({"user": "dr-daffy", "id": c.porky}), &[]);
+    assert_eq!(as_user(&c.app, &admin, remove).await.status, StatusCode::OK);
+    assert_eq!(as_user(&c.app, &c.app.token, read_porky()).await.status, StatusCode::FORBIDDEN, "removed at once");
+
+    let events = trail(&c.app).await;
+    let add = events.iter().find(|e| e.action == "admin.careteam.add" && e.outcome == Outcome::Success);
+    let add = add.expect("audited");
+    assert_eq!(add.patient_ids, vec![c.porky.clone()]);
+    assert!(add.target.as_deref().is_some_and(|t| t.starts_with("user:")));
+    assert!(events.iter().any(|e| e.action == "admin.careteam.remove"));
+}

@@ -104,7 +104,7 @@ fn care_teams_need_a_real_patient_and_a_clinician_and_explain_says_why() {
     }
     let forged = phivault(&data, &["careteam", "add", "dr-porky", "no-such-patient"]);
     assert!(!forged.status.success());
-    assert!(text(&forged).contains("there is no Patient/no-such-patient"), "{}", text(&forged));
+    assert!(text(&forged).contains("Patient/no-such-patient was not found"), "{}", text(&forged));
     let desk = phivault(&data, &["careteam", "add", "desk-petunia", &patient]);
     assert!(!desk.status.success(), "only physicians and nurses join care teams");
 

@@ -4,7 +4,6 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use phivault_identity::Role;
 use phivault_service::access::{AccessStore, Assignment, AssignmentKind, CLEARANCE_CATEGORIES};
 
 use crate::wiring::Services;
@@ -99,33 +98,15 @@ async fn record(services: &Services, action: &str, user_id: &str, patient: Optio
 
 /// Runs a care-team or department command and records it.
 pub async fn membership(services: &Services, what: Membership, action: MembershipAction) -> Result<()> {
-    let (kind, resource_type, noun) = (what.kind(), what.resource_type(), what.noun());
+    let (kind, noun) = (what.kind(), what.noun());
     match action {
         MembershipAction::Add { user, id } => {
             let account = services.identity.find_user(&user).await.context("no such account")?;
+            let roles: Vec<String> = account.roles.iter().map(|r| r.as_str().to_owned()).collect();
             let result = async {
-                if !account.roles.iter().any(|r| matches!(r, Role::Physician | Role::Nurse)) {
-                    bail!("only physicians and nurses join a {noun}; {user} has neither role");
-                }
-                // A membership names a real resource: a made-up id would be a standing grant
-                // to whatever record later takes it.
-                match services.records.read(resource_type, &id, None).await {
-                    Ok(_) => {}
-                    Err(phivault_service::RecordError::NotFound { .. }) => bail!("there is no {resource_type}/{id}"),
-                    Err(e) => return Err(e).context("cannot check the id"),
-                }
-                let added = services
-                    .store
-                    .assign(&Assignment {
-                        kind,
-                        user_id: account.id.clone(),
-                        value: id.clone(),
-                        assigned_by: operator(),
-                        assigned_ms: services.identity.now_ms(),
-                    })
-                    .await?;
+                let added = services.guarded.add_membership(kind, &account.id, &roles, &id, &operator()).await?;
                 println!("{}", if added { format!("added to the {noun}") } else { format!("already in the {noun}") });
-                Ok(())
+                anyhow::Ok(())
             }
             .await;
             let patient = matches!(what, Membership::CareTeam).then_some(id.as_str());
@@ -134,7 +115,7 @@ pub async fn membership(services: &Services, what: Membership, action: Membershi
         }
         MembershipAction::Remove { user, id } => {
             let account = services.identity.find_user(&user).await.context("no such account")?;
-            let removed = services.store.unassign(kind, &account.id, &id).await;
+            let removed = services.guarded.remove_membership(kind, &account.id, &id).await;
             let patient = matches!(what, Membership::CareTeam).then_some(id.as_str());
             record(services, &what.audit_name("remove"), &account.id, patient, removed.is_ok()).await?;
             println!(
@@ -148,9 +129,9 @@ pub async fn membership(services: &Services, what: Membership, action: Membershi
                 Some(u) => Some(services.identity.find_user(u).await.context("no such account")?.id),
                 None => None,
             };
-            let rows = services.store.assignments(kind, user_id.as_deref(), of.as_deref()).await?;
+            let rows = services.guarded.memberships(kind, user_id.as_deref(), of.as_deref()).await?;
             for row in &rows {
-                println!("user {}  {resource_type}/{}  (by {})", row.user_id, row.value, row.assigned_by);
+                println!("user {}  {}/{}  (by {})", row.user_id, what.resource_type(), row.value, row.assigned_by);
             }
             println!("{} membership(s)", rows.len());
             Ok(())

@@ -13,6 +13,7 @@ mod break_glass;
 mod erase;
 mod guarded;
 mod live;
+mod membership;
 mod store;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
