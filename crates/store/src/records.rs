@@ -137,7 +137,7 @@ impl RecordStore for SqlStore {
                     sql.push(LIVE_KEY);
                 }
             }
-            push_filter_list(&mut sql, resource_type, filters);
+            push_filter_list(&mut sql, resource_type, filters, false);
             sql
         };
         let mut total_sql = Sql::new(self.engine);

@@ -139,11 +139,16 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
 /// resource type themselves rather than refer to `r`, so they are uncorrelated and run once
 /// through the (resource_type, param, term) index instead of once per row.
 pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
-    push_filter_list(sql, &query.resource_type, &query.filters);
+    push_filter_list(sql, &query.resource_type, &query.filters, true);
 }
 
-/// [`push_filters`] for a resource type and a list of filters.
-pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Filter]) {
+/// [`push_filters`] for a resource type and a list of filters. With `current_only`,
+/// compartment conditions restate `r.is_current = 1` next to themselves: that is what lets
+/// both engines use the partial compartment index (`WHERE is_current = 1`) instead of
+/// scanning every row of the type (100x at 100k patients). History (all versions) passes
+/// false.
+pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Filter], current_only: bool) {
+    let current = if current_only { "r.is_current = 1 AND " } else { "" };
     for filter in filters {
         sql.push(" AND ");
         match filter {
@@ -184,7 +189,8 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                 sql.push("1 = 0");
             }
             Filter::Compartment(ids) => {
-                sql.push("r.compartment IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+                sql.push("(").push(current).push("r.compartment IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+                sql.push(")");
             }
             Filter::Ids(ids) if ids.is_empty() => {
                 sql.push("1 = 0");
@@ -206,12 +212,12 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     sql.push("1 = 0");
                 }
                 (false, true) => {
-                    sql.push("(r.compartment IS NULL OR r.compartment IN ")
-                        .list(ids.iter().map(|i| Arg::Text(i.clone())))
-                        .push(")");
+                    sql.push("(r.compartment IS NULL OR (").push(current).push("r.compartment IN ");
+                    sql.list(ids.iter().map(|i| Arg::Text(i.clone()))).push("))");
                 }
                 (false, false) => {
-                    sql.push("r.compartment IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
+                    sql.push("(").push(current).push("r.compartment IN ");
+                    sql.list(ids.iter().map(|i| Arg::Text(i.clone()))).push(")");
                 }
             },
             Filter::WithoutTerms { terms, .. } if terms.is_empty() => {

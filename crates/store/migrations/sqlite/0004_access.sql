@@ -9,6 +9,7 @@ CREATE TABLE access_assignments (
     PRIMARY KEY (kind, user_id, value)
 );
 CREATE INDEX access_assignments_by_value ON access_assignments (kind, value);
+CREATE INDEX access_assignments_by_user ON access_assignments (user_id);
 
 -- Emergency access (45 CFR 164.312(a)(2)(ii)): one patient, a reason, an end, a review.
 -- The free-text reason is sealed: a clinician may write clinical details into it.
