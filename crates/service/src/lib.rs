@@ -15,9 +15,10 @@ pub mod records;
 pub use clock::{Clock, SystemClock};
 pub use error::RecordError;
 pub use ports::{
-    DataKeyRewrap, Filter, KeySource, RecordStore, StaticKeySource, StoreError, StoreQuery, StoredDataKey,
-    StoredVersion, VersionWrite,
+    DataKeyRewrap, Filter, KeySource, RecordStore, ScannedVersion, StaticKeySource, StoreError, StoreQuery,
+    StoredDataKey, StoredVersion, VersionKey, VersionWrite,
 };
 pub use records::{
-    Bundle, BundleKind, EntryOutcome, HistoryPage, PageCursor, Records, SearchPage, StoredResource, WriteOutcome,
+    Bundle, BundleKind, EntryOutcome, HistoryPage, IntegrityProblem, IntegrityReport, PageCursor, ProblemKind, Records,
+    SearchPage, StoredResource, WriteOutcome,
 };

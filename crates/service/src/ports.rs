@@ -93,6 +93,23 @@ pub struct StoreQuery {
     pub count_total: bool,
 }
 
+/// Where a walk over every stored version stands: the last `(type, id, version)` seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionKey {
+    pub resource_type: String,
+    pub id: String,
+    pub version: i64,
+}
+
+/// One stored version as the integrity scan sees it: the row as stored, with the columns
+/// that access decisions and reads rely on (which version is current, whose compartment).
+#[derive(Debug, Clone)]
+pub struct ScannedVersion {
+    pub stored: StoredVersion,
+    pub is_current: bool,
+    pub compartment: Option<String>,
+}
+
 /// A data key moved from one KEK to another during rotation.
 #[derive(Debug, Clone)]
 pub struct DataKeyRewrap {
@@ -154,6 +171,11 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// For each resource type in a patient's compartment, the newest last-updated time
     /// (for retention checks before erasure).
     async fn compartment_activity(&self, patient_id: &str) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Every stored version (all resources, all versions, shredded ones included) in
+    /// `(type, id, version)` order after `after`, at most `limit`: the integrity scan's walk.
+    async fn scan_versions(&self, after: Option<&VersionKey>, limit: u64) -> Result<Vec<ScannedVersion>, StoreError>;
+    /// The number of stored versions (for progress).
+    async fn version_count(&self) -> Result<u64, StoreError>;
     /// Destroys a scope's data key and the search index rows of its resources; returns
     /// whether a live key was destroyed.
     async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;

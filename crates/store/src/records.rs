@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use phivault_crypto::WrappedDataKey;
 use phivault_service::{
-    DataKeyRewrap, Filter, RecordStore, StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionWrite,
+    DataKeyRewrap, Filter, RecordStore, ScannedVersion, StoreError, StoreQuery, StoredDataKey, StoredVersion,
+    VersionKey, VersionWrite,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -295,6 +296,47 @@ impl RecordStore for SqlStore {
                 Ok((kek, u64::try_from(n).unwrap_or(0)))
             })
             .collect()
+    }
+
+    async fn scan_versions(&self, after: Option<&VersionKey>, limit: u64) -> Result<Vec<ScannedVersion>, StoreError> {
+        let mut sql = Sql::new(self.engine);
+        // SQLite lets a column hold any type: a body overwritten with text (which need not be
+        // UTF-8) would fail the whole page's decoding, so the scan reads it back as bytes and
+        // lets authentication name the row.
+        let body = if self.engine == Engine::Sqlite { "CAST(r.body AS BLOB) AS body" } else { "r.body" };
+        sql.push(&format!(
+            "SELECT r.resource_type, r.id, r.version, r.last_updated_ms, {body}, k.key_id, k.scope, k.kek_id, \
+             k.wrapped, k.created_ms, r.is_current, r.compartment FROM resources r JOIN data_keys k ON k.key_id = r.key_id"
+        ));
+        if let Some(after) = after {
+            // Keyset paging on the primary key: each page is one index range, however far in.
+            sql.push(" WHERE (r.resource_type, r.id, r.version) > (")
+                .arg(Arg::Text(after.resource_type.clone()))
+                .push(", ")
+                .arg(Arg::Text(after.id.clone()))
+                .push(", ")
+                .arg(Arg::Int(after.version))
+                .push(")");
+        }
+        sql.push(" ORDER BY r.resource_type, r.id, r.version LIMIT ")
+            .arg(Arg::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let rows = sql.query().fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let is_current: i64 = row.try_get("is_current").map_err(|_| StoreError::Corrupt("resource row"))?;
+                Ok(ScannedVersion {
+                    stored: version_from_row(row)?,
+                    is_current: is_current != 0,
+                    compartment: row.try_get("compartment").map_err(|_| StoreError::Corrupt("resource row"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn version_count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM resources").fetch_one(&self.pool).await.map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError> {

@@ -46,6 +46,16 @@ impl RecordStore for FailingStore {
     async fn search(&self, query: &StoreQuery) -> Result<(Vec<StoredVersion>, u64), StoreError> {
         self.inner.search(query).await
     }
+    async fn scan_versions(
+        &self,
+        after: Option<&phivault_service::VersionKey>,
+        limit: u64,
+    ) -> Result<Vec<phivault_service::ScannedVersion>, StoreError> {
+        self.inner.scan_versions(after, limit).await
+    }
+    async fn version_count(&self) -> Result<u64, StoreError> {
+        self.inner.version_count().await
+    }
     async fn compartments(&self, query: &StoreQuery) -> Result<Vec<String>, StoreError> {
         self.inner.compartments(query).await
     }

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod codec;
+mod integrity;
 mod paging;
 mod search;
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, OperatorLoad};
 pub(crate) use codec::{KeyCache, Slot, new_resource_id};
+pub use integrity::{IntegrityProblem, IntegrityReport, ProblemKind};
 pub use paging::PageCursor;
 
 use crate::{Clock, KeySource, RecordError, RecordStore, StoredVersion};
