@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Subcommand;
 use phivault_audit::merkle::Accumulator;
-use phivault_audit::{AuditStore, Checkpoint, CheckpointSigner, StoredEntry};
+pub use phivault_audit::syslog::ShipTarget;
+use phivault_audit::{AuditEvent, AuditQuery, AuditStore, Checkpoint, CheckpointSigner, StoredEntry};
 
 use crate::config::AuditConfig;
 
@@ -50,12 +51,33 @@ pub enum AuditAction {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
-    /// Write the whole trail as JSON lines for the standalone verifier
-    /// (`phivault-audit-verify --log FILE --witness WITNESS --public-key KEY`).
+    /// Write the trail to a file: by default the whole trail for the standalone verifier
+    /// (`phivault-audit-verify --log FILE --witness WITNESS --public-key KEY`); or entries as
+    /// JSON lines, FHIR R4 AuditEvent NDJSON or a FHIR collection Bundle.
     Export {
-        /// The file to write (refuses to overwrite).
+        /// The file to write (mode 0600; refuses to overwrite).
         #[arg(long)]
         out: std::path::PathBuf,
+        /// verifier (every entry's exact bytes and hashes), jsonl (`{"seq":n,"event":{...}}`),
+        /// fhir-ndjson or fhir-bundle.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Verifier)]
+        format: ExportFormat,
+        /// From this time on (RFC 3339); not for the verifier format, which needs every entry.
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339); not for the verifier format.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Send the entries not yet shipped to a SIEM as RFC 5424 syslog over TCP or TLS
+    /// (RFC 5425), then exit. Progress is kept in audit/syslog.cursor under the data dir.
+    Ship {
+        /// tcp://HOST:PORT or tls://HOST:PORT.
+        #[arg(long)]
+        to: String,
+        /// The CA certificate (PEM) the collector's certificate chains to; needed for tls://.
+        #[arg(long)]
+        ca: Option<std::path::PathBuf>,
     },
     /// Verify the whole trail against the signed checkpoints (database and witness file).
     Verify {
@@ -63,6 +85,19 @@ pub enum AuditAction {
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
     },
+}
+
+/// What `phivault audit export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Every entry's exact bytes with its hashes, for `phivault-audit-verify`.
+    Verifier,
+    /// One `{"seq":n,"event":{...}}` line per entry, the event in its canonical form.
+    Jsonl,
+    /// One FHIR R4 AuditEvent per line.
+    FhirNdjson,
+    /// One FHIR R4 Bundle of type collection.
+    FhirBundle,
 }
 
 /// Loads the checkpoint key, creating it (and its public half) on first use.
@@ -166,39 +201,24 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             println!("signed checkpoint: {} entries, root {}", cp.tree_size, cp.root);
             println!("appended to {}", config.witness_file.display());
         }
-        AuditAction::Export { out } => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            // Entries name patients by id: owner-only, like the database.
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options.open(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            let mut writer = std::io::BufWriter::new(file);
-            let mut from = 0;
-            let mut count = 0u64;
-            loop {
-                let page = store.audit_entries(from, PAGE).await?;
-                let Some(last) = page.last() else { break };
-                from = last.seq + 1;
-                for e in &page {
-                    writeln!(writer, "{}", phivault_audit::export::export_line(e))?;
-                    count += 1;
-                }
+        AuditAction::Export { out, format, since, until } => {
+            if format == ExportFormat::Verifier && (since.is_some() || until.is_some()) {
+                bail!("--since and --until are for the jsonl and fhir formats: the verifier needs every entry");
             }
-            writer.flush()?;
+            let query = AuditQuery {
+                since_ms: rfc3339_ms(since.as_deref(), "since")?,
+                until_ms: rfc3339_ms(until.as_deref(), "until")?,
+                ..Default::default()
+            };
+            let count = export(store, &out, format, &query).await?;
             println!("exported {count} entries to {}", out.display());
         }
+        AuditAction::Ship { .. } => {
+            // The cursor lives in the data dir, which this function is not given.
+            bail!("`phivault audit ship` is dispatched with the data dir by main");
+        }
         AuditAction::Search { user, patient, action, outcome, since, until, limit } => {
-            let time = |t: &Option<String>, name: &str| -> Result<Option<i64>> {
-                t.as_deref()
-                    .map(|t| {
-                        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                            .map(|d| (d.unix_timestamp_nanos() / 1_000_000) as i64)
-                            .with_context(|| format!("--{name} must be an RFC 3339 time such as 2026-11-25T08:00:00Z"))
-                    })
-                    .transpose()
-            };
-            let (since, until) = (time(&since, "since")?, time(&until, "until")?);
+            let (since, until) = (rfc3339_ms(since.as_deref(), "since")?, rfc3339_ms(until.as_deref(), "until")?);
             let outcome = match outcome.as_deref() {
                 None => None,
                 Some("success") => Some(phivault_audit::Outcome::Success),
@@ -295,5 +315,174 @@ pub async fn record_cli(log: &phivault_audit::AuditLog, action: &str, target: Op
     event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
     event.target = target.map(|t| phivault_audit::clip(&t, 128));
     log.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
+    Ok(())
+}
+
+/// `--since`/`--until` as milliseconds since the epoch.
+fn rfc3339_ms(text: Option<&str>, flag: &str) -> Result<Option<i64>> {
+    text.map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(|d| (d.unix_timestamp_nanos() / 1_000_000) as i64)
+            .with_context(|| format!("--{flag} must be an RFC 3339 time such as 2026-11-25T08:00:00Z"))
+    })
+    .transpose()
+}
+
+/// Calls `each` for every stored entry, in order, a page at a time.
+async fn each_entry(store: &dyn AuditStore, mut each: impl FnMut(&StoredEntry) -> Result<()>) -> Result<()> {
+    let mut from = 0;
+    loop {
+        let page = store.audit_entries(from, PAGE).await?;
+        let Some(last) = page.last() else { return Ok(()) };
+        from = last.seq + 1;
+        page.iter().try_for_each(&mut each)?;
+    }
+}
+
+fn parse_entry(entry: &StoredEntry) -> Result<AuditEvent> {
+    AuditEvent::from_canonical(&entry.bytes)
+        .with_context(|| format!("entry #{} is not a valid audit entry; run `phivault audit verify`", entry.seq))
+}
+
+/// Writes the export next to `out` first and links it into place only when complete, so
+/// an interrupted export leaves no half-written file under the name asked for, and an
+/// existing file is never replaced (the link fails instead).
+async fn export(store: &dyn AuditStore, out: &Path, format: ExportFormat, query: &AuditQuery) -> Result<u64> {
+    if out.exists() {
+        bail!("{} exists: refusing to overwrite it", out.display());
+    }
+    let mut partial = out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Entries name patients by id: owner-only, like the database.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let written = write_export(store, std::io::BufWriter::new(file), format, query).await.and_then(|count| {
+        std::fs::hard_link(&partial, out).with_context(|| format!("cannot create {}", out.display()))?;
+        Ok(count)
+    });
+    let _ = std::fs::remove_file(&partial);
+    written
+}
+
+async fn write_export(
+    store: &dyn AuditStore,
+    mut out: std::io::BufWriter<std::fs::File>,
+    format: ExportFormat,
+    query: &AuditQuery,
+) -> Result<u64> {
+    let mut count = 0u64;
+    match format {
+        ExportFormat::Verifier => {
+            each_entry(store, |e| {
+                count += 1;
+                Ok(writeln!(out, "{}", phivault_audit::export::export_line(e))?)
+            })
+            .await?;
+        }
+        ExportFormat::Jsonl | ExportFormat::FhirNdjson => {
+            each_entry(store, |e| {
+                let event = parse_entry(e)?;
+                if !query.matches(&event) {
+                    return Ok(());
+                }
+                count += 1;
+                if format == ExportFormat::Jsonl {
+                    let canonical = String::from_utf8_lossy(&e.bytes);
+                    Ok(writeln!(out, "{{\"seq\":{},\"event\":{canonical}}}", e.seq)?)
+                } else {
+                    Ok(writeln!(out, "{}", phivault_audit::fhir::ndjson_line(e.seq, &event))?)
+                }
+            })
+            .await?;
+        }
+        ExportFormat::FhirBundle => {
+            let mut bundle = phivault_audit::fhir::BundleWriter::new(&mut out)?;
+            each_entry(store, |e| {
+                let event = parse_entry(e)?;
+                if query.matches(&event) {
+                    bundle.push(e.seq, &event)?;
+                }
+                Ok(())
+            })
+            .await?;
+            count = bundle.finish()?.1;
+        }
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(count)
+}
+
+/// Where `phivault audit ship` keeps its progress, relative to the data dir.
+pub const SHIP_CURSOR: &str = "audit/syslog.cursor";
+
+/// Entries per connection: each batch is confirmed (the collector closes after reading it)
+/// before the cursor moves past it.
+const SHIP_BATCH: u64 = 1000;
+
+/// Ships every entry after the cursor in `cursor` (a file holding the next `seq` to send;
+/// missing means from the start) to `target` as RFC 5424 syslog, batch by batch, and
+/// returns how many were sent. The cursor is rewritten atomically after each batch the
+/// collector took, so a crash or a lost connection repeats at most that one batch (the
+/// `seq` parameter lets a SIEM drop the repeats) and never skips an entry. An entry that is
+/// not valid stops shipping at that entry, loudly. Not meant to run twice at once on one
+/// cursor.
+pub async fn ship_new_entries(store: &dyn AuditStore, target: &ShipTarget, cursor: &Path) -> Result<u64> {
+    let mut next = read_cursor(cursor)?;
+    let mut shipped = 0;
+    loop {
+        let page = store.audit_entries(next, SHIP_BATCH).await?;
+        let Some(last) = page.last().map(|e| e.seq) else { return Ok(shipped) };
+        let mut bytes = Vec::new();
+        for entry in &page {
+            let message = phivault_audit::syslog::message(entry.seq, &parse_entry(entry)?);
+            bytes.extend(phivault_audit::syslog::frame(&message));
+        }
+        phivault_audit::syslog::deliver(target, &bytes).await?;
+        write_cursor(cursor, last + 1)?;
+        shipped += page.len() as u64;
+        next = last + 1;
+    }
+}
+
+fn read_cursor(path: &Path) -> Result<u64> {
+    match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).with_context(|| format!("cannot read the shipping cursor {}", path.display())),
+        Ok(text) => text.trim().parse().with_context(|| {
+            format!("the shipping cursor {} is damaged: it should hold the next entry number", path.display())
+        }),
+    }
+}
+
+/// Replaces the cursor file atomically: a new file, flushed, renamed over the old one.
+fn write_cursor(path: &Path, next: u64) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = std::path::PathBuf::from(temporary);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temporary)?;
+        writeln!(file, "{next}")?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        // The rename itself is durable once the directory is.
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().with_context(|| format!("cannot write the shipping cursor {}", path.display()))
+}
+
+/// `phivault audit ship`: opens the store of the data dir and ships what is new.
+pub async fn ship(data_dir: &Path, to: &str, ca: Option<&Path>) -> Result<()> {
+    let target = ShipTarget::parse(to, ca)?;
+    let config = crate::config::Config::load(data_dir)?;
+    let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+    let shipped = ship_new_entries(&store, &target, &data_dir.join(SHIP_CURSOR)).await;
+    store.close().await;
+    println!("shipped {} entries to {target}", shipped?);
     Ok(())
 }
