@@ -3,6 +3,7 @@
 //! they hold no business rules.
 
 mod admin;
+mod alerts;
 pub mod audit;
 pub mod auth;
 mod body;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Where break-glass grants are sent for the privacy officer (none: audit trail only).
     pub notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
+    /// The activity review's alert queue.
+    pub alerts: Arc<dyn phivault_audit::alerts::AlertStore>,
 }
 
 /// The whole HTTP application: `/fhir` (authenticated), sign-in pages, the admin API,
@@ -68,7 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounting", axum::routing::get(review::accounting))
         .route_layer(authenticated.clone());
     let audit_review =
-        Router::new().route("/entries", axum::routing::get(review::entries)).route_layer(authenticated.clone());
+        alerts::routes().route("/entries", axum::routing::get(review::entries)).route_layer(authenticated.clone());
     let admin = admin::routes()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin))
         .route_layer(authenticated)

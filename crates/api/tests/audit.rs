@@ -105,6 +105,7 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
         identity: app.identity.clone(),
         audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
         notifier: None,
+        alerts: Arc::new(app.store.clone()),
         config: Arc::new(phivault_api::ApiConfig {
             base_url: common::BASE.into(),
             max_body_bytes: 1 << 20,

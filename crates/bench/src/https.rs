@@ -25,6 +25,7 @@ pub async fn read_by_id(
     records: GuardedRecords,
     identity: phivault_identity::Identity,
     audit: phivault_audit::AuditLog,
+    alerts: Arc<dyn phivault_audit::alerts::AlertStore>,
     token: &str,
     loaded: usize,
 ) -> (f64, f64) {
@@ -38,6 +39,7 @@ pub async fn read_by_id(
         identity,
         audit,
         notifier: None,
+        alerts,
         config: Arc::new(ApiConfig {
             base_url: "https://127.0.0.1".into(),
             max_body_bytes: 1 << 20,

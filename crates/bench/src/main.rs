@@ -120,10 +120,19 @@ async fn main() {
                 store.clone(),
                 phivault_testkit::policies_with(phivault_testkit::CLINICIANS_SEE_ALL),
             );
-            let (latency_off, _) =
-                https::read_by_id(guarded.clone(), identity.clone(), off, token.expose(), target).await;
+            let (latency_off, _) = https::read_by_id(
+                guarded.clone(),
+                identity.clone(),
+                off,
+                std::sync::Arc::new(store.clone()),
+                token.expose(),
+                target,
+            )
+            .await;
             let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench");
-            let (latency, cpu) = https::read_by_id(guarded, identity, audit, token.expose(), target).await;
+            let (latency, cpu) =
+                https::read_by_id(guarded, identity, audit, std::sync::Arc::new(store.clone()), token.expose(), target)
+                    .await;
             row(
                 "HTTPS GET Patient/id, audit trail off (discarded) vs on (durable, fail closed), 1 client",
                 format!(

@@ -32,6 +32,31 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub review: ReviewConfig,
+}
+
+/// Activity review: how often the server runs the alert rules and the integrity scan, and
+/// the rules' thresholds (`[review.rules]`: failed_logins, failed_login_window_minutes,
+/// working_hours, patients_per_day, default_patients_per_day).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Seconds between runs of the alert rules in `serve` (0: only `phivault alerts run`).
+    pub alert_interval_secs: u64,
+    /// Hours between integrity scans in `serve` (0: only `phivault integrity scan`).
+    pub integrity_scan_hours: u64,
+    pub rules: phivault_audit::detect::DetectionRules,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        Self {
+            alert_interval_secs: 60,
+            integrity_scan_hours: 24,
+            rules: phivault_audit::detect::DetectionRules::default(),
+        }
+    }
 }
 
 /// Where notices for the privacy officer go (break-glass grants).
@@ -321,6 +346,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             policy: PolicyConfig::default(),
             notify: NotifyConfig::default(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -421,6 +447,15 @@ impl Config {
             bail!("policy.break_glass_minutes must be between 1 and 1440: emergency access is time-limited");
         }
         crate::notify::SmtpNotifier::from_config(&self.notify)?;
+        let rules = &self.review.rules;
+        if rules.failed_logins == 0 || rules.failed_login_window_minutes == 0 {
+            bail!("review.rules.failed_logins and failed_login_window_minutes must be at least 1");
+        }
+        if let Some(hours) = &rules.working_hours
+            && (hours.start_minute >= 24 * 60 || hours.end_minute > 24 * 60 || hours.utc_offset_minutes.abs() > 14 * 60)
+        {
+            bail!("review.rules.working_hours: minutes after midnight (0-1440) and a UTC offset within 14 hours");
+        }
         Ok(())
     }
 }

@@ -92,6 +92,16 @@ enum Command {
         #[command(subcommand)]
         action: commands::audit::AuditAction,
     },
+    /// Alerts from the activity review rules: run them, list, review, flag patients.
+    Alerts {
+        #[command(subcommand)]
+        action: commands::review::AlertAction,
+    },
+    /// Integrity of the stored records: scan.
+    Integrity {
+        #[command(subcommand)]
+        action: commands::review::IntegrityAction,
+    },
     /// OAuth client registration: SMART apps (public, PKCE) and backend services (JWT).
     Client {
         #[command(subcommand)]
@@ -288,6 +298,22 @@ async fn run(cli: Cli) -> Result<()> {
                 phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
             let result = commands::audit::run(&store, &config.audit, action).await;
             store.close().await;
+            result
+        }
+        Command::Alerts { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let (name, target) = action.audit_name();
+            let result = commands::review::alerts(&services, &config.review.rules, action).await;
+            let audited = commands::audit::record_cli(&services.audit, name, target, result.is_ok()).await;
+            services.store.close().await;
+            result.and(audited)
+        }
+        Command::Integrity { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let services = wiring::open(&config).await?;
+            let result = commands::review::integrity(&services, action).await;
+            services.store.close().await;
             result
         }
         Command::Client { action } => {

@@ -69,6 +69,7 @@ pub fn open_key_file(path: &Path) -> Result<KeyFile> {
 }
 
 /// Everything a command that touches records or accounts needs.
+#[derive(Clone)]
 pub struct Services {
     pub store: SqlStore,
     pub keys: Arc<FileKeySource>,

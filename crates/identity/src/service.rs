@@ -108,6 +108,16 @@ pub struct Principal {
     pub kind: TokenKind,
 }
 
+/// The existing account a sign-in attempt named, for the audit trail only: the client
+/// gets the same answer whatever is here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginSubject {
+    pub user_id: String,
+    /// Why the account itself refuses sign-in (`deactivated_account`, `locked_account`,
+    /// `locked_out`), whatever the password was.
+    pub account_refusal: Option<&'static str>,
+}
+
 /// A new account to create.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -204,7 +214,7 @@ impl Identity {
         username: &str,
         password: &str,
         source: &str,
-    ) -> (Result<SessionGrant, IdentityError>, Option<String>) {
+    ) -> (Result<SessionGrant, IdentityError>, Option<LoginSubject>) {
         let mut subject = None;
         let result = self.login_inner(username, password, source, &mut subject).await;
         (result, subject)
@@ -215,7 +225,7 @@ impl Identity {
         username: &str,
         password: &str,
         source: &str,
-        subject: &mut Option<String>,
+        subject: &mut Option<LoginSubject>,
     ) -> Result<SessionGrant, IdentityError> {
         let policy = &self.inner.policy;
         let store = &self.inner.store;
@@ -232,7 +242,13 @@ impl Identity {
             store.note_source_failure(source, now, policy.source_window_ms).await?;
             return Err(IdentityError::BadCredentials);
         };
-        *subject = Some(user.id.clone());
+        let account_refusal = match user.status {
+            UserStatus::Deactivated => Some("deactivated_account"),
+            UserStatus::Locked => Some("locked_account"),
+            _ if user.locked_until_ms > now => Some("locked_out"),
+            _ => None,
+        };
+        *subject = Some(LoginSubject { user_id: user.id.clone(), account_refusal });
         let usable = user.status == UserStatus::Active && user.locked_until_ms <= now;
         if !password_ok || !usable {
             store.note_source_failure(source, now, policy.source_window_ms).await?;

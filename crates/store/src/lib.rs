@@ -7,6 +7,7 @@
 //! PostgreSQL database: nothing that must be global lives in process memory.
 
 mod access;
+mod alerts;
 mod audit;
 mod identity;
 mod migrate;

@@ -10,12 +10,14 @@ const SQLITE: &[(i64, &str)] = &[
     (2, include_str!("../migrations/sqlite/0002_identity.sql")),
     (3, include_str!("../migrations/sqlite/0003_audit.sql")),
     (4, include_str!("../migrations/sqlite/0004_access.sql")),
+    (5, include_str!("../migrations/sqlite/0005_alerts.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
     (2, include_str!("../migrations/postgres/0002_identity.sql")),
     (3, include_str!("../migrations/postgres/0003_audit.sql")),
     (4, include_str!("../migrations/postgres/0004_access.sql")),
+    (5, include_str!("../migrations/postgres/0005_alerts.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.

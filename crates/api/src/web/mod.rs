@@ -182,9 +182,14 @@ async fn login_submit(
     let (outcome, reason) = match &result {
         Ok(g) => (Outcome::Success, g.stage.as_str().to_owned()),
         Err(IdentityError::Throttled { .. }) => (Outcome::Denied, "throttled".to_owned()),
-        Err(IdentityError::BadCredentials) => (Outcome::Denied, "bad_credentials".to_owned()),
+        // The account's own refusal (deactivated, locked) goes to the trail for log-in
+        // monitoring; the client is told the same as for a wrong password.
+        Err(IdentityError::BadCredentials) => {
+            (Outcome::Denied, subject.as_ref().and_then(|s| s.account_refusal).unwrap_or("bad_credentials").to_owned())
+        }
         Err(_) => (Outcome::Failure, "error".to_owned()),
     };
+    let subject = subject.map(|s| s.user_id);
     if let Err(refused) =
         record(&state, &origin, "login.password", outcome, Some(&reason), subject.as_deref(), None).await
     {

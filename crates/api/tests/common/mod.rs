@@ -63,6 +63,7 @@ pub async fn app_notifying(
         identity: identity.clone(),
         audit,
         notifier,
+        alerts: Arc::new(store.clone()),
         config: Arc::new(ApiConfig {
             base_url: BASE.into(),
             max_body_bytes,

@@ -9,5 +9,6 @@ pub mod import;
 pub mod init;
 pub mod keys;
 pub mod policy;
+pub mod review;
 pub mod serve;
 pub mod users;

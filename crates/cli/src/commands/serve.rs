@@ -29,6 +29,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         identity: services.identity.clone(),
         audit: services.audit.clone(),
         notifier: services.notifier.clone(),
+        alerts: Arc::new(services.store.clone()),
         config: Arc::new(ApiConfig {
             base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: config.server.max_body_bytes,
@@ -91,6 +92,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
             }
         })
     };
+    let review = super::review::spawn_periodic(&services, &config.review);
     let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");
@@ -101,6 +103,9 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     }
     checkpoints.abort();
     policy_reload.abort();
+    for task in review {
+        task.abort();
+    }
     // A last checkpoint covering everything this process served.
     match super::audit::checkpoint(&services.store, &signer, &config.audit.witness_file).await {
         Ok(cp) => eprintln!("signed the audit checkpoint at {} entries", cp.tree_size),

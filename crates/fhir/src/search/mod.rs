@@ -12,5 +12,6 @@ mod params;
 mod query;
 
 pub use extract::{IndexEntries, extract_index_entries};
+pub use normalize::{prefix_term, text_words};
 pub use params::{ParamDef, ParamKind, params_for, search_param_names};
 pub use query::{Clause, DateCondition, DateOp, SearchRequest, Sort, parse_search};

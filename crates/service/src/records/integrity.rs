@@ -100,7 +100,7 @@ impl Records {
     /// Walks every stored version and checks it; `progress` is told how many versions are
     /// done after each page. Only storage failures end the scan early: every integrity
     /// finding is collected in the report.
-    pub async fn integrity_scan(&self, progress: &mut dyn FnMut(u64)) -> Result<IntegrityReport, RecordError> {
+    pub async fn integrity_scan(&self, progress: &mut (dyn FnMut(u64) + Send)) -> Result<IntegrityReport, RecordError> {
         let mut report = IntegrityReport::default();
         let mut cache = KeyCache::default();
         let mut after: Option<VersionKey> = None;

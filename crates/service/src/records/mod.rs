@@ -4,6 +4,7 @@ mod bundle;
 mod codec;
 mod integrity;
 mod paging;
+mod relatives;
 mod search;
 
 use std::sync::Arc;
