@@ -359,7 +359,9 @@ async fn export(store: &dyn AuditStore, out: &Path, format: ExportFormat, query:
     // Entries name patients by id: owner-only, like the database.
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+    let file = options.open(&partial).with_context(|| {
+        format!("cannot create {} (if an earlier export was interrupted, remove it)", partial.display())
+    })?;
     let written = write_export(store, std::io::BufWriter::new(file), format, query).await.and_then(|count| {
         std::fs::hard_link(&partial, out).with_context(|| format!("cannot create {}", out.display()))?;
         Ok(count)
