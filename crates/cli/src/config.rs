@@ -141,6 +141,15 @@ pub struct AuditConfig {
     pub witness_file: PathBuf,
     /// How often the server signs a checkpoint (it also signs one at shutdown).
     pub checkpoint_interval_secs: u64,
+    /// A SIEM's syslog collector the server ships every entry to: `tcp://host:port` or
+    /// `tls://host:port` (RFC 5424 over RFC 6587/5425 framing). None: no shipping.
+    pub syslog_target: Option<String>,
+    /// The CA certificate (PEM) that signed a `tls://` collector's certificate.
+    pub syslog_ca: Option<PathBuf>,
+    /// How often the server ships new entries.
+    pub ship_interval_secs: u64,
+    /// The next entry to ship (one node per cursor file).
+    pub ship_cursor: PathBuf,
 }
 
 impl Default for AuditConfig {
@@ -149,6 +158,10 @@ impl Default for AuditConfig {
             signing_key: "audit/signing.key".into(),
             public_key: "audit/signing.pub".into(),
             witness_file: "audit/witness.jsonl".into(),
+            syslog_target: None,
+            syslog_ca: None,
+            ship_interval_secs: 10,
+            ship_cursor: "audit/syslog.cursor".into(),
             checkpoint_interval_secs: 300,
         }
     }
@@ -414,6 +427,8 @@ impl Config {
         self.audit.signing_key = abs(&self.audit.signing_key);
         self.audit.public_key = abs(&self.audit.public_key);
         self.audit.witness_file = abs(&self.audit.witness_file);
+        self.audit.ship_cursor = abs(&self.audit.ship_cursor);
+        self.audit.syslog_ca = self.audit.syslog_ca.as_deref().map(abs);
         self.policy.dir = abs(&self.policy.dir);
         if let Some(rest) = self.database.strip_prefix("sqlite://") {
             let file = Path::new(rest.split('?').next().unwrap_or(rest));
@@ -447,6 +462,10 @@ impl Config {
             bail!("policy.break_glass_minutes must be between 1 and 1440: emergency access is time-limited");
         }
         crate::notify::SmtpNotifier::from_config(&self.notify)?;
+        if let Some(target) = &self.audit.syslog_target {
+            phivault_audit::syslog::ShipTarget::parse(target, self.audit.syslog_ca.as_deref())
+                .context("audit.syslog_target")?;
+        }
         let rules = &self.review.rules;
         if rules.failed_logins == 0 || rules.failed_login_window_minutes == 0 {
             bail!("review.rules.failed_logins and failed_login_window_minutes must be at least 1");

@@ -289,9 +289,6 @@ async fn run(cli: Cli) -> Result<()> {
             services.store.close().await;
             result.and(audited)
         }
-        Command::Audit { action: commands::audit::AuditAction::Ship { to, ca } } => {
-            commands::audit::ship(&cli.data_dir, &to, ca.as_deref()).await
-        }
         Command::Audit { action } => {
             let config = Config::load(&cli.data_dir)?;
             let store =

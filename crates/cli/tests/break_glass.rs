@@ -109,6 +109,18 @@ async fn smtp_sink(listener: tokio::net::TcpListener, tx: tokio::sync::mpsc::Unb
     }
 }
 
+/// A syslog collector: reads each connection to its end, then closes (which is how the
+/// shipper learns the batch arrived), and passes on what it read.
+async fn syslog_sink(listener: tokio::net::TcpListener, tx: tokio::sync::mpsc::UnboundedSender<String>) {
+    use tokio::io::AsyncReadExt;
+    while let Ok((mut socket, _)) = listener.accept().await {
+        let mut bytes = Vec::new();
+        if socket.read_to_end(&mut bytes).await.is_ok() {
+            let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+}
+
 #[test]
 fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_last_good_set() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -135,6 +147,18 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
     config.insert("notify".into(), notify.into());
     let policy = config.entry("policy").or_insert_with(|| toml::Table::new().into());
     policy.as_table_mut().expect("table").insert("reload_interval_secs".into(), 1.into());
+    // The activity review every second, and the trail shipped to a syslog collector.
+    let syslog = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("syslog port");
+    let syslog_port = syslog.local_addr().expect("addr").port();
+    let (syslog_tx, mut shipped) = tokio::sync::mpsc::unbounded_channel();
+    runtime.spawn(syslog_sink(syslog, syslog_tx));
+    let mut review = toml::Table::new();
+    review.insert("alert_interval_secs".into(), 1.into());
+    config.insert("review".into(), review.into());
+    let audit = config.entry("audit").or_insert_with(|| toml::Table::new().into());
+    let audit = audit.as_table_mut().expect("table");
+    audit.insert("syslog_target".into(), format!("tcp://127.0.0.1:{syslog_port}").into());
+    audit.insert("ship_interval_secs".into(), 1.into());
     std::fs::write(&config_path, config.to_string()).expect("config");
 
     let url = format!("sqlite://{}", data.join("phivault.db").display());
@@ -183,11 +207,34 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
         let (status, head, _) = https(port, &cert, "GET", &read, &nurse, "").await;
         assert_eq!(status, 200);
         assert!(head.to_ascii_lowercase().contains("x-phivault-break-glass: active"), "{head}");
-        let message = tokio::time::timeout(Duration::from_secs(20), mail.recv()).await.expect("mail in time");
-        let message = message.expect("a message");
-        assert!(message.contains("To: privacy@clinic.example"), "{message}");
-        assert!(message.contains(&patient) && message.contains("emergency-treatment"), "{message}");
-        assert!(!message.contains("reception"), "the note stays behind sign-in: {message}");
+        // Two messages: the break-glass notice, and the activity review's alert on it.
+        let (mut notice, mut alert) = (None, None);
+        while notice.is_none() || alert.is_none() {
+            let message = tokio::time::timeout(Duration::from_secs(20), mail.recv()).await.expect("mail in time");
+            let message = message.expect("a message");
+            if message.contains("phivault alert: break_glass") {
+                alert = Some(message);
+            } else {
+                notice = Some(message);
+            }
+        }
+        let (notice, alert) = (notice.expect("notice"), alert.expect("alert"));
+        assert!(notice.contains("To: privacy@clinic.example"), "{notice}");
+        assert!(notice.contains(&patient) && notice.contains("emergency-treatment"), "{notice}");
+        for message in [&notice, &alert] {
+            assert!(!message.contains("reception"), "the note stays behind sign-in: {message}");
+        }
+        assert!(alert.contains(&patient) && alert.contains("Account: user-"), "{alert}");
+        // The collector receives the trail, start event and break-glass request included.
+        let mut received = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(received.contains(" audit.start ") && received.contains(" break_glass.request ")) {
+            assert!(Instant::now() < deadline, "the trail never reached the collector: {received}");
+            if let Ok(Some(bytes)) = tokio::time::timeout(Duration::from_secs(2), shipped.recv()).await {
+                received.push_str(&bytes);
+            }
+        }
+        assert!(!received.contains("reception") && !received.contains("Collapsed"), "no note in the trail");
 
         // A broken policy file: refused, and the last good set stays in force.
         let extra = data.join("policy/zz-extra.cedar");

@@ -213,9 +213,10 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             let count = export(store, &out, format, &query).await?;
             println!("exported {count} entries to {}", out.display());
         }
-        AuditAction::Ship { .. } => {
-            // The cursor lives in the data dir, which this function is not given.
-            bail!("`phivault audit ship` is dispatched with the data dir by main");
+        AuditAction::Ship { to, ca } => {
+            let target = ShipTarget::parse(&to, ca.as_deref())?;
+            let shipped = ship_new_entries(store, &target, &config.ship_cursor).await?;
+            println!("shipped {shipped} entries to {target}");
         }
         AuditAction::Search { user, patient, action, outcome, since, until, limit } => {
             let (since, until) = (rfc3339_ms(since.as_deref(), "since")?, rfc3339_ms(until.as_deref(), "until")?);
@@ -418,9 +419,6 @@ async fn write_export(
     Ok(count)
 }
 
-/// Where `phivault audit ship` keeps its progress, relative to the data dir.
-pub const SHIP_CURSOR: &str = "audit/syslog.cursor";
-
 /// Entries per connection: each batch is confirmed (the collector closes after reading it)
 /// before the cursor moves past it.
 const SHIP_BATCH: u64 = 1000;
@@ -476,15 +474,4 @@ fn write_cursor(path: &Path, next: u64) -> Result<()> {
         std::fs::File::open(dir)?.sync_all()
     };
     write().with_context(|| format!("cannot write the shipping cursor {}", path.display()))
-}
-
-/// `phivault audit ship`: opens the store of the data dir and ships what is new.
-pub async fn ship(data_dir: &Path, to: &str, ca: Option<&Path>) -> Result<()> {
-    let target = ShipTarget::parse(to, ca)?;
-    let config = crate::config::Config::load(data_dir)?;
-    let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-    let shipped = ship_new_entries(&store, &target, &data_dir.join(SHIP_CURSOR)).await;
-    store.close().await;
-    println!("shipped {} entries to {target}", shipped?);
-    Ok(())
 }

@@ -93,6 +93,27 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         })
     };
     let review = super::review::spawn_periodic(&services, &config.review);
+    let shipping = match &config.audit.syslog_target {
+        Some(target) => {
+            let target = super::audit::ShipTarget::parse(target, config.audit.syslog_ca.as_deref())?;
+            let (store, cursor) = (services.store.clone(), config.audit.ship_cursor.clone());
+            let every = Duration::from_secs(config.audit.ship_interval_secs.max(1));
+            Some(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    // A collector that is down is retried from the cursor: nothing is skipped.
+                    if let Err(e) = super::audit::ship_new_entries(&store, &target, &cursor).await {
+                        tracing::error!(error = %e, "cannot ship the audit trail to the syslog collector");
+                    }
+                }
+            }))
+        }
+        None => None,
+    };
+    // The audit system's own start and stop are events of the trail (ONC 170.315(d)(2)).
+    record_lifecycle(&services, "audit.start").await?;
     let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");
@@ -106,12 +127,29 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     for task in review {
         task.abort();
     }
+    if let Some(task) = shipping {
+        task.abort();
+    }
+    if let Err(e) = record_lifecycle(&services, "audit.stop").await {
+        tracing::error!(error = %e, "cannot record the audit system's stop");
+    }
     // A last checkpoint covering everything this process served.
     match super::audit::checkpoint(&services.store, &signer, &config.audit.witness_file).await {
         Ok(cp) => eprintln!("signed the audit checkpoint at {} entries", cp.tree_size),
         Err(e) => tracing::error!(error = %e, "cannot sign the shutdown audit checkpoint"),
     }
     services.store.close().await;
+    Ok(())
+}
+
+/// Records the server's (and with it the audit system's) start or stop.
+async fn record_lifecycle(services: &Services, action: &str) -> Result<()> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+    let mut event =
+        phivault_audit::AuditEvent::new(now, action, phivault_audit::Outcome::Success, services.audit.node());
+    event.user_id = Some("system:phivault".into());
+    event.reason = Some(env!("CARGO_PKG_VERSION").into());
+    services.audit.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
     Ok(())
 }
 
