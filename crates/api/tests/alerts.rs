@@ -107,9 +107,8 @@ async fn suspicious_activity_raises_alerts_that_only_the_privacy_officer_reviews
     assert_eq!(as_user(&app, officer, get("/audit/alerts?status=maybe")).await.status, StatusCode::BAD_REQUEST);
 
     let id = relative_alert.id.clone();
-    let review = |finding: &str| {
-        with_json("POST", &format!("/audit/alerts/{id}/review"), &json!({ "finding": finding }), &[])
-    };
+    let review =
+        |finding: &str| with_json("POST", &format!("/audit/alerts/{id}/review"), &json!({ "finding": finding }), &[]);
     assert_eq!(as_user(&app, &app.token, review("benign")).await.status, StatusCode::FORBIDDEN, "the subject");
     assert_eq!(as_user(&app, officer, review("fine")).await.status, StatusCode::BAD_REQUEST);
     let done = as_user(&app, officer, review("violation")).await;

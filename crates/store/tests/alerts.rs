@@ -59,10 +59,7 @@ async fn two_nodes_raise_each_alert_once_and_reviews_are_final() {
         for i in 0..4 {
             log.record(&read(20 + i, "clerk", &format!("p{i}"))).await.expect("durable");
         }
-        let (ra, rb) = tokio::join!(
-            a.run_once(&store, &store, &watch, NOON),
-            b.run_once(&other, &other, &watch, NOON)
-        );
+        let (ra, rb) = tokio::join!(a.run_once(&store, &store, &watch, NOON), b.run_once(&other, &other, &watch, NOON));
         let raised = ra.expect("a").len() + rb.expect("b").len();
         assert_eq!(raised, 1, "{engine}: the fourth distinct patient raises unusual volume once");
 
