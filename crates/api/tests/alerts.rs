@@ -76,12 +76,14 @@ async fn suspicious_activity_raises_alerts_that_only_the_privacy_officer_reviews
     }
 
     let physician = app.identity.find_user("dr-daffy").await.expect("physician");
-    let mut watch = Watchlist::default();
-    watch.related = app
-        .records
-        .patients_sharing_family_name(&[(physician.id.clone(), physician.display_name.clone())])
-        .await
-        .expect("blind index lookup");
+    let watch = Watchlist {
+        related: app
+            .records
+            .patients_sharing_family_name(&[(physician.id.clone(), physician.display_name.clone())])
+            .await
+            .expect("blind index lookup"),
+        ..Watchlist::default()
+    };
     assert_eq!(watch.related[&physician.id], [relative_id.clone()].into(), "the relative, not the stranger");
     // Working hours off: this test must not depend on the time of day it runs.
     let rules = DetectionRules { working_hours: None, ..DetectionRules::default() };
@@ -91,7 +93,7 @@ async fn suspicious_activity_raises_alerts_that_only_the_privacy_officer_reviews
     kinds.sort();
     assert_eq!(kinds, [AlertKind::FailedLogins, AlertKind::DeactivatedAccount, AlertKind::OwnOrRelativeRecord]);
     let relative_alert = raised.iter().find(|a| a.kind == AlertKind::OwnOrRelativeRecord).expect("alert");
-    assert_eq!(relative_alert.patient_ids, [relative_id.clone()]);
+    assert_eq!(relative_alert.patient_ids, std::slice::from_ref(&relative_id));
     for alert in &raised {
         let (_, body) = alert.notice();
         assert!(!body.contains("Daffy") && !body.contains("Junior") && !body.contains("nurse-"), "ids only: {body}");

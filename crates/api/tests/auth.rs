@@ -191,6 +191,19 @@ async fn browser_sign_in_with_password_change_totp_enrolment_csrf_and_logout() {
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(out.headers["set-cookie"].to_str().expect("ascii").contains("Max-Age=0"));
     assert_eq!(send_as_is(&app.router, with_cookie("/fhir/Patient", &cookie)).await.status, StatusCode::UNAUTHORIZED);
+
+    // The first-login password change and the second-factor enrolment are events of the trail.
+    let porky = app.identity.find_user("nurse-porky").await.expect("account");
+    let entries = phivault_audit::AuditStore::audit_entries(&app.store, 0, 1000).await.expect("trail");
+    let actions: Vec<String> = entries
+        .iter()
+        .filter_map(|e| phivault_audit::AuditEvent::from_canonical(&e.bytes))
+        .filter(|e| e.user_id.as_deref() == Some(porky.id.as_str()) && e.outcome == phivault_audit::Outcome::Success)
+        .map(|e| e.action)
+        .collect();
+    for action in ["login.password", "account.password", "account.mfa_enrol", "logout"] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
+    }
 }
 
 #[tokio::test]

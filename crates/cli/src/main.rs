@@ -229,8 +229,19 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Import { paths } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
-            let summary = commands::import::import_paths(&services.records, &paths).await?;
+            let summary = commands::import::import_paths(&services.records, &paths).await;
+            // One entry per run, with counts: an import creates records in bulk, outside any
+            // user's session, and the trail must show that it happened and by whom.
+            let reason = summary
+                .as_ref()
+                .map(|s| format!("files={} created={} existing={} failed={}", s.files, s.created, s.existing, s.failed))
+                .ok();
+            let ok = summary.as_ref().is_ok_and(|s| s.failed == 0);
+            let audited =
+                commands::audit::record_cli_with_reason(&services.audit, "cli.import", None, ok, reason).await;
             services.store.close().await;
+            let summary = summary?;
+            audited?;
             println!(
                 "imported {} files: {} created, {} already present, {} failed in {:.1} s ({:.0} resources/s)",
                 summary.files,

@@ -35,6 +35,10 @@ fn integrity_scan_names_a_misfiled_record_and_raises_an_alert_reviewed_once() {
         assert!(import.status.success(), "{}", text(&import));
     }
 
+    let imports = phivault(&data, &["audit", "search", "--action", "cli.import"]);
+    let imports = String::from_utf8_lossy(&imports.stdout).to_string();
+    assert_eq!(imports.lines().filter(|l| l.contains("\"reason\":\"files=1 created=")).count(), 2, "{imports}");
+
     let clean = phivault(&data, &["integrity", "scan"]);
     assert!(clean.status.success(), "{}", text(&clean));
     assert!(text(&clean).contains("every stored record is intact"), "{}", text(&clean));

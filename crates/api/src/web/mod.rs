@@ -347,9 +347,24 @@ impl std::fmt::Debug for PasswordForm {
     }
 }
 
+/// The outcome of an account change for its audit entry: refusals of the user's input are
+/// `denied`, anything else that failed is `failure`.
+fn change_outcome<T>(result: &Result<T, IdentityError>) -> (Outcome, Option<&'static str>) {
+    match result {
+        Ok(_) => (Outcome::Success, None),
+        Err(IdentityError::PasswordRejected(_)) => (Outcome::Denied, Some("password_rejected")),
+        Err(IdentityError::WrongCurrentPassword) => (Outcome::Denied, Some("wrong_current_password")),
+        Err(IdentityError::BadCode) => (Outcome::Denied, Some("bad_code")),
+        Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => (Outcome::Denied, Some("no_session")),
+        Err(_) => (Outcome::Failure, Some("error")),
+    }
+}
+
 async fn password_submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
     Form(form): Form<PasswordForm>,
 ) -> Response {
     let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
@@ -360,7 +375,14 @@ async fn password_submit(
     if form.new != form.repeat {
         return password_page(&headers, &next, Some("The two new passwords differ."), StatusCode::BAD_REQUEST);
     }
-    match state.identity.change_password(&secret, &form.current, &form.new).await {
+    let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let user_id = state.identity.session(&secret).await.ok().map(|v| v.user.id);
+    let result = state.identity.change_password(&secret, &form.current, &form.new).await;
+    let (outcome, reason) = change_outcome(&result);
+    if let Err(refused) = record(&state, &origin, "account.password", outcome, reason, user_id.as_deref(), None).await {
+        return refused;
+    }
+    match result {
         Ok(grant) => continue_to(&grant, &next),
         Err(e @ (IdentityError::PasswordRejected(_) | IdentityError::WrongCurrentPassword)) => {
             password_page(&headers, &next, Some(&e.to_string()), StatusCode::BAD_REQUEST)
@@ -421,13 +443,27 @@ fn enrol_page(
     )
 }
 
-async fn enrol_submit(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<CodeForm>) -> Response {
+async fn enrol_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Form(form): Form<CodeForm>,
+) -> Response {
     let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
     if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
         return forbidden();
     }
     let next = safe_next(form.next.as_deref());
-    match state.identity.confirm_enrolment(&secret, &form.code).await {
+    let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let user_id = state.identity.session(&secret).await.ok().map(|v| v.user.id);
+    let result = state.identity.confirm_enrolment(&secret, &form.code).await;
+    let (outcome, reason) = change_outcome(&result);
+    if let Err(refused) = record(&state, &origin, "account.mfa_enrol", outcome, reason, user_id.as_deref(), None).await
+    {
+        return refused;
+    }
+    match result {
         Ok((grant, codes)) => {
             let list: String = codes.iter().map(|c| format!("<li>{}</li>", escape(c))).collect();
             let mut response = page(

@@ -309,12 +309,24 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
 /// Records a command-line administration or key operation in the audit trail. The actor
 /// is the operating-system account that ran it (`os:<login>`).
 pub async fn record_cli(log: &phivault_audit::AuditLog, action: &str, target: Option<String>, ok: bool) -> Result<()> {
+    record_cli_with_reason(log, action, target, ok, None).await
+}
+
+/// [`record_cli`] with a short PHI-free reason (counts, a code).
+pub async fn record_cli_with_reason(
+    log: &phivault_audit::AuditLog,
+    action: &str,
+    target: Option<String>,
+    ok: bool,
+    reason: Option<String>,
+) -> Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let outcome = if ok { phivault_audit::Outcome::Success } else { phivault_audit::Outcome::Failure };
     let mut event = phivault_audit::AuditEvent::new(now, action, outcome, log.node());
     let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
     event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
     event.target = target.map(|t| phivault_audit::clip(&t, 128));
+    event.reason = reason;
     log.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
     Ok(())
 }
