@@ -57,6 +57,9 @@ pub struct AppState {
     pub notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
     /// The activity review's alert queue.
     pub alerts: Arc<dyn phivault_audit::alerts::AlertStore>,
+    /// Bulk Data export jobs; `None` answers `$export` with 501 (a server built without a
+    /// job store, such as the benchmarks').
+    pub exports: Option<phivault_service::bulk::Exporter>,
 }
 
 /// The whole HTTP application: `/fhir` (authenticated), sign-in pages, the admin API,

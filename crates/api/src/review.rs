@@ -122,8 +122,10 @@ pub async fn entries(
 
 /// Actions that touch a patient's records, for the accounting.
 fn is_record_access(action: &str) -> bool {
-    matches!(action, "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "erase")
-        || action.starts_with("break_glass.request")
+    matches!(
+        action,
+        "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "erase" | "export.patients"
+    ) || action.starts_with("break_glass.request")
 }
 
 /// `GET /access/accounting`: for a patient's own account, every access to their records by

@@ -106,6 +106,7 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
         audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
         notifier: None,
         alerts: Arc::new(app.store.clone()),
+        exports: None,
         config: Arc::new(phivault_api::ApiConfig {
             base_url: common::BASE.into(),
             max_body_bytes: 1 << 20,

@@ -166,8 +166,10 @@ pub struct Watchlist {
 
 /// Actions that open PHI.
 fn opens_records(event: &AuditEvent) -> bool {
-    matches!(event.action.as_str(), "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "export")
-        && event.outcome == Outcome::Success
+    matches!(
+        event.action.as_str(),
+        "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "export.patients"
+    ) && event.outcome == Outcome::Success
         && !event.patient_ids.is_empty()
 }
 

@@ -34,6 +34,26 @@ pub struct Config {
     pub notify: NotifyConfig,
     #[serde(default)]
     pub review: ReviewConfig,
+    #[serde(default)]
+    pub export: ExportConfig,
+}
+
+/// Bulk Data `$export`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportConfig {
+    /// How long a finished export stays downloadable (then its files are deleted).
+    pub ttl_minutes: u64,
+    /// The smallest group of patients sharing birth year, gender, ZIP-3 and state that a
+    /// de-identified export may contain; below it the export fails and nothing is
+    /// released (0: no check).
+    pub min_k: usize,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self { ttl_minutes: 24 * 60, min_k: 0 }
+    }
 }
 
 /// Activity review: how often the server runs the alert rules and the integrity scan, and
@@ -360,6 +380,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             notify: NotifyConfig::default(),
             review: ReviewConfig::default(),
+            export: ExportConfig::default(),
         }
     }
 }

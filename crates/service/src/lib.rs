@@ -6,6 +6,7 @@
 //! is defined here and implemented by `phivault-store` for SQLite and PostgreSQL.
 
 pub mod access;
+pub mod bulk;
 mod clock;
 mod error;
 pub mod keys;

@@ -11,6 +11,7 @@ const SQLITE: &[(i64, &str)] = &[
     (3, include_str!("../migrations/sqlite/0003_audit.sql")),
     (4, include_str!("../migrations/sqlite/0004_access.sql")),
     (5, include_str!("../migrations/sqlite/0005_alerts.sql")),
+    (6, include_str!("../migrations/sqlite/0006_export.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
@@ -18,6 +19,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_audit.sql")),
     (4, include_str!("../migrations/postgres/0004_access.sql")),
     (5, include_str!("../migrations/postgres/0005_alerts.sql")),
+    (6, include_str!("../migrations/postgres/0006_export.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.

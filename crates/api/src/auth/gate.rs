@@ -42,7 +42,18 @@ pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
     let owned = |s: &str| Some(s.to_owned());
     const BUNDLE: Permissions =
         Permissions::CREATE.union(Permissions::READ).union(Permissions::UPDATE).union(Permissions::SEARCH);
+    // Bulk export reaches every type: only wildcard scopes (`system/*.rs`, `user/*.rs`) cover it.
+    const EXPORT: Permissions = Permissions::READ.union(Permissions::SEARCH);
     let (resource_type, id, needs, action) = match (method, segments.as_slice()) {
+        (&Method::GET, ["$export"]) => (None, None, EXPORT, "export"),
+        (&Method::GET, ["Patient", "$export"]) => (None, None, EXPORT, "export"),
+        (&Method::GET, ["Group", id, "$export"]) => (None, owned(id), EXPORT, "export"),
+        (&Method::GET, ["$export-status", _]) => (None, None, EXPORT, "export.status"),
+        (&Method::DELETE, ["$export-status", _]) => (None, None, EXPORT, "export.cancel"),
+        (&Method::GET, ["$export-file", _, _]) => (None, None, EXPORT, "export.download"),
+        (_, [first, ..]) if first.starts_with('$') => return None,
+        (_, [_, second, ..]) if second.starts_with('$') => return None,
+        (_, [_, _, third, ..]) if third.starts_with('$') => return None,
         (&Method::POST, []) => (None, None, BUNDLE, "batch"),
         (&Method::GET, [t]) => (owned(t), None, Permissions::SEARCH, "search"),
         (&Method::POST, [t]) => (owned(t), None, Permissions::CREATE, "create"),

@@ -69,7 +69,12 @@ pub fn capability_statement(base_url: &str) -> Value {
                 "description": "TLS 1.2/1.3 only. Every request needs a SMART on FHIR access token or a signed-in session; see /fhir/.well-known/smart-configuration."
             },
             "resource": resources,
-            "interaction": [{"code": "batch"}, {"code": "transaction"}]
+            "interaction": [{"code": "batch"}, {"code": "transaction"}],
+            "operation": [
+                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
+                {"name": "patient-export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+                {"name": "group-export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}
+            ]
         }]
     })
 }

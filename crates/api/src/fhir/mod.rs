@@ -3,6 +3,7 @@
 
 mod bundle;
 mod capability;
+mod export;
 
 pub use capability::metadata;
 mod resources;
@@ -22,6 +23,11 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", post(bundle::process_bundle))
+        .route("/$export", get(export::kick_off_system))
+        .route("/$export-status/{id}", get(export::status).delete(export::cancel))
+        .route("/$export-file/{id}/{n}", get(export::download))
+        .route("/{resource_type}/$export", get(export::kick_off_type))
+        .route("/{resource_type}/{id}/{operation}", get(export::kick_off_instance))
         .route("/{resource_type}", get(search::search_get).post(resources::create))
         .route("/{resource_type}/_search", post(search::search_post))
         .route("/{resource_type}/_history", get(search::type_history))

@@ -58,12 +58,22 @@ pub async fn app_notifying(
     let token = signed_in(&identity, "dr-daffy", vec![Role::Physician], None).await;
     let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test-node");
     let records = records_with_ring(store.clone(), ring);
+    let guarded = guarded(records.clone(), store.clone(), policies);
+    let exports = phivault_service::bulk::Exporter::new(
+        guarded.clone(),
+        Arc::new(store.clone()),
+        records.keys().clone(),
+        Arc::new(phivault_service::SystemClock),
+        3_600_000,
+        0,
+    );
     let state = AppState {
-        records: guarded(records.clone(), store.clone(), policies),
+        records: guarded,
         identity: identity.clone(),
         audit,
         notifier,
         alerts: Arc::new(store.clone()),
+        exports: Some(exports),
         config: Arc::new(ApiConfig {
             base_url: BASE.into(),
             max_body_bytes,

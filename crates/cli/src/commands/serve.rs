@@ -30,6 +30,14 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         audit: services.audit.clone(),
         notifier: services.notifier.clone(),
         alerts: Arc::new(services.store.clone()),
+        exports: Some(phivault_service::bulk::Exporter::new(
+            services.guarded.clone(),
+            Arc::new(services.store.clone()),
+            services.keys.clone(),
+            Arc::new(phivault_service::SystemClock),
+            i64::try_from(config.export.ttl_minutes.max(1).saturating_mul(60_000)).unwrap_or(i64::MAX),
+            config.export.min_k,
+        )),
         config: Arc::new(ApiConfig {
             base_url: config.server.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: config.server.max_body_bytes,

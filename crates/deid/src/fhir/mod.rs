@@ -101,6 +101,24 @@ impl Deidentifier {
         walk::Walk::new(self, &known).resource(map, 0)
     }
 
+    /// [`Deidentifier::deidentify`], also scrubbing from the free text the names,
+    /// telecom, identifier values and address parts found in `context` (the record's
+    /// Patient, when the resource is de-identified on its own, as in a bulk export by type).
+    /// Nothing from `context` is output.
+    pub fn deidentify_knowing(&self, resource: &Value, context: &[&Value]) -> Result<Value, DeidError> {
+        check_depth(resource)?;
+        for c in context {
+            check_depth(c)?;
+        }
+        let Some(map) = resource.as_object().filter(|m| m.get("resourceType").is_some_and(Value::is_string)) else {
+            return Err(DeidError::NotAResource);
+        };
+        let mut sources = vec![resource];
+        sources.extend_from_slice(context);
+        let known = text::Known::collect_all(&sources);
+        walk::Walk::new(self, &known).resource(map, 0)
+    }
+
     /// The pseudonymised form of a reference: `Patient/abc` →
     /// `Patient/<pseudonym of abc>` (equal to that Patient's new id),
     /// `urn:uuid:abc` → `urn:uuid:<pseudonym of abc>`, `#abc` →

@@ -27,8 +27,15 @@ impl Known {
     /// Collects names, telecom values, identifier values and address parts
     /// from anywhere in `v`.
     pub(crate) fn collect(v: &Value) -> Known {
+        Known::collect_all(&[v])
+    }
+
+    /// [`Known::collect`] over several values.
+    pub(crate) fn collect_all(values: &[&Value]) -> Known {
         let mut k = Known::default();
-        k.visit(v, 0);
+        for v in values {
+            k.visit(v, 0);
+        }
         k.values.sort();
         k.values.dedup();
         let patterns: Vec<&str> = k.values.iter().map(|(s, _)| s.as_str()).collect();

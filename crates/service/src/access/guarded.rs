@@ -57,13 +57,13 @@ pub const DEFAULT_BREAK_GLASS_MINUTES: u32 = 60;
 /// The id the audit trail shows when an app's patient-level scopes, not a policy, refused.
 const LAUNCH_PATIENT_RULE: &str = "smart-launch-patient-only";
 
-fn forbidden(policy_ids: Vec<String>) -> RecordError {
+pub(super) fn forbidden(policy_ids: Vec<String>) -> RecordError {
     let policy_ids = if policy_ids.is_empty() { vec!["default-deny".to_owned()] } else { policy_ids };
     RecordError::Forbidden { policy_ids }
 }
 
 /// The facts of a stored or proposed resource.
-fn facts_of(resource_type: &str, id: &str, body: &Value) -> RecordFacts {
+pub(super) fn facts_of(resource_type: &str, id: &str, body: &Value) -> RecordFacts {
     RecordFacts::of(resource_type, Some(id), patient_compartment(resource_type, id, body), body)
 }
 
@@ -85,7 +85,7 @@ pub(super) struct Asking<'a> {
 }
 
 impl Asking<'_> {
-    fn decide(&self, action: Action, facts: RecordFacts) -> Result<Decision, RecordError> {
+    pub(super) fn decide(&self, action: Action, facts: RecordFacts) -> Result<Decision, RecordError> {
         if let Some(launch) = &self.accessor.launch_patient
             && facts.patient.as_ref() != Some(launch)
         {
@@ -104,13 +104,13 @@ impl Asking<'_> {
     }
 
     /// Decides `action` on a stored resource and masks it; the policy ids on success.
-    fn show(&self, action: Action, resource: &mut StoredResource) -> Result<Vec<String>, RecordError> {
+    pub(super) fn show(&self, action: Action, resource: &mut StoredResource) -> Result<Vec<String>, RecordError> {
         let decision = self.decide(action, facts_of(&resource.resource_type, &resource.id, &resource.body))?;
         decision.mask.apply(&resource.resource_type, &mut resource.body);
         Ok(decision.policy_ids)
     }
 
-    fn scope(&self, action: Action, resource_type: &str) -> SearchScope {
+    pub(super) fn scope(&self, action: Action, resource_type: &str) -> SearchScope {
         let mut scope = self.policies.search_scope(&self.subject, action, resource_type, &self.accessor.request);
         if let Some(launch) = &self.accessor.launch_patient {
             let within = match &scope.patients {
@@ -317,7 +317,7 @@ impl GuardedRecords {
         Ok(Granted { value: GuardedHistory { versions, total, has_more }, policy_ids })
     }
 
-    fn scope_filters(&self, scope: &SearchScope, with_labels: bool) -> Vec<Filter> {
+    pub(super) fn scope_filters(&self, scope: &SearchScope, with_labels: bool) -> Vec<Filter> {
         let mut filters = vec![Filter::Scope { patients: scope.patients.clone(), unassigned: scope.unassigned }];
         if with_labels && !scope.excluded_labels.is_empty() {
             let index = self.records.keys.ring().blind_index();

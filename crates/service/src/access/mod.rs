@@ -11,12 +11,14 @@
 
 mod break_glass;
 mod erase;
+mod export;
 mod guarded;
 mod live;
 mod membership;
 mod store;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
+pub use export::{EXPORT_PAGE, ExportItem, ExportLevel, ExportPage};
 pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,
 };

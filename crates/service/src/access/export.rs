@@ -1,0 +1,153 @@
+//! Bulk export through the policies: what a caller may export is decided record by record
+//! (`export`), exactly as a read would be, with the decision's field mask applied and the
+//! de-identification profile a policy demands (`@deidentify`) named beside each record.
+//! The store query carries the policies' search scope, so records outside it are never
+//! even decrypted.
+//!
+//! Safeguards: 45 CFR 164.312(a)(1) access control; 164.502(b) minimum necessary;
+//! 164.514(b) de-identification.
+
+use phivault_fhir::search::{SearchRequest, parse_search};
+use phivault_fhir::{FhirError, format_instant, patient_compartment};
+use phivault_policy::Action;
+
+use super::guarded::facts_of;
+use super::{Accessor, Granted, GuardedRecords};
+use crate::records::StoredResource;
+use crate::{Filter, RecordError};
+
+/// Which records an export covers (the Bulk Data IG's three levels).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportLevel {
+    /// `/$export`: every record the caller may export.
+    System,
+    /// `/Patient/$export`: records in any patient's compartment.
+    AllPatients,
+    /// `/Group/{id}/$export`: records in these patients' compartments.
+    Patients(Vec<String>),
+}
+
+/// One record the caller may export, masked, with the profile a policy demands.
+#[derive(Debug, Clone)]
+pub struct ExportItem {
+    pub resource: StoredResource,
+    /// `@deidentify` of the deciding policies, if every one of them demands it.
+    pub deidentify: Option<String>,
+    /// The patient whose compartment holds the record.
+    pub patient: Option<String>,
+}
+
+/// One page of an export.
+#[derive(Debug, Clone)]
+pub struct ExportPage {
+    pub items: Vec<ExportItem>,
+    pub has_more: bool,
+}
+
+/// Records read per page of an export.
+pub const EXPORT_PAGE: usize = 500;
+
+fn page_request(resource_type: &str, since_ms: Option<i64>) -> Result<SearchRequest, RecordError> {
+    let mut query = vec![("_count".to_owned(), EXPORT_PAGE.to_string())];
+    if let Some(since) = since_ms {
+        query.push(("_lastUpdated".to_owned(), format!("ge{}", format_instant(since))));
+    }
+    Ok(parse_search(resource_type, &query, true)?)
+}
+
+impl GuardedRecords {
+    /// Whether the caller may export `resource_type` at all: refuses at kick-off, before a
+    /// job is made, when the policies leave no record of the type reachable.
+    pub async fn may_export(&self, accessor: &Accessor, resource_type: &str) -> Result<Vec<String>, RecordError> {
+        let asking = self.asking(accessor).await?;
+        let scope = asking.scope(Action::Export, resource_type);
+        if scope.is_empty() {
+            return Err(super::guarded::forbidden(Vec::new()));
+        }
+        Ok(scope.policy_ids)
+    }
+
+    /// One page of `resource_type` at `level`, changed at or after `since_ms`: each record
+    /// decided (`export`), masked; refused ones are left out.
+    pub async fn export_page(
+        &self,
+        accessor: &Accessor,
+        resource_type: &str,
+        level: &ExportLevel,
+        since_ms: Option<i64>,
+        offset: u64,
+    ) -> Result<Granted<ExportPage>, RecordError> {
+        let asking = self.asking(accessor).await?;
+        let scope = asking.scope(Action::Export, resource_type);
+        if scope.is_empty() {
+            return Ok(Granted { value: ExportPage { items: Vec::new(), has_more: false }, policy_ids: Vec::new() });
+        }
+        let mut filters = self.scope_filters(&scope, true);
+        match level {
+            ExportLevel::System => {}
+            ExportLevel::AllPatients => filters.push(Filter::Scope { patients: None, unassigned: false }),
+            ExportLevel::Patients(ids) => filters.push(Filter::Compartment(ids.clone())),
+        }
+        let request = page_request(resource_type, since_ms)?;
+        let page = self.records.search_in(resource_type, &request, offset, filters).await?;
+        let has_more = page.count > 0 && offset + page.count < page.total;
+        let mut items = Vec::with_capacity(page.resources.len());
+        let mut policy_ids = scope.policy_ids;
+        for mut resource in page.resources {
+            let facts = facts_of(&resource.resource_type, &resource.id, &resource.body);
+            let Ok(decision) = asking.decide(Action::Export, facts) else { continue };
+            decision.mask.apply(&resource.resource_type, &mut resource.body);
+            let patient = patient_compartment(&resource.resource_type, &resource.id, &resource.body);
+            policy_ids.extend(decision.policy_ids);
+            items.push(ExportItem { resource, deidentify: decision.deidentify, patient });
+        }
+        policy_ids.sort();
+        policy_ids.dedup();
+        Ok(Granted { value: ExportPage { items, has_more }, policy_ids })
+    }
+
+    /// The patients of a Group the caller may read (`Group.member.entity` references to
+    /// Patients), for a Group-level export.
+    pub async fn group_patients(
+        &self,
+        accessor: &Accessor,
+        group_id: &str,
+    ) -> Result<Granted<Vec<String>>, RecordError> {
+        let asking = self.asking(accessor).await?;
+        let mut group = self.records.read("Group", group_id, None).await?;
+        // The Group is decided as part of the export it defines.
+        let policy_ids = asking.show(Action::Export, &mut group)?;
+        let mut patients: Vec<String> = group
+            .body
+            .get("member")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.pointer("/entity/reference").and_then(|r| r.as_str()))
+            .filter_map(|r| r.strip_prefix("Patient/"))
+            .filter(|id| phivault_fhir::is_valid_id(id))
+            .map(str::to_owned)
+            .collect();
+        if patients.is_empty() {
+            return Err(FhirError::invalid("the Group has no Patient members").into());
+        }
+        patients.sort();
+        patients.dedup();
+        Ok(Granted { value: patients, policy_ids })
+    }
+}
+
+impl GuardedRecords {
+    /// A patient's own record, unmasked, for the exporter to learn which names and numbers
+    /// to scrub from that patient's free text. Never returned to a caller.
+    pub(crate) async fn patient_for_redaction(
+        &self,
+        patient_id: &str,
+    ) -> Result<Option<serde_json::Value>, RecordError> {
+        match self.records.read("Patient", patient_id, None).await {
+            Ok(patient) => Ok(Some(patient.body)),
+            Err(RecordError::NotFound { .. } | RecordError::Shredded { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
