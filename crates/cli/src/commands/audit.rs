@@ -26,6 +26,20 @@ pub enum AuditAction {
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
     },
+    /// Prove that a later signed checkpoint extends an earlier one (RFC 6962 consistency
+    /// proof, checked as in RFC 9162 section 2.1.4.2): by default the two most recent
+    /// validly signed checkpoints.
+    Consistency {
+        /// Tree size of the earlier checkpoint (default: the one before the later one).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Tree size of the later checkpoint (default: the latest).
+        #[arg(long)]
+        to: Option<u64>,
+        /// Public key to check the checkpoints with (default: audit.public_key).
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+    },
     /// Search the trail (activity review): entries matching every given filter, oldest
     /// first, one JSON object per line.
     Search {
@@ -282,6 +296,12 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             }
             println!("entry #{seq} is included in the signed tree");
         }
+        AuditAction::Consistency { from, to, public_key } => {
+            let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
+            let signed = signed_checkpoints(all_checkpoints(store, config).await?, &key)?;
+            let (old, new) = consistency_pair(&signed, from, to)?;
+            consistency(store, old, new).await?;
+        }
         AuditAction::Verify { public_key } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
@@ -304,6 +324,110 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
         }
     }
     Ok(())
+}
+
+/// The checkpoints that verify under `key`, one per tree size, smallest first. Two validly
+/// signed checkpoints of one size with different roots mean the key signed two histories:
+/// no proof between them would mean anything, so that is an error of its own.
+fn signed_checkpoints(checkpoints: Vec<Checkpoint>, key: &[u8]) -> Result<Vec<Checkpoint>> {
+    let mut signed: Vec<Checkpoint> = checkpoints.into_iter().filter(|c| c.verify(key)).collect();
+    signed.sort_by_key(|c| c.tree_size);
+    signed.dedup_by(|later, earlier| later.tree_size == earlier.tree_size && later.root == earlier.root);
+    if let Some(pair) = signed.windows(2).find(|w| w[0].tree_size == w[1].tree_size) {
+        bail!(
+            "two validly signed checkpoints of {} entries have different roots ({} and {}): the signing key signed two different trails",
+            pair[0].tree_size,
+            pair[0].root,
+            pair[1].root
+        );
+    }
+    Ok(signed)
+}
+
+/// The earlier and later checkpoint to prove consistent: those of the sizes given, else the
+/// latest (below `to`, when only `to` is given) and the one before it.
+fn consistency_pair(signed: &[Checkpoint], from: Option<u64>, to: Option<u64>) -> Result<(&Checkpoint, &Checkpoint)> {
+    let of_size = |size: u64| {
+        signed.iter().find(|c| c.tree_size == size).with_context(|| {
+            let sizes: Vec<String> = signed.iter().map(|c| c.tree_size.to_string()).collect();
+            format!("no validly signed checkpoint of {size} entries (signed sizes: {})", sizes.join(", "))
+        })
+    };
+    let new = match to {
+        Some(size) => of_size(size)?,
+        None => signed.last().context("no validly signed checkpoint yet; run `phivault audit checkpoint`")?,
+    };
+    let old = match from {
+        Some(size) => of_size(size)?,
+        None => signed.iter().rev().find(|c| c.tree_size < new.tree_size).with_context(|| {
+            format!("no validly signed checkpoint before the one of {} entries to compare it with", new.tree_size)
+        })?,
+    };
+    if old.tree_size > new.tree_size {
+        bail!("--from ({}) must not be larger than --to ({})", old.tree_size, new.tree_size);
+    }
+    Ok((old, new))
+}
+
+/// Builds the consistency proof between `old` and `new` from the entries as stored now and
+/// checks it against both signed roots. The leaf hashes are recomputed from the entries,
+/// not taken from the stored `leaf` column, so an entry rewritten without its hash shows too.
+async fn consistency(store: &dyn AuditStore, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
+    use phivault_audit::checkpoint::{hex, unhex};
+    use phivault_audit::merkle;
+    let mut leaves = Vec::new();
+    let mut from = 0;
+    while (leaves.len() as u64) < new.tree_size {
+        let page = store.audit_entries(from, PAGE.min(new.tree_size - from)).await?;
+        let Some(last) = page.last() else { break };
+        from = last.seq + 1;
+        leaves.extend(page.iter().map(|e| merkle::leaf_hash(&e.bytes)));
+    }
+    for (label, cp) in [("earlier", old), ("later", new)] {
+        println!("{label} checkpoint: {} entries, root {}, signed {}", cp.tree_size, cp.root, cp.time_ms);
+    }
+    if leaves.len() as u64 != new.tree_size {
+        bail!(
+            "the trail holds {} entries, fewer than the {} the later checkpoint signed: it was truncated",
+            leaves.len(),
+            new.tree_size
+        );
+    }
+    let proof = merkle::consistency_proof(old.tree_size as usize, &leaves);
+    for (i, h) in proof.iter().enumerate() {
+        println!("proof[{i}]: {}", hex(h));
+    }
+    let (Some(old_root), Some(new_root)) = (unhex(&old.root), unhex(&new.root)) else {
+        bail!("a signed checkpoint's root is not 64 hex digits");
+    };
+    let extends = merkle::verify_consistency(old.tree_size, new.tree_size, &old_root, &new_root, &proof);
+    // When the earlier size is a power of two the proof holds no hash of the earlier entries
+    // (the signed root stands for them), so whether they are still the signed ones is
+    // checked here, not left to the proof.
+    let old_held = merkle::root(&leaves[..old.tree_size as usize]) == old_root;
+    let new_held = merkle::root(&leaves) == new_root;
+    if extends && old_held && new_held {
+        println!(
+            "the signed tree of {} entries extends the signed tree of {} entries (append-only; RFC 9162 consistency proof verified)",
+            new.tree_size, old.tree_size
+        );
+        return Ok(());
+    }
+    let span = if old_held {
+        format!("an entry from #{} to #{}", old.tree_size, new.tree_size.saturating_sub(1))
+    } else {
+        format!("an entry before #{}", old.tree_size)
+    };
+    if extends {
+        bail!(
+            "the signed trees are consistent, but the stored trail no longer holds the entries they signed: {span} was changed (run `phivault audit verify` to find it)"
+        );
+    }
+    bail!(
+        "the stored trail does NOT prove that the signed tree of {} entries extends the one of {}: {span} was changed (run `phivault audit verify` to find it)",
+        new.tree_size,
+        old.tree_size
+    );
 }
 
 /// Records a command-line administration or key operation in the audit trail. The actor

@@ -1,0 +1,143 @@
+//! `phivault audit consistency`: a later signed checkpoint extends an earlier one, until
+//! someone with database rights rewrites an entry the earlier one signed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn phivault(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("CI", "true")
+        .env_remove("PHIVAULT_PASSPHRASE")
+        .env_remove("PHIVAULT_PASSPHRASE_FILE")
+        .output()
+        .expect("run phivault")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Appends `n` read entries through the group-commit writer, as the server does.
+fn append(runtime: &tokio::runtime::Runtime, url: &str, first: i64, n: i64) {
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(url).await.expect("store");
+        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+        for i in first..first + n {
+            let mut e = phivault_audit::AuditEvent::new(
+                1_800_000_000_000 + i,
+                "read",
+                phivault_audit::Outcome::Success,
+                "test",
+            );
+            e.resource_ids = vec![format!("Patient/p{i}")];
+            log.record(&e).await.expect("durable");
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn consistency_between_signed_checkpoints_fails_once_an_early_entry_is_rewritten() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+
+    let none = phivault(&data, &["audit", "consistency"]);
+    assert!(!none.status.success() && text(&none).contains("no validly signed checkpoint"), "{}", text(&none));
+    append(&runtime, &url, 0, 10);
+    let first = phivault(&data, &["audit", "checkpoint"]);
+    assert!(text(&first).contains("signed checkpoint: 10 entries"), "{}", text(&first));
+    let alone = phivault(&data, &["audit", "consistency"]);
+    assert!(
+        !alone.status.success() && text(&alone).contains("no validly signed checkpoint before"),
+        "{}",
+        text(&alone)
+    );
+    append(&runtime, &url, 10, 7);
+    let second = phivault(&data, &["audit", "checkpoint"]);
+    assert!(text(&second).contains("signed checkpoint: 17 entries"), "{}", text(&second));
+
+    // By default: the two latest checkpoints.
+    let ok = phivault(&data, &["audit", "consistency"]);
+    let out = text(&ok);
+    assert!(ok.status.success(), "{out}");
+    assert!(out.contains("earlier checkpoint: 10 entries") && out.contains("later checkpoint: 17 entries"), "{out}");
+    assert!(out.contains("the signed tree of 17 entries extends the signed tree of 10 entries"), "{out}");
+    // RFC 6962 PROOF(10, D[17]) is the roots of entries [8,10) [10,12) [12,16) [0,8) [16,17).
+    let proof_lines: Vec<&str> = out.lines().filter(|l| l.starts_with("proof[")).collect();
+    assert_eq!(proof_lines.len(), 5, "{out}");
+    // The same proof, checked here with the library against the signed roots in the witness.
+    let witness: Vec<phivault_audit::Checkpoint> = std::fs::read_to_string(data.join("audit/witness.jsonl"))
+        .expect("witness")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("checkpoint"))
+        .collect();
+    let proof: Vec<[u8; 32]> = proof_lines
+        .iter()
+        .map(|l| phivault_audit::checkpoint::unhex(l.rsplit(' ').next().expect("hash")).expect("hex"))
+        .collect();
+    let root = |i: usize| phivault_audit::checkpoint::unhex(&witness[i].root).expect("root");
+    assert!(phivault_audit::merkle::verify_consistency(10, 17, &root(0), &root(1), &proof));
+
+    // Explicit sizes; a size never signed is refused by name.
+    let explicit = phivault(&data, &["audit", "consistency", "--from", "10", "--to", "17"]);
+    assert!(explicit.status.success(), "{}", text(&explicit));
+    let unsigned = phivault(&data, &["audit", "consistency", "--from", "11"]);
+    assert!(!unsigned.status.success(), "{}", text(&unsigned));
+    assert!(text(&unsigned).contains("no validly signed checkpoint of 11 entries (signed sizes: 10, 17)"));
+
+    let tamper = |sql: &'static str| {
+        runtime.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+            sqlx::raw_sql(sql).execute(&pool).await.expect("tamper");
+            pool.close().await;
+        })
+    };
+    // The database owner rewrites entry #3 (signed by both checkpoints), leaving its stored
+    // hashes as they were.
+    tamper("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0) WHERE seq = 3");
+    let rewritten = phivault(&data, &["audit", "consistency"]);
+    let out = text(&rewritten);
+    assert!(!rewritten.status.success(), "{out}");
+    assert!(out.contains("does NOT prove") && out.contains("an entry before #10 was changed"), "{out}");
+
+    // Dropping the tail shows as well: the later checkpoint's entries are gone.
+    tamper("DELETE FROM audit_log WHERE seq >= 12");
+    let cut = phivault(&data, &["audit", "consistency"]);
+    assert!(!cut.status.success(), "{}", text(&cut));
+    assert!(text(&cut).contains("the trail holds 12 entries, fewer than the 17"), "{}", text(&cut));
+}
+
+/// The earlier size a power of two: the proof carries no hash of the earlier entries, so
+/// the rewrite must be caught by recomputing the earlier root from the stored entries.
+#[test]
+fn a_rewrite_under_a_power_of_two_checkpoint_is_still_caught() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    append(&runtime, &url, 0, 8);
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    append(&runtime, &url, 8, 5);
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    let ok = phivault(&data, &["audit", "consistency"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::raw_sql("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0) WHERE seq = 5")
+            .execute(&pool)
+            .await
+            .expect("tamper");
+        pool.close().await;
+    });
+    let rewritten = phivault(&data, &["audit", "consistency"]);
+    let out = text(&rewritten);
+    assert!(!rewritten.status.success(), "{out}");
+    assert!(out.contains("no longer holds the entries") && out.contains("an entry before #8 was changed"), "{out}");
+}
