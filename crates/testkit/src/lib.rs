@@ -267,3 +267,10 @@ pub fn guarded(
         Arc::new(store),
     )
 }
+
+/// A connection pool straight to a test database, bypassing phivault: for tests that act
+/// with the database owner's rights (tampering, counting rows).
+pub async fn raw_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.expect("raw pool")
+}
