@@ -52,7 +52,18 @@ pub async fn app_notifying(
     zones: phivault_policy::Zones,
     notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
 ) -> (TestApp, TestDb) {
-    let (store, db, _) = fresh_store("sqlite").await;
+    app_on("sqlite", max_body_bytes, policies, zones, notifier).await
+}
+
+/// [`app_notifying`] on `engine` ("sqlite" or "postgres").
+pub async fn app_on(
+    engine: &str,
+    max_body_bytes: usize,
+    policies: phivault_policy::Policies,
+    zones: phivault_policy::Zones,
+    notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
+) -> (TestApp, TestDb) {
+    let (store, db, _) = fresh_store(engine).await;
     let ring = test_ring();
     let identity = system_identity(store.clone(), ring.clone());
     let token = signed_in(&identity, "dr-daffy", vec![Role::Physician], None).await;
