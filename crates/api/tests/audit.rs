@@ -89,6 +89,9 @@ impl AuditStore for Broken {
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         Ok(Vec::new())
     }
+    async fn archive_prefix(&self, _: u64) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("broken".into()))
+    }
 }
 
 #[tokio::test]

@@ -16,5 +16,14 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// The number of entries and the chain value after the last one.
     async fn audit_head(&self) -> Result<(u64, crate::merkle::Hash), StoreError>;
     async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+    /// Removes the content of entries before `end_seq` (written to an archive file first),
+    /// keeping their leaf and chain hashes so the tree stays verifiable; returns how many
+    /// entries were emptied.
+    ///
+    /// Stores that keep no archive (test doubles, benchmarks' discarding stores) refuse.
+    async fn archive_prefix(&self, end_seq: u64) -> Result<u64, StoreError> {
+        let _ = end_seq;
+        Err(StoreError::Unavailable("this audit store cannot archive".into()))
+    }
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
 }

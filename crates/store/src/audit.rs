@@ -153,6 +153,21 @@ impl AuditStore for SqlStore {
             .collect()
     }
 
+    async fn archive_prefix(&self, end_seq: u64) -> Result<u64, StoreError> {
+        let sql = match self.engine {
+            Engine::Sqlite => "UPDATE audit_log SET entry = $1 WHERE seq < $2 AND length(entry) > 0",
+            Engine::Postgres => "UPDATE audit_log SET entry = $1 WHERE seq < $2 AND octet_length(entry) > 0",
+        };
+        let _guard = self.write_guard().await;
+        let done = sqlx::query(sql)
+            .bind(Vec::<u8>::new())
+            .bind(i64::try_from(end_seq).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     async fn audit_head(&self) -> Result<(u64, Hash), StoreError> {
         let row = sqlx::query("SELECT seq, chain FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)

@@ -3,6 +3,10 @@
 //! no secret; an auditor can run it on their own machine.
 //!
 //! Usage: phivault-audit-verify --log EXPORT.jsonl --witness WITNESS.jsonl --public-key KEY.pub
+//!        [--archive ARCHIVE.jsonl ...]
+//!
+//! Archive files (from `phivault audit archive`) supply the content of archived entries,
+//! which the export holds as hashes only.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -12,7 +16,9 @@ use phivault_audit::Checkpoint;
 use phivault_audit::export::parse_line;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: phivault-audit-verify --log EXPORT.jsonl --witness WITNESS.jsonl --public-key KEY.pub");
+    eprintln!(
+        "usage: phivault-audit-verify --log EXPORT.jsonl --witness WITNESS.jsonl --public-key KEY.pub [--archive FILE ...]"
+    );
     ExitCode::from(2)
 }
 
@@ -72,8 +78,30 @@ fn main() -> ExitCode {
             }
         }
     }
+    let archives: Vec<&String> =
+        args.iter().enumerate().filter(|(_, a)| *a == "--archive").filter_map(|(i, _)| args.get(i + 1)).collect();
+    for path in archives {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            eprintln!("error: cannot read {path}");
+            return ExitCode::from(2);
+        };
+        let mut archived = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            match parse_line(line) {
+                Some(e) => archived.push(e),
+                None => {
+                    println!("NOT INTACT: line {} of the archive {path} is malformed", i + 1);
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        phivault_audit::export::fill_from_archive(&mut entries, archived);
+    }
     let report = phivault_audit::verify(entries, &checkpoints, &key);
     println!("entries: {}", report.entries);
+    if report.archived > 0 {
+        println!("archived entries not checked (no --archive file held them): {}", report.archived);
+    }
     println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
     println!("root: {}", report.root);
     match report.first_problem {

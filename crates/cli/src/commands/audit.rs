@@ -98,6 +98,19 @@ pub enum AuditAction {
         /// Public key to verify with (default: the configured audit.public_key).
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
+        /// Archive files (from `audit archive`) whose content to check too.
+        #[arg(long)]
+        archive: Vec<std::path::PathBuf>,
+    },
+    /// Move the content of the entries written before a time, and covered by a signed
+    /// checkpoint, into an archive file; their hashes stay, so the trail still verifies.
+    Archive {
+        /// Archive entries written before this time (RFC 3339).
+        #[arg(long)]
+        before: String,
+        /// The archive file to write (refuses to overwrite; keep it six years).
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -302,7 +315,14 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             let (old, new) = consistency_pair(&signed, from, to)?;
             consistency(store, old, new).await?;
         }
-        AuditAction::Verify { public_key } => {
+        AuditAction::Archive { before, out } => {
+            let key = read_public_key(&config.public_key)?;
+            let checkpoints = all_checkpoints(store, config).await?;
+            let before = rfc3339_ms(Some(&before), "before")?.context("--before is required")?;
+            let moved = super::archive::archive(store, &checkpoints, &key, before, &out).await?;
+            println!("archived {moved} entries to {}; keep it with the witness file", out.display());
+        }
+        AuditAction::Verify { public_key, archive } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
             let mut entries: Vec<StoredEntry> = Vec::new();
@@ -313,8 +333,16 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
                 from = last.seq + 1;
                 entries.extend(page);
             }
+            let filled =
+                phivault_audit::export::fill_from_archive(&mut entries, super::archive::read_archives(&archive)?);
             let report = phivault_audit::verify(entries, &checkpoints, &key);
             println!("entries: {}", report.entries);
+            if filled > 0 {
+                println!("archived entries checked against the archive files: {filled}");
+            }
+            if report.archived > 0 {
+                println!("archived entries not checked (pass their --archive files): {}", report.archived);
+            }
             println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
             println!("root: {}", report.root);
             if let Some((seq, why)) = report.first_problem {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod access;
+pub mod archive;
 pub mod audit;
 pub mod clients;
 pub mod deid;
