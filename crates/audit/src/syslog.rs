@@ -66,6 +66,27 @@ pub fn message(seq: u64, event: &AuditEvent) -> String {
     )
 }
 
+/// A signed checkpoint as one RFC 5424 message (MSGID `audit.checkpoint`, MSG the
+/// checkpoint's JSON): the collector becomes a second witness outside the database, so a
+/// rewrite of the trail behind a checkpoint shows even if the witness file is lost.
+pub fn checkpoint_message(checkpoint: &crate::Checkpoint, node: &str) -> String {
+    let (host, pid) = node_parts(node);
+    let sd = format!(
+        "[{SD_ID} size=\"{}\" root=\"{}\" key=\"{}\"]",
+        checkpoint.tree_size,
+        param_value(&checkpoint.root),
+        param_value(&checkpoint.key_id)
+    );
+    format!(
+        "<{}>1 {} {} {APP_NAME} {} audit.checkpoint {sd} {}",
+        FACILITY_LOG_AUDIT * 8 + 5,
+        instant(checkpoint.time_ms),
+        header_field(host, 255),
+        header_field(pid.unwrap_or(""), 128),
+        serde_json::to_string(checkpoint).unwrap_or_default(),
+    )
+}
+
 /// `message` framed by octet counting: `<length> <message>`.
 pub fn frame(message: &str) -> Vec<u8> {
     let mut framed = format!("{} ", message.len()).into_bytes();
@@ -267,6 +288,19 @@ mod tests {
         );
         assert!(message(7, &event(Outcome::Denied)).starts_with("<108>1 "));
         assert!(message(7, &event(Outcome::Failure)).contains("outcome=\"failure\""));
+    }
+
+    #[test]
+    fn checkpoints_travel_as_their_own_messages() {
+        let (signer, _) = crate::CheckpointSigner::generate().expect("key");
+        let cp = signer.sign(12, &[1; 32], &[2; 32], 1_800_000_000_123);
+        let msg = checkpoint_message(&cp, "vault-a/4242");
+        assert!(msg.starts_with("<109>1 2027-01-15T08:00:00.123Z vault-a phivault 4242 audit.checkpoint "), "{msg}");
+        assert!(msg.contains(&format!("size=\"12\" root=\"{}\"", cp.root)), "{msg}");
+        let json = msg.rsplit_once("] ").expect("structured data then message").1;
+        let back: crate::Checkpoint = serde_json::from_str(json).expect("the checkpoint itself");
+        assert_eq!(back, cp);
+        assert!(back.verify(&signer.public_key()));
     }
 
     #[test]

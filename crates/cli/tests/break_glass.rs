@@ -159,6 +159,7 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
     let audit = audit.as_table_mut().expect("table");
     audit.insert("syslog_target".into(), format!("tcp://127.0.0.1:{syslog_port}").into());
     audit.insert("ship_interval_secs".into(), 1.into());
+    audit.insert("checkpoint_interval_secs".into(), 1.into());
     std::fs::write(&config_path, config.to_string()).expect("config");
 
     let url = format!("sqlite://{}", data.join("phivault.db").display());
@@ -228,7 +229,10 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
         // The collector receives the trail, start event and break-glass request included.
         let mut received = String::new();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !(received.contains(" audit.start ") && received.contains(" break_glass.request ")) {
+        while !(received.contains(" audit.start ")
+            && received.contains(" break_glass.request ")
+            && received.contains(" audit.checkpoint "))
+        {
             assert!(Instant::now() < deadline, "the trail never reached the collector: {received}");
             if let Ok(Some(bytes)) = tokio::time::timeout(Duration::from_secs(2), shipped.recv()).await {
                 received.push_str(&bytes);

@@ -84,26 +84,33 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         ..ConnectionLimits::default()
     };
     let signer = Arc::new(super::audit::signer(&config.audit)?);
+    let ship_target = config
+        .audit
+        .syslog_target
+        .as_deref()
+        .map(|target| super::audit::ShipTarget::parse(target, config.audit.syslog_ca.as_deref()))
+        .transpose()?;
     let checkpoints = {
         // Periodic signed checkpoints: whoever controls the database cannot rewrite the
-        // trail behind the last one without the witness showing it.
+        // trail behind the last one without the witness (and the collector) showing it.
         let (store, signer, witness) = (services.store.clone(), signer.clone(), config.audit.witness_file.clone());
+        let (target, node) = (ship_target.clone(), services.audit.node().to_owned());
         let every = Duration::from_secs(config.audit.checkpoint_interval_secs.max(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = super::audit::checkpoint(&store, &signer, &witness).await {
-                    tracing::error!(error = %e, "cannot sign an audit checkpoint");
+                match super::audit::checkpoint(&store, &signer, &witness).await {
+                    Ok(cp) => publish_checkpoint(target.as_ref(), &cp, &node).await,
+                    Err(e) => tracing::error!(error = %e, "cannot sign an audit checkpoint"),
                 }
             }
         })
     };
     let review = super::review::spawn_periodic(&services, &config.review);
-    let shipping = match &config.audit.syslog_target {
+    let shipping = match ship_target.clone() {
         Some(target) => {
-            let target = super::audit::ShipTarget::parse(target, config.audit.syslog_ca.as_deref())?;
             let (store, cursor) = (services.store.clone(), config.audit.ship_cursor.clone());
             let every = Duration::from_secs(config.audit.ship_interval_secs.max(1));
             Some(tokio::spawn(async move {
@@ -143,11 +150,24 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     }
     // A last checkpoint covering everything this process served.
     match super::audit::checkpoint(&services.store, &signer, &config.audit.witness_file).await {
-        Ok(cp) => eprintln!("signed the audit checkpoint at {} entries", cp.tree_size),
+        Ok(cp) => {
+            publish_checkpoint(ship_target.as_ref(), &cp, services.audit.node()).await;
+            eprintln!("signed the audit checkpoint at {} entries", cp.tree_size);
+        }
         Err(e) => tracing::error!(error = %e, "cannot sign the shutdown audit checkpoint"),
     }
     services.store.close().await;
     Ok(())
+}
+
+/// Sends a signed checkpoint to the syslog collector, when one is configured: a second
+/// witness outside the database. A collector that is down is logged; the witness file has it.
+async fn publish_checkpoint(target: Option<&super::audit::ShipTarget>, cp: &phivault_audit::Checkpoint, node: &str) {
+    let Some(target) = target else { return };
+    let framed = phivault_audit::syslog::frame(&phivault_audit::syslog::checkpoint_message(cp, node));
+    if let Err(e) = phivault_audit::syslog::deliver(target, &framed).await {
+        tracing::error!(error = %e, "cannot send the audit checkpoint to the syslog collector");
+    }
 }
 
 /// Records the server's (and with it the audit system's) start or stop.
