@@ -252,10 +252,12 @@ async fn run_and_record(
 pub async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(accessor): Extension<Accessor>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let exports = exporter(&state)?;
     let job = exports.job(&owner(&caller), &id).await?.ok_or_else(not_found)?;
+    still_allowed(&state, &accessor, &job).await?;
     match job.status {
         JobStatus::Running => {
             let mut response = StatusCode::ACCEPTED.into_response();
@@ -296,6 +298,17 @@ pub async fn status(
     }
 }
 
+/// The owner must still be allowed to export what the job holds: a researcher whose role
+/// was withdrawn after the kick-off does not download the files (the policies decide, now).
+async fn still_allowed(state: &AppState, accessor: &Accessor, job: &ExportJob) -> Result<(), ApiError> {
+    for resource_type in &job.types {
+        if state.records.may_export(accessor, resource_type).await.is_ok() {
+            return Ok(());
+        }
+    }
+    Err(ApiError::from(phivault_service::RecordError::Forbidden { policy_ids: vec!["default-deny".into()] }))
+}
+
 fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such export (unknown, expired or cancelled)")
 }
@@ -318,10 +331,12 @@ pub async fn cancel(
 pub async fn download(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(accessor): Extension<Accessor>,
     Path((id, n)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let exports = exporter(&state)?.clone();
     let job = exports.job(&owner(&caller), &id).await?.ok_or_else(not_found)?;
+    still_allowed(&state, &accessor, &job).await?;
     let file_no: u32 = n.parse().map_err(|_| not_found())?;
     if job.status != JobStatus::Complete || file_no as usize >= job.files.len() {
         return Err(not_found());
