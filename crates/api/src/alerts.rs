@@ -159,19 +159,33 @@ async fn review(
         }
     };
     let ids = (client.as_deref(), request_id.as_deref());
+    record_finding(&state, &caller, &headers, ids, &id, finding).await?;
+    Ok(Json(json!({"alert": id, "status": finding})).into_response())
+}
+
+/// Records a finding on an open alert (once) and its audit entry; the API and the review
+/// page share it.
+pub(crate) async fn record_finding(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+    id: &str,
+    finding: AlertStatus,
+) -> Result<(), ApiError> {
     let action = format!("alert.review.{}", finding.code());
-    let target = Some(format!("alert:{}", clip(&id, 64)));
-    let (outcome, policies) = decide(&state, &caller, ids.0).await;
+    let target = Some(format!("alert:{}", clip(id, 64)));
+    let (outcome, policies) = decide(state, caller, ids.0).await;
     if outcome != Outcome::Success {
-        audit(&state, &caller, &headers, ids, &action, outcome, policies, target, None).await?;
+        audit(state, caller, headers, ids, &action, outcome, policies, target, None).await?;
         return Err(refused(outcome));
     }
     // The finding is stored first and the entry says what became of it.
     let reviewer = caller.principal.user_id.clone().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
-    let refusal = match state.alerts.review_alert(&id, finding, &reviewer, now).await {
+    let refusal = match state.alerts.review_alert(id, finding, &reviewer, now).await {
         Ok(true) => None,
-        Ok(false) => match state.alerts.alert(&id).await {
+        Ok(false) => match state.alerts.alert(id).await {
             Ok(None) => Some(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such alert")),
             Ok(Some(_)) => {
                 Some(ApiError::new(StatusCode::CONFLICT, IssueType::Conflict, "the alert was already reviewed"))
@@ -184,9 +198,24 @@ async fn review(
         None => (Outcome::Success, None),
         Some(e) => (Outcome::Failure, Some(e.status.as_str().to_owned())),
     };
-    audit(&state, &caller, &headers, ids, &action, outcome, policies, target, reason).await?;
-    if let Some(refusal) = refusal {
-        return Err(refusal);
+    audit(state, caller, headers, ids, &action, outcome, policies, target, reason).await?;
+    match refusal {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
-    Ok(Json(json!({"alert": id, "status": finding})).into_response())
+}
+
+/// The open alerts, for a caller the policies allow `read_audit`; the read is audited.
+pub(crate) async fn open_alerts(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+) -> Result<Vec<phivault_audit::alerts::Alert>, ApiError> {
+    let (outcome, policies) = decide(state, caller, ids.0).await;
+    audit(state, caller, headers, ids, "alert.list", outcome, policies, None, None).await?;
+    if outcome != Outcome::Success {
+        return Err(refused(outcome));
+    }
+    state.alerts.alerts(Some(AlertStatus::Open), MAX_ALERTS).await.map_err(unavailable)
 }

@@ -238,24 +238,62 @@ async fn review(
     Path(id): Path<String>,
     body: Result<Json<ReviewBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    person(&caller)?;
     let Json(body) = body.map_err(|_| {
         ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "send {\"justified\": true|false} as JSON")
     })?;
     let ids = (client.as_deref(), request_id.as_deref());
-    let accessor = who(&state, &caller, ids.0);
-    let finding = if body.justified { "justified" } else { "unjustified" };
-    let result = state.records.review_break_glass(&accessor, &id, body.justified).await;
+    let finding = record_review(&state, &caller, &headers, ids, &id, body.justified).await?;
+    Ok(Json(json!({"grant": id, "review": finding})).into_response())
+}
+
+/// Records a finding on a grant (once) and its audit entry; the API and the review page
+/// share it. Returns the finding's name.
+pub(crate) async fn record_review(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+    id: &str,
+    justified: bool,
+) -> Result<&'static str, ApiError> {
+    person(caller)?;
+    let accessor = who(state, caller, ids.0);
+    let finding = if justified { "justified" } else { "unjustified" };
+    let result = state.records.review_break_glass(&accessor, id, justified).await;
     let (outcome, policies) = match &result {
         Ok(granted) => (Outcome::Success, granted.policy_ids.clone()),
         Err(e) => outcome_of(e),
     };
     let action = format!("break_glass.review.{finding}");
-    let origin = crate::audit::Origin::of(&headers, ids.0, ids.1);
-    let mut event = crate::audit::caller_event(&state, &caller, origin, &action, outcome);
-    event.target = Some(format!("grant:{}", clip(&id, 64)));
+    let origin = crate::audit::Origin::of(headers, ids.0, ids.1);
+    let mut event = crate::audit::caller_event(state, caller, origin, &action, outcome);
+    event.target = Some(format!("grant:{}", clip(id, 64)));
     event.policies = policies;
-    crate::audit::write(&state, &event).await?;
+    crate::audit::write(state, &event).await?;
     result?;
-    Ok(Json(json!({"grant": id, "review": finding})).into_response())
+    Ok(finding)
+}
+
+/// The pending grants with their notes opened, for a caller the policies let review;
+/// the read is audited (`break_glass.queue`).
+pub(crate) async fn pending_grants(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+) -> Result<Vec<phivault_service::access::GrantView>, ApiError> {
+    person(caller)?;
+    let accessor = who(state, caller, ids.0);
+    match state.records.break_glass_queue(&accessor, true).await {
+        Ok(granted) => {
+            audit(state, caller, headers, ids, "break_glass.queue", Outcome::Success, None, None, granted.policy_ids)
+                .await?;
+            Ok(granted.value)
+        }
+        Err(e) => {
+            let (outcome, policies) = outcome_of(&e);
+            audit(state, caller, headers, ids, "break_glass.queue", outcome, None, None, policies).await?;
+            Err(e.into())
+        }
+    }
 }

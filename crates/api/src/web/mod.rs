@@ -5,6 +5,7 @@
 //! carries the session's CSRF token. Each step issues a new session id.
 
 pub(crate) mod html;
+mod review;
 
 use axum::Form;
 use axum::Router;
@@ -32,6 +33,9 @@ pub fn routes() -> Router<AppState> {
         .route("/login/enrol", get(enrol_form).post(enrol_submit))
         .route("/account", get(account))
         .route("/logout", axum::routing::post(logout))
+        .route("/review", get(review::review_page))
+        .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
+        .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))
 }
 
 async fn stylesheet() -> Response {

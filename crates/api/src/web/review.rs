@@ -1,0 +1,185 @@
+//! The privacy officer's review page (`/review`): open activity-review alerts and pending
+//! break-glass grants, each with the buttons that record a finding. Server-rendered HTML in
+//! the signed-in session; forms carry the session's CSRF token and must come from this site.
+//! The same policies (`read_audit`, `review_break_glass`) decide, and every read and finding
+//! is audited, exactly as through the JSON API.
+//!
+//! Safeguards: 45 CFR 164.308(a)(1)(ii)(D) activity review; 164.312(a)(2)(ii) emergency
+//! access review.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use phivault_audit::alerts::AlertStatus;
+use phivault_fhir::format_instant;
+use serde::Deserialize;
+
+use super::html::{escape, page};
+use super::{forbidden, same_origin};
+use crate::AppState;
+use crate::auth::{Caller, csrf_matches, csrf_token, session_cookie};
+use crate::client_ip::ClientIp;
+use crate::error::ApiError;
+
+/// The signed-in caller of a page, or the redirect to sign in.
+async fn page_caller(state: &AppState, headers: &HeaderMap) -> Result<(Caller, String), Response> {
+    let to_login = || Redirect::to("/login?next=/review").into_response();
+    let Some(secret) = session_cookie(headers) else { return Err(to_login()) };
+    match state.identity.authenticate(&secret).await {
+        Ok(principal) => Ok((Caller { principal, via_cookie: true }, csrf_token(&secret))),
+        Err(_) => Err(to_login()),
+    }
+}
+
+fn refused_page(error: &ApiError) -> Response {
+    let status = error.status;
+    let text = match status {
+        StatusCode::FORBIDDEN => "Your role does not review activity.",
+        StatusCode::NOT_FOUND => "That alert or grant does not exist.",
+        StatusCode::CONFLICT => "That finding was already recorded.",
+        _ => "The review queue is not available right now.",
+    };
+    page(status, "Review", &format!("<p class=\"error\" role=\"alert\">{text}</p><p><a href=\"/review\">Back</a></p>"))
+}
+
+fn finding_form(action: &str, csrf: &str, field: &str, choices: &[(&str, &str)]) -> String {
+    let buttons: String = choices
+        .iter()
+        .map(|(value, label)| format!("<button type=\"submit\" name=\"{field}\" value=\"{value}\">{label}</button> "))
+        .collect();
+    format!(
+        "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{buttons}</form>",
+        escape(action)
+    )
+}
+
+/// `GET /review`.
+pub async fn review_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+) -> Response {
+    let (caller, csrf) = match page_caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(redirect) => return redirect,
+    };
+    let ids = (client.as_deref(), request_id.as_deref());
+    let alerts = match crate::alerts::open_alerts(&state, &caller, &headers, ids).await {
+        Ok(alerts) => alerts,
+        Err(e) => return refused_page(&e),
+    };
+    // A reviewer of activity who may not review emergency access still sees the alerts.
+    let grants = crate::break_glass::pending_grants(&state, &caller, &headers, ids).await.unwrap_or_default();
+    let mut body = format!("<h2>Open alerts ({})</h2>", alerts.len());
+    if alerts.is_empty() {
+        body.push_str("<p>No open alerts.</p>");
+    }
+    for alert in &alerts {
+        let action = format!("/review/alerts/{}", alert.id);
+        body.push_str(&format!(
+            "<section class=\"item\"><p><strong>{}</strong> at {}: {}</p><p>Account: <code>{}</code>{}{} · audit entries {}</p>{}</section>",
+            escape(alert.kind.code()),
+            escape(&format_instant(alert.time_ms)),
+            escape(&alert.detail),
+            escape(alert.user_id.as_deref().unwrap_or("-")),
+            alert.source_ip.as_deref().map(|ip| format!(" · address <code>{}</code>", escape(ip))).unwrap_or_default(),
+            if alert.patient_ids.is_empty() {
+                String::new()
+            } else {
+                format!(" · patients <code>{}</code>", escape(&alert.patient_ids.join(", ")))
+            },
+            escape(&alert.seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+            finding_form(&action, &csrf, "finding", &[("benign", "Benign"), ("violation", "Violation")]),
+        ));
+    }
+    body.push_str(&format!("<h2>Emergency access to review ({})</h2>", grants.len()));
+    if grants.is_empty() {
+        body.push_str("<p>No grants waiting for review.</p>");
+    }
+    for grant in &grants {
+        let action = format!("/review/break-glass/{}", grant.id);
+        body.push_str(&format!(
+            "<section class=\"item\"><p><strong>{}</strong> · account <code>{}</code> · patient <code>{}</code></p>\
+             <p>{} to {}</p><blockquote>{}</blockquote>{}</section>",
+            escape(&grant.reason),
+            escape(&grant.user_id),
+            escape(&grant.patient_id),
+            escape(&format_instant(grant.started_ms)),
+            escape(&format_instant(grant.expires_ms)),
+            escape(&grant.note),
+            finding_form(&action, &csrf, "justified", &[("yes", "Justified"), ("no", "Not justified")]),
+        ));
+    }
+    page(StatusCode::OK, "Review", &body)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AlertFinding {
+    csrf: String,
+    finding: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GrantFinding {
+    csrf: String,
+    justified: String,
+}
+
+/// `POST /review/alerts/{id}`.
+pub async fn review_alert(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Path(id): Path<String>,
+    Form(form): Form<AlertFinding>,
+) -> Response {
+    let (caller, _) = match page_caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(redirect) => return redirect,
+    };
+    let Some(secret) = session_cookie(&headers) else { return forbidden() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let finding = match AlertStatus::parse(&form.finding) {
+        Some(f @ (AlertStatus::Benign | AlertStatus::Violation)) => f,
+        _ => return page(StatusCode::BAD_REQUEST, "Review", "<p class=\"error\">Choose benign or violation.</p>"),
+    };
+    let ids = (client.as_deref(), request_id.as_deref());
+    match crate::alerts::record_finding(&state, &caller, &headers, ids, &id, finding).await {
+        Ok(()) => Redirect::to("/review").into_response(),
+        Err(e) => refused_page(&e),
+    }
+}
+
+/// `POST /review/break-glass/{id}`.
+pub async fn review_grant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+    Path(id): Path<String>,
+    Form(form): Form<GrantFinding>,
+) -> Response {
+    let (caller, _) = match page_caller(&state, &headers).await {
+        Ok(c) => c,
+        Err(redirect) => return redirect,
+    };
+    let Some(secret) = session_cookie(&headers) else { return forbidden() };
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
+        return forbidden();
+    }
+    let justified = match form.justified.as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => return page(StatusCode::BAD_REQUEST, "Review", "<p class=\"error\">Choose justified or not.</p>"),
+    };
+    let ids = (client.as_deref(), request_id.as_deref());
+    match crate::break_glass::record_review(&state, &caller, &headers, ids, &id, justified).await {
+        Ok(_) => Redirect::to("/review").into_response(),
+        Err(e) => refused_page(&e),
+    }
+}
