@@ -61,35 +61,6 @@ async fn download(app: &TestApp, token: &str, manifest: &Value) -> Vec<(String, 
     files
 }
 
-/// A new fully signed-in session for an existing account (as after password and TOTP).
-async fn session_for(app: &TestApp, user_id: &str) -> String {
-    use phivault_identity::{BearerSecret, LoginStage, TokenKind, TokenRecord};
-    let secret = BearerSecret::generate().expect("rng");
-    let now = app.identity.now_ms();
-    app.identity
-        .store()
-        .insert_token(&TokenRecord {
-            digest: secret.digest(),
-            kind: TokenKind::Session,
-            grant_id: format!("grant-again-{now}"),
-            user_id: Some(user_id.to_owned()),
-            client_id: None,
-            scopes: String::new(),
-            stage: LoginStage::Complete,
-            mfa: true,
-            authenticated_ms: now,
-            created_ms: now,
-            last_seen_ms: now,
-            idle_ms: 15 * 60_000,
-            expires_ms: now + 3_600_000,
-            data: None,
-            consumed: false,
-        })
-        .await
-        .expect("session");
-    secret.expose().to_owned()
-}
-
 async fn trail(app: &TestApp) -> Vec<AuditEvent> {
     let entries = app.store.audit_entries(0, 10_000).await.expect("entries");
     entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("canonical")).collect()
@@ -184,11 +155,13 @@ async fn a_researcher_exports_de_identified_data_and_nobody_else_sees_it() {
     let taz = c.app.identity.find_user("re-taz").await.expect("researcher");
     c.app.identity.set_roles(&taz.id, vec![Role::FrontDesk]).await.expect("role change");
     assert_eq!(call(&c.app, researcher, "GET", &file_url, false).await.status, StatusCode::UNAUTHORIZED);
-    let desk = session_for(&c.app, &taz.id).await;
-    assert_eq!(call(&c.app, &desk, "GET", &status_url, false).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(call(&c.app, &desk, "GET", &file_url, false).await.status, StatusCode::FORBIDDEN);
+    let desk = phivault_testkit::session_for(&c.app.identity, &taz.id, "grant-desk").await;
+    let desk = desk.expose();
+    assert_eq!(call(&c.app, desk, "GET", &status_url, false).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&c.app, desk, "GET", &file_url, false).await.status, StatusCode::FORBIDDEN);
     c.app.identity.set_roles(&taz.id, vec![Role::Researcher]).await.expect("role back");
-    let researcher = &session_for(&c.app, &taz.id).await;
+    let researcher = phivault_testkit::session_for(&c.app.identity, &taz.id, "grant-again").await;
+    let researcher = researcher.expose();
 
     // Cancelling deletes it.
     assert_eq!(call(&c.app, researcher, "DELETE", &status_url, false).await.status, StatusCode::ACCEPTED);

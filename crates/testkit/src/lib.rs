@@ -184,7 +184,7 @@ pub async fn signed_in(
     roles: Vec<phivault_identity::Role>,
     patient_id: Option<&str>,
 ) -> phivault_identity::BearerSecret {
-    use phivault_identity::{BearerSecret, LoginStage, NewAccount, TokenKind, TokenRecord};
+    use phivault_identity::NewAccount;
     let (user, _) = identity
         .create_user(NewAccount {
             username: username.into(),
@@ -195,6 +195,16 @@ pub async fn signed_in(
         })
         .await
         .expect("create user");
+    session_for(identity, &user.id, &format!("grant-{username}")).await
+}
+
+/// A new fully signed-in session (as after password and TOTP) for an existing account.
+pub async fn session_for(
+    identity: &phivault_identity::Identity,
+    user_id: &str,
+    grant_id: &str,
+) -> phivault_identity::BearerSecret {
+    use phivault_identity::{BearerSecret, LoginStage, TokenKind, TokenRecord};
     let secret = BearerSecret::generate().expect("rng");
     let now = identity.now_ms();
     identity
@@ -202,8 +212,8 @@ pub async fn signed_in(
         .insert_token(&TokenRecord {
             digest: secret.digest(),
             kind: TokenKind::Session,
-            grant_id: format!("grant-{username}"),
-            user_id: Some(user.id),
+            grant_id: grant_id.to_owned(),
+            user_id: Some(user_id.to_owned()),
             client_id: None,
             scopes: String::new(),
             stage: LoginStage::Complete,

@@ -32,6 +32,17 @@ async fn page_caller(state: &AppState, headers: &HeaderMap) -> Result<(Caller, S
     }
 }
 
+/// The caller of a posted form: signed in, the form from this site, with the session's
+/// CSRF token.
+async fn form_caller(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Caller, Response> {
+    let (caller, _) = page_caller(state, headers).await?;
+    let Some(secret) = session_cookie(headers) else { return Err(forbidden()) };
+    if !same_origin(state, headers) || !csrf_matches(&secret, csrf) {
+        return Err(forbidden());
+    }
+    Ok(caller)
+}
+
 fn refused_page(error: &ApiError) -> Response {
     let status = error.status;
     let text = match status {
@@ -136,14 +147,10 @@ pub async fn review_alert(
     Path(id): Path<String>,
     Form(form): Form<AlertFinding>,
 ) -> Response {
-    let (caller, _) = match page_caller(&state, &headers).await {
+    let caller = match form_caller(&state, &headers, &form.csrf).await {
         Ok(c) => c,
-        Err(redirect) => return redirect,
+        Err(refused) => return refused,
     };
-    let Some(secret) = session_cookie(&headers) else { return forbidden() };
-    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
-        return forbidden();
-    }
     let finding = match AlertStatus::parse(&form.finding) {
         Some(f @ (AlertStatus::Benign | AlertStatus::Violation)) => f,
         _ => return page(StatusCode::BAD_REQUEST, "Review", "<p class=\"error\">Choose benign or violation.</p>"),
@@ -164,14 +171,10 @@ pub async fn review_grant(
     Path(id): Path<String>,
     Form(form): Form<GrantFinding>,
 ) -> Response {
-    let (caller, _) = match page_caller(&state, &headers).await {
+    let caller = match form_caller(&state, &headers, &form.csrf).await {
         Ok(c) => c,
-        Err(redirect) => return redirect,
+        Err(refused) => return refused,
     };
-    let Some(secret) = session_cookie(&headers) else { return forbidden() };
-    if !same_origin(&state, &headers) || !csrf_matches(&secret, &form.csrf) {
-        return forbidden();
-    }
     let justified = match form.justified.as_str() {
         "yes" => true,
         "no" => false,

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use phivault_audit::{AuditEvent, AuditStore, Checkpoint, Outcome, StoredEntry};
 
-const PAGE: u64 = 10_000;
-
 /// Reads archive files (verifier export lines); names the file and line of a bad one.
 pub fn read_archives(paths: &[PathBuf]) -> Result<Vec<StoredEntry>> {
     let mut out = Vec::new();
@@ -36,14 +34,7 @@ pub async fn archive(
     before_ms: i64,
     out: &Path,
 ) -> Result<u64> {
-    let mut entries: Vec<StoredEntry> = Vec::new();
-    let mut from = 0;
-    loop {
-        let page = store.audit_entries(from, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        entries.extend(page);
-    }
+    let entries = super::audit::all_entries(store).await?;
     let report = phivault_audit::verify(entries.iter().cloned(), checkpoints, public_key);
     if let Some((seq, why)) = report.first_problem {
         bail!("refusing to archive a trail that is not intact: {why} (first bad entry #{seq})");

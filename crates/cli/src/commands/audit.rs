@@ -325,14 +325,7 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
         AuditAction::Verify { public_key, archive } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
-            let mut entries: Vec<StoredEntry> = Vec::new();
-            let mut from = 0;
-            loop {
-                let page = store.audit_entries(from, PAGE).await?;
-                let Some(last) = page.last() else { break };
-                from = last.seq + 1;
-                entries.extend(page);
-            }
+            let mut entries = all_entries(store).await?;
             let filled =
                 phivault_audit::export::fill_from_archive(&mut entries, super::archive::read_archives(&archive)?);
             let report = phivault_audit::verify(entries, &checkpoints, &key);
@@ -491,6 +484,17 @@ fn rfc3339_ms(text: Option<&str>, flag: &str) -> Result<Option<i64>> {
             .with_context(|| format!("--{flag} must be an RFC 3339 time such as 2026-11-25T08:00:00Z"))
     })
     .transpose()
+}
+
+/// Every stored entry, in order (verification needs them all).
+pub(crate) async fn all_entries(store: &dyn AuditStore) -> Result<Vec<StoredEntry>> {
+    let mut entries = Vec::new();
+    each_entry(store, |e| {
+        entries.push(e.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(entries)
 }
 
 /// Calls `each` for every stored entry, in order, a page at a time.
