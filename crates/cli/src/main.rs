@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod keysource;
+mod logging;
 mod notify;
 mod progress;
 mod wiring;
@@ -172,16 +173,10 @@ enum KeysAction {
     },
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,rustls=warn,h2=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init();
     phivault_api::tls::install_crypto_provider();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

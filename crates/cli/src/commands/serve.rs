@@ -128,7 +128,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         None => None,
     };
     // The audit system's own start and stop are events of the trail (ONC 170.315(d)(2)).
-    record_lifecycle(&services, "audit.start").await?;
+    record_lifecycle(&services, "audit.start", config).await?;
     let server = tokio::spawn(serve_tls(listener, tls, app, limits, stopped(stop_rx)));
     shutdown_signal().await;
     eprintln!("shutting down: finishing requests in flight");
@@ -145,7 +145,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
     if let Some(task) = shipping {
         task.abort();
     }
-    if let Err(e) = record_lifecycle(&services, "audit.stop").await {
+    if let Err(e) = record_lifecycle(&services, "audit.stop", config).await {
         tracing::error!(error = %e, "cannot record the audit system's stop");
     }
     // A last checkpoint covering everything this process served.
@@ -170,13 +170,18 @@ async fn publish_checkpoint(target: Option<&super::audit::ShipTarget>, cp: &phiv
     }
 }
 
-/// Records the server's (and with it the audit system's) start or stop.
-async fn record_lifecycle(services: &Services, action: &str) -> Result<()> {
+/// Records the server's (and with it the audit system's) start or stop, with the version
+/// and a digest of the configuration in force: a configuration changed between two starts
+/// shows in the trail as a different digest.
+async fn record_lifecycle(services: &Services, action: &str, config: &Config) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut event =
         phivault_audit::AuditEvent::new(now, action, phivault_audit::Outcome::Success, services.audit.node());
     event.user_id = Some("system:phivault".into());
-    event.reason = Some(env!("CARGO_PKG_VERSION").into());
+    let settings = toml::to_string(config).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, settings.as_bytes());
+    let hex: String = digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    event.reason = Some(format!("version={} config=sha256:{hex}", env!("CARGO_PKG_VERSION")));
     services.audit.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
     Ok(())
 }
