@@ -112,6 +112,7 @@ async fn a_researcher_exports_de_identified_data_and_nobody_else_sees_it() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
     let manifest = &done.body;
     assert_eq!(manifest["requiresAccessToken"], true);
+    assert_eq!(manifest["extension"]["smallestEquivalenceClass"], 2);
     assert_eq!(manifest["request"], format!("{BASE}/fhir/$export?_type=Patient,Observation"));
     let files = download(&c.app, researcher, manifest).await;
     let kinds: Vec<&str> = files.iter().map(|(t, _)| t.as_str()).collect();
@@ -171,7 +172,8 @@ async fn a_researcher_exports_de_identified_data_and_nobody_else_sees_it() {
     let events = trail(&c.app).await;
     let complete = events.iter().find(|e| e.action == "export.complete").expect("export.complete");
     assert_eq!(complete.outcome, Outcome::Success);
-    assert_eq!(complete.reason.as_deref(), Some("Observation=2 Patient=2 deidentified"));
+    // Two patients, same birth year, gender and state, no ZIP: one class of two.
+    assert_eq!(complete.reason.as_deref(), Some("Observation=2 Patient=2 deidentified k=2"));
     assert_eq!(complete.policies, ["researcher-exports-de-identified-data"]);
     let mut exported: Vec<String> =
         events.iter().filter(|e| e.action == "export.patients").flat_map(|e| e.patient_ids.clone()).collect();

@@ -228,7 +228,10 @@ async fn run_and_record(
     let counts: Vec<String> = outcome.counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
     complete.reason = Some(match &outcome.error {
         Some(error) => phivault_audit::clip(error, 200),
-        None => format!("{}{}", counts.join(" "), if outcome.deidentified { " deidentified" } else { "" }),
+        None => match outcome.smallest_class {
+            Some(k) => format!("{} deidentified k={k}", counts.join(" ")),
+            None => format!("{}{}", counts.join(" "), if outcome.deidentified { " deidentified" } else { "" }),
+        },
     });
     complete.resource_type = None;
     let mut recorded = state.audit.record(&complete).await.is_ok();
@@ -285,7 +288,10 @@ pub async fn status(
                 "requiresAccessToken": true,
                 "output": output,
                 "error": [],
-                "extension": {"expires": format_instant(job.expires_ms)},
+                "extension": {
+                    "expires": format_instant(job.expires_ms),
+                    "smallestEquivalenceClass": job.smallest_class,
+                },
             });
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], manifest.to_string()).into_response())
         }

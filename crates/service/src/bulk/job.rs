@@ -51,6 +51,9 @@ pub struct ExportOutcome {
     pub deidentified: bool,
     /// Why it failed, when it did (PHI-free).
     pub error: Option<String>,
+    /// The smallest group of exported Patients sharing birth year, gender, ZIP-3 and state,
+    /// for a de-identified export.
+    pub smallest_class: Option<u64>,
 }
 
 /// Export jobs over the guarded records. Cheap to clone.
@@ -144,6 +147,7 @@ impl Exporter {
             files: Vec::new(),
             written: 0,
             error: None,
+            smallest_class: None,
             key_id: key.id.clone(),
             key_kek: wrapped.kek_id,
             key_wrapped: wrapped.wrapped,
@@ -300,16 +304,23 @@ impl Exporter {
             }
         }
         outcome.policy_ids = policy_ids.into_iter().collect();
-        if self.min_k > 0
-            && outcome.deidentified
-            && !quasi.is_empty()
-            && let Err(phivault_deid::DeidError::BelowK(report)) = KAnonymity::check(&quasi, self.min_k)
-        {
-            return Err(format!(
-                "k-anonymity below {}: the smallest class holds {} patients ({} patients in classes below k); \
-                 nothing was released",
-                self.min_k, report.smallest_class, report.records_below_k
-            ));
+        if outcome.deidentified && !quasi.is_empty() {
+            // Measured on every de-identified export (reported in the manifest and the
+            // trail); enforced when a floor is configured.
+            let report = match KAnonymity::check(&quasi, self.min_k.max(1)) {
+                Ok(report) => report,
+                Err(phivault_deid::DeidError::BelowK(report)) => *report,
+                Err(_) => return Err("the k-anonymity check failed".into()),
+            };
+            job.smallest_class = Some(report.smallest_class as u64);
+            outcome.smallest_class = Some(report.smallest_class as u64);
+            if self.min_k > 0 && report.classes_below_k > 0 {
+                return Err(format!(
+                    "k-anonymity below {}: the smallest class holds {} patients ({} patients in classes below k); \
+                     nothing was released",
+                    self.min_k, report.smallest_class, report.records_below_k
+                ));
+            }
         }
         Ok(true)
     }

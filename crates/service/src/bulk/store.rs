@@ -65,6 +65,9 @@ pub struct ExportJob {
     pub written: u64,
     /// A PHI-free reason when failed.
     pub error: Option<String>,
+    /// For a de-identified export: its smallest k-anonymity class of Patients.
+    #[serde(default)]
+    pub smallest_class: Option<u64>,
     /// The job's data key, wrapped under the current KEK (scope `export/<id>`).
     pub key_id: String,
     pub key_kek: String,
