@@ -1,4 +1,4 @@
-//! HTTPS read by id through the real TLS listener, one keep-alive client connection.
+//! HTTPS read by id through the real TLS listener over keep-alive client connections.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +20,96 @@ pub(crate) fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The client side of one keep-alive connection to [`Server`].
+pub(crate) type Connection = BufReader<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// The real TLS listener serving the API on a loopback port, and a client config trusting
+/// its self-signed certificate.
+pub(crate) struct Server {
+    addr: std::net::SocketAddr,
+    connector: tokio_rustls::TlsConnector,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub(crate) async fn start(
+        records: GuardedRecords,
+        identity: phivault_identity::Identity,
+        audit: phivault_audit::AuditLog,
+        alerts: Arc<dyn phivault_audit::alerts::AlertStore>,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
+        std::fs::write(dir.path().join("c.pem"), certified.cert.pem()).expect("cert");
+        std::fs::write(dir.path().join("k.pem"), certified.signing_key.serialize_pem()).expect("key");
+        let tls = phivault_api::tls::server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem")).expect("tls");
+        let state = AppState {
+            records,
+            identity,
+            audit,
+            notifier: None,
+            alerts,
+            exports: None,
+            config: Arc::new(ApiConfig {
+                base_url: "https://127.0.0.1".into(),
+                max_body_bytes: 1 << 20,
+                request_timeout: Duration::from_secs(30),
+                trusted_proxies: vec![],
+                zones: phivault_policy::Zones::default(),
+            }),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task =
+            tokio::spawn(serve_tls(listener, tls, phivault_api::router(state), ConnectionLimits::default(), async {
+                let _ = stopped.await;
+            }));
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(certified.cert.pem().as_bytes()).expect("pem")).expect("root");
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        Self { addr, connector: tokio_rustls::TlsConnector::from(Arc::new(config)), stop, task }
+    }
+
+    /// A new keep-alive connection, TLS handshake done.
+    pub(crate) async fn connect(&self) -> Connection {
+        let tcp = TcpStream::connect(self.addr).await.expect("connect");
+        let name = ServerName::try_from("127.0.0.1").expect("name");
+        BufReader::new(self.connector.connect(name, tcp).await.expect("handshake"))
+    }
+
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// `GET /fhir/Patient/{id}` on `stream`; panics unless the answer is 200.
+pub(crate) async fn get_patient(stream: &mut Connection, id: &str, token: &str) {
+    let request =
+        format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+    stream.get_mut().write_all(request.as_bytes()).await.expect("write");
+    let mut length = 0;
+    let mut status = String::new();
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).await.expect("read");
+        if status.is_empty() {
+            status = line.clone();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().expect("length");
+        }
+    }
+    assert!(status.contains(" 200 "), "{status}");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.expect("body");
+}
+
 /// (mean µs latency, µs of process CPU per request).
 pub async fn read_by_id(
     records: GuardedRecords,
@@ -29,71 +119,17 @@ pub async fn read_by_id(
     token: &str,
     loaded: usize,
 ) -> (f64, f64) {
-    let dir = tempfile::tempdir().expect("dir");
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
-    std::fs::write(dir.path().join("c.pem"), certified.cert.pem()).expect("cert");
-    std::fs::write(dir.path().join("k.pem"), certified.signing_key.serialize_pem()).expect("key");
-    let tls = phivault_api::tls::server_config(&dir.path().join("c.pem"), &dir.path().join("k.pem")).expect("tls");
-    let state = AppState {
-        records,
-        identity,
-        audit,
-        notifier: None,
-        alerts,
-        config: Arc::new(ApiConfig {
-            base_url: "https://127.0.0.1".into(),
-            max_body_bytes: 1 << 20,
-            request_timeout: Duration::from_secs(30),
-            trusted_proxies: vec![],
-            zones: phivault_policy::Zones::default(),
-        }),
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server =
-        tokio::spawn(serve_tls(listener, tls, phivault_api::router(state), ConnectionLimits::default(), async {
-            let _ = stopped.await;
-        }));
-
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(certified.cert.pem().as_bytes()).expect("pem")).expect("root");
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let tls = connector.connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await.expect("handshake");
-    let mut stream = BufReader::new(tls);
+    let server = Server::start(records, identity, audit, alerts).await;
+    let mut stream = server.connect().await;
     let n = 2000;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     for k in 0..n {
-        let id = format!("bench-{}", (k * 104_729) % loaded);
-        let request =
-            format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
-        stream.get_mut().write_all(request.as_bytes()).await.expect("write");
-        let mut length = 0;
-        let mut status = String::new();
-        loop {
-            let mut line = String::new();
-            stream.read_line(&mut line).await.expect("read");
-            if status.is_empty() {
-                status = line.clone();
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().expect("length");
-            }
-        }
-        assert!(status.contains(" 200 "), "{status}");
-        let mut body = vec![0u8; length];
-        stream.read_exact(&mut body).await.expect("body");
+        get_patient(&mut stream, &format!("bench-{}", (k * 104_729) % loaded), token).await;
     }
     let latency = started.elapsed().as_secs_f64() * 1e6 / n as f64;
     let cpu = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
     drop(stream);
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await;
     (latency, cpu)
 }

@@ -3,9 +3,11 @@
 //! Measures, on a fresh database: Synthea import rate; bulk patient load; at 10k and
 //! `max_patients` patients, read by id, create and family-name search through the service;
 //! HTTPS read by id through the real listener; and how much of a read and a search is spent
-//! on AEAD and blind-index HMACs. PostgreSQL needs `PHIVAULT_TEST_POSTGRES_URL`.
+//! on AEAD and blind-index HMACs; audit appends and audited HTTPS reads under concurrency
+//! (`audit.rs`). PostgreSQL needs `PHIVAULT_TEST_POSTGRES_URL`.
 //! Prints a Markdown table for docs/BENCHMARKS.md.
 
+mod audit;
 mod auth;
 mod https;
 mod policy;
@@ -130,9 +132,15 @@ async fn main() {
             )
             .await;
             let audit = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench");
-            let (latency, cpu) =
-                https::read_by_id(guarded, identity, audit, std::sync::Arc::new(store.clone()), token.expose(), target)
-                    .await;
+            let (latency, cpu) = https::read_by_id(
+                guarded.clone(),
+                identity.clone(),
+                audit,
+                std::sync::Arc::new(store.clone()),
+                token.expose(),
+                target,
+            )
+            .await;
             row(
                 "HTTPS GET Patient/id, audit trail off (discarded) vs on (durable, fail closed), 1 client",
                 format!(
@@ -144,6 +152,7 @@ async fn main() {
                 &format!("HTTPS GET Patient/id @ {target} patients, keep-alive, 1 client"),
                 format!("{latency:.0} µs latency; {cpu:.0} µs CPU per request (server + client in one process)"),
             );
+            crate::audit::concurrency(&row, &store, guarded, identity, token.expose(), target).await;
         }
     }
     let (p50, p99) = policy::decision_latency();
