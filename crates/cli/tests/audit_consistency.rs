@@ -141,3 +141,54 @@ fn a_rewrite_under_a_power_of_two_checkpoint_is_still_caught() {
     assert!(!rewritten.status.success(), "{out}");
     assert!(out.contains("no longer holds the entries") && out.contains("an entry before #8 was changed"), "{out}");
 }
+
+/// After `audit archive` empties the oldest entries, they count by the hashes they left; an
+/// archive file given back is checked, and a changed one breaks the proof. Content emptied
+/// outside the archived prefix is a change.
+#[test]
+fn an_archived_prefix_still_proves_and_a_changed_archive_does_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    append(&runtime, &url, 0, 10);
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    append(&runtime, &url, 10, 7);
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    // Entries #0..#4 were written before 08:00:00.005 on 2027-01-15.
+    let archive = tmp.path().join("archive.jsonl");
+    let archive_arg = archive.to_str().expect("utf8");
+    let moved = phivault(&data, &["audit", "archive", "--before", "2027-01-15T08:00:00.005Z", "--out", archive_arg]);
+    assert!(text(&moved).contains("archived 5 entries"), "{}", text(&moved));
+
+    let online = phivault(&data, &["audit", "consistency"]);
+    assert!(online.status.success(), "{}", text(&online));
+    assert!(text(&online).contains("counted by their stored hash (pass their --archive files to check them): 5"));
+    let full = phivault(&data, &["audit", "consistency", "--archive", archive_arg]);
+    assert!(full.status.success(), "{}", text(&full));
+    assert!(text(&full).contains("archived entries checked against the archive files: 5"), "{}", text(&full));
+
+    // An archived entry changed in the archive file.
+    let original = std::fs::read_to_string(&archive).expect("archive");
+    let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
+    let mut third = phivault_audit::export::parse_line(&lines[3]).expect("line");
+    let mut event = phivault_audit::AuditEvent::from_canonical(&third.bytes).expect("event");
+    event.patient_ids = vec!["someone-else".into()];
+    third.bytes = event.canonical_bytes();
+    lines[3] = phivault_audit::export::export_line(&third);
+    std::fs::write(&archive, lines.join("\n") + "\n").expect("rewrite");
+    let changed = phivault(&data, &["audit", "consistency", "--archive", archive_arg]);
+    assert!(!changed.status.success(), "{}", text(&changed));
+    assert!(text(&changed).contains("an entry before #10 was changed"), "{}", text(&changed));
+
+    // Content removed from an entry after the archived prefix is not an archive.
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::query("UPDATE audit_log SET entry = X'' WHERE seq = 12").execute(&pool).await.expect("tamper");
+        pool.close().await;
+    });
+    let emptied = phivault(&data, &["audit", "consistency"]);
+    assert!(!emptied.status.success(), "{}", text(&emptied));
+    assert!(text(&emptied).contains("an entry from #10 to #16 was changed"), "{}", text(&emptied));
+}

@@ -39,6 +39,10 @@ pub enum AuditAction {
         /// Public key to check the checkpoints with (default: audit.public_key).
         #[arg(long)]
         public_key: Option<std::path::PathBuf>,
+        /// Archive files (from `audit archive`) whose content to check too; without them an
+        /// archived entry counts by the hash it left behind.
+        #[arg(long)]
+        archive: Vec<std::path::PathBuf>,
     },
     /// Search the trail (activity review): entries matching every given filter, oldest
     /// first, one JSON object per line.
@@ -309,11 +313,12 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             }
             println!("entry #{seq} is included in the signed tree");
         }
-        AuditAction::Consistency { from, to, public_key } => {
+        AuditAction::Consistency { from, to, public_key, archive } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let signed = signed_checkpoints(all_checkpoints(store, config).await?, &key)?;
             let (old, new) = consistency_pair(&signed, from, to)?;
-            consistency(store, old, new).await?;
+            let archived = super::archive::read_archives(&archive)?;
+            consistency(store, old, new, archived).await?;
         }
         AuditAction::Archive { before, out } => {
             let key = read_public_key(&config.public_key)?;
@@ -393,16 +398,41 @@ fn consistency_pair(signed: &[Checkpoint], from: Option<u64>, to: Option<u64>) -
 /// Builds the consistency proof between `old` and `new` from the entries as stored now and
 /// checks it against both signed roots. The leaf hashes are recomputed from the entries,
 /// not taken from the stored `leaf` column, so an entry rewritten without its hash shows too.
-async fn consistency(store: &dyn AuditStore, old: &Checkpoint, new: &Checkpoint) -> Result<()> {
+/// An archived entry (content moved out by `audit archive`, only ever a prefix) counts by its
+/// stored hash unless `archived` gives its content back, as `audit verify` treats it.
+async fn consistency(
+    store: &dyn AuditStore,
+    old: &Checkpoint,
+    new: &Checkpoint,
+    archived: Vec<StoredEntry>,
+) -> Result<()> {
     use phivault_audit::checkpoint::{hex, unhex};
     use phivault_audit::merkle;
-    let mut leaves = Vec::new();
+    let mut entries = Vec::new();
     let mut from = 0;
-    while (leaves.len() as u64) < new.tree_size {
+    while (entries.len() as u64) < new.tree_size {
         let page = store.audit_entries(from, PAGE.min(new.tree_size - from)).await?;
         let Some(last) = page.last() else { break };
         from = last.seq + 1;
-        leaves.extend(page.iter().map(|e| merkle::leaf_hash(&e.bytes)));
+        entries.extend(page);
+    }
+    let filled = phivault_audit::export::fill_from_archive(&mut entries, archived);
+    let mut leaves = Vec::with_capacity(entries.len());
+    let mut seen_content = false;
+    let mut unseen = 0u64;
+    for (expected, entry) in entries.iter().enumerate() {
+        if entry.seq != expected as u64 {
+            bail!("entry #{expected} is missing from the trail (found #{} in its place)", entry.seq);
+        }
+        // Content emptied after an entry that has some was not archived: it counts by the
+        // hash of nothing, which cannot be the signed one.
+        leaves.push(if entry.bytes.is_empty() && !seen_content {
+            unseen += 1;
+            entry.leaf
+        } else {
+            seen_content = true;
+            merkle::leaf_hash(&entry.bytes)
+        });
     }
     for (label, cp) in [("earlier", old), ("later", new)] {
         println!("{label} checkpoint: {} entries, root {}, signed {}", cp.tree_size, cp.root, cp.time_ms);
@@ -413,6 +443,12 @@ async fn consistency(store: &dyn AuditStore, old: &Checkpoint, new: &Checkpoint)
             leaves.len(),
             new.tree_size
         );
+    }
+    if filled > 0 {
+        println!("archived entries checked against the archive files: {filled}");
+    }
+    if unseen > 0 {
+        println!("archived entries counted by their stored hash (pass their --archive files to check them): {unseen}");
     }
     let proof = merkle::consistency_proof(old.tree_size as usize, &leaves);
     for (i, h) in proof.iter().enumerate() {
