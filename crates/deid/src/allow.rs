@@ -271,6 +271,9 @@ pub(crate) const STOP_WORDS: &[&str] = &[
     "MANAGEMENT",
     "JR",
     "SR",
+    // Job titles before an employer ("CEO of ...").
+    "CEO",
+    "CFO",
 ];
 
 /// Words that may stand before a facility keyword without naming the

@@ -206,7 +206,9 @@ impl<'a> Ctx<'a> {
             return false;
         }
         let b = self.text.as_bytes();
-        let before_ok = t.start == 0 || matches!(b[t.start - 1], b' ' | b'\t' | b'\n' | b'(' | b',');
+        // "CARAFATE-W. MAROTTA": a hyphen glued to a word may precede one.
+        let glued = t.start >= 2 && b[t.start - 1] == b'-' && b[t.start - 2].is_ascii_alphabetic();
+        let before_ok = t.start == 0 || matches!(b[t.start - 1], b' ' | b'\t' | b'\n' | b'(' | b',') || glued;
         let after_ok = b.get(t.end).is_none_or(|c| matches!(c, b'.' | b' ' | b'\n' | b','));
         before_ok && after_ok
     }

@@ -22,7 +22,14 @@ pub(crate) const WEAK_TITLES: &[&str] = &[
 #[rustfmt::skip]
 pub(crate) const POST_TITLES: &[&str] = &[
     "RN", "MD", "NP", "PA", "LPN", "RRT", "PHD", "CNA", "MSW", "LICSW", "LCSW", "BSN", "MSN",
-    "CRNA", "DO", "PAC", "JR", "SR", "III",
+    "CRNA", "DO", "PAC", "JR", "SR", "III", "CRT", "SLP", "PHARMD", "DPT",
+];
+
+/// Credentials that are also clinical words ("PA" pressures, "NP" cough,
+/// "DO" the verb): the word before them needs more than a weak hint.
+#[rustfmt::skip]
+pub(crate) const AMBIGUOUS_POST_TITLES: &[&str] = &[
+    "PA", "NP", "DO",
 ];
 
 /// Family and social relations that precede a name ("daughter Sarah").
@@ -97,13 +104,20 @@ pub(crate) const FACILITY_KEYWORDS: &[&str] = &[
     "HOSPITAL", "HOSP", "HOSPITALS", "MEMORIAL", "MEDICAL", "REHAB", "REHABILITATION", "MANOR",
     "CLINIC", "HEALTHCARE", "HOSPICE", "INFIRMARY", "GENERAL", "REGIONAL", "HEALTH", "CENTER",
     "CENTRE", "VILLAGE", "COMMONS", "GARDENS", "TERRACE", "HEIGHTS", "PAVILION", "INSTITUTE",
-    "SANITARIUM", "ER", "ED", "EW",
+    "SANITARIUM", "ER", "ED", "EW", "ADVENTIST", "METHODIST", "PRESBYTERIAN", "LUTHERAN",
 ];
 
-/// Keywords that are part of the name itself ("FREDERICK MEMORIAL").
+/// Keywords that are part of the name itself ("FREDERICK MEMORIAL",
+/// "KESSLER ADVENTIST": denominations name hospital systems).
 #[rustfmt::skip]
 pub(crate) const NAME_KEYWORDS: &[&str] = &[
-    "MEMORIAL", "GENERAL", "REGIONAL",
+    "MEMORIAL", "GENERAL", "REGIONAL", "ADVENTIST", "METHODIST", "PRESBYTERIAN", "LUTHERAN",
+];
+
+/// Words that widen a place into a region ("GREATER BALTIMORE").
+#[rustfmt::skip]
+pub(crate) const REGION_WORDS: &[&str] = &[
+    "GREATER", "METRO", "METROPOLITAN", "DOWNTOWN", "SUBURBAN",
 ];
 
 /// Verbs of moving a patient; the place comes after "to", "from" or "at".
@@ -112,7 +126,7 @@ pub(crate) const MOVES: &[&str] = &[
     "TRANSFER", "TRANSFERRED", "TRANSFERED", "TRANSFERING", "TRANSFERRING", "TX", "TXFER", "XFER",
     "XFERRED", "ADMITTED", "ADMIT", "ADMISSION", "ARRIVED", "DISCHARGED", "DISCHARGE", "DC", "DCD",
     "SENT", "REFERRED", "RETURN", "RETURNED", "RETURNING", "GOING", "GO", "TRANSPORTED", "TAKEN",
-    "TRANSFERS", "TRANSITION", "BACK", "MOVED", "ACCEPTED", "SCREENED", "TRANSF",
+    "TRANSFERS", "TRANSITION", "BACK", "MOVED", "ACCEPTED", "SCREENED", "TRANSF", "WENT",
 ];
 
 /// Words after a ward name ("QUARTERMAIN 2", "WEST WING").
@@ -131,7 +145,8 @@ pub(crate) const HOME_CUES: &[&str] = &[
 /// Words introducing an employer ("works for X").
 #[rustfmt::skip]
 pub(crate) const WORK_CUES: &[&str] = &[
-    "WORKS", "WORKED", "WORKING", "EMPLOYED", "RETIRED", "EMPLOYEE",
+    "WORKS", "WORKED", "WORKING", "EMPLOYED", "RETIRED", "EMPLOYEE", "CEO", "CFO", "PRESIDENT",
+    "OWNER", "FOUNDER", "EMPLOYER",
 ];
 
 /// Hospital places that may follow a hospital acronym ("GH ER").
@@ -160,7 +175,7 @@ pub(crate) const MOVE_PREPS: &[&str] = &["TO", "FROM", "AT", "ON", "IN", "INTO",
 pub(crate) const NOT_MOVE_PREPS: &[&str] = &["THE", "BY", "LEAVE"];
 pub(crate) const SAINT_WORDS: &[&str] = &["ST", "SAINT", "STS"];
 pub(crate) const ON_WORD: &[&str] = &["ON"];
-pub(crate) const WORK_PREPS: &[&str] = &["FOR", "AT", "BY", "FROM"];
+pub(crate) const WORK_PREPS: &[&str] = &["FOR", "AT", "BY", "FROM", "OF"];
 pub(crate) const GEO_PREPS: &[&str] = &["IN", "FROM", "NEAR", "TO", "OF", "AT"];
 pub(crate) const WITH_WORD: &[&str] = &["WITH"];
 pub(crate) const TO_WORD: &[&str] = &["TO"];
@@ -242,6 +257,10 @@ pub(crate) mod bit {
     pub(crate) const FROM_WORD: u64 = 1 << 34;
     /// Member of `allow::GENERIC_FACILITY_WORDS`.
     pub(crate) const GENERIC_FACILITY_WORDS: u64 = 1 << 35;
+    /// Member of [`super::AMBIGUOUS_POST_TITLES`].
+    pub(crate) const AMBIGUOUS_POST_TITLES: u64 = 1 << 36;
+    /// Member of [`super::REGION_WORDS`].
+    pub(crate) const REGION_WORDS: u64 = 1 << 37;
 }
 
 /// Every list with its bit, for the lexicon.
@@ -282,6 +301,8 @@ pub(crate) const REGISTRY: &[(u64, &[&str])] = &[
     (bit::BY_WORD, BY_WORD),
     (bit::FROM_WORD, FROM_WORD),
     (bit::GENERIC_FACILITY_WORDS, crate::allow::GENERIC_FACILITY_WORDS),
+    (bit::AMBIGUOUS_POST_TITLES, AMBIGUOUS_POST_TITLES),
+    (bit::REGION_WORDS, REGION_WORDS),
 ];
 
 /// A preposition and the verbs that make the word after it a name

@@ -47,7 +47,14 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
         }
         _ => false,
     };
-    if before_chain || after_chain {
+    // "AC 500/50 / 5/10": the next link of a chain of settings.
+    let slash_chain = {
+        let head = text[..start].trim_end_matches(' ');
+        head.len() < start
+            && head.ends_with('/')
+            && head[..head.len() - 1].trim_end().ends_with(|c: char| c.is_ascii_digit())
+    };
+    if before_chain || after_chain || slash_chain {
         return false;
     }
     // "1/2", "2/3", "1 1/2": halves, thirds and quarters are fractions.
@@ -60,12 +67,26 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
         before.split(|c: char| !c.is_ascii_alphanumeric() && c != ':').rfind(|w| !w.is_empty()).unwrap_or("");
     // ... unless it reads as a date: after "on", "or", "since", or right
     // after another date ("8/2 - 8/10").
-    const DATE_PREPS: &[&str] = &["on", "or", "since", "until", "from", "of", "thru", "through", "and", "to", "or"];
+    // "to" is left out: "CP decreased to 3/10" is a score; a range of
+    // dates ("8/2 to 8/10") is caught by `after_date`.
+    const DATE_PREPS: &[&str] = &["on", "or", "since", "until", "from", "of", "thru", "through", "and"];
     let tail = &before.as_bytes()[before.len().saturating_sub(12)..];
     let after_date = tail.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit());
     let hurts = |w: &str| {
-        w.split(|c: char| !c.is_ascii_alphanumeric() && c != '/')
-            .any(|x| matches!(x, "cp" | "pain" | "angina" | "discomfort" | "ache" | "c/o" | "sore" | "painful"))
+        w.split(|c: char| !c.is_ascii_alphanumeric() && c != '/').any(|x| {
+            matches!(
+                x,
+                "cp" | "pain"
+                    | "angina"
+                    | "discomfort"
+                    | "ache"
+                    | "c/o"
+                    | "sore"
+                    | "painful"
+                    | "pressure"
+                    | "tightness"
+            )
+        })
     };
     let near_before = lower_window(text, start.saturating_sub(16), start);
     let after_near = lower_window(text, end, (end + 16).min(text.len()));
@@ -106,11 +127,14 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
     const VENT: &[&str] = &[
         "cpap", "peep", "ps", "psv", "bipap", "vent", "simv", "imv", "settings",
     ];
+    // Two words back always; four ("PSV increased to 10/5") unless the
+    // second number is past 12 and so can only be a day.
+    let reach = if day_only { 2 } else { 4 };
     if before
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .rev()
-        .take(2)
+        .take(reach)
         .any(|w| VENT.contains(&w))
     {
         return false;

@@ -27,6 +27,7 @@
 //! ```
 
 mod allow;
+mod checks;
 mod context;
 mod cues;
 mod dates;
@@ -136,13 +137,14 @@ impl Scrubber {
     fn find_window(&self, text: &str, offset: usize, out: &mut Vec<PhiSpan>) {
         let upper = text.to_ascii_uppercase();
         let mut spans = Vec::new();
-        self.patterns.find(text, &mut spans);
+        self.patterns.find(text, &self.lex, &mut spans);
         let toks = tokens::tokenize(text, &upper, &self.lex);
         let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text), &self.lex);
         let phrases = self.lex.phrases(&upper, &toks);
         // Medical phrases block their words before any rule looks at them.
         places::find(&mut ctx, &phrases);
         names::find(&mut ctx);
+        places::region_words(&mut ctx);
         for (t, label) in toks.iter().zip(&ctx.labels) {
             if t.has(dictionary::DENY) {
                 spans.push(PhiSpan { start: t.start, end: t.end, kind: PhiKind::Name });

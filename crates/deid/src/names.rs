@@ -6,6 +6,7 @@ use crate::cues::{VERB_PREP, bit};
 use crate::dictionary::{ENGLISH, FIRST, LAST, MEDICAL, PLACE, STOP};
 
 use crate::span::PhiKind;
+use crate::tokens::Case;
 
 /// Runs every name rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>) {
@@ -51,7 +52,10 @@ fn repeat_in_note(c: &mut Ctx<'_>) {
 fn dictionary_alone(c: &mut Ctx<'_>) {
     for i in 0..c.toks.len() {
         let t = &c.toks[i];
-        if t.len >= 3 && c.candidate(i) && c.dict_name(i) {
+        // In a mixed-case note names are capitalised: a lower-case word
+        // standing alone ("ate reuben sandwich", "lipps") is a word.
+        let lower = c.mixed && t.case == Case::Lower;
+        if t.len >= 3 && !lower && c.candidate(i) && c.dict_name(i) {
             // A place that is no first name is left to the place rules.
             let kind = if t.has(PLACE) && !t.has(FIRST) && !c.capital_cue(i) && !t.has(LAST) {
                 PhiKind::Location
@@ -103,13 +107,20 @@ fn after_cues(c: &mut Ctx<'_>) {
         };
         let linked = if strength == Strength::Relation {
             c.loosely_joined(i)
+        } else if strength == Strength::Weak && c.gap_after(i).contains('.') && !c.initial(i + 1) {
+            // "UPDATED BY MD. HIGH DOSE EPI": a weak title or verb before a
+            // period ends its sentence; only "Dr." and "Mrs." carry one.
+            false
         } else {
             c.joined(i) || (c.loosely_joined(i) && c.is(i, bit::WEAK_TITLES))
         };
-        if !linked {
+        if !linked || (!stands_apart(c, i)) {
             continue;
         }
         let j = i + 1;
+        if c.is(j, bit::NOT_AFTER_TITLE) {
+            continue;
+        }
         let upper_letter = c.text.as_bytes()[c.toks[j].start].is_ascii_uppercase();
         let initial_ok = c.gap_after(j).starts_with('.') || (c.joined(j) && c.name_like(j + 1, Strength::Weak));
         if c.initial(j) && upper_letter && strength != Strength::Relation && initial_ok {
@@ -122,12 +133,21 @@ fn after_cues(c: &mut Ctx<'_>) {
         }
         // After "Dr." even an eponym is a surname ("Dr. Foley").
         let eponym = c.toks[j].has(MEDICAL | LAST) && c.toks[j].has(LAST) && !c.toks[j].has(STOP);
+        // "changes in MS. Aspiration": after "in", "on" or "of", "MS." is
+        // mental status and admits only a listed or unknown word.
+        let status = ms_title && i > 0 && matches!(c.up(i - 1), "IN" | "ON" | "OF");
         let title_word = strength == Strength::Strong
+            && !(status && c.toks[j].has(ENGLISH) && !c.toks[j].has(FIRST | LAST))
             && (c.candidate(j) || eponym)
             && !c.toks[j].numeric
             && !c.is(j, bit::NOT_AFTER_TITLE)
             && c.up(j).bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'');
         if !(c.name_like(j, strength) || title_word) {
+            continue;
+        }
+        // "per fingersticks", "seen by surg": in a mixed-case note a weak
+        // cue vouches for a lower-case word only when a name list has it.
+        if strength == Strength::Weak && c.mixed && c.toks[j].case == Case::Lower && !c.toks[j].has(FIRST | LAST) {
             continue;
         }
         c.force(j, PhiKind::Name);
@@ -184,7 +204,7 @@ fn appositive(c: &mut Ctx<'_>, rel: usize) -> bool {
         let close = c.gap_after(k).trim_start();
         // Some word must look like a name, or the pair must be shaped like
         // one: two capitalised words ("PETUNIA PIG").
-        let capitalised = |m: usize| c.toks[m].case != crate::tokens::Case::Lower;
+        let capitalised = |m: usize| c.toks[m].case != Case::Lower;
         // A listed word counts only when a cue could vouch for it: "full
         // code" after "daughter," is no name although CODE is a surname.
         let named = (rel + 1..=k)
@@ -204,6 +224,17 @@ fn appositive(c: &mut Ctx<'_>, rel: usize) -> bool {
     false
 }
 
+/// Whether cue token `i` stands as a word of its own: "+MR" in "3-4+MR"
+/// is mitral regurgitation, not a title.
+fn stands_apart(c: &Ctx<'_>, i: usize) -> bool {
+    let s = c.toks[i].start;
+    s == 0
+        || matches!(
+            c.text.as_bytes()[s - 1],
+            b' ' | b'\t' | b'\n' | b'\r' | b'(' | b',' | b';' | b':' | b'"' | b'-' | b'/' | b'.'
+        )
+}
+
 /// "WITH" after "SPOKE", "BY" after "SEEN", and so on.
 fn prep_cue(c: &Ctx<'_>, i: usize) -> bool {
     VERB_PREP.iter().any(|&(prep, verbs)| c.is(i, prep) && i > 0 && c.is(i - 1, verbs) && c.joined(i - 1))
@@ -221,10 +252,24 @@ fn before_cues(c: &mut Ctx<'_>) {
             continue;
         }
         let j = i - 1;
-        let ok = if post_title {
-            c.name_like(j, Strength::Weak)
+        let first_before = j > 0 && c.joined(j - 1) && c.toks[j - 1].has(FIRST) && c.candidate(j - 1);
+        let ok = if post_title && c.is(i, bit::AMBIGUOUS_POST_TITLES) {
+            // "PA", "NP", "DO" are also pulmonary artery, nasopharyngeal
+            // and a verb: only a listed name, or a first name and a
+            // surname, comes before them ("hypotensive pa numbers").
+            c.candidate(j)
+                && ((c.cued_name(j) && !c.toks[j].has(ENGLISH)) || (first_before && c.name_like(j, Strength::Weak)))
+        } else if post_title {
+            // "Bernard Foley CRT": between a first name and a credential
+            // even an eponym is a surname, as after "Dr.".
+            let eponym = first_before && c.toks[j].has(LAST) && !c.toks[j].has(STOP);
+            c.name_like(j, Strength::Weak) || eponym
         } else {
-            c.name_like(j, Strength::Weak) && (c.dict_name(j) || c.capital_cue(j))
+            let clause_start = j == 0 || c.toks[j].sentence_start || c.gap_after(j - 1).contains(':');
+            // "social: bill called": a common first name opening a clause
+            // before a telling verb, even when it is also a word.
+            let first = clause_start && c.toks[j].has(FIRST) && c.toks[j].has(crate::dictionary::TOP) && c.candidate(j);
+            (c.name_like(j, Strength::Weak) && (c.dict_name(j) || c.capital_cue(j))) || first
         };
         if ok {
             c.force(j, PhiKind::Name);
@@ -271,11 +316,28 @@ fn propagate(c: &mut Ctx<'_>) {
                 let j = i + 1;
                 // After a name, any listed surname follows, even an
                 // English word ("Yosemite Pig", "Mary White").
-                let surname = c.gap_after(i).trim().is_empty()
-                    && c.candidate(j)
-                    && c.toks[j].has(LAST)
-                    && !c.is(j, bit::NOT_AFTER_TITLE);
-                if (surname || c.name_like(j, Strength::Weak)) && !c.toks[j].sentence_start {
+                let tight = c.gap_after(i).trim().is_empty() && c.candidate(j) && !c.is(j, bit::NOT_AFTER_TITLE);
+                let surname = tight && c.toks[j].has(LAST);
+                // After a first name, a word in no list is a surname even
+                // when it is one letter from a word ("Nancy Cetrone"); in
+                // a mixed-case note so is a capitalised word ("Ferdinand
+                // Halfpenny").
+                let first = c.toks[i].has(FIRST);
+                let strange = tight && first && c.unknown_raw(j);
+                let capital = tight
+                    && first
+                    && c.mixed
+                    && c.toks[i].case == Case::Title
+                    && c.toks[j].case == Case::Title
+                    && !c.toks[j].has(STOP | MEDICAL);
+                if (surname || strange || capital || c.name_like(j, Strength::Weak)) && !c.toks[j].sentence_start {
+                    changed |= c.mark(j, PhiKind::Name);
+                }
+            }
+            // "suzette and ank": a name-like word joined to a name by "and".
+            if i + 2 < n && c.joined(i) && c.is(i + 1, bit::AND_WORD) && c.joined(i + 1) && c.labels[i + 2].is_none() {
+                let j = i + 2;
+                if c.name_like(j, Strength::Weak) && !c.is(j, bit::NOT_AFTER_TITLE) && !c.toks[j].sentence_start {
                     changed |= c.mark(j, PhiKind::Name);
                 }
             }

@@ -7,6 +7,8 @@
 
 use regex::Regex;
 
+use crate::checks::Check;
+use crate::dictionary::Lexicon;
 use crate::span::{PhiKind, PhiSpan};
 
 /// Month names and their usual abbreviations.
@@ -41,9 +43,10 @@ struct Pattern {
     re: Regex,
     kind: PhiKind,
     group: usize,
-    /// Slash dates without a year ("5/10") collide with pain scores,
-    /// ventilator settings and fractions: these get a second look.
-    check_short_date: bool,
+    /// The second look a match gets before it counts (`checks.rs`):
+    /// slash dates without a year collide with pain scores, addresses
+    /// with "GIVEN PER DR", local phones with ranges of readings.
+    check: Check,
 }
 
 /// The compiled pattern set, built once by [`crate::Scrubber::new`].
@@ -59,7 +62,7 @@ fn pat(src: &str, kind: PhiKind, group: usize) -> Pattern {
         re: Regex::new(&format!("(?i){src}")).expect("built-in pattern compiles"),
         kind,
         group,
-        check_short_date: false,
+        check: Check::None,
     }
 }
 
@@ -72,7 +75,7 @@ impl Patterns {
         let mut list = vec![
             // --- dates
             Pattern {
-                check_short_date: true,
+                check: Check::ShortDate,
                 ..pat(
                     r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?:/(?:[0-9]{4}|[0-9]{2}))?)(?:[^0-9]|$)",
                     PhiKind::Date,
@@ -81,7 +84,7 @@ impl Patterns {
             },
             // Month and two-digit year ("AVR 8/88"): the month is PHI.
             Pattern {
-                check_short_date: true,
+                check: Check::ShortDate,
                 ..pat(
                     r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[2-9]|[4-9][0-9]|0[0-9]))(?:[^0-9/%]|$)",
                     PhiKind::Date,
@@ -89,11 +92,19 @@ impl Patterns {
                 )
             },
             // "the 11th": a day of the month on its own.
-            pat(&format!(r"{b}THE[ \t]+((?:3[01]|[12][0-9]|0?[1-9])(?:ST|ND|RD|TH)){b}"), PhiKind::Date, 1),
+            Pattern {
+                check: Check::DayOrdinal,
+                ..pat(&format!(r"{b}THE[ \t]+((?:3[01]|[12][0-9]|0?[1-9])(?:ST|ND|RD|TH)){b}"), PhiKind::Date, 1)
+            },
+            // "3-24-17", "3.24.17": one separator throughout, and not the
+            // tail of a decimal ("7.22-72" is a blood gas, "3.6-2.58" a
+            // chain of readings).
             pat(
-                &format!(r"{b}(?:1[0-2]|0?[1-9])[-.](?:3[01]|[12][0-9]|0?[1-9])[-.](?:[0-9]{{4}}|[0-9]{{2}}){b}"),
+                &format!(
+                    r"(?:^|[^0-9.])((?:1[0-2]|0?[1-9])-(?:3[01]|[12][0-9]|0?[1-9])-(?:[0-9]{{4}}|[0-9]{{2}})|(?:1[0-2]|0?[1-9])\.(?:3[01]|[12][0-9]|0?[1-9])\.(?:[0-9]{{4}}|[0-9]{{2}})){b}"
+                ),
                 PhiKind::Date,
-                0,
+                1,
             ),
             pat(
                 &format!(r"{b}(?:19|20)[0-9]{{2}}[-/.](?:1[0-2]|0?[1-9])[-/.](?:3[01]|[12][0-9]|0?[1-9]){b}"),
@@ -139,7 +150,10 @@ impl Patterns {
             ),
             // "CVA 74'", "REPAIR IN 14'": a two-digit year with its
             // apostrophe after it (feet are one digit; "40'S" is a decade).
-            pat(r"(?:^|[^0-9'./])([0-9]{2})'(?:[^0-9A-Z'\x22]|$)", PhiKind::Date, 1),
+            Pattern {
+                check: Check::ApostropheYear,
+                ..pat(r"(?:^|[^0-9'./-])([0-9]{2})'(?:[^0-9A-Z'\x22]|$)", PhiKind::Date, 1)
+            },
             // --- contact details and network addresses
             pat(r"[A-Z0-9._%+-]+@[A-Z0-9.-]+\.[A-Z]{2,}", PhiKind::Email, 0),
             pat(
@@ -176,7 +190,10 @@ impl Patterns {
                 1,
             ),
             // 7-digit local numbers need the hyphen: bare 7-digit runs are IDs.
-            pat(r"(?:^|[^0-9-]|[A-Z]-)([0-9]{3}[ \t]?-[ \t]?[0-9]{4})(?:[^0-9-]|$)", PhiKind::Phone, 1),
+            Pattern {
+                check: Check::LocalPhone,
+                ..pat(r"(?:^|[^0-9-]|[A-Z]-)([0-9]{3}[ \t]?-[ \t]?[0-9]{4})(?:[^0-9-]|$)", PhiKind::Phone, 1)
+            },
             pat(
                 &format!(
                     r"{b}(?:PAGER|BEEPER|BEEP|PGR|PG|CELL|PHONE|TEL|FAX|EXT|EXTENSION|CALL BACK)[ \t]*(?:#|NO\.?|NUMBER|NUM|IS|AT|:)*[ \t]*#?([0-9]{{4,7}}){b}"
@@ -193,7 +210,10 @@ impl Patterns {
                 1,
             ),
             // "#RG17": any number sign before a code of 4+ characters.
-            pat(r"#[ \t]?([A-Z]{1,4}[0-9][A-Z0-9-]+|[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1),
+            Pattern {
+                check: Check::HashCode,
+                ..pat(r"#[ \t]?([A-Z]{1,4}[0-9][A-Z0-9-]+|[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1)
+            },
             // Long bare numbers: nothing clinical has 7+ digits in a row.
             pat(&format!(r"{b}[0-9]{{7,}}{b}"), PhiKind::Id, 0),
             // --- geography
@@ -227,15 +247,15 @@ impl Patterns {
             .expect("built-in pattern compiles"),
             kind: PhiKind::Location,
             group: 0,
-            check_short_date: false,
+            check: Check::Address,
         });
         Patterns { list }
     }
 
     /// Every pattern match in `text`, unsorted and possibly overlapping.
-    pub(crate) fn find(&self, text: &str, out: &mut Vec<PhiSpan>) {
+    pub(crate) fn find(&self, text: &str, lex: &Lexicon, out: &mut Vec<PhiSpan>) {
         for p in &self.list {
-            if p.group == 0 {
+            if p.group == 0 && p.check == Check::None {
                 // No capture group needed: the faster search.
                 for m in p.re.find_iter(text) {
                     if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {
@@ -247,7 +267,7 @@ impl Patterns {
             }
             for caps in p.re.captures_iter(text) {
                 let Some(m) = caps.get(p.group) else { continue };
-                if p.check_short_date && !crate::dates::plausible_short_date(text, m.start(), m.end()) {
+                if !p.check.passes(text, m.start(), m.end(), lex) {
                     continue;
                 }
                 if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {

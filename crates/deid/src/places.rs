@@ -7,6 +7,17 @@ use crate::cues::bit;
 use crate::dictionary::{ENGLISH, FACILITY, FIRST, LAST, MEDICAL, PLACE};
 use crate::span::PhiKind;
 
+/// "Greater Baltimore": a region word before a place is part of its name.
+/// Runs after the name rules, which may have taken the place for a
+/// surname.
+pub(crate) fn region_words(c: &mut Ctx<'_>) {
+    for i in 0..c.toks.len().saturating_sub(1) {
+        if c.is(i, bit::REGION_WORDS) && c.joined(i) && c.labels[i + 1].is_some() && c.toks[i + 1].has(PLACE) {
+            c.force(i, PhiKind::Location);
+        }
+    }
+}
+
 /// Runs every place rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
     phrase_matches(c, phrases);
@@ -86,8 +97,20 @@ fn towns(c: &mut Ctx<'_>) {
         }
         // A town that is also a rare surname ("TOWSON") is still a town;
         // common names were already taken by the name rules.
+        // A state is no smaller than a state ("son went back to
+        // California"), whatever towns share its name.
+        if crate::patterns::is_state(c.up(i)) {
+            continue;
+        }
         let plain = !t.has(ENGLISH | FIRST) && !t.has(crate::dictionary::FREQ);
-        if plain || geo_context(c, i, i) || (c.capital_cue(i) && !t.has(ENGLISH)) {
+        // In a mixed-case note a town is capitalised: "destin lotion".
+        let lower = c.mixed && t.case == crate::tokens::Case::Lower;
+        // "is Nancy Cetrone": a first name before a surname-like word is
+        // a person; the name rules take it.
+        let person = t.has(FIRST)
+            && c.joined(i)
+            && (c.unknown_raw(i + 1) || (c.toks[i + 1].has(LAST) && !c.toks[i + 1].has(ENGLISH)));
+        if (plain && !lower) || geo_context(c, i, i) || (c.capital_cue(i) && !t.has(ENGLISH) && !person) {
             c.mark(i, PhiKind::Location);
         }
     }
@@ -171,7 +194,15 @@ fn universities(c: &mut Ctx<'_>) {
             j += 1;
         }
         let short = c.up(i) == "U";
-        if short && (c.text.as_bytes()[c.toks[i].start] != b'U' || c.gap_after(i) != " ") {
+        // "F/U IN 2 DAYS": a follow-up, not the University of Indiana
+        // ("U of MD" keeps its state, though "MD" is a stop word too).
+        let after_slash = c.toks[i].start > 0 && c.text.as_bytes()[c.toks[i].start - 1] == b'/';
+        if short
+            && (c.text.as_bytes()[c.toks[i].start] != b'U'
+                || c.gap_after(i) != " "
+                || after_slash
+                || (j == i + 1 && c.toks[j].has(crate::dictionary::STOP)))
+        {
             continue;
         }
         let state = j < n && !c.toks[j].numeric && crate::patterns::is_state(c.up(j));
@@ -213,18 +244,30 @@ fn movements(c: &mut Ctx<'_>) {
         if !c.candidate(j) || c.labels[j].is_some() {
             continue;
         }
-        let moved = i > 0 && (c.is(i - 1, bit::MOVES) || (i > 1 && c.is(i - 2, bit::MOVES)));
-        // "QUARTERMAIN 2" but not "PSV 13/5": a ward number stands alone.
+        // The verb must be in the same phrase: "CX SENT. STARTED ON X" is
+        // no movement.
+        let moved = i > 0
+            && c.joined(i - 1)
+            && (c.is(i - 1, bit::MOVES) || (i > 1 && c.is(i - 2, bit::MOVES) && c.joined(i - 2)));
+        // "QUARTERMAIN 2" but not "PSV 13/5", "KEFZOL 1GM" or "PREDNISONE
+        // 60 MG": a ward number stands alone.
         let ward_number = j + 1 < n && c.toks[j + 1].numeric && c.toks[j + 1].len <= 2 && {
             let g = c.gap_after(j + 1);
             let unit = g.starts_with(['/', ':', '%'])
-                || (g.starts_with('.') && g.len() == 1 && j + 2 < n && c.toks[j + 2].numeric);
+                || (g.starts_with('.') && g.len() == 1 && j + 2 < n && c.toks[j + 2].numeric)
+                || (g.is_empty() && j + 2 < n)
+                || (j + 2 < n && g.trim().is_empty() && (c.is(j + 2, bit::DOSE_UNITS) || c.toks[j + 2].has(MEDICAL)));
             !unit && c.gap_after(j).trim().is_empty()
         };
         let ward_after = j + 1 < n && c.joined(j) && (ward_number || c.is(j + 1, bit::WARD_WORDS));
-        let strange = (c.unknown_raw(j) && c.toks[j].len >= 5) || c.dict_name(j);
+        let strange = (c.unknown_raw(j) && c.toks[j].len >= 5 && !c.typo(j)) || c.dict_name(j);
+        // "went to Harbor", "surgeon from Harbor": in a mixed-case note a
+        // capitalised word where a place goes is a proper noun.
+        let from_role = c.is(i, bit::FROM_WORD) && i > 0 && c.joined(i - 1) && c.is(i - 1, bit::WEAK_TITLES);
+        let proper = c.capital_cue(j) && (moved || from_role) && !c.is(i, bit::NOT_MOVE_PREPS);
         if acronym(c, j) && !c.is(i, bit::ON_WORD) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
             || (strange && (moved || ward_after) && !c.is(i, bit::NOT_MOVE_PREPS))
+            || proper
         {
             c.mark(j, PhiKind::Location);
         }
@@ -255,11 +298,14 @@ fn wards(c: &mut Ctx<'_>) {
         let g = c.gap_after(j + 1);
         let dose = g.starts_with(['.', '/', ':', '%', '-', 'x', 'X'])
             || (j + 2 < n && (c.toks[j + 2].has(MEDICAL) || c.is(j + 2, bit::DOSE_UNITS)) && g.trim().is_empty());
-        let end = g.is_empty()
+        // "2ND", "1X", "3RD": letters glued to the number make it an
+        // ordinal or a count. Before another word, a misspelt verb
+        // ("RECIEVED 3 BREATHS") is likelier than a ward.
+        let end = (g.is_empty() && j + 2 >= n)
             || g.starts_with(['\n', ',', ';', ')'])
             || g.starts_with(". ")
             || g == "."
-            || g.starts_with(' ');
+            || (g.starts_with(' ') && !c.typo(j));
         if !dose && end {
             c.mark(j, PhiKind::Location);
         }

@@ -107,7 +107,8 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
             key.extend(base.chars().filter(|&ch| ch != '\''));
             lex.flags(&key) | lex.flags(base)
         } else {
-            lex.flags(word)
+            let f = lex.flags(word);
+            if f == 0 && drug_stem(word) { crate::dictionary::MEDICAL } else { f }
         };
         let cues = if flags & crate::dictionary::CUE != 0 { lex.cues(word) } else { 0 };
         let case = case_of(&b[s..i]);
@@ -115,6 +116,26 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
         out.push(Token { start: s, end: i, numeric: false, case, flags, cues, len: i - s, sentence_start });
     }
     out
+}
+
+/// Endings of drug names (USAN stems: "-MYCIN", "-OLOL", "-PRAZOLE").
+/// A word in no list with one of these endings is a drug, not an unknown
+/// surname or town: no list of drugs can keep up with new ones, and these
+/// endings almost never end a name.
+#[rustfmt::skip]
+const DRUG_STEMS: &[&str] = &[
+    "MYCIN", "MICIN", "CILLIN", "CYCLINE", "OXACIN", "AZOLE", "AZOLAM", "AZEPAM", "OLOL",
+    "PRIL", "PRILAT", "SARTAN", "STATIN", "TIDINE", "PARIN", "FUNGIN", "OXETINE", "TRIPTYLINE",
+    "DIPINE", "ISONE", "ASONE", "OLONE", "CODONE", "MORPHONE", "CAINE", "CURONIUM", "SEMIDE",
+    "THIAZIDE", "PENEM", "ALAZINE", "AZINE", "PAMIL", "TEPLASE", "IRUDIN", "GLIPTIN", "GLIFLOZIN",
+    "ZOLAMIDE", "LUKAST", "TEROL", "VUDINE", "CICLOVIR", "NAVIR", "TEGRAVIR", "BARBITAL",
+    "ZOSIN", "TRIPTAN", "DRONATE", "PROFEN", "OXICAM", "SETRON", "PRAMINE", "PERIDOL",
+    "APINE", "IDONE", "ZODONE", "GLITAZONE", "FIBRATE", "XABAN", "GATRAN", "GREL", "NIDAZOLE",
+];
+
+/// Whether an upper-case word of at least six letters ends in a drug stem.
+fn drug_stem(word: &str) -> bool {
+    word.len() >= 6 && DRUG_STEMS.iter().any(|s| word.ends_with(s))
 }
 
 /// "O'BRIEN", "D'ANGELO": an apostrophe after a one-letter prefix and

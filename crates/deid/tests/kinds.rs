@@ -241,3 +241,136 @@ fn regions_and_short_years() {
     // Decades and feet are not years.
     assert_eq!(red("BP 120'S, HT 5'10\""), "BP 120'S, HT 5'10\"");
 }
+
+/// The kinds `find` reports for `text`, for tests that only care about kinds.
+fn kinds(text: &str) -> Vec<PhiKind> {
+    found(text).into_iter().map(|(_, k)| k).collect()
+}
+
+#[test]
+fn drugs_after_started_on_are_not_places_or_names() {
+    for text in [
+        "STARTED ON ZORBAMYCIN 1GM Q8H",
+        "CONTINUE ON PREDNISONE 60 MG, LASIX PRN",
+        "Pt sent home on Quackoxacin. Frequent pain since.",
+        "REMAINS SEDATED ON MIDAZOLAM 2MG IV GTT",
+        "SPOKE WITH DR DUCK AND HYDRALAZINE ON HOLD",
+    ] {
+        assert!(
+            found(text).iter().all(|(w, k)| *k != PhiKind::Location && !w.contains("MYCIN") && !w.contains("oxacin")),
+            "{text:?}: {:?}",
+            found(text)
+        );
+    }
+    assert_gone("SPOKE WITH DR DUCK AND HYDRALAZINE ON HOLD", "DUCK");
+}
+
+#[test]
+fn clinical_clauses_are_not_street_addresses() {
+    for text in [
+        "MILRINONE DECREASED TO .25 @2200 PER DR. DUCK.",
+        "RATE DECREASED TO 50 BY DR PORKY",
+        "REPEAT K 4.0 KCL NOT GIVEN DR DUCK AWARE",
+        "MSO4 4 MG SQ GIVEN AND REGLAN",
+        "GU: 3 WAY FOLEY IN PLACE",
+        "PT HAD 1 ST DEGREE AV BLOCK",
+    ] {
+        assert!(!kinds(text).contains(&PhiKind::Location), "{text:?}: {:?}", found(text));
+    }
+    // Real addresses still are.
+    assert_gone("lives at 19 Clover St. in town", "Clover");
+    assert_gone("moved to 1200 Looney Tunes Avenue last year", "Looney");
+}
+
+#[test]
+fn ranges_of_readings_are_not_phones_or_ids() {
+    for text in [
+        "CO/CI 4.6-5.2/2.45-2.77 SVR 954-1183; KCL GIVEN",
+        "WIDE COMPLEX TACHYCARDIA, WITH HR 100-1112.",
+        "BP 116-1456/50-53. CVP 9-10.",
+        "paced w/occ pvc, pa# 63-70/27-30, cvp 28",
+        "Replaced foley with #20fr 3way foley",
+        "RESP: Intubated #8ETT 22cm lip.",
+    ] {
+        assert!(
+            found(text).iter().all(|(_, k)| !matches!(k, PhiKind::Phone | PhiKind::Id)),
+            "{text:?}: {:?}",
+            found(text)
+        );
+    }
+    assert_gone("HOME-671-9309.", "671-9309");
+    assert_gone("call 555-0199 after 5", "555-0199");
+    assert_gone("Acct # A1234567", "A1234567");
+}
+
+#[test]
+fn degrees_ordinals_and_blood_gases_are_not_dates() {
+    for text in [
+        "HOB 30'. DRAIN AT 15",
+        "AMBULATED 30' WITH 2 ASSIST",
+        "BP 70-80's, HR 70-80' nsr",
+        "bleed extending into the 4th ventricle",
+        "ventilation per ABG values (7.22-72-90).",
+        "CO/CI 9.38-6.61/3.6-2.58 SVR 588",
+        "decrease in CP to 3/10, BP stable",
+        "PSV increased to 10/5 overnight",
+        "AC 500/50 / 5/10, SAT 100%",
+    ] {
+        assert!(!kinds(text).contains(&PhiKind::Date), "{text:?}: {:?}", found(text));
+    }
+    assert_gone("PMH: CVA 74'. CHOLECYSTECTOMY", "74'");
+    assert_gone("drawn on the 11th.", "11th");
+    assert_gone("returned 3-24-17 for f/u", "3-24-17");
+}
+
+#[test]
+fn surnames_after_first_names_and_before_credentials() {
+    // A word one letter from an English word is still a surname after a
+    // first name; an eponym is one between a first name and a credential.
+    assert_gone("pt spokesperson is Nancy Mackerer his niece.", "Mackerer");
+    assert_gone("report given.\nElmer Foley CRT\n", "Foley");
+    assert_gone("Plan per Dr Elmer Halfpenny and the team.", "Halfpenny");
+    assert_gone("GIVEN CARAFATE-W. MAROTTA AWARE", "W.");
+    assert_gone("health care proxies are Marcie and Zorbo.", "Zorbo");
+}
+
+#[test]
+fn first_names_opening_a_clause_before_a_telling_verb() {
+    assert_gone("afebrile overnight, no issues.\nsocial: bill called once about 4pm.", "bill");
+    assert_gone("wbc pending.\nsocial: bob visited during the evening.", "bob");
+}
+
+#[test]
+fn places_after_moves_roles_and_region_words() {
+    assert_gone("Pt went to Meadowbrook on 3/6 c/o pain.", "Meadowbrook");
+    assert_gone("Surgeon from Lakeshore in this eve to talk with family.", "Lakeshore");
+    assert_gone("Admitted from Burbank Adventist for cath.", "Adventist");
+    assert_gone("MedFlight from Greater Burbank this am.", "Greater");
+    assert_gone("HUSBAND IS CEO OF ACMEX. SMOKER.", "ACMEX");
+}
+
+#[test]
+fn clinical_words_after_weak_cues_are_not_names() {
+    for text in [
+        "MAP >60. Hemodynamics PA 54/18 after fluids.",
+        "CHEST CLEAR. STRONG NP COUGH.",
+        "PT UPDATED AGAIN BY MD. HIGH DOSE EPI STARTED",
+        "ECHO showed 25% EF w/ 3-4+MR. Given total 6u PRBC.",
+        "Monitor for changes in MS. Aspiration precautions.",
+        "GI: Appetite good, ate reuben sandwich and soup.",
+        "A: Insulin titrated per fingersticks, skin care per reqs.",
+        "Will stop pressors after Rabbi sees pt.",
+        "WILL DEFER PT F/U TODAY, WILL F/U IN NEXT 1-2 DAYS",
+        "SON WENT BACK TO CALIFORNIA, DAUGHTER WILL RETURN",
+        "pt recieved 3 recruitment breaths with effect",
+        "NAUSEA WITH MOTION. VOMITTED 1X AFTER GETTING OOB",
+    ] {
+        assert!(
+            found(text).iter().all(|(_, k)| !matches!(k, PhiKind::Name | PhiKind::Location)),
+            "{text:?}: {:?}",
+            found(text)
+        );
+    }
+    // A title after "seen by" is still one, whatever word follows it.
+    assert_gone("SEEN BY MS. COYOTE TODAY", "COYOTE");
+}

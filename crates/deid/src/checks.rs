@@ -1,0 +1,162 @@
+//! Second looks at pattern matches. A shape alone says "date", "phone" or
+//! "address"; the words around it often say "pain score", "range of
+//! readings" or "given per Dr.". Each check here answers one such doubt.
+
+use crate::cues::bit;
+use crate::dictionary::{LAST, Lexicon, MEDICAL, STOP};
+
+/// Which second look a pattern's matches get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// None: the shape is enough.
+    None,
+    /// A slash date without a year ("5/10"): `dates::plausible_short_date`.
+    ShortDate,
+    /// "the 11th": not when a noun follows ("the 4th ventricle").
+    DayOrdinal,
+    /// "CVA 74'": not feet or degrees ("HOB 30'", "ambulated 30'").
+    ApostropheYear,
+    /// "555-0199": not a range of readings ("SVR 954-1183", "BP 116-1456/50").
+    LocalPhone,
+    /// "#A1234567": not a size, a count or a range ("#20FR", "PA# 63-70/27").
+    HashCode,
+    /// "19 Clover St.": not a dose or a clause ending in "DR" or "CT"
+    /// ("1800 PER DR RONAYNE", "500 ML HESPAN. CT").
+    Address,
+}
+
+impl Check {
+    /// Whether the match `text[start..end]` survives its second look.
+    pub(crate) fn passes(self, text: &str, start: usize, end: usize, lex: &Lexicon) -> bool {
+        match self {
+            Check::None => true,
+            Check::ShortDate => crate::dates::plausible_short_date(text, start, end),
+            Check::DayOrdinal => !ORDINAL_NOUNS.contains(&word_after(text, end).as_str()),
+            Check::ApostropheYear => !DISTANCE_WORDS.contains(&word_before(text, start).as_str()),
+            Check::LocalPhone => local_phone(text, start, end),
+            Check::HashCode => hash_code(text, start, end),
+            Check::Address => address(text, start, end, lex),
+        }
+    }
+}
+
+/// Nouns that make "the 4th" an ordinal, not a day of the month.
+#[rustfmt::skip]
+const ORDINAL_NOUNS: &[&str] = &[
+    "ventricle", "rib", "ribs", "ics", "intercostal", "degree", "dose", "doses", "time", "times",
+    "day", "days", "nerve", "cranial", "finger", "toe", "digit", "attempt", "unit", "units",
+    "floor", "grade", "stage", "line", "lumbar", "cervical", "thoracic", "vertebra", "percentile",
+    "hour", "week", "liter", "bag", "one",
+];
+
+/// Words before a number with an apostrophe that make it feet or degrees.
+#[rustfmt::skip]
+const DISTANCE_WORDS: &[&str] = &[
+    "hob", "x", "ambulated", "ambulate", "ambulating", "amb", "walked", "walk", "walking",
+    "feet", "ft", "degrees", "elevated", "up", "about", "approx", "approximately",
+];
+
+/// Labels of readings that come as ranges ("HR 100-112", "SVR 954-1183").
+#[rustfmt::skip]
+const READING_LABELS: &[&str] = &[
+    "hr", "svr", "svri", "pvr", "pvri", "bp", "sbp", "dbp", "map", "co", "ci", "rr", "plt",
+    "plts", "platelets", "wbc", "uo", "o", "cvp", "pap", "pas", "tv", "vt", "vol", "volumes",
+    "fs", "bs", "fsbs", "bg", "glucose", "ck", "cpk", "ldh", "voiding", "output", "intake", "is",
+    "ml", "cc", "cco", "sv", "svo", "ldl", "rate", "rates", "between", "of",
+];
+
+/// The lower-case word right after byte `end`, blanks skipped.
+fn word_after(text: &str, end: usize) -> String {
+    text[end..]
+        .trim_start_matches([' ', '\t'])
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// The lower-case word right before byte `start`, blanks skipped.
+fn word_before(text: &str, start: usize) -> String {
+    words_before(text, start, 1).pop().unwrap_or_default()
+}
+
+/// Up to `n` lower-case words before byte `start`, nearest last, looking
+/// back at most 40 bytes.
+fn words_before(text: &str, start: usize, n: usize) -> Vec<String> {
+    let mut a = start.saturating_sub(40);
+    while !text.is_char_boundary(a) {
+        a -= 1;
+    }
+    let mut words: Vec<String> = text[a..start]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let keep = words.len().saturating_sub(n);
+    words.drain(..keep);
+    words
+}
+
+/// A 3-4 phone that is really a range of readings: the second number is
+/// the larger, and a reading's label comes just before it or a slash and
+/// another range just after it.
+fn local_phone(text: &str, start: usize, end: usize) -> bool {
+    let digits: String = text[start..end].chars().filter(char::is_ascii_digit).collect();
+    let (a, b) = digits.split_at(3);
+    let (a, b): (u32, u32) = (a.parse().unwrap_or(0), b.parse().unwrap_or(0));
+    if text[end..].trim_start().starts_with('/') {
+        return false;
+    }
+    let rising = b > a;
+    !(rising && words_before(text, start, 2).iter().any(|w| READING_LABELS.contains(&w.as_str())))
+}
+
+/// A code after "#" that starts with a digit must hold four digits and be
+/// no range of readings ("PA# 34-40/24-30").
+fn hash_code(text: &str, start: usize, end: usize) -> bool {
+    let code = &text[start..end];
+    if !code.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    let digits = code.bytes().filter(u8::is_ascii_digit).count();
+    let range = code.split_once('-').is_some_and(|(x, y)| {
+        x.len() <= 3 && y.len() <= 3 && x.bytes().all(|c| c.is_ascii_digit()) && y.bytes().all(|c| c.is_ascii_digit())
+    });
+    digits >= 4 && !range && !text[end..].starts_with('/')
+}
+
+/// A street address whose inner words are street-name words: no function
+/// word, dose unit, drug or misspelling ("4.0 KCL NOT GIVEN DR", "4 MG
+/// SQ", "3 EPSIODES ST"), not a decimal's tail, and no "DR" that is the
+/// title of the name after it.
+fn address(text: &str, start: usize, end: usize, lex: &Lexicon) -> bool {
+    let b = text.as_bytes();
+    if start >= 2 && b[start - 1] == b'.' && b[start - 2].is_ascii_digit() {
+        return false;
+    }
+    let words: Vec<&str> = text[start..end].split_whitespace().collect();
+    let Some((suffix, inner)) = words[1..].split_last() else {
+        return true;
+    };
+    for (k, w) in inner.iter().enumerate() {
+        let up = w.trim_end_matches('.').to_ascii_uppercase();
+        if k == 0 && matches!(up.as_str(), "ST" | "ND" | "RD" | "TH") {
+            return false;
+        }
+        if up.len() == 1 && k == 0 {
+            continue; // a compass point ("N. Calvert St")
+        }
+        let f = lex.flags(&up);
+        if f & STOP != 0
+            || (f & MEDICAL != 0 && f & LAST == 0)
+            || lex.cues(&up) & bit::DOSE_UNITS != 0
+            || crate::typos::near_word(lex, &up)
+        {
+            return false;
+        }
+    }
+    let doctor = suffix.trim_end_matches('.').eq_ignore_ascii_case("DR")
+        && text[end..].trim_start_matches([' ', '.']).starts_with(|c: char| c.is_ascii_alphabetic())
+        && !text[end..].starts_with('\n');
+    !doctor
+}
