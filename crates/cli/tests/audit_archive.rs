@@ -3,24 +3,11 @@
 //! command and by the standalone verifier), a changed archive or content removed outside the
 //! archived prefix is found, and only checkpointed entries are archived.
 
+mod common;
+
+use common::{phivault, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn phivault(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("PHIVAULT_PASSPHRASE")
-        .env_remove("PHIVAULT_PASSPHRASE_FILE")
-        .output()
-        .expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
 
 // 2026-11-25 12:00 UTC; entry i is written i minutes later.
 const NOON: i64 = 1_795_608_000_000;

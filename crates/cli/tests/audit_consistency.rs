@@ -1,24 +1,9 @@
 //! `phivault audit consistency`: a later signed checkpoint extends an earlier one, until
 //! someone with database rights rewrites an entry the earlier one signed.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn phivault(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("PHIVAULT_PASSPHRASE")
-        .env_remove("PHIVAULT_PASSPHRASE_FILE")
-        .output()
-        .expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use common::{phivault, text};
 
 /// Appends `n` read entries through the group-commit writer, as the server does.
 fn append(runtime: &tokio::runtime::Runtime, url: &str, first: i64, n: i64) {

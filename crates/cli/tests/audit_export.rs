@@ -1,29 +1,16 @@
 //! `phivault audit export` in every format and `phivault audit ship` to a syslog
 //! collector over TCP and TLS, as an operator runs them.
 
+mod common;
+
+use common::{phivault, text};
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-
-fn phivault(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("PHIVAULT_PASSPHRASE")
-        .env_remove("PHIVAULT_PASSPHRASE_FILE")
-        .output()
-        .expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
 
 fn ok(data_dir: &Path, args: &[&str]) -> String {
     let out = phivault(data_dir, args);

@@ -4,24 +4,17 @@
 //! server: a broken file is refused and the last good set stays in force; a valid change
 //! takes effect.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use common::phivault;
+
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-fn phivault(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("CI", "true")
-        .output()
-        .expect("run phivault")
-}
 
 struct Server(Child);
 

@@ -1,23 +1,13 @@
 //! The binary as an operator uses it: sealed key file, import, key rotation, refusals.
 
+mod common;
+
+use common::{phivault_with, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 const PASSPHRASE: &str = "correct horse battery staple";
-
-fn phivault(data_dir: &Path, args: &[&str], passphrase: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_phivault"));
-    command.arg("--data-dir").arg(data_dir).args(args).env("CI", "true").env_remove("PHIVAULT_PASSPHRASE_FILE");
-    match passphrase {
-        Some(p) => command.env("PHIVAULT_PASSPHRASE", p),
-        None => command.env_remove("PHIVAULT_PASSPHRASE"),
-    };
-    command.output().expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
 
 fn demo_bundle_file(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("daffy.json");
@@ -30,34 +20,34 @@ fn demo_bundle_file(dir: &Path) -> std::path::PathBuf {
 fn sealed_init_import_rotate_and_status() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let init = phivault(&data, &["init"], Some(PASSPHRASE));
+    let init = phivault_with(&data, &["init"], Some(PASSPHRASE));
     assert!(init.status.success(), "{}", text(&init));
     let out = text(&init);
     assert!(out.contains("bootstrap administrator: admin  password: "), "{out}");
     let key_file = std::fs::read_to_string(data.join("keys.json")).expect("key file");
     assert!(key_file.contains("\"kind\": \"passphrase\""), "sealed by default");
 
-    let wrong = phivault(&data, &["keys", "status"], Some("not the passphrase at all"));
+    let wrong = phivault_with(&data, &["keys", "status"], Some("not the passphrase at all"));
     assert!(!wrong.status.success());
     assert!(text(&wrong).contains("wrong passphrase"), "{}", text(&wrong));
-    let missing = phivault(&data, &["keys", "status"], None);
+    let missing = phivault_with(&data, &["keys", "status"], None);
     assert!(!missing.status.success());
     assert!(text(&missing).contains("PHIVAULT_PASSPHRASE"), "{}", text(&missing));
 
     let bundle = demo_bundle_file(tmp.path());
-    let import = phivault(&data, &["import", bundle.to_str().expect("path")], Some(PASSPHRASE));
+    let import = phivault_with(&data, &["import", bundle.to_str().expect("path")], Some(PASSPHRASE));
     assert!(import.status.success(), "{}", text(&import));
     assert!(text(&import).contains("0 failed"), "{}", text(&import));
 
-    let rotate = phivault(&data, &["keys", "rotate"], Some(PASSPHRASE));
+    let rotate = phivault_with(&data, &["keys", "rotate"], Some(PASSPHRASE));
     assert!(rotate.status.success(), "{}", text(&rotate));
     assert!(text(&rotate).contains("re-wrapped 1 data keys"), "{}", text(&rotate));
-    let status = phivault(&data, &["keys", "status"], Some(PASSPHRASE));
+    let status = phivault_with(&data, &["keys", "status"], Some(PASSPHRASE));
     let status_text = text(&status);
     assert!(status_text.contains("current") && status_text.contains("retired"), "{status_text}");
 
     // Records imported before the rotation still import-match (conditional) and read after it.
-    let again = phivault(&data, &["import", bundle.to_str().expect("path")], Some(PASSPHRASE));
+    let again = phivault_with(&data, &["import", bundle.to_str().expect("path")], Some(PASSPHRASE));
     assert!(again.status.success(), "{}", text(&again));
 }
 
@@ -65,31 +55,34 @@ fn sealed_init_import_rotate_and_status() {
 fn refusals_are_readable() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
-    let no_config = phivault(&data, &["serve"], None);
+    let no_config = phivault_with(&data, &["serve"], None);
     assert!(!no_config.status.success());
     assert!(text(&no_config).contains("run `phivault init"), "{}", text(&no_config));
 
     // A failing init leaves nothing behind, so it can simply be run again.
-    let unreachable =
-        phivault(&data, &["init", "--insecure-dev-keys", "--database", "postgres://postgres@127.0.0.1:1/none"], None);
+    let unreachable = phivault_with(
+        &data,
+        &["init", "--insecure-dev-keys", "--database", "postgres://postgres@127.0.0.1:1/none"],
+        None,
+    );
     assert!(!unreachable.status.success());
     assert!(text(&unreachable).contains("cannot create the database"), "{}", text(&unreachable));
     let leftovers: Vec<_> =
         std::fs::read_dir(&data).expect("dir").filter_map(Result::ok).map(|e| e.file_name()).collect();
     assert!(leftovers.iter().all(|name| name == "tls"), "half-made data dir: {leftovers:?}");
 
-    assert!(phivault(&data, &["init", "--insecure-dev-keys"], None).status.success());
-    let twice = phivault(&data, &["init", "--insecure-dev-keys"], None);
+    assert!(phivault_with(&data, &["init", "--insecure-dev-keys"], None).status.success());
+    let twice = phivault_with(&data, &["init", "--insecure-dev-keys"], None);
     assert!(!twice.status.success());
     assert!(text(&twice).contains("refusing to overwrite"));
 
-    let shred = phivault(&data, &["keys", "shred-patient", "p1"], None);
+    let shred = phivault_with(&data, &["keys", "shred-patient", "p1"], None);
     assert!(!shred.status.success());
     assert!(text(&shred).contains("--yes"));
 
     let bad_file = tmp.path().join("broken.json");
     std::fs::write(&bad_file, "{\"resourceType\": \"Bundle\", \"type\": ").expect("write");
-    let import = phivault(&data, &["import", bad_file.to_str().expect("path")], None);
+    let import = phivault_with(&data, &["import", bad_file.to_str().expect("path")], None);
     assert!(!import.status.success());
     assert!(text(&import).contains("not valid JSON"), "{}", text(&import));
 
@@ -99,7 +92,7 @@ fn refusals_are_readable() {
         config.replace("listen = \"127.0.0.1:8443\"", "listen = \"everywhere please\""),
     )
     .expect("write");
-    let garbled = phivault(&data, &["serve"], None);
+    let garbled = phivault_with(&data, &["serve"], None);
     assert!(!garbled.status.success());
     assert!(text(&garbled).contains("server.listen must be an address"), "{}", text(&garbled));
 }
@@ -163,27 +156,28 @@ fn keys_in_softhsm_init_import_and_rotate() {
 fn user_administration_from_the_command_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let init = phivault(&data, &["init", "--insecure-dev-keys"], None);
+    let init = phivault_with(&data, &["init", "--insecure-dev-keys"], None);
     assert!(init.status.success(), "{}", text(&init));
     assert!(text(&init).contains("bootstrap administrator: admin  password: "), "{}", text(&init));
 
-    let add = phivault(&data, &["user", "add", "daffy", "--name", "Dr Daffy Duck", "--roles", "physician,nurse"], None);
+    let add =
+        phivault_with(&data, &["user", "add", "daffy", "--name", "Dr Daffy Duck", "--roles", "physician,nurse"], None);
     assert!(add.status.success(), "{}", text(&add));
     assert!(text(&add).contains("temporary password:"), "{}", text(&add));
     assert!(text(&add).contains("roles:                physician,nurse"), "{}", text(&add));
 
-    let list = phivault(&data, &["user", "list"], None);
+    let list = phivault_with(&data, &["user", "list"], None);
     let listing = text(&list);
     assert!(listing.contains("admin") && listing.contains("daffy"), "{listing}");
     assert!(!listing.contains("argon2"));
 
-    let lock = phivault(&data, &["user", "lock", "daffy"], None);
+    let lock = phivault_with(&data, &["user", "lock", "daffy"], None);
     assert!(text(&lock).contains("status:               locked"), "{}", text(&lock));
-    let unlock = phivault(&data, &["user", "unlock", "daffy"], None);
+    let unlock = phivault_with(&data, &["user", "unlock", "daffy"], None);
     assert!(text(&unlock).contains("status:               active"), "{}", text(&unlock));
-    let reset = phivault(&data, &["user", "reset-password", "daffy"], None);
+    let reset = phivault_with(&data, &["user", "reset-password", "daffy"], None);
     assert!(text(&reset).contains("temporary password: "), "{}", text(&reset));
-    let off = phivault(&data, &["user", "deactivate", "daffy"], None);
+    let off = phivault_with(&data, &["user", "deactivate", "daffy"], None);
     assert!(text(&off).contains("status:               deactivated"), "{}", text(&off));
 
     // Bad input: a clear message and a failure status, never a panic.
@@ -194,7 +188,7 @@ fn user_administration_from_the_command_line() {
         (vec!["user", "show", "nobody"], "no such user"),
         (vec!["user", "unlock", "daffy"], "cannot be unlocked"),
     ] {
-        let out = phivault(&data, &args, None);
+        let out = phivault_with(&data, &args, None);
         assert!(!out.status.success(), "{args:?} should fail");
         let message = text(&out);
         assert!(message.contains(expected), "{args:?}: {message}");
@@ -202,14 +196,14 @@ fn user_administration_from_the_command_line() {
     }
 
     // Every command above, refused ones included, is in the audit trail.
-    assert!(phivault(&data, &["audit", "checkpoint"], None).status.success());
-    let verify = phivault(&data, &["audit", "verify"], None);
+    assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
+    let verify = phivault_with(&data, &["audit", "verify"], None);
     assert!(text(&verify).contains("entries: 11") && text(&verify).contains("intact"), "{}", text(&verify));
     // Activity review: filters combine.
     let search = |args: &[&str]| {
         let mut all = vec!["audit", "search"];
         all.extend_from_slice(args);
-        phivault(&data, &all, None)
+        phivault_with(&data, &all, None)
     };
     let locks = search(&["--action", "cli.user.lock"]);
     assert_eq!(String::from_utf8_lossy(&locks.stdout).lines().count(), 1, "{}", text(&locks));
@@ -248,7 +242,7 @@ fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 7, "no shared passwords");
-    let list = phivault(&demo_dir, &["user", "list"], None);
+    let list = phivault_with(&demo_dir, &["user", "list"], None);
     for user in ["admin", "dr-demo", "nurse-demo", "desk-demo", "billing-demo", "research-demo", "privacy-demo"] {
         assert!(text(&list).contains(user), "{user} missing: {}", text(&list));
     }
@@ -258,7 +252,7 @@ fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
 fn audit_checkpoint_and_verify_find_tampering() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    assert!(phivault(&data, &["init", "--insecure-dev-keys"], None).status.success());
+    assert!(phivault_with(&data, &["init", "--insecure-dev-keys"], None).status.success());
     assert!(data.join("audit/signing.key").exists() && data.join("audit/signing.pub").exists());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -277,14 +271,14 @@ fn audit_checkpoint_and_verify_find_tampering() {
         }
         store.close().await;
     });
-    let cp = phivault(&data, &["audit", "checkpoint"], None);
+    let cp = phivault_with(&data, &["audit", "checkpoint"], None);
     assert!(text(&cp).contains("signed checkpoint: 10 entries"), "{}", text(&cp));
-    let ok = phivault(&data, &["audit", "verify"], None);
+    let ok = phivault_with(&data, &["audit", "verify"], None);
     assert!(ok.status.success() && text(&ok).contains("the audit trail is intact"), "{}", text(&ok));
     // The export the standalone verifier reads: one parseable line per entry, and the same
     // verdict from the export, the witness file and the public key alone.
     let export = tmp.path().join("export.jsonl");
-    let exported = phivault(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
+    let exported = phivault_with(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
     assert!(text(&exported).contains("exported 10 entries"), "{}", text(&exported));
     let lines: Vec<phivault_audit::StoredEntry> = std::fs::read_to_string(&export)
         .expect("export")
@@ -302,12 +296,12 @@ fn audit_checkpoint_and_verify_find_tampering() {
     )
     .expect("b64");
     assert!(phivault_audit::verify(lines, &witness, &key).is_intact());
-    let again = phivault(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
+    let again = phivault_with(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
     assert!(!again.status.success(), "an export is never overwritten");
-    let proof = phivault(&data, &["audit", "prove", "4"], None);
+    let proof = phivault_with(&data, &["audit", "prove", "4"], None);
     assert!(text(&proof).contains("entry #4 is included in the signed tree"), "{}", text(&proof));
     assert!(text(&proof).contains("proof[3]: "), "a 10-entry tree needs 4 proof hashes: {}", text(&proof));
-    assert!(!phivault(&data, &["audit", "prove", "10"], None).status.success(), "not yet checkpointed");
+    assert!(!phivault_with(&data, &["audit", "prove", "10"], None).status.success(), "not yet checkpointed");
 
     let tamper = |sql: &'static str| {
         runtime.block_on(async {
@@ -319,11 +313,11 @@ fn audit_checkpoint_and_verify_find_tampering() {
     // The database owner deletes the checkpoints and the last three entries: the witness
     // file still holds the checkpoint, so the truncation shows.
     tamper("DELETE FROM audit_checkpoints; DELETE FROM audit_log WHERE seq >= 7");
-    let cut = phivault(&data, &["audit", "verify"], None);
+    let cut = phivault_with(&data, &["audit", "verify"], None);
     assert!(!cut.status.success());
     assert!(text(&cut).contains("truncated") && text(&cut).contains("#7"), "{}", text(&cut));
     tamper("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0) WHERE seq = 3");
-    let edited = phivault(&data, &["audit", "verify"], None);
+    let edited = phivault_with(&data, &["audit", "verify"], None);
     assert!(text(&edited).contains("first bad entry #3"), "{}", text(&edited));
-    assert!(!phivault(&data, &["audit", "prove", "3"], None).status.success(), "a changed entry has no proof");
+    assert!(!phivault_with(&data, &["audit", "prove", "3"], None).status.success(), "a changed entry has no proof");
 }

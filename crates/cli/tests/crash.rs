@@ -2,6 +2,10 @@
 //! After each restart the audit trail verifies, and every read a client saw succeed is in
 //! it (matched by its X-Request-Id): an acknowledged access is never missing from the trail.
 
+mod common;
+
+use common::phivault;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -10,16 +14,6 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-fn phivault(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("CI", "true")
-        .output()
-        .expect("run phivault")
-}
 
 fn start(data: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_phivault"))

@@ -1,22 +1,12 @@
 //! The access policies as an operator handles them: check, test, explain, care teams,
 //! clearances, and a broken policy file that is refused with a readable message.
 
+mod common;
+
+use common::{phivault, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn phivault(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("CI", "true")
-        .output()
-        .expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use std::process::Command;
 
 /// A data dir with one imported fake patient; returns the patient's id.
 fn clinic(data: &Path, tmp: &Path) -> String {

@@ -3,24 +3,9 @@
 //! fails the scan, names the record, raises an integrity alert and writes the scan to the
 //! audit trail; the alert is reviewed once; patients are flagged by id.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn phivault(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("CI", "true")
-        .env_remove("PHIVAULT_PASSPHRASE")
-        .env_remove("PHIVAULT_PASSPHRASE_FILE")
-        .output()
-        .expect("run phivault")
-}
-
-fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
-}
+use common::{phivault, text};
 
 #[test]
 fn integrity_scan_names_a_misfiled_record_and_raises_an_alert_reviewed_once() {

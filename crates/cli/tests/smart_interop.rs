@@ -4,20 +4,14 @@
 //! Needs python3 with `authlib`, `requests` and `pyotp`; runs when
 //! `PHIVAULT_TEST_PYTHON_INTEROP=1` (set by `.ci/run`, which installs them).
 
+mod common;
+
+use common::phivault;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn phivault(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_phivault"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("CI", "true")
-        .output()
-        .expect("run phivault")
-}
 
 fn field(output: &Output, label: &str) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
