@@ -49,6 +49,8 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     let source_ip = request.extensions().get::<ClientIp>().map(|c| c.0.to_string());
     let request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
     let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| clip(v, 200));
+    // Only a recognised purpose is recorded (an unknown one is refused by the gate).
+    let purpose = crate::auth::gate::declared_purpose(request.headers()).ok().flatten();
     let mut response = next.run(request).await;
 
     let status = response.status();
@@ -64,6 +66,7 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     event.source_ip = source_ip;
     event.user_agent = user_agent;
     event.request_id = request_id;
+    event.purpose_of_use = purpose.map(str::to_owned);
     let segments: Vec<&str> = relative.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     // Only names FHIR defines go into the trail from the path; anything else is client text.
     if let Some(t) = segments.first().filter(|t| phivault_fhir::is_resource_type(t)) {

@@ -120,6 +120,28 @@ pub fn check(principal: &Principal, access: &FhirAccess) -> Result<ScopeReach, R
     }
 }
 
+/// The header in which a client declares why it asks (HL7 v3 PurposeOfUse).
+pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
+
+/// The declared purpose of use, in the policies' words: HL7 v3 PurposeOfUse codes or the
+/// words themselves. `Ok(None)` when none is declared (the policies then see `treatment`);
+/// `Err` for anything else, which is refused rather than guessed.
+pub fn declared_purpose(headers: &axum::http::HeaderMap) -> Result<Option<&'static str>, ()> {
+    let Some(value) = headers.get(PURPOSE_HEADER) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| ())?.trim();
+    let purpose = match value.to_ascii_uppercase().as_str() {
+        "TREAT" | "TREATMENT" => "treatment",
+        "ETREAT" | "EMERGENCY" => "emergency",
+        "HPAYMT" | "PAYMENT" => "payment",
+        "HOPERAT" | "OPERATIONS" => "operations",
+        "PUBHLTH" | "PUBLIC_HEALTH" => "public_health",
+        "HRESCH" | "RESEARCH" => "research",
+        "PATRQT" | "PATIENT_REQUEST" => "patient_request",
+        _ => return Err(()),
+    };
+    Ok(Some(purpose))
+}
+
 /// The access layer's view of the caller of this request.
 pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach: ScopeReach) -> Accessor {
     let p = &caller.principal;
@@ -164,10 +186,21 @@ pub async fn fhir_gate(State(state): State<AppState>, request: Request, next: Ne
         }
         return next.run(request).await;
     };
+    let Ok(purpose) = declared_purpose(request.headers()) else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            IssueType::Invalid,
+            "X-Purpose-Of-Use must be an HL7 PurposeOfUse code: TREAT, ETREAT, HPAYMT, HOPERAT, PUBHLTH, HRESCH or PATRQT",
+        )
+        .into_response();
+    };
     match check(&caller.principal, &access) {
         Ok(reach) => {
             let client = request.extensions().get::<ClientIp>().map(|c| c.0);
-            let accessor = accessor(&state, caller, client, reach);
+            let mut accessor = accessor(&state, caller, client, reach);
+            if let Some(purpose) = purpose {
+                accessor.request.purpose_of_use = purpose.to_owned();
+            }
             let mut request = request;
             request.extensions_mut().insert(accessor);
             next.run(request).await
