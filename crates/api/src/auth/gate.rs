@@ -123,12 +123,16 @@ pub fn check(principal: &Principal, access: &FhirAccess) -> Result<ScopeReach, R
 /// The header in which a client declares why it asks (HL7 v3 PurposeOfUse).
 pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
 
+/// A purpose of use that is not one phivault knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownPurpose;
+
 /// The declared purpose of use, in the policies' words: HL7 v3 PurposeOfUse codes or the
 /// words themselves. `Ok(None)` when none is declared (the policies then see `treatment`);
 /// `Err` for anything else, which is refused rather than guessed.
-pub fn declared_purpose(headers: &axum::http::HeaderMap) -> Result<Option<&'static str>, ()> {
+pub fn declared_purpose(headers: &axum::http::HeaderMap) -> Result<Option<&'static str>, UnknownPurpose> {
     let Some(value) = headers.get(PURPOSE_HEADER) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| ())?.trim();
+    let value = value.to_str().map_err(|_| UnknownPurpose)?.trim();
     let purpose = match value.to_ascii_uppercase().as_str() {
         "TREAT" | "TREATMENT" => "treatment",
         "ETREAT" | "EMERGENCY" => "emergency",
@@ -137,7 +141,7 @@ pub fn declared_purpose(headers: &axum::http::HeaderMap) -> Result<Option<&'stat
         "PUBHLTH" | "PUBLIC_HEALTH" => "public_health",
         "HRESCH" | "RESEARCH" => "research",
         "PATRQT" | "PATIENT_REQUEST" => "patient_request",
-        _ => return Err(()),
+        _ => return Err(UnknownPurpose),
     };
     Ok(Some(purpose))
 }
