@@ -16,9 +16,9 @@ pub(crate) enum Check {
     DayOrdinal,
     /// "CVA 74'": not feet or degrees ("HOB 30'", "ambulated 30'").
     ApostropheYear,
-    /// "555-0199": not a range of readings ("SVR 954-1183", "BP 116-1456/50").
+    /// "555-0199": not a range of readings ("SVR 871-1207", "BP 112-1398/47").
     LocalPhone,
-    /// "#A1234567": not a size, a count or a range ("#20FR", "PA# 63-70/27").
+    /// "#A1234567": not a size, a count or a range ("#18FR", "PA# 58-66/24").
     HashCode,
     /// "19 Clover St.": not a dose or a clause ending in "DR" or "CT"
     /// ("1800 PER DR RONAYNE", "500 ML HESPAN. CT").
@@ -56,7 +56,7 @@ const DISTANCE_WORDS: &[&str] = &[
     "feet", "ft", "degrees", "elevated", "up", "about", "approx", "approximately",
 ];
 
-/// Labels of readings that come as ranges ("HR 100-112", "SVR 954-1183").
+/// Labels of readings that come as ranges ("HR 100-112", "SVR 871-1207").
 #[rustfmt::skip]
 const READING_LABELS: &[&str] = &[
     "hr", "svr", "svri", "pvr", "pvri", "bp", "sbp", "dbp", "map", "co", "ci", "rr", "plt",

@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// [`Ctx::unknown`] without the typo check, for rules whose structure
-    /// says enough ("X campus", a ward and its number): "MACKERER" is one
+    /// says enough ("X campus", a ward and its number): "MUSKRAB" is one
     /// edit from "MACKEREL" and still a building.
     pub(crate) fn unknown_raw(&self, i: usize) -> bool {
         let t = &self.toks[i];
@@ -198,7 +198,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A single letter standing alone as an initial ("W. MAROTTA"): not
+    /// A single letter standing alone as an initial ("W. QUACKENBUSH"): not
     /// the "S" of "90'S", the "O" of "I&O" or "U/O", the "A" of "A+OX3".
     pub(crate) fn initial(&self, i: usize) -> bool {
         let t = &self.toks[i];
@@ -206,7 +206,7 @@ impl<'a> Ctx<'a> {
             return false;
         }
         let b = self.text.as_bytes();
-        // "CARAFATE-W. MAROTTA": a hyphen glued to a word may precede one.
+        // "CARAFATE-W. QUACKENBUSH": a hyphen glued to a word may precede one.
         let glued = t.start >= 2 && b[t.start - 1] == b'-' && b[t.start - 2].is_ascii_alphabetic();
         let before_ok = t.start == 0 || matches!(b[t.start - 1], b' ' | b'\t' | b'\n' | b'(' | b',') || glued;
         let after_ok = b.get(t.end).is_none_or(|c| matches!(c, b'.' | b' ' | b'\n' | b','));

@@ -303,7 +303,7 @@ fn signature(c: &mut Ctx<'_>) {
 }
 
 /// Spreads a name to its neighbours: "Mary HULSE" (HULSE in no list),
-/// "W. MAROTTA" (an initial before a surname).
+/// "W. QUACKENBUSH" (an initial before a surname).
 fn propagate(c: &mut Ctx<'_>) {
     let n = c.toks.len();
     for _ in 0..2 {
@@ -321,7 +321,7 @@ fn propagate(c: &mut Ctx<'_>) {
                 // After a first name, a word in no list is a surname even
                 // when it is one letter from a word ("Nancy Cetrone"); in
                 // a mixed-case note so is a capitalised word ("Ferdinand
-                // Halfpenny").
+                // Tuppence").
                 let first = c.toks[i].has(FIRST);
                 let strange = tight && first && c.unknown_raw(j);
                 let capital = tight
