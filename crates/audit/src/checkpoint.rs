@@ -39,6 +39,11 @@ pub fn unhex(text: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// The id checkpoints carry for the key that signed them: base64 of its first 8 bytes.
+pub fn key_id_of(public_key: &[u8]) -> String {
+    B64.encode(&public_key[..public_key.len().min(8)])
+}
+
 impl Checkpoint {
     /// The exact bytes that are signed (documented in docs/AUDIT.md).
     pub fn signed_text(tree_size: u64, root: &str, chain: &str, time_ms: i64) -> String {
@@ -86,7 +91,7 @@ impl CheckpointSigner {
     }
 
     pub fn key_id(&self) -> String {
-        B64.encode(&self.public_key()[..8])
+        key_id_of(&self.public_key())
     }
 
     pub fn sign(&self, tree_size: u64, root: &Hash, chain: &Hash, time_ms: i64) -> Checkpoint {

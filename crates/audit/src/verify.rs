@@ -25,6 +25,9 @@ pub struct Report {
     pub archived: u64,
     /// Checkpoints whose signature and tree both verified.
     pub checkpoints_verified: usize,
+    /// Checkpoints naming another signing key (another deployment's, or a node set up with
+    /// its own key): not checked, and said so.
+    pub checkpoints_other_keys: usize,
     /// The first problem, if any: the entry position it concerns, and what is wrong.
     pub first_problem: Option<(u64, String)>,
     /// The Merkle root over all entries read.
@@ -39,7 +42,11 @@ impl Report {
 
 /// Verifies `entries` (in stored order) against `checkpoints` signed by `public_key`.
 pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Checkpoint], public_key: &[u8]) -> Report {
-    let mut sorted: Vec<&Checkpoint> = checkpoints.iter().collect();
+    // Only checkpoints that name this key are checked; one that names it but does not verify
+    // is a problem. (The key id is not signed: renaming a checkpoint's key hides it no
+    // better than deleting it, which the witness copies are there to catch.)
+    let ours = crate::checkpoint::key_id_of(public_key);
+    let (mut sorted, others): (Vec<&Checkpoint>, Vec<&Checkpoint>) = checkpoints.iter().partition(|c| c.key_id == ours);
     sorted.sort_by_key(|c| c.tree_size);
     let mut pending = sorted.into_iter().peekable();
     let mut problem: Option<(u64, String)> = None;
@@ -128,6 +135,7 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         entries: entries_read,
         archived,
         checkpoints_verified: verified,
+        checkpoints_other_keys: others.len(),
         first_problem: problem,
         root: hex(&tree.root()),
     }
@@ -182,6 +190,23 @@ mod tests {
         let report = verify(entries, &cps, &signer.public_key());
         assert!(report.is_intact(), "{report:?}");
         assert_eq!((report.entries, report.checkpoints_verified), (50, 2));
+    }
+
+    #[test]
+    fn checkpoints_of_other_keys_are_counted_not_checked_and_ours_must_verify() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let (other, _) = CheckpointSigner::generate().expect("another key");
+        let entries = log(30);
+        let mut cps = vec![checkpoint(&signer, &entries, 10), checkpoint(&other, &entries, 20)];
+        let report = verify(entries.clone(), &cps, &signer.public_key());
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.checkpoints_verified, report.checkpoints_other_keys), (1, 1));
+        // A checkpoint that names our key but was not signed by it is a problem.
+        let mut forged = checkpoint(&other, &entries, 30);
+        forged.key_id = signer.key_id();
+        cps.push(forged);
+        let report = verify(entries, &cps, &signer.public_key());
+        assert!(report.first_problem.expect("problem").1.contains("invalid signature"));
     }
 
     #[test]

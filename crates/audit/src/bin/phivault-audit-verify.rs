@@ -103,6 +103,12 @@ fn main() -> ExitCode {
         println!("archived entries not checked (no --archive file held them): {}", report.archived);
     }
     println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
+    if report.checkpoints_other_keys > 0 {
+        println!(
+            "checkpoints signed by other keys, not checked: {} (give every node the same audit signing key)",
+            report.checkpoints_other_keys
+        );
+    }
     println!("root: {}", report.root);
     match report.first_problem {
         Some((seq, why)) => {

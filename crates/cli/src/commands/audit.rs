@@ -342,6 +342,12 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
                 println!("archived entries not checked (pass their --archive files): {}", report.archived);
             }
             println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
+            if report.checkpoints_other_keys > 0 {
+                println!(
+                    "checkpoints signed by other keys, not checked: {} (give every node the same audit signing key)",
+                    report.checkpoints_other_keys
+                );
+            }
             println!("root: {}", report.root);
             if let Some((seq, why)) = report.first_problem {
                 bail!("the audit trail is NOT intact: {why} (first bad entry #{seq})");
