@@ -127,6 +127,10 @@ enum Command {
         /// and unlinkable across projects.
         #[arg(long)]
         key_file: PathBuf,
+        /// In free text, write fake but consistent surrogates (invented names and towns,
+        /// 555-01xx numbers, shifted month and day) instead of [NAME]-style placeholders.
+        #[arg(long)]
+        surrogates: bool,
     },
     /// Access policies (Cedar): check, test, explain.
     Policy {
@@ -334,8 +338,8 @@ async fn run(cli: Cli) -> Result<()> {
             services.store.close().await;
             result.and(audited)
         }
-        Command::Deid { inputs, out, profile, names, key_file } => {
-            let options = commands::deid::DeidOptions { inputs, out_dir: out, profile, names, key_file };
+        Command::Deid { inputs, out, profile, names, key_file, surrogates } => {
+            let options = commands::deid::DeidOptions { inputs, out_dir: out, profile, names, key_file, surrogates };
             let (files, units) = commands::deid::run(&options)?;
             println!(
                 "de-identified {files} file(s) ({units} resources or bytes of text) into {}",

@@ -131,3 +131,45 @@ fn bad_input_fails_clearly_and_leaves_nothing_behind() {
     assert!(!unknown.status.success());
     assert!(text(&unknown).contains("safe-harbor, limited-data-set"), "{}", text(&unknown));
 }
+
+#[test]
+fn surrogates_replace_identifiers_consistently_within_a_project() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(
+        &notes,
+        "Daffy Duck (MRN 123456789) seen 04/17/2023 by Dr. Elmer Fudd in Burbank.\n\
+         Later Mr. Duck called from 555-0142; Dr. Fudd returned the call.\n",
+    )
+    .expect("notes");
+    let roster = tmp.path().join("roster.txt");
+    std::fs::write(&roster, "Daffy Duck\nElmer Fudd\n").expect("roster");
+    let run = |out: &str, key: &str| {
+        let out_dir = tmp.path().join(out);
+        let key = tmp.path().join(key);
+        let done = deid(&[
+            path(&notes),
+            "--out",
+            path(&out_dir),
+            "--key-file",
+            path(&key),
+            "--names",
+            path(&roster),
+            "--surrogates",
+        ]);
+        assert!(done.status.success(), "{}", text(&done));
+        std::fs::read_to_string(out_dir.join("notes.txt")).expect("output")
+    };
+    let first = run("a", "project-1.key");
+    for planted in ["Daffy", "Duck", "Elmer", "Fudd", "123456789", "04/17", "555-0142", "Burbank"] {
+        assert!(!first.contains(planted), "{planted} survived: {first}");
+    }
+    assert!(!first.contains('['), "surrogates, not placeholders: {first}");
+    assert!(first.contains("555-01") && first.contains("/2023"), "fictional number, year kept: {first}");
+    // "Daffy Duck" and, later, "Mr. Duck" are the same person in the surrogate story.
+    let later = first.split("Mr. ").nth(1).and_then(|t| t.split_whitespace().next()).expect("Mr. X");
+    assert!(first.lines().next().is_some_and(|l| l.contains(later)), "{first}");
+    // The same key gives the same story; another key another one.
+    assert_eq!(run("b", "project-1.key"), first);
+    assert_ne!(run("c", "project-2.key"), first);
+}

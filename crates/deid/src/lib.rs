@@ -38,11 +38,13 @@ mod patterns;
 mod places;
 mod redact;
 mod span;
+mod surrogate;
 mod tokens;
 mod typos;
 
 pub use redact::Replacement;
 pub use span::{PhiKind, PhiSpan};
+pub use surrogate::Surrogates;
 
 use dictionary::Lexicon;
 use patterns::Patterns;
@@ -163,6 +165,12 @@ impl Scrubber {
     /// `text` with every identifier replaced.
     pub fn redact(&self, text: &str, replacement: Replacement) -> String {
         redact::apply(text, &self.find(text), replacement)
+    }
+
+    /// `text` with every identifier replaced by a fake but consistent surrogate (see
+    /// [`Surrogates`]): the same person, place or number reads the same throughout.
+    pub fn redact_with_surrogates(&self, text: &str, surrogates: &Surrogates) -> String {
+        surrogates.apply(text, &self.find(text))
     }
 
     /// [`Scrubber::redact`] for raw bytes: refuses input that is not UTF-8

@@ -2,11 +2,12 @@
 
 mod synth;
 
-use phivault_deid::{Replacement, Scrubber, ScrubberConfig};
+use phivault_deid::{Replacement, Scrubber, ScrubberConfig, Surrogates};
 
 #[test]
 fn no_planted_identifier_survives_redact() {
     let scrubber = Scrubber::new(ScrubberConfig::default());
+    let surrogates = Surrogates::new(b"synthetic test project key");
     for seed in [1_u64, 2, 3, 2093] {
         for note in synth::notes(seed, 150) {
             let spans = scrubber.find(&note.text);
@@ -25,9 +26,11 @@ fn no_planted_identifier_survives_redact() {
                 );
             }
             let out = scrubber.redact(&note.text, Replacement::TypedPlaceholder);
+            let fake = scrubber.redact_with_surrogates(&note.text, &surrogates);
             for p in &note.planted {
                 let secret = &note.text[p.start..p.end];
                 assert!(!out.contains(secret), "{secret:?} survived: {out:?}");
+                assert!(!fake.contains(secret), "{secret:?} survived surrogates: {fake:?}");
             }
         }
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use phivault_deid::fhir::{Deidentifier, Profile};
-use phivault_deid::{Replacement, Scrubber, ScrubberConfig};
+use phivault_deid::{Replacement, Scrubber, ScrubberConfig, Surrogates};
 
 use crate::progress;
 
@@ -34,6 +34,9 @@ pub struct DeidOptions {
     /// File holding the project key (created, 32 random bytes, when missing): keyed
     /// pseudonyms are stable within one project and unlinkable across projects.
     pub key_file: PathBuf,
+    /// Free text gets fake but consistent surrogates (keyed on the project key) instead of
+    /// typed placeholders.
+    pub surrogates: bool,
 }
 
 fn profile(name: &str) -> Result<Profile> {
@@ -69,7 +72,10 @@ fn project_key(path: &Path) -> Result<Vec<u8>> {
 
 /// De-identifies every input into `out_dir` (same file names). Returns (files, units done).
 pub fn run(options: &DeidOptions) -> Result<(usize, u64)> {
-    let deidentifier = Deidentifier::new(profile(&options.profile)?, &project_key(&options.key_file)?);
+    let key = project_key(&options.key_file)?;
+    let deidentifier = Deidentifier::new(profile(&options.profile)?, &key);
+    // Surrogates are keyed apart from pseudonyms (their own HMAC domain), on the same key.
+    let surrogates = options.surrogates.then(|| Surrogates::new(&key));
     let mut config = ScrubberConfig::default();
     if let Some(names) = &options.names {
         let text = std::fs::read_to_string(names).with_context(|| format!("cannot read {}", names.display()))?;
@@ -95,7 +101,7 @@ pub fn run(options: &DeidOptions) -> Result<(usize, u64)> {
             let done = if is_ndjson {
                 ndjson(reader, &mut writer, &deidentifier, &bar)?
             } else {
-                text(reader, &mut writer, &scrubber, &bar)?
+                text(reader, &mut writer, &scrubber, surrogates.as_ref(), &bar)?
             };
             writer.flush()?;
             writer.get_ref().sync_all()?;
@@ -151,7 +157,13 @@ fn ndjson(
 }
 
 /// Plain text in blocks cut at line ends; returns the number of bytes read.
-fn text(reader: impl BufRead, out: &mut impl Write, scrubber: &Scrubber, bar: &indicatif::ProgressBar) -> Result<u64> {
+fn text(
+    reader: impl BufRead,
+    out: &mut impl Write,
+    scrubber: &Scrubber,
+    surrogates: Option<&Surrogates>,
+    bar: &indicatif::ProgressBar,
+) -> Result<u64> {
     let mut reader = reader;
     let mut total = 0u64;
     let mut block = Vec::with_capacity(TEXT_BLOCK_BYTES + 4096);
@@ -171,7 +183,11 @@ fn text(reader: impl BufRead, out: &mut impl Write, scrubber: &Scrubber, bar: &i
             let line = line_number + block[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() as u64;
             anyhow::anyhow!("line {line} is not UTF-8 text")
         })?;
-        out.write_all(scrubber.redact(text, Replacement::TypedPlaceholder).as_bytes())?;
+        let clean = match surrogates {
+            Some(surrogates) => scrubber.redact_with_surrogates(text, surrogates),
+            None => scrubber.redact(text, Replacement::TypedPlaceholder),
+        };
+        out.write_all(clean.as_bytes())?;
         line_number += block.iter().filter(|b| **b == b'\n').count() as u64;
         total += block.len() as u64;
         bar.inc(block.len() as u64);
