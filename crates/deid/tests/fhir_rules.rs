@@ -276,6 +276,32 @@ fn free_text_and_text_attachments_are_scrubbed() {
 }
 
 #[test]
+fn a_profile_can_ask_for_surrogates_in_free_text() {
+    let profile =
+        Profile::from_toml("name = \"story\"\nbase = \"safe-harbor\"\nfree_text = \"surrogates\"\n").expect("profile");
+    assert!(profile.free_text_surrogates);
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:daffy-1", "resource": daffy()},
+        {"fullUrl": "urn:uuid:obs-1", "resource": {"resourceType": "Observation", "id": "obs-1",
+            "valueString": "Daffy Duck called from 555-0142; Mr. Duck is stable.",
+            "subject": {"reference": "urn:uuid:daffy-1"}}}
+    ]});
+    let key = b"project key for the surrogate test";
+    let out = Deidentifier::new(profile.clone(), key).deidentify(&bundle).expect("ok");
+    let note = out["entry"][1]["resource"]["valueString"].as_str().expect("text kept").to_owned();
+    for gone in ["Daffy", "Duck", "555-0142"] {
+        assert!(!note.contains(gone), "{gone} survived in {note}");
+    }
+    assert!(!note.contains('[') && note.contains("555-01"), "surrogates, not placeholders: {note}");
+    let again = Deidentifier::new(profile, key).deidentify(&bundle).expect("ok");
+    assert_eq!(again["entry"][1]["resource"]["valueString"], note.as_str(), "consistent under one key");
+    assert!(
+        Profile::from_toml("name = \"x\"\nbase = \"safe-harbor\"\nfree_text = \"fancy\"\n").is_err(),
+        "an unknown free-text rule is refused"
+    );
+}
+
+#[test]
 fn extensions_by_allow_list() {
     let out = sh().deidentify(&daffy()).expect("ok");
     let ext = out["extension"].as_array().expect("birthsex kept");

@@ -52,6 +52,8 @@ pub struct Deidentifier {
     profile: Profile,
     keyed: pseudonym::Keyed,
     scrubber: Scrubber,
+    /// Set when the profile asks for surrogates in free text.
+    surrogates: Option<crate::Surrogates>,
     zip3: address::Zip3,
     /// The export date (year, month, day) for the over-89 rule.
     as_of: (i64, u32, u32),
@@ -64,6 +66,7 @@ impl Deidentifier {
     /// holding it can test guesses of the original ids.
     pub fn new(profile: Profile, project_key: &[u8]) -> Deidentifier {
         Deidentifier {
+            surrogates: profile.free_text_surrogates.then(|| crate::Surrogates::new(project_key)),
             profile,
             keyed: pseudonym::Keyed::new(project_key),
             scrubber: Scrubber::new(ScrubberConfig::default()),

@@ -65,6 +65,9 @@ pub struct Profile {
     /// The `meta.security` code added to every output resource, from
     /// `http://terminology.hl7.org/CodeSystem/v3-ObservationValue`.
     pub security_label: String,
+    /// Free text gets fake but consistent surrogates ([`crate::Surrogates`], keyed on the
+    /// project key) instead of typed placeholders.
+    pub free_text_surrogates: bool,
 }
 
 /// US Core race and ethnicity: categories, not identifiers, and needed by
@@ -88,6 +91,7 @@ impl Profile {
             // Resource ids and references are keyed pseudonyms that the key
             // holder can link back: "pseudonymised", not "anonymised".
             security_label: "PSEUDED".into(),
+            free_text_surrogates: false,
         }
     }
 
@@ -124,6 +128,7 @@ impl Profile {
     /// identifiers = "pseudonymise"  # "remove" | "pseudonymise"
     /// extension_allow = ["http://example.org/fhir/StructureDefinition/x"]  # added to the base list
     /// security_label = "PSEUDED"
+    /// free_text = "surrogates"      # "placeholders" (default) | "surrogates"
     /// ```
     pub fn from_toml(text: &str) -> Result<Profile, DeidError> {
         let raw: RawProfile = toml::from_str(text).map_err(|e| DeidError::InvalidProfile(e.to_string()))?;
@@ -134,6 +139,12 @@ impl Profile {
         p.cap_ages = raw.cap_ages.unwrap_or(p.cap_ages);
         p.identifiers = raw.identifiers.unwrap_or(p.identifiers);
         p.extension_allow.extend(raw.extension_allow);
+        match raw.free_text.as_deref() {
+            None => {}
+            Some("placeholders") => p.free_text_surrogates = false,
+            Some("surrogates") => p.free_text_surrogates = true,
+            Some(_) => return Err(DeidError::InvalidProfile("free_text is placeholders or surrogates".into())),
+        }
         if let Some(label) = raw.security_label {
             if !matches!(label.as_str(), "PSEUDED" | "ANONYED" | "MASKED") {
                 return Err(DeidError::InvalidProfile(format!(
@@ -160,4 +171,5 @@ struct RawProfile {
     #[serde(default)]
     extension_allow: Vec<String>,
     security_label: Option<String>,
+    free_text: Option<String>,
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 use crate::span::{self, PhiKind, PhiSpan};
-use crate::{Replacement, Scrubber};
+use crate::{Replacement, Scrubber, Surrogates};
 
 /// Shorter known values are not searched for: two-letter given names and
 /// initials would hit ordinary words and abbreviations everywhere.
@@ -162,19 +162,28 @@ fn objects(v: &Value) -> Vec<&serde_json::Map<String, Value>> {
 }
 
 /// `text` with what the scrubber finds and the known values replaced by
-/// typed placeholders.
-pub(crate) fn scrub(scrubber: &Scrubber, known: &Known, text: &str) -> String {
+/// typed placeholders, or by surrogates when the profile asks for them.
+pub(crate) fn scrub(scrubber: &Scrubber, known: &Known, text: &str, surrogates: Option<&Surrogates>) -> String {
     let mut spans = scrubber.find(text);
     known.find(text, &mut spans);
-    crate::redact::apply(text, &span::normalize(spans), Replacement::TypedPlaceholder)
+    let spans = span::normalize(spans);
+    match surrogates {
+        Some(surrogates) => surrogates.apply(text, &spans),
+        None => crate::redact::apply(text, &spans, Replacement::TypedPlaceholder),
+    }
 }
 
 /// A base64 `text/*` attachment, decoded, scrubbed and re-encoded, with
 /// its new byte size. `None` when it is not valid base64 of UTF-8 text:
 /// then nothing was scrubbed, so the caller must drop it.
-pub(crate) fn scrub_base64(scrubber: &Scrubber, known: &Known, data: &str) -> Option<(String, usize)> {
+pub(crate) fn scrub_base64(
+    scrubber: &Scrubber,
+    known: &Known,
+    data: &str,
+    surrogates: Option<&Surrogates>,
+) -> Option<(String, usize)> {
     let bytes = STANDARD.decode(data.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    let clean = scrub(scrubber, known, &text);
+    let clean = scrub(scrubber, known, &text, surrogates);
     Some((STANDARD.encode(clean.as_bytes()), clean.len()))
 }

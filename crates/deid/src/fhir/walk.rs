@@ -232,7 +232,7 @@ impl<'a> Walk<'a> {
         if looks_like_url_or_ip(s) {
             return None;
         }
-        Some(text::scrub(&self.d.scrubber, self.known, s))
+        Some(text::scrub(&self.d.scrubber, self.known, s, self.d.surrogates.as_ref()))
     }
 
     fn date(&self, key: &str, original: &str, d: &FhirDate<'_>) -> String {
@@ -349,7 +349,8 @@ impl<'a> Walk<'a> {
         }
         if ctype.to_ascii_lowercase().starts_with("text/")
             && let Some(data) = m.get("data").and_then(Value::as_str)
-            && let Some((clean, size)) = text::scrub_base64(&self.d.scrubber, self.known, data)
+            && let Some((clean, size)) =
+                text::scrub_base64(&self.d.scrubber, self.known, data, self.d.surrogates.as_ref())
         {
             out.insert("data".into(), Value::String(clean));
             out.insert("size".into(), Value::from(size));
