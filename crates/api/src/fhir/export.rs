@@ -307,12 +307,8 @@ pub async fn status(
 /// The owner must still be allowed to export what the job holds: a researcher whose role
 /// was withdrawn after the kick-off does not download the files (the policies decide, now).
 async fn still_allowed(state: &AppState, accessor: &Accessor, job: &ExportJob) -> Result<(), ApiError> {
-    for resource_type in &job.types {
-        if state.records.may_export(accessor, resource_type).await.is_ok() {
-            return Ok(());
-        }
-    }
-    Err(ApiError::from(phivault_service::RecordError::Forbidden { policy_ids: vec!["default-deny".into()] }))
+    state.records.exportable_types(accessor, &job.types).await?;
+    Ok(())
 }
 
 fn not_found() -> ApiError {

@@ -56,15 +56,31 @@ fn page_request(resource_type: &str, since_ms: Option<i64>) -> Result<SearchRequ
 }
 
 impl GuardedRecords {
-    /// Whether the caller may export `resource_type` at all: refuses at kick-off, before a
-    /// job is made, when the policies leave no record of the type reachable.
-    pub async fn may_export(&self, accessor: &Accessor, resource_type: &str) -> Result<Vec<String>, RecordError> {
+    /// Of `types`, those the caller may export at all (the policies leave some record of
+    /// the type reachable), with the policies that allowed them: refuses at kick-off, and
+    /// again at every status call and download, when none is left. The caller's facts are
+    /// loaded once for all types.
+    pub async fn exportable_types(
+        &self,
+        accessor: &Accessor,
+        types: &[String],
+    ) -> Result<Granted<Vec<String>>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let scope = asking.scope(Action::Export, resource_type);
-        if scope.is_empty() {
+        let mut allowed = Vec::new();
+        let mut policy_ids = Vec::new();
+        for resource_type in types {
+            let scope = asking.scope(Action::Export, resource_type);
+            if !scope.is_empty() {
+                allowed.push(resource_type.clone());
+                policy_ids.extend(scope.policy_ids);
+            }
+        }
+        if allowed.is_empty() {
             return Err(super::guarded::forbidden(Vec::new()));
         }
-        Ok(scope.policy_ids)
+        policy_ids.sort();
+        policy_ids.dedup();
+        Ok(Granted { value: allowed, policy_ids })
     }
 
     /// One page of `resource_type` at `level`, changed at or after `since_ms`: each record

@@ -115,20 +115,9 @@ impl Exporter {
                 (ExportLevel::Patients(members.value), members.policy_ids)
             }
         };
-        let mut allowed = Vec::new();
-        for t in &types {
-            match self.records.may_export(accessor, t).await {
-                Ok(ids) => {
-                    policy_ids.extend(ids);
-                    allowed.push(t.clone());
-                }
-                Err(RecordError::Forbidden { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if allowed.is_empty() {
-            return Err(RecordError::Forbidden { policy_ids: vec!["default-deny".to_owned()] });
-        }
+        let exportable = self.records.exportable_types(accessor, &types).await?;
+        policy_ids.extend(exportable.policy_ids);
+        let allowed = exportable.value;
         let now = self.clock.now_ms();
         let id = format!("export-{}", uuid::Uuid::new_v4().simple());
         let key = DataKey::generate(format!("dk-{id}")).map_err(RecordError::Keys)?;
@@ -199,7 +188,12 @@ impl Exporter {
         job.status = JobStatus::Complete;
         job.updated_ms = self.clock.now_ms();
         job.expires_ms = job.updated_ms + self.ttl_ms;
-        Ok(self.store.update_export_job(&job).await?)
+        let published = self.store.update_export_job(&job).await?;
+        if !published {
+            // Cancelled while its last chunk was written: nothing of it stays.
+            self.store.delete_export_data(&job.id, true).await?;
+        }
+        Ok(published)
     }
 
     /// Records a job as failed (`reason` is PHI-free) and deletes its files.
