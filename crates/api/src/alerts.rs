@@ -47,8 +47,13 @@ fn unavailable(_: phivault_service::StoreError) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, IssueType::Exception, "the alert queue cannot be read")
 }
 
-/// Decides `read_audit` for the caller (a person in their own session, not an app).
-async fn decide(state: &AppState, caller: &Caller, client: Option<&ClientIp>) -> (Outcome, Vec<String>) {
+/// Decides `read_audit` for the caller (a person in their own session, not an app): the
+/// alert queue and the trail search share it.
+pub(crate) async fn decide_read_audit(
+    state: &AppState,
+    caller: &Caller,
+    client: Option<&ClientIp>,
+) -> (Outcome, Vec<String>) {
     let decided = if caller.principal.scopes.is_some() || caller.principal.user_id.is_none() {
         Err(phivault_service::RecordError::Forbidden { policy_ids: Vec::new() })
     } else {
@@ -109,7 +114,7 @@ async fn list(
         })?),
     };
     let ids = (client.as_deref(), request_id.as_deref());
-    let (outcome, policies) = decide(&state, &caller, ids.0).await;
+    let (outcome, policies) = decide_read_audit(&state, &caller, ids.0).await;
     audit(&state, &caller, &headers, ids, "alert.list", outcome, policies, None, None).await?;
     if outcome != Outcome::Success {
         return Err(refused(outcome));
@@ -175,7 +180,7 @@ pub(crate) async fn record_finding(
 ) -> Result<(), ApiError> {
     let action = format!("alert.review.{}", finding.code());
     let target = Some(format!("alert:{}", clip(id, 64)));
-    let (outcome, policies) = decide(state, caller, ids.0).await;
+    let (outcome, policies) = decide_read_audit(state, caller, ids.0).await;
     if outcome != Outcome::Success {
         audit(state, caller, headers, ids, &action, outcome, policies, target, None).await?;
         return Err(refused(outcome));
@@ -212,7 +217,7 @@ pub(crate) async fn open_alerts(
     headers: &HeaderMap,
     ids: (Option<&ClientIp>, Option<&RequestId>),
 ) -> Result<Vec<phivault_audit::alerts::Alert>, ApiError> {
-    let (outcome, policies) = decide(state, caller, ids.0).await;
+    let (outcome, policies) = decide_read_audit(state, caller, ids.0).await;
     audit(state, caller, headers, ids, "alert.list", outcome, policies, None, None).await?;
     if outcome != Outcome::Success {
         return Err(refused(outcome));

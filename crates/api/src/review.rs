@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::auth::gate::{ScopeReach, accessor};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::middleware::RequestId;
@@ -85,18 +84,8 @@ pub async fn entries(
             "filters are user, patient, action, outcome, since, until and limit",
         )
     })?;
-    let who = accessor(&state, &caller, client.as_deref().map(|c| c.0), ScopeReach::Unnarrowed);
-    let decided = if caller.principal.scopes.is_some() {
-        Err(phivault_service::RecordError::Forbidden { policy_ids: Vec::new() })
-    } else {
-        state.records.may(&who, phivault_policy::Action::ReadAudit).await
-    };
+    let (result, policies) = crate::alerts::decide_read_audit(&state, &caller, client.as_deref()).await;
     let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
-    let (result, policies) = match decided {
-        Ok(policies) => (Outcome::Success, policies),
-        Err(phivault_service::RecordError::Forbidden { policy_ids }) => (Outcome::Denied, policy_ids),
-        Err(_) => (Outcome::Failure, Vec::new()),
-    };
     let mut event = crate::audit::caller_event(&state, &caller, origin, "audit.search", result);
     event.policies = policies;
     if let Some(p) = &params.patient {
