@@ -13,8 +13,8 @@ use tokio::sync::Semaphore;
 
 use crate::totp::{TotpSecret, generate_recovery_codes, recovery_code_digest};
 use crate::{
-    BearerSecret, IdentityError, IdentityPolicy, IdentityStore, LoginStage, Role, TokenKind, TokenRecord, UserRecord,
-    UserStatus, UserSummary,
+    BearerSecret, IdentityError, IdentityPolicy, IdentityStore, LoginStage, PasswordPolicy, Role, TokenKind,
+    TokenRecord, UserRecord, UserStatus, UserSummary,
 };
 
 /// Touching a token's last-seen time on every request would make every read a write; once
@@ -668,7 +668,7 @@ impl Identity {
         let (password, generated) = match new.password {
             Some(p) => (p, None),
             None => {
-                let p = random_token(18)?;
+                let p = temporary_password(&self.inner.policy.password, &username)?;
                 (p.clone(), Some(p))
             }
         };
@@ -757,7 +757,7 @@ impl Identity {
         if user.status == UserStatus::Deactivated {
             return Err(IdentityError::Invalid("the account is deactivated".into()));
         }
-        let temporary = random_token(18)?;
+        let temporary = temporary_password(&self.inner.policy.password, &user.username)?;
         let now = self.now_ms();
         let old_hash = std::mem::replace(&mut user.password_hash, self.hash_password(&temporary).await?);
         user.must_change_password = true;
@@ -815,6 +815,25 @@ impl Identity {
     }
 }
 
+/// A random temporary password that the organization's own rules accept. A random token
+/// is refused now and then: about one draw in ten thousand matches a 32-bit prefix on the
+/// breached list, and about half lack the symbol a composition rule demands. Such a
+/// refusal used to fail account creation (and `phivault init`) at random, so draw again.
+fn temporary_password(policy: &PasswordPolicy, username: &str) -> Result<String, IdentityError> {
+    // 24 characters (144 bits) unless the rules ask for more or allow fewer.
+    let length = policy.min_length.max(24).min(policy.max_length);
+    let mut last = None;
+    for _ in 0..64 {
+        let mut candidate = random_token(length * 3 / 4 + 1)?;
+        candidate.truncate(length);
+        match policy.check(&candidate, username) {
+            Ok(()) => return Ok(candidate),
+            Err(rejection) => last = Some(rejection),
+        }
+    }
+    Err(last.map_or_else(|| IdentityError::Invalid("no temporary password fits the password rules".into()), Into::into))
+}
+
 fn launch_patient(token: &TokenRecord) -> Option<String> {
     let data: serde_json::Value = serde_json::from_str(token.data.as_deref()?).ok()?;
     data.get("patient")?.as_str().map(str::to_owned)
@@ -823,4 +842,26 @@ fn launch_patient(token: &TokenRecord) -> Option<String> {
 /// FHIR id syntax: 1-64 of `[A-Za-z0-9\-\.]`.
 fn phivault_fhir_id_ok(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_passwords_always_pass_the_rules_they_are_made_for() {
+        let strict = PasswordPolicy { require_composition: true, ..PasswordPolicy::default() };
+        for _ in 0..300 {
+            let p = temporary_password(&strict, "admin").expect("a password");
+            assert_eq!(p.chars().count(), 24);
+            assert_eq!(strict.check(&p, "admin"), Ok(()), "{}", p.len());
+        }
+        let long = PasswordPolicy { min_length: 40, ..PasswordPolicy::default() };
+        assert_eq!(temporary_password(&long, "admin").expect("long").chars().count(), 40);
+        let short_max = PasswordPolicy { min_length: 12, max_length: 16, ..PasswordPolicy::default() };
+        assert_eq!(temporary_password(&short_max, "admin").expect("short").chars().count(), 16);
+        // Rules nothing can satisfy are an error, not a loop or a panic.
+        let impossible = PasswordPolicy { min_length: 30, max_length: 20, ..PasswordPolicy::default() };
+        assert!(temporary_password(&impossible, "admin").is_err());
+    }
 }
