@@ -285,7 +285,7 @@ async fn issue_token(state: &AppState, form: &HashMap<String, String>) -> Respon
                 return missing(&format!("client_assertion_type={JWT_BEARER}"));
             }
             let Some(assertion) = get("client_assertion") else { return missing("client_assertion") };
-            state.identity.client_credentials(assertion, get("scope").unwrap_or(""), &urls).await
+            state.identity.client_credentials(assertion, get("scope"), &urls).await
         }
         Some(_) => Err(OAuthError {
             error: "unsupported_grant_type",

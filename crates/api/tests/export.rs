@@ -32,7 +32,23 @@ fn relative(url: &str) -> String {
 
 /// Kicks off and polls until the manifest (or an error) comes back.
 async fn export(app: &TestApp, token: &str, kick_off: &str) -> (String, Reply) {
-    let started = call(app, token, "GET", kick_off, true).await;
+    poll(app, token, call(app, token, "GET", kick_off, true).await).await
+}
+
+/// `POST` kick-off, as Bulk Data IG 2.0 clients send it: a `Parameters` body, or none.
+async fn post_kick_off(app: &TestApp, token: &str, uri: &str, body: Option<&Value>) -> Reply {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("prefer", "respond-async")
+        .header("accept", "application/fhir+json")
+        .header("content-type", "application/fhir+json");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    send_as_is(&app.router, request.body(body).expect("request")).await
+}
+
+async fn poll(app: &TestApp, token: &str, started: Reply) -> (String, Reply) {
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.text);
     let status_url = relative(started.headers["content-location"].to_str().expect("ascii"));
     for _ in 0..200 {
@@ -234,4 +250,70 @@ async fn group_and_patient_exports_cover_their_patients_files_are_sealed_and_tam
     let refused = call(&c.app, &token, "GET", &file, false).await;
     assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.text);
     assert!(!refused.text.contains("Duck"));
+}
+
+#[tokio::test]
+async fn a_post_kick_off_reads_its_parameters_body_and_refuses_what_it_cannot_honour() {
+    let c = clinic(Some(PHYSICIANS_EXPORT)).await;
+    let token = c.app.token.clone();
+    let types_of = |manifest: &Value| -> Vec<(String, u64)> {
+        manifest["output"]
+            .as_array()
+            .expect("output")
+            .iter()
+            .map(|o| (o["type"].as_str().expect("t").to_owned(), o["count"].as_u64().expect("n")))
+            .collect()
+    };
+    let parameters = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueString": "Patient"},
+        {"name": "_outputFormat", "valueString": "application/fhir+ndjson"},
+        {"name": "_since", "valueInstant": "2000-01-01T00:00:00Z"}]});
+    let group_uri = format!("/fhir/Group/{}/$export", c.group);
+    let started = post_kick_off(&c.app, &token, &group_uri, Some(&parameters)).await;
+    let (_, done) = poll(&c.app, &token, started).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(types_of(&done.body), [("Patient".to_owned(), 1)], "the body's _type was honoured: {}", done.text);
+    let request = done.body["request"].as_str().expect("request");
+    assert!(request.ends_with("?_type=Patient&_since=2000-01-01T00:00:00.000Z"), "{request}");
+    let files = download(&c.app, &token, &done.body).await;
+    assert_eq!(files[0].1[0]["id"], c.daffy.as_str());
+
+    // No body at all (what Medplum's client sends): the query string alone.
+    let started = post_kick_off(&c.app, &token, "/fhir/Patient/$export?_type=Observation", None).await;
+    let (_, done) = poll(&c.app, &token, started).await;
+    assert_eq!(types_of(&done.body), [("Observation".to_owned(), 2)], "{}", done.text);
+
+    // What cannot be honoured is refused before any job starts, without echoing the input.
+    let refusals = [
+        json!({"resourceType": "Parameters", "parameter": [
+            {"name": "patient", "valueReference": {"reference": format!("Patient/{}", c.porky)}}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_since", "valueInstant": "last tuesday"}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_type", "valueString": "Daffy"}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"valueString": "Patient"}]}),
+        json!({"resourceType": "Patient", "name": [{"family": "Duck"}]}),
+    ];
+    for body in &refusals {
+        let refused = post_kick_off(&c.app, &token, "/fhir/$export", Some(body)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{body}: {}", refused.text);
+        assert_eq!(refused.body["resourceType"], "OperationOutcome");
+        assert!(
+            !refused.text.contains("Duck") && !refused.text.contains("tuesday") && !refused.text.contains(&c.porky)
+        );
+    }
+    let not_json = Request::builder()
+        .method("POST")
+        .uri("/fhir/$export")
+        .header("authorization", format!("Bearer {token}"))
+        .header("prefer", "respond-async")
+        .body(Body::from("_type=Patient"))
+        .expect("request");
+    assert_eq!(send_as_is(&c.app.router, not_json).await.status, StatusCode::BAD_REQUEST);
+    let get_with_body = Request::builder()
+        .method("GET")
+        .uri("/fhir/$export")
+        .header("authorization", format!("Bearer {token}"))
+        .header("prefer", "respond-async")
+        .body(Body::from(parameters.to_string()))
+        .expect("request");
+    assert_eq!(send_as_is(&c.app.router, get_with_body).await.status, StatusCode::BAD_REQUEST);
 }

@@ -427,6 +427,20 @@ async fn backend_services_authenticate_with_signed_assertions_once() {
     let borrowed: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(token(&app, &borrowed).await.body["error"], "invalid_client", "signed by another key");
 
+    // Without `scope` the client gets what it was registered for (RFC 6749 section 3.3),
+    // never more; a scope that names nothing registered is still refused.
+    let mut omitted = fields(&assertion(&key, &client.id, "jti-3"));
+    omitted.retain(|(k, _)| *k != "scope");
+    let borrowed: Vec<(&str, &str)> = omitted.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let defaulted = token(&app, &borrowed).await;
+    assert_eq!(defaulted.status, StatusCode::OK, "{}", defaulted.text);
+    assert_eq!(defaulted.body["scope"], "system/Patient.rs");
+    let mut outside = fields(&assertion(&key, &client.id, "jti-4"));
+    outside.retain(|(k, _)| *k != "scope");
+    outside.push(("scope", "system/Observation.rs".to_owned()));
+    let borrowed: Vec<(&str, &str)> = outside.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(token(&app, &borrowed).await.body["error"], "invalid_scope");
+
     // Disabling the client stops its token at once.
     app.identity.store().set_client_active(&client.id, false).await.expect("disable");
     assert_eq!(send_as_is(&app.router, bearer("GET", "/fhir/Patient", &access)).await.status, StatusCode::UNAUTHORIZED);

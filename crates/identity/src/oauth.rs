@@ -480,11 +480,13 @@ impl Identity {
     // ---- backend services -----------------------------------------------------------------
 
     /// `grant_type=client_credentials` with `client_assertion_type=...jwt-bearer`: the
-    /// client proves itself with a JWT signed by a key in its registered JWK Set.
+    /// client proves itself with a JWT signed by a key in its registered JWK Set. A request
+    /// without `scope` gets the scopes registered for the client (RFC 6749 section 3.3
+    /// allows a predefined default; some clients, such as Medplum's CLI, send none).
     pub async fn client_credentials(
         &self,
         assertion: &str,
-        scope: &str,
+        scope: Option<&str>,
         urls: &OAuthUrls,
     ) -> Result<TokenResponse, OAuthError> {
         let invalid = |d: &str| OAuthError::new("invalid_client", d);
@@ -528,7 +530,8 @@ impl Identity {
         if !self.store().note_assertion_jti(&client.id, jti, exp * 1000, now_s * 1000).await? {
             return Err(invalid("this assertion was used before"));
         }
-        let granted = ScopeSet::parse(scope).narrow_to(&ScopeSet::parse(&client.allowed_scopes));
+        let registered = ScopeSet::parse(&client.allowed_scopes);
+        let granted = scope.map_or_else(|| registered.clone(), |asked| ScopeSet::parse(asked).narrow_to(&registered));
         if granted.clinical.is_empty() {
             return Err(OAuthError::new("invalid_scope", "none of the requested scopes is registered for this client"));
         }

@@ -45,9 +45,10 @@ pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
     // Bulk export reaches every type: only wildcard scopes (`system/*.rs`, `user/*.rs`) cover it.
     const EXPORT: Permissions = Permissions::READ.union(Permissions::SEARCH);
     let (resource_type, id, needs, action) = match (method, segments.as_slice()) {
-        (&Method::GET, ["$export"]) => (None, None, EXPORT, "export"),
-        (&Method::GET, ["Patient", "$export"]) => (None, None, EXPORT, "export"),
-        (&Method::GET, ["Group", id, "$export"]) => (None, owned(id), EXPORT, "export"),
+        // Kick-off: GET, or POST with a Parameters body (Bulk Data IG 2.0).
+        (&Method::GET | &Method::POST, ["$export"]) => (None, None, EXPORT, "export"),
+        (&Method::GET | &Method::POST, ["Patient", "$export"]) => (None, None, EXPORT, "export"),
+        (&Method::GET | &Method::POST, ["Group", id, "$export"]) => (None, owned(id), EXPORT, "export"),
         (&Method::GET, ["$export-status", _]) => (None, None, EXPORT, "export.status"),
         (&Method::DELETE, ["$export-status", _]) => (None, None, EXPORT, "export.cancel"),
         (&Method::GET, ["$export-file", _, _]) => (None, None, EXPORT, "export.download"),

@@ -12,14 +12,14 @@ use std::task::{Context, Poll};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use phivault_audit::{AuditEvent, Outcome};
 use phivault_fhir::{FhirError, IssueType, format_instant, parse_query_string};
 use phivault_service::access::Accessor;
 use phivault_service::bulk::{ExportJob, ExportRequest, ExportTarget, Exporter, JobStatus};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -50,11 +50,15 @@ fn invalid(message: &str) -> ApiError {
 
 /// Parses the kick-off parameters; the manifest's `request` is rebuilt from what was
 /// understood, so no client text is stored or echoed.
-fn parse_request(target: ExportTarget, path: &str, query: Option<&str>) -> Result<ExportRequest, ApiError> {
+fn parse_request(
+    target: ExportTarget,
+    path: &str,
+    parameters: Vec<(String, String)>,
+) -> Result<ExportRequest, ApiError> {
     let mut types: Vec<String> = Vec::new();
     let mut since_ms = None;
     let mut deidentify = None;
-    for (i, (name, value)) in parse_query_string(query.unwrap_or("")).into_iter().enumerate() {
+    for (i, (name, value)) in parameters.into_iter().enumerate() {
         match name.as_str() {
             "_type" => {
                 for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -102,7 +106,7 @@ fn parse_request(target: ExportTarget, path: &str, query: Option<&str>) -> Resul
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     IssueType::NotSupported,
-                    format!("query parameter #{} is not supported by $export", i + 1),
+                    format!("parameter #{} is not supported by $export", i + 1),
                 ));
             }
         }
@@ -121,40 +125,84 @@ fn parse_request(target: ExportTarget, path: &str, query: Option<&str>) -> Resul
     Ok(ExportRequest { target, types, since_ms, deidentify, request })
 }
 
-/// `GET /fhir/$export`.
+/// The kick-off's parameters: the query string, and for `POST` a FHIR `Parameters` body
+/// (Bulk Data IG 2.0), whose primitive values are read as their query-string spelling.
+/// A `GET` with a body is refused rather than half understood.
+fn kick_off_parameters(method: &Method, query: Option<&str>, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut parameters = parse_query_string(query.unwrap_or(""));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(parameters);
+    }
+    if method != Method::POST {
+        return Err(invalid("a GET kick-off carries no body; POST a Parameters resource instead"));
+    }
+    let resource: Value =
+        serde_json::from_slice(body).map_err(|_| invalid("the kick-off body must be a FHIR Parameters resource"))?;
+    if resource.get("resourceType").and_then(Value::as_str) != Some("Parameters") {
+        return Err(invalid("the kick-off body must be a FHIR Parameters resource"));
+    }
+    for (i, parameter) in resource.get("parameter").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let name = parameter.get("name").and_then(Value::as_str).unwrap_or_default();
+        let value =
+            ["valueString", "valueInstant", "valueCode", "valueBoolean"].iter().find_map(|field| {
+                match parameter.get(*field) {
+                    Some(Value::String(text)) => Some(text.clone()),
+                    Some(Value::Bool(flag)) => Some(flag.to_string()),
+                    _ => None,
+                }
+            });
+        match (name, value) {
+            ("", _) => return Err(invalid(&format!("parameter #{} has no name", i + 1))),
+            (name, Some(value)) => parameters.push((name.to_owned(), value)),
+            // A reference (`patient`) or anything else: named, so the parser refuses it clearly.
+            (name, None) => parameters.push((name.to_owned(), String::new())),
+        }
+    }
+    Ok(parameters)
+}
+
+/// `GET` or `POST /fhir/$export`.
 pub async fn kick_off_system(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    kick_off(state, accessor, caller, headers, ExportTarget::System, "/$export".into(), query).await
+    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
+    kick_off(state, accessor, caller, headers, ExportTarget::System, "/$export".into(), parameters).await
 }
 
-/// `GET /fhir/{type}/$export`: Patient only.
+/// `GET` or `POST /fhir/{type}/$export`: Patient only.
 pub async fn kick_off_type(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     if resource_type != "Patient" {
         return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotSupported, "$export is defined on Patient"));
     }
-    kick_off(state, accessor, caller, headers, ExportTarget::AllPatients, "/Patient/$export".into(), query).await
+    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
+    kick_off(state, accessor, caller, headers, ExportTarget::AllPatients, "/Patient/$export".into(), parameters).await
 }
 
-/// `GET /fhir/{type}/{id}/{operation}`: `Group/{id}/$export`.
+/// `GET` or `POST /fhir/{type}/{id}/{operation}`: `Group/{id}/$export`.
 pub async fn kick_off_instance(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
     Path((resource_type, id, operation)): Path<(String, String, String)>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
     if resource_type != "Group" || operation != "$export" {
         return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such operation"));
@@ -162,8 +210,9 @@ pub async fn kick_off_instance(
     if !phivault_fhir::is_valid_id(&id) {
         return Err(invalid("invalid Group id"));
     }
+    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
     let path = format!("/Group/{id}/$export");
-    kick_off(state, accessor, caller, headers, ExportTarget::Group(id), path, query).await
+    kick_off(state, accessor, caller, headers, ExportTarget::Group(id), path, parameters).await
 }
 
 async fn kick_off(
@@ -173,7 +222,7 @@ async fn kick_off(
     headers: HeaderMap,
     target: ExportTarget,
     path: String,
-    query: Option<String>,
+    parameters: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
     let exports = exporter(&state)?.clone();
     let asks_async = headers
@@ -184,7 +233,7 @@ async fn kick_off(
     if !asks_async {
         return Err(invalid("$export runs asynchronously: send Prefer: respond-async"));
     }
-    let request = parse_request(target, &path, query.as_deref())?;
+    let request = parse_request(target, &path, parameters)?;
     if let Err(e) = exports.sweep().await {
         tracing::warn!(error = %e, "cannot delete expired exports");
     }
