@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -128,6 +128,24 @@ fn parse_request(
 /// The kick-off's parameters: the query string, and for `POST` a FHIR `Parameters` body
 /// (Bulk Data IG 2.0), whose primitive values are read as their query-string spelling.
 /// A `GET` with a body is refused rather than half understood.
+pub struct KickOffParameters(Vec<(String, String)>);
+
+/// A kick-off's `Parameters` is a handful of values; anything larger is not one.
+const KICK_OFF_BODY_LIMIT: usize = 64 * 1024;
+
+impl FromRequest<AppState> for KickOffParameters {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &AppState) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        let query = request.uri().query().map(str::to_owned);
+        let body = axum::body::to_bytes(request.into_body(), KICK_OFF_BODY_LIMIT)
+            .await
+            .map_err(|_| invalid("the kick-off body is not a Parameters resource of at most 64 KiB"))?;
+        kick_off_parameters(&method, query.as_deref(), &body).map(Self)
+    }
+}
+
 fn kick_off_parameters(method: &Method, query: Option<&str>, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let mut parameters = parse_query_string(query.unwrap_or(""));
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -166,12 +184,9 @@ pub async fn kick_off_system(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    KickOffParameters(parameters): KickOffParameters,
 ) -> Result<Response, ApiError> {
-    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
     kick_off(state, accessor, caller, headers, ExportTarget::System, "/$export".into(), parameters).await
 }
 
@@ -181,15 +196,12 @@ pub async fn kick_off_type(
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
     Path(resource_type): Path<String>,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    KickOffParameters(parameters): KickOffParameters,
 ) -> Result<Response, ApiError> {
     if resource_type != "Patient" {
         return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotSupported, "$export is defined on Patient"));
     }
-    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
     kick_off(state, accessor, caller, headers, ExportTarget::AllPatients, "/Patient/$export".into(), parameters).await
 }
 
@@ -199,10 +211,8 @@ pub async fn kick_off_instance(
     Extension(accessor): Extension<Accessor>,
     Extension(caller): Extension<Caller>,
     Path((resource_type, id, operation)): Path<(String, String, String)>,
-    method: Method,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    KickOffParameters(parameters): KickOffParameters,
 ) -> Result<Response, ApiError> {
     if resource_type != "Group" || operation != "$export" {
         return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such operation"));
@@ -210,7 +220,6 @@ pub async fn kick_off_instance(
     if !phivault_fhir::is_valid_id(&id) {
         return Err(invalid("invalid Group id"));
     }
-    let parameters = kick_off_parameters(&method, query.as_deref(), &body)?;
     let path = format!("/Group/{id}/$export");
     kick_off(state, accessor, caller, headers, ExportTarget::Group(id), path, parameters).await
 }
