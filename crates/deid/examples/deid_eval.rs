@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p phivault-deid --example deid_eval -- \
 //!     /work/shared/deid-corpus/physionet-deid-gold.jsonl [--errors FILE] [--runs N] \
-//!     [--split odd|even] [--show-errors N] [--score-predictions FILE]
+//!     [--split odd|even] [--show-errors N] [--write-predictions FILE] [--score-predictions FILE]
 //! ```
 //!
 //! `--split odd|even` keeps only the notes of patients with an odd (even)
@@ -12,7 +12,9 @@
 //! positives. `--score-predictions FILE` scores another tool's output
 //! (JSONL, one `{"id": "<note id>", "spans": [{"start", "end"}]}` per
 //! note, byte offsets) with the same scorer instead of running ours, so
-//! every peer is measured by one rule.
+//! every peer is measured by one rule. `--write-predictions FILE` writes
+//! what was scored in that format (ids and offsets, no text), for unions
+//! and other experiments.
 //!
 //! Scoring (see docs/DEID.md):
 //! - span recall: a gold PHI span counts as found when any predicted span
@@ -257,13 +259,27 @@ fn main() {
 
     let mut s = Score::default();
     let mut errors = Vec::new();
+    let mut written = String::new();
     for r in &records {
         let pred = match &foreign {
             // A note the tool did not report on counts as "found nothing".
             Some(f) => f.get(&r.id).cloned().unwrap_or_default(),
             None => scrubber.find(&r.text),
         };
+        // Spans only (ids and offsets), in the format --score-predictions reads.
+        let spans: Vec<serde_json::Value> = pred
+            .iter()
+            .map(|p| serde_json::json!({"start": p.start, "end": p.end, "kind": format!("{:?}", p.kind)}))
+            .collect();
+        written.push_str(&serde_json::json!({"id": r.id, "spans": spans}).to_string());
+        written.push('\n');
         score(r, &pred, &mut s, &mut errors);
+    }
+    if let Some(out) = flag("--write-predictions") {
+        if let Err(e) = std::fs::write(&out, &written) {
+            eprintln!("deid_eval: writing {out}: {e}");
+            std::process::exit(2);
+        }
     }
     let runs = if foreign.is_some() { 1 } else { runs };
 
