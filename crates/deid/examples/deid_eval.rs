@@ -275,11 +275,11 @@ fn main() {
         written.push('\n');
         score(r, &pred, &mut s, &mut errors);
     }
-    if let Some(out) = flag("--write-predictions") {
-        if let Err(e) = std::fs::write(&out, &written) {
-            eprintln!("deid_eval: writing {out}: {e}");
-            std::process::exit(2);
-        }
+    if let Some(out) = flag("--write-predictions")
+        && let Err(e) = std::fs::write(&out, &written)
+    {
+        eprintln!("deid_eval: writing {out}: {e}");
+        std::process::exit(2);
     }
     let runs = if foreign.is_some() { 1 } else { runs };
 
