@@ -5,6 +5,8 @@
 //!
 //! Safeguards: 45 CFR 164.312(b) audit controls; ONC 170.315(d)(2), (d)(10).
 
+use std::sync::{Arc, Mutex};
+
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -12,12 +14,35 @@ use axum::response::{IntoResponse, Response};
 use phivault_audit::{AuditEvent, Outcome, clip};
 use phivault_fhir::IssueType;
 use phivault_service::StoredResource;
+use tokio::sync::oneshot;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::client_ip::ClientIp;
 use crate::error::{ApiError, PolicyTrace};
 use crate::middleware::RequestId;
+
+/// Work a handler may start only once its request's audit entry is durable (a bulk export
+/// job): [`audit_fhir`] releases it after writing the entry, and drops it unreleased when
+/// the entry cannot be written, so the work never starts unrecorded.
+#[derive(Debug, Clone)]
+pub struct ReleaseAfterAudit(Arc<Mutex<Option<oneshot::Sender<()>>>>);
+
+impl ReleaseAfterAudit {
+    /// The handle for the response's extensions, and what the work awaits: `Ok` once the
+    /// entry is durable, `Err` when it is not (or the response never reached the trail).
+    pub fn new() -> (Self, oneshot::Receiver<()>) {
+        let (sender, receiver) = oneshot::channel();
+        (Self(Arc::new(Mutex::new(Some(sender)))), receiver)
+    }
+
+    fn release(&self) {
+        let sender = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(sender) = sender {
+            let _ = sender.send(());
+        }
+    }
+}
 
 /// Resources a handler returned or wrote, put in the response's extensions for the audit
 /// entry (ids only).
@@ -93,8 +118,14 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
         }
         event.patient_ids = touched.patient_ids;
     }
+    let release = response.extensions_mut().remove::<ReleaseAfterAudit>();
     match state.audit.record(&event).await {
-        Ok(_) => response,
+        Ok(_) => {
+            if let Some(release) = release {
+                release.release();
+            }
+            response
+        }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             IssueType::Exception,

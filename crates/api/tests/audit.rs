@@ -189,3 +189,71 @@ async fn sign_in_and_administration_are_recorded_without_typed_usernames() {
     assert!(!text.contains("sylvester"), "typed usernames stay out of the trail");
     assert!(!text.contains("tweety pie"), "passwords stay out of the trail");
 }
+
+#[tokio::test]
+async fn an_export_whose_kick_off_cannot_be_recorded_never_runs() {
+    let (app, db) = app().await;
+    send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let exports_everything = format!(
+        "{}\n{}",
+        phivault_testkit::CLINICIANS_SEE_ALL,
+        r#"@id("test-physicians-export")
+permit (principal in PhiVault::Role::"physician", action == PhiVault::Action::"export", resource is PhiVault::Record);"#
+    );
+    let guarded = phivault_testkit::guarded(
+        app.records.clone(),
+        app.store.clone(),
+        phivault_testkit::policies_with(&exports_everything),
+    );
+    let exports = phivault_service::bulk::Exporter::new(
+        guarded.clone(),
+        Arc::new(app.store.clone()),
+        app.records.keys().clone(),
+        Arc::new(phivault_service::SystemClock),
+        3_600_000,
+        0,
+    );
+    let broken = phivault_api::router(phivault_api::AppState {
+        records: guarded,
+        identity: app.identity.clone(),
+        audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
+        notifier: None,
+        alerts: Arc::new(app.store.clone()),
+        exports: Some(exports),
+        config: Arc::new(phivault_api::ApiConfig {
+            base_url: common::BASE.into(),
+            max_body_bytes: 1 << 20,
+            request_timeout: std::time::Duration::from_secs(30),
+            trusted_proxies: vec![],
+            zones: phivault_policy::Zones::default(),
+        }),
+    });
+    let kick_off = Request::get("/fhir/Patient/$export")
+        .header("authorization", format!("Bearer {}", app.token))
+        .header("prefer", "respond-async")
+        .body(Body::empty())
+        .expect("request");
+    let r = send_as_is(&broken, kick_off).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert!(!r.headers.contains_key("content-location"), "no status URL for an unrecorded export");
+
+    // The job was stored by the kick-off, but it must end failed with nothing written.
+    let phivault_testkit::TestDb::Sqlite(dir) = &db else { panic!("the HTTP tests run on SQLite") };
+    let url = format!("sqlite://{}", dir.path().join("phivault.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+    let mut statuses: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        statuses = sqlx::query_scalar("SELECT status FROM export_jobs").fetch_all(&pool).await.expect("jobs");
+        if !statuses.is_empty() && statuses.iter().all(|s| s != "running") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(statuses, ["failed"], "the job never ran");
+    // Failed before it ran, not after (a job that ran would fail later, at its own
+    // export.complete entry, having read every record first).
+    let job: String = sqlx::query_scalar("SELECT job FROM export_jobs").fetch_one(&pool).await.expect("job");
+    assert!(job.contains("kick-off could not be recorded"), "{job}");
+    let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM export_chunks").fetch_one(&pool).await.expect("count");
+    assert_eq!(chunks, 0, "nothing was written");
+}

@@ -22,6 +22,7 @@ use phivault_service::bulk::{ExportJob, ExportRequest, ExportTarget, Exporter, J
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::audit::ReleaseAfterAudit;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
@@ -249,8 +250,19 @@ async fn kick_off(
     let granted = exports.kick_off(&accessor, &owner(&caller), request).await?;
     let (job, level) = granted.value;
     let status_url = format!("{}/fhir/$export-status/{}", state.config.base_url, job.id);
-    tokio::spawn(run_and_record(state.clone(), exports, job, accessor, level, caller));
+    // The job runs only once the kick-off's own audit entry is durable: a kick-off answered
+    // 503 because the trail was down must not go on exporting behind the client's back.
+    let (release, released) = ReleaseAfterAudit::new();
+    let run_state = state.clone();
+    tokio::spawn(async move {
+        if released.await.is_err() {
+            exports.fail(job, "the kick-off could not be recorded in the audit trail, so nothing was exported").await;
+            return;
+        }
+        run_and_record(run_state, exports, job, accessor, level, caller).await;
+    });
     let mut response = (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, super::FHIR_JSON)], "").into_response();
+    response.extensions_mut().insert(release);
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::CONTENT_LOCATION, location);
     }
@@ -304,8 +316,20 @@ async fn run_and_record(
         exports.fail(job, "the audit trail could not be written, so nothing was released").await;
         return;
     }
-    if let Err(e) = exports.publish(job).await {
-        tracing::error!(job = %job_id, error = %e, "cannot publish a finished export");
+    // `export.complete` went first (nothing is released unrecorded); when the files then
+    // never become downloadable, a second entry says so, so the trail does not over-report.
+    let withdrawn = match exports.publish(job).await {
+        Ok(true) => return,
+        Ok(false) => "cancelled before its files were released",
+        Err(e) => {
+            tracing::error!(job = %job_id, error = %e, "cannot publish a finished export");
+            "its files could not be released"
+        }
+    };
+    let mut entry = event("export.withdrawn", Outcome::Failure);
+    entry.reason = Some(withdrawn.to_owned());
+    if state.audit.record(&entry).await.is_err() {
+        tracing::error!(job = %job_id, "cannot record that a finished export was withdrawn");
     }
 }
 
