@@ -6,7 +6,7 @@
 #[rustfmt::skip]
 pub(crate) const STRONG_TITLES: &[&str] = &[
     "DR", "DRS", "DOCTOR", "MR", "MRS", "MISS", "MISTER", "PROF", "PROFESSOR", "REV", "REVEREND",
-    "RABBI", "FR", "FATHER", "PASTOR", "CHAPLAIN", "SISTER", "DRS",
+    "RABBI", "FR", "FATHER", "PASTOR", "CHAPLAIN", "SISTER",
 ];
 
 /// Roles that often precede a name but are also ordinary nouns or
@@ -40,7 +40,8 @@ pub(crate) const RELATIONS: &[&str] = &[
     "NIECE", "NIECES", "NEPHEW", "NEPHEWS", "FRIEND", "FRIENDS", "GIRLFRIEND", "BOYFRIEND",
     "FIANCE", "FIANCEE", "PARTNER", "COUSIN", "AUNT", "UNCLE", "GRANDSON", "GRANDSONS",
     "GRANDDAUGHTER", "GRANDDAUGHTERS", "GRANDMOTHER", "GRANDFATHER", "GRANDCHILD", "STEPSON",
-    "STEPDAUGHTER", "NEIGHBOR", "NEIGHBOUR", "HCP", "PROXY", "GUARDIAN", "DIL", "SIL", "LAW",
+    "STEPDAUGHTER", "NEIGHBOR", "NEIGHBOUR", "HCP", "PROXY", "GUARDIAN", "DIL", "SIL", "LAW", "INLAW",
+    "INLAWS",
     "CONTACT", "PERSON", "NAMED", "BOTH", "VISITOR", "VISITORS", "CAREGIVER", "ROOMMATE",
 ];
 

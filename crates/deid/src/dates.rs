@@ -45,8 +45,13 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
             }
             tb.get(k) != Some(&b'/') && den <= 12
         }
+        // "5/5/.40": a third setting, a fraction of one, follows; no date goes on so.
+        Some(b'/') => tb.get(end + 1) == Some(&b'.'),
         _ => false,
     };
+    // "70-80'2/30-40's": a reading's digits, an apostrophe, then more digits is a
+    // range of pressures typed in a hurry; no date is written after "80'".
+    let after_apostrophe = start >= 2 && tb[start - 1] == b'\'' && digit_at(start - 2);
     // "AC 500/50 / 5/10": the next link of a chain of settings.
     let slash_chain = {
         let head = text[..start].trim_end_matches(' ');
@@ -54,7 +59,7 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
             && head.ends_with('/')
             && head[..head.len() - 1].trim_end().ends_with(|c: char| c.is_ascii_digit())
     };
-    if before_chain || after_chain || slash_chain {
+    if before_chain || after_chain || slash_chain || after_apostrophe {
         return false;
     }
     // "1/2", "2/3", "1 1/2": halves, thirds and quarters are fractions.

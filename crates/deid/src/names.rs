@@ -10,6 +10,7 @@ use crate::tokens::Case;
 
 /// Runs every name rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>) {
+    never_names(c);
     dictionary_alone(c);
     initials(c);
     after_cues(c);
@@ -17,6 +18,18 @@ pub(crate) fn find(c: &mut Ctx<'_>) {
     signature(c);
     propagate(c);
     repeat_in_note(c);
+}
+
+/// Cue words that are never names themselves, though lists or rules would
+/// take them for one: "Drs" before the names it introduces, "law" and
+/// "inlaw" in "son-in-law". They still work as cues.
+fn never_names(c: &mut Ctx<'_>) {
+    for i in 0..c.toks.len() {
+        let in_law = matches!(c.up(i), "LAW" | "LAWS") && i > 0 && c.up(i - 1) == "IN" && c.gap_after(i - 1) == "-";
+        if in_law || matches!(c.up(i), "DRS" | "INLAW" | "INLAWS") {
+            c.blocked[i] = true;
+        }
+    }
 }
 
 /// A word found as a name or place once is one everywhere in the note

@@ -108,7 +108,7 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
             lex.flags(&key) | lex.flags(base)
         } else {
             let f = lex.flags(word);
-            if f == 0 && drug_stem(word) { crate::dictionary::MEDICAL } else { f }
+            if f == 0 && (drug_stem(word) || clinical_ending(word)) { crate::dictionary::MEDICAL } else { f }
         };
         let cues = if flags & crate::dictionary::CUE != 0 { lex.cues(word) } else { 0 };
         let case = case_of(&b[s..i]);
@@ -136,6 +136,24 @@ const DRUG_STEMS: &[&str] = &[
 /// Whether an upper-case word of at least six letters ends in a drug stem.
 fn drug_stem(word: &str) -> bool {
     word.len() >= 6 && DRUG_STEMS.iter().any(|s| word.ends_with(s))
+}
+
+/// Greek and Latin endings of clinical terms ("TACHYPNEA", "COLECTOMY",
+/// "HYPOXEMIA"). Like the drug stems, they cover the terms no list holds;
+/// none ends a surname of the census list except "-EMIA" (two of seven
+/// letters, below the length floor). "-ITIS" is left out: it ends 22
+/// census surnames ("-AITIS" is Lithuanian, "-ANITIS" Greek), and a real
+/// surname was lost to it on the development half.
+#[rustfmt::skip]
+const CLINICAL_ENDINGS: &[&str] = &[
+    "PNEA", "PNEIC", "EMIA", "EMIC", "OSIS", "OTIC", "ECTOMY", "OTOMY", "OSTOMY", "PLASTY",
+    "ALGIA", "URIA", "CARDIA", "PENIA", "SCOPY", "LYSIS", "TROPHY", "PLEGIA", "PARESIS", "RRHEA",
+    "RRHAGE", "ODYNIA", "MEGALY", "PATHY", "CENTESIS", "GRAPHY", "ECTASIS",
+];
+
+/// Whether an upper-case word of at least eight letters ends like a clinical term.
+fn clinical_ending(word: &str) -> bool {
+    word.len() >= 8 && CLINICAL_ENDINGS.iter().any(|s| word.ends_with(s))
 }
 
 /// "O'BRIEN", "D'ANGELO": an apostrophe after a one-letter prefix and

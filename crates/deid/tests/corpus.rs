@@ -9,8 +9,9 @@ use phivault_deid::{Scrubber, ScrubberConfig};
 /// Measured recall was 0.965 on 2026-11-29 (docs/DEID.md); the floor sits
 /// just below so regressions fail and small rule edits do not.
 const RECALL_FLOOR: f64 = 0.960;
-/// Same for precision (measured 0.885).
-const PRECISION_FLOOR: f64 = 0.875;
+/// Same for precision (measured 0.901 on 2026-11-29, after the clinical
+/// endings and the cue words that are never names).
+const PRECISION_FLOOR: f64 = 0.895;
 
 fn corpus() -> Option<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -374,3 +374,26 @@ fn clinical_words_after_weak_cues_are_not_names() {
     // A title after "seen by" is still one, whatever word follows it.
     assert_gone("SEEN BY MS. COYOTE TODAY", "COYOTE");
 }
+
+#[test]
+fn cue_words_clinical_endings_and_reading_chains_are_not_phi() {
+    // "Drs" and "in-law" introduce names; they are not names themselves.
+    let drs = found("PAGED AND DRS FUDD AND DUCK IN TO SEE PT");
+    assert!(drs.iter().all(|(w, _)| w != "DRS"), "{drs:?}");
+    assert!(drs.iter().any(|(w, _)| w.contains("FUDD")), "the names after it still are: {drs:?}");
+    let law = found("pt's son-in-law Porky Pig visited, dtr-in-law also called");
+    assert!(law.iter().all(|(w, _)| !w.eq_ignore_ascii_case("law") && w != "in-law"), "{law:?}");
+    assert!(law.iter().any(|(w, _)| w.contains("Porky")), "{law:?}");
+    // Clinical terms in no word list, by their Greek and Latin endings.
+    for term in ["HYPOXEMIA", "BRADYPNEA", "PANCYTOPENIA", "THORACENTESIS", "HEPATOMEGALY"] {
+        let text = format!("NOTIFIED ABOUT {term} OVERNIGHT");
+        assert!(found(&text).is_empty(), "{term}: {:?}", found(&text));
+    }
+    // ... but a surname ending in -itis is still a surname after a title.
+    assert_gone("PLAN DISCUSSED WITH DR. BUNNYAITIS TODAY", "BUNNYAITIS");
+    // Readings and settings, not dates.
+    for text in ["BP 70-80'2/30-40'S ALL AM", "SETTINGS 5/5/.40 WITH ABG 7.32/57/117"] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
+    }
+    assert_gone("SEEN ON 5/10/2093 BY TEAM", "5/10");
+}
