@@ -188,11 +188,21 @@ impl<'a> Ctx<'a> {
             // "daughter X": first names that are words ("Grace") too.
             // A town name that is no English word may be a person's name
             // too ("daughter Florence"): the relation decides.
+            // "with wife Petunia", "Wife Petunia called": in mixed-case prose a
+            // word capitalised right after a relation (lower-case, or capitalised
+            // only because it starts the sentence) is a proper noun, whatever it
+            // means as a word.
             Strength::Relation => {
+                let relation = i.checked_sub(1).map(|r| &self.toks[r]);
+                let capitalised_after = self.mixed
+                    && t.case == Case::Title
+                    && !t.sentence_start
+                    && relation.is_some_and(|r| r.case == Case::Lower || (r.case == Case::Title && r.sentence_start));
                 self.cued_name(i)
                     || (t.has(FIRST) && t.has(FREQ))
                     || (t.has(PLACE) && !t.has(ENGLISH))
                     || self.unknown(i)
+                    || capitalised_after
             }
             Strength::Weak => self.cued_name(i) || self.unknown(i),
         }

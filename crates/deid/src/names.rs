@@ -144,6 +144,19 @@ fn after_cues(c: &mut Ctx<'_>) {
             }
             continue;
         }
+        // "Dr. o rourke", "DR O BRIEN": an Irish surname whose apostrophe was
+        // lost is two tokens, the first a bare O.
+        if strength == Strength::Strong
+            && c.up(j) == "O"
+            && c.gap_after(j) == " "
+            && j + 1 < n
+            && c.candidate(j + 1)
+            && c.toks[j + 1].len >= 3
+        {
+            c.force(j, PhiKind::Name);
+            c.force(j + 1, PhiKind::Name);
+            continue;
+        }
         // After "Dr." even an eponym is a surname ("Dr. Foley").
         let eponym = c.toks[j].has(MEDICAL | LAST) && c.toks[j].has(LAST) && !c.toks[j].has(STOP);
         // "changes in MS. Aspiration": after "in", "on" or "of", "MS." is

@@ -397,3 +397,24 @@ fn cue_words_clinical_endings_and_reading_chains_are_not_phi() {
     }
     assert_gone("SEEN ON 5/10/2093 BY TEAM", "5/10");
 }
+
+#[test]
+fn relatives_capitalised_in_prose_and_surnames_without_their_apostrophe() {
+    // Petunia and Pig are English words in no list of names: the capital after
+    // a relation, in mixed-case prose, gives them away.
+    assert_gone("Spoke with wife Petunia about the plan.", "Petunia");
+    assert_gone("Pt doing well. Wife Petunia called twice.", "Petunia");
+    // Upper-case notes have no such hint; a listed first name still counts.
+    assert_gone("DAUGHTER ROSE VISITED.", "ROSE");
+    // Lower-case words after a relation stay words.
+    let plain = found("Pt's wife called; son visited and daughter states she is fine.");
+    assert!(plain.is_empty(), "{plain:?}");
+    for text in ["Discussed with Dr o rourke at noon.", "PER DR O BRIEN, CONTINUE DRIPS."] {
+        let spans = found(text);
+        let words: Vec<&str> = spans.iter().map(|(w, _)| w.as_str()).collect();
+        assert!(
+            words.iter().any(|w| w.eq_ignore_ascii_case("rourke") || w.eq_ignore_ascii_case("brien")),
+            "{text}: {spans:?}"
+        );
+    }
+}
