@@ -6,24 +6,14 @@
 
 mod common;
 
-use common::phivault;
+use common::{Server, phivault};
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One HTTPS request on a fresh connection: (status, head, body).
 async fn https(port: u16, cert: &[u8], method: &str, path: &str, token: &str, body: &str) -> (u16, String, String) {
@@ -171,24 +161,8 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
         (token.expose().to_owned(), patient)
     });
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_phivault"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("serve")
-            .env("PHIVAULT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PHIVAULT_PUBLIC_BASE_URL", format!("https://127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let server = Server::start(&data);
+    let port = server.port;
     let cert = std::fs::read(data.join("tls/cert.pem")).expect("cert");
     let read = format!("/fhir/Patient/{patient}");
     runtime.block_on(async {

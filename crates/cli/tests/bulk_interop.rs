@@ -8,24 +8,14 @@
 
 mod common;
 
-use common::{phivault, text};
+use common::{Server, phivault, text};
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An RSA key pair made by Node.js: the private key as PKCS#8 PEM for the client, the
 /// public key as a JWK Set for phivault.
@@ -125,25 +115,8 @@ fn medplum_bulk_client_exports_patients_as_a_backend_service() {
     assert!(client.status.success(), "{}", text(&client));
     let client_id = field(&client, "client id:");
 
-    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let base = format!("https://127.0.0.1:{port}/");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_phivault"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("serve")
-            .env("PHIVAULT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PHIVAULT_PUBLIC_BASE_URL", base.trim_end_matches('/'))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let server = Server::start(&data);
+    let base = format!("{}/", server.base_url());
     let ca = data.join("tls/cert.pem");
 
     // A key phivault never saw: the sign-in fails and no token is stored.

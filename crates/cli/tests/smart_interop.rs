@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::phivault;
+use common::{Server, phivault};
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 fn field(output: &Output, label: &str) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -19,15 +17,6 @@ fn field(output: &Output, label: &str) -> String {
         .find_map(|l| l.strip_prefix(label))
         .map(|v| v.trim().to_owned())
         .unwrap_or_else(|| panic!("no {label:?} in: {text}{}", String::from_utf8_lossy(&output.stderr)))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -74,25 +63,8 @@ fn python_smart_client_signs_in_with_pkce_and_reads_a_patient() {
     });
     assert!(phivault(&data, &["careteam", "add", "dr-porky", &patient_id]).status.success());
 
-    let port = TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let base = format!("https://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_phivault"))
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("serve")
-            .env("PHIVAULT_LISTEN", format!("127.0.0.1:{port}"))
-            .env("PHIVAULT_PUBLIC_BASE_URL", &base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let server = Server::start(&data);
+    let base = server.base_url();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/smart_client.py");
     let run = Command::new("python3")
         .arg(&script)

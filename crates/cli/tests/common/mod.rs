@@ -26,3 +26,47 @@ pub fn phivault_with(data_dir: &Path, args: &[&str], passphrase: Option<&str>) -
 pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
+
+/// `phivault serve` on a free local port, stopped when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts the server on `data_dir` (its public base URL is this port on 127.0.0.1) and
+    /// waits until it accepts connections.
+    pub fn start(data_dir: &Path) -> Server {
+        use std::time::{Duration, Instant};
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let child = Command::new(env!("CARGO_BIN_EXE_phivault"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("serve")
+            .env("PHIVAULT_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PHIVAULT_PUBLIC_BASE_URL", format!("https://127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve");
+        let server = Server { child, port };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
