@@ -94,22 +94,28 @@ impl AuditStore for Broken {
     }
 }
 
-#[tokio::test]
-async fn without_a_durable_audit_entry_no_record_is_released() {
-    let (app, _db) = app().await;
-    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
-    let id = created.body["id"].as_str().expect("id").to_owned();
-    let broken = phivault_api::router(phivault_api::AppState {
-        records: phivault_testkit::guarded(
-            app.records.clone(),
-            app.store.clone(),
-            phivault_testkit::policies_with(phivault_testkit::CLINICIANS_SEE_ALL),
-        ),
+/// The app's identity and stores behind `policy` text, with an audit trail that refuses
+/// every append (and the bulk exporter when `with_exports`).
+fn with_broken_audit(app: &common::TestApp, policy: &str, with_exports: bool) -> axum::Router {
+    let guarded =
+        phivault_testkit::guarded(app.records.clone(), app.store.clone(), phivault_testkit::policies_with(policy));
+    let exports = with_exports.then(|| {
+        phivault_service::bulk::Exporter::new(
+            guarded.clone(),
+            Arc::new(app.store.clone()),
+            app.records.keys().clone(),
+            Arc::new(phivault_service::SystemClock),
+            3_600_000,
+            0,
+        )
+    });
+    phivault_api::router(phivault_api::AppState {
+        records: guarded,
         identity: app.identity.clone(),
         audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
         notifier: None,
         alerts: Arc::new(app.store.clone()),
-        exports: None,
+        exports,
         config: Arc::new(phivault_api::ApiConfig {
             base_url: common::BASE.into(),
             max_body_bytes: 1 << 20,
@@ -117,7 +123,15 @@ async fn without_a_durable_audit_entry_no_record_is_released() {
             trusted_proxies: vec![],
             zones: phivault_policy::Zones::default(),
         }),
-    });
+    })
+}
+
+#[tokio::test]
+async fn without_a_durable_audit_entry_no_record_is_released() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let broken = with_broken_audit(&app, phivault_testkit::CLINICIANS_SEE_ALL, false);
     let request = Request::get(format!("/fhir/Patient/{id}"))
         .header("authorization", format!("Bearer {}", app.token))
         .body(Body::empty())
@@ -200,34 +214,7 @@ async fn an_export_whose_kick_off_cannot_be_recorded_never_runs() {
         r#"@id("test-physicians-export")
 permit (principal in PhiVault::Role::"physician", action == PhiVault::Action::"export", resource is PhiVault::Record);"#
     );
-    let guarded = phivault_testkit::guarded(
-        app.records.clone(),
-        app.store.clone(),
-        phivault_testkit::policies_with(&exports_everything),
-    );
-    let exports = phivault_service::bulk::Exporter::new(
-        guarded.clone(),
-        Arc::new(app.store.clone()),
-        app.records.keys().clone(),
-        Arc::new(phivault_service::SystemClock),
-        3_600_000,
-        0,
-    );
-    let broken = phivault_api::router(phivault_api::AppState {
-        records: guarded,
-        identity: app.identity.clone(),
-        audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
-        notifier: None,
-        alerts: Arc::new(app.store.clone()),
-        exports: Some(exports),
-        config: Arc::new(phivault_api::ApiConfig {
-            base_url: common::BASE.into(),
-            max_body_bytes: 1 << 20,
-            request_timeout: std::time::Duration::from_secs(30),
-            trusted_proxies: vec![],
-            zones: phivault_policy::Zones::default(),
-        }),
-    });
+    let broken = with_broken_audit(&app, &exports_everything, true);
     let kick_off = Request::get("/fhir/Patient/$export")
         .header("authorization", format!("Bearer {}", app.token))
         .header("prefer", "respond-async")
