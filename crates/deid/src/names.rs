@@ -350,8 +350,11 @@ fn propagate(c: &mut Ctx<'_>) {
                 // Tuppence").
                 let first = c.toks[i].has(FIRST);
                 let strange = tight && first && c.unknown_raw(j);
+                // "Dr. Porky Pig", "wife Petunia Pig": after a name that a title or
+                // a relation vouched for, a capitalised word is the surname too.
+                let cued = i > 0 && (c.is(i - 1, bit::STRONG_TITLES) || c.is(i - 1, bit::RELATIONS));
                 let capital = tight
-                    && first
+                    && (first || cued)
                     && c.mixed
                     && c.toks[i].case == Case::Title
                     && c.toks[j].case == Case::Title

@@ -22,6 +22,7 @@ pub(crate) fn region_words(c: &mut Ctx<'_>) {
 pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
     phrase_matches(c, phrases);
     towns(c);
+    unlisted_towns(c);
     facilities(c);
     universities(c);
     saints(c);
@@ -111,6 +112,22 @@ fn towns(c: &mut Ctx<'_>) {
             && c.joined(i)
             && (c.unknown_raw(i + 1) || (c.toks[i + 1].has(LAST) && !c.toks[i + 1].has(ENGLISH)));
         if (plain && !lower) || geo_context(c, i, i) || (c.capital_cue(i) && !t.has(ENGLISH) && !person) {
+            c.mark(i, PhiKind::Location);
+        }
+    }
+}
+
+/// "from Toontown, NJ": in a mixed-case note, a capitalised word in no list
+/// followed by a state (a postal code after a comma, in capitals) is a town
+/// the lists do not know. Upper-case notes give no such hint ("PRECAUTIONS,
+/// MD AWARE"), so they are left to the lists.
+fn unlisted_towns(c: &mut Ctx<'_>) {
+    for i in 0..c.toks.len() {
+        let t = &c.toks[i];
+        if !c.mixed || t.case != crate::tokens::Case::Title || c.labels[i].is_some() || !c.unknown(i) {
+            continue;
+        }
+        if geo_context(c, i, i) {
             c.mark(i, PhiKind::Location);
         }
     }

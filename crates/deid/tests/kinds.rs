@@ -418,3 +418,17 @@ fn relatives_capitalised_in_prose_and_surnames_without_their_apostrophe() {
         );
     }
 }
+
+#[test]
+fn mixed_case_prose_gives_away_surnames_and_unlisted_towns() {
+    // A capitalised word after a name that a title or relation vouched for.
+    assert_gone("Her PCP is Dr. Porky Pig at the clinic.", "Pig");
+    assert_gone("Mother Granny Pig visited today.", "Pig");
+    // A town in no list, named with its state.
+    assert_gone("Pt is from Toontown, NJ and lives alone.", "Toontown");
+    // Upper-case notes and ordinary words give no such hint.
+    let upper = found("PRECAUTIONS, MD AWARE. PT SEEN BY TEAM.");
+    assert!(upper.is_empty(), "{upper:?}");
+    let plain = found("Discussed with Dr. Fudd Today about the plan.");
+    assert!(plain.iter().all(|(w, _)| w != "Today"), "{plain:?}");
+}
