@@ -14,6 +14,7 @@ pub(crate) fn find(c: &mut Ctx<'_>) {
     dictionary_alone(c);
     initials(c);
     after_cues(c);
+    told_names(c);
     before_cues(c);
     signature(c);
     propagate(c);
@@ -183,6 +184,27 @@ fn after_cues(c: &mut Ctx<'_>) {
     }
 }
 
+/// "her name is Daisy", "goes by \"Duckie\"", "prefers to be called Bugs": a
+/// name given as one. The word must look like a name: capitalised in mixed-case
+/// prose, quoted, or a name the lists know.
+fn told_names(c: &mut Ctx<'_>) {
+    for j in 2..c.toks.len() {
+        let told = match (c.up(j - 2), c.up(j - 1)) {
+            ("NAME", "IS") | ("NAME", "WAS") | ("GOES", "BY") | ("BE", "CALLED") | ("KNOWN", "AS") => true,
+            (_, "NICKNAME") => true,
+            _ => false,
+        };
+        if !told || !c.candidate(j) || !c.loosely_joined(j - 1) {
+            continue;
+        }
+        let quoted = c.gap_after(j - 1).contains('"') || c.gap_after(j - 1).contains('\'');
+        let capitalised = c.mixed && c.toks[j].case == Case::Title;
+        if quoted || capitalised || c.name_like(j, Strength::Relation) {
+            c.force(j, PhiKind::Name);
+        }
+    }
+}
+
 /// "daughters sarah and margie", "Sons Smokey, Morris and Roger", "Drs
 /// Ferullo and Saeed": more names listed after the first one.
 fn listed_after(c: &mut Ctx<'_>, first: usize, strength: Strength) {
@@ -297,7 +319,23 @@ fn before_cues(c: &mut Ctx<'_>) {
             let first = clause_start && c.toks[j].has(FIRST) && c.toks[j].has(crate::dictionary::TOP) && c.candidate(j);
             (c.name_like(j, Strength::Weak) && (c.dict_name(j) || c.capital_cue(j))) || first
         };
-        if ok {
+        // "Bugs Bunny MD", "Petunia Pig (wife)": in mixed-case prose, two capitalised
+        // words before a credential or a bracketed relation are a full name, even
+        // when both are English words; words naming a shift or a role are not.
+        let capitalised_pair = post_title
+            && c.mixed
+            && j > 0
+            && c.joined(j - 1)
+            && [j - 1, j].iter().all(|&k| {
+                c.toks[k].case == Case::Title
+                    && c.candidate(k)
+                    && !c.is(k, bit::WEAK_TITLES)
+                    && !ROLE_WORDS.contains(&c.up(k))
+            });
+        if capitalised_pair {
+            c.force(j - 1, PhiKind::Name);
+        }
+        if ok || capitalised_pair {
             c.force(j, PhiKind::Name);
             if j > 0 && c.joined(j - 1) && (c.name_like(j - 1, Strength::Weak) || c.initial(j - 1)) {
                 c.force(j - 1, PhiKind::Name);
@@ -305,6 +343,23 @@ fn before_cues(c: &mut Ctx<'_>) {
         }
     }
 }
+
+/// Words that say which shift, role or service a credential belongs to
+/// ("Night Float MD", "Charge RN", "Blood Bank RN", "Respiratory Therapy
+/// RRT"), not whose it is.
+#[rustfmt::skip]
+const ROLE_WORDS: &[&str] = &[
+    "NIGHT", "NIGHTS", "DAY", "DAYS", "EVENING", "EVENINGS", "FLOAT", "CHARGE", "PRIMARY", "TRAVEL",
+    "TRAVELER", "STAFF", "RESOURCE", "COVERING", "ADMITTING", "CALL", "TEAM", "SENIOR", "JUNIOR",
+    "HOUSE", "CONSULTING", "REFERRING", "ORDERING", "ASSISTING", "NEW", "FLOOR", "UNIT", "CARE",
+    "CASE", "HOME", "SCHOOL", "STUDENT", "ICU", "OR", "ER", "ED", "PER", "DIEM", "BLOOD", "BANK",
+    "RESPIRATORY", "THERAPY", "PHYSICAL", "OCCUPATIONAL", "SPEECH", "PAIN", "SERVICE", "SERVICES",
+    "NUTRITION", "PHARMACY", "WOUND", "PALLIATIVE", "TRANSPLANT", "SOCIAL", "WORK", "INFECTION",
+    "CONTROL", "MANAGEMENT", "SPIRITUAL", "RADIOLOGY", "ANESTHESIA", "SURGERY", "SURGICAL",
+    "MEDICINE", "MEDICAL", "NEURO", "CARDIAC", "VASCULAR", "ACUTE", "CRITICAL", "INTENSIVE",
+    "EMERGENCY", "RAPID", "RESPONSE", "CODE", "LINE", "ACCESS", "STROKE", "TRAUMA", "HOSPICE",
+    "GERIATRIC", "PEDIATRIC", "PSYCH", "PSYCHIATRY", "BEHAVIORAL", "HEALTH", "CLINICAL", "NURSING",
+];
 
 /// A short last line made only of name-like words is a signature.
 fn signature(c: &mut Ctx<'_>) {

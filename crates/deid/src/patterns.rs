@@ -106,10 +106,12 @@ impl Patterns {
                 PhiKind::Date,
                 1,
             ),
+            // ISO 8601, also as the date of a timestamp ("2093-04-17T10:30", as
+            // systems write it into notes).
             pat(
-                &format!(r"{b}(?:19|20)[0-9]{{2}}[-/.](?:1[0-2]|0?[1-9])[-/.](?:3[01]|[12][0-9]|0?[1-9]){b}"),
+                &format!(r"{b}((?:19|20)[0-9]{{2}}[-/.](?:1[0-2]|0?[1-9])[-/.](?:3[01]|[12][0-9]|0?[1-9]))(?:{b}|T)"),
                 PhiKind::Date,
-                0,
+                1,
             ),
             // "July 22", "Jul. 22nd", "MAY 16, 2015"
             pat(
@@ -204,7 +206,7 @@ impl Patterns {
             // --- record, account and other numbers, found by their label
             pat(
                 &format!(
-                    r"{b}(?:MRN|MR|MEDICAL RECORD(?: NUMBER| NO)?|UNIT NO|ACCOUNT|ACCT|ID|PATIENT ID|MEMBER ID|POLICY|LICEN[CS]E|LIC|DEA|NPI|SERIAL|REF|REFERENCE|CLAIM|CERTIFICATE|CERT|VIN|PLATE|DEVICE|HICN|MEDICARE|MEDICAID|INSURANCE)\.?[ \t]*(?:#|NO\.?|NUMBER|NUM|:)*[ \t]*#?([A-Z]{{0,4}}[0-9][A-Z0-9-]{{3,}}){b}"
+                    r"{b}(?:MRN|MR|MEDICAL RECORD(?: NUMBER| NO)?|UNIT NO|ACCOUNT|ACCT|ID|PATIENT ID|MEMBER ID|POLICY|LICEN[CS]E|LIC|DEA|NPI|SERIAL|REF|REFERENCE|CLAIM|CERTIFICATE|CERT|VIN|PLATE|DEVICE|HICN|MEDICARE|MEDICAID|INSURANCE)\.?[ \t]*(?:#|NO\.?|NUMBER|NUM|:)*[ \t]*#?([A-Z]{{0,4}}-?[0-9][A-Z0-9-]{{3,}}){b}"
                 ),
                 PhiKind::Id,
                 1,

@@ -432,3 +432,22 @@ fn mixed_case_prose_gives_away_surnames_and_unlisted_towns() {
     let plain = found("Discussed with Dr. Fudd Today about the plan.");
     assert!(plain.iter().all(|(w, _)| w != "Today"), "{plain:?}");
 }
+
+#[test]
+fn names_given_as_names_timestamps_and_plates() {
+    // Two capitalised words before a credential or a bracketed relation.
+    assert_gone("Attending: Bugs Bunny MD", "Bunny");
+    assert_gone("HCP: Petunia Pig (wife) 555-0199", "Petunia");
+    for text in ["Blood Bank RN notified.", "Night Float MD aware.", "Respiratory Therapy RRT at bedside."] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    // A name given as one.
+    assert_gone("Patient states her name is Daisy.", "Daisy");
+    assert_gone("Pt goes by \"Duckie\".", "Duckie");
+    for text in ["The drug name is Lasix.", "His name is on the list.", "Pt goes by wheelchair."] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    // Timestamps as systems write them; vehicle plates with a hyphen.
+    assert_gone("Admit date: 2093-04-17T10:30.", "04-17");
+    assert_gone("License plate ABC-1234 noted by security.", "1234");
+}
