@@ -189,11 +189,10 @@ fn after_cues(c: &mut Ctx<'_>) {
 /// prose, quoted, or a name the lists know.
 fn told_names(c: &mut Ctx<'_>) {
     for j in 2..c.toks.len() {
-        let told = match (c.up(j - 2), c.up(j - 1)) {
-            ("NAME", "IS") | ("NAME", "WAS") | ("GOES", "BY") | ("BE", "CALLED") | ("KNOWN", "AS") => true,
-            (_, "NICKNAME") => true,
-            _ => false,
-        };
+        let told = matches!(
+            (c.up(j - 2), c.up(j - 1)),
+            ("NAME", "IS" | "WAS") | ("GOES", "BY") | ("BE", "CALLED") | ("KNOWN", "AS") | (_, "NICKNAME")
+        );
         if !told || !c.candidate(j) || !c.loosely_joined(j - 1) {
             continue;
         }
