@@ -95,9 +95,34 @@ fn initials(c: &mut Ctx<'_>) {
         if c.candidate(j) && (c.cued_name(j) || c.unknown(j) || (c.toks[j].has(FIRST | LAST) && cue_after)) {
             c.force(i, PhiKind::Name);
             c.force(j, PhiKind::Name);
+            continue;
+        }
+        // "Wile E. Coyote": in mixed-case prose, a capitalised word, a middle
+        // initial and a capitalised word form a full name when either word is
+        // one the lists know as a name or know nothing of ("Plan A. Continue"
+        // has neither, and no medical word belongs: "Hepatitis B. Follow").
+        if c.mixed && i > 0 && c.joined(i - 1) && c.toks[i].case == Case::Upper {
+            let (a, z) = (i - 1, j);
+            let titled = |k: usize| c.toks[k].case == Case::Title && c.candidate(k);
+            let namey = |k: usize| c.toks[k].has(FIRST | LAST) || c.unknown(k);
+            if titled(a) && titled(z) && (namey(a) || namey(z)) && !LETTERED.contains(&c.up(a)) {
+                c.force(a, PhiKind::Name);
+                c.force(i, PhiKind::Name);
+                c.force(z, PhiKind::Name);
+            }
         }
     }
 }
+
+/// Words that take a letter after them ("Vitamin D", "Group B", "Plan A"): a
+/// capital letter after one is no middle initial.
+#[rustfmt::skip]
+const LETTERED: &[&str] = &[
+    "VITAMIN", "HEPATITIS", "GROUP", "TYPE", "PLAN", "OPTION", "CLASS", "GRADE", "STAGE", "LEVEL",
+    "PHASE", "ZONE", "WARD", "BED", "ROOM", "POD", "TEAM", "FACTOR", "PROTEIN", "INFLUENZA", "STREP",
+    "COMPLEX", "BLOCK", "LEAD", "APPENDIX", "SCHEDULE", "PART", "SECTION", "STEP", "CATEGORY", "LIST",
+    "BUILDING", "WING", "TOWER", "FLOOR", "UNIT", "CLUSTER", "SIDE", "SET", "DAY", "PLATE", "SIZE",
+];
 
 /// Names after titles, relations and verbs: "DR. X", "daughter X", "spoke with X".
 fn after_cues(c: &mut Ctx<'_>) {

@@ -174,10 +174,11 @@ impl Patterns {
             ),
             pat(
                 &format!(
-                    r"{b}(?:(?:[0-9A-F]{{1,4}}:){{7}}[0-9A-F]{{1,4}}|(?:[0-9A-F]{{1,4}}:){{1,6}}:(?:[0-9A-F]{{1,4}}(?::[0-9A-F]{{1,4}}){{0,5}})?)(?:[^0-9A-F:]|$)"
+                    r"{b}((?:[0-9A-F]{{1,4}}:){{7}}[0-9A-F]{{1,4}}|(?:[0-9A-F]{{1,4}}:){{1,6}}:(?:[0-9A-F]{{1,4}}(?::[0-9A-F]{{1,4}}){{0,5}})?)(?:[^0-9A-F:]|$)"
                 ),
                 PhiKind::Ip,
-                0,
+                // The address only: the character after it stays ("::1 logged").
+                1,
             ),
             pat(r"(?:^|[^0-9])([0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4})(?:[^0-9]|$)", PhiKind::Ssn, 1),
             pat(
@@ -211,6 +212,9 @@ impl Patterns {
                 PhiKind::Id,
                 1,
             ),
+            // A device's UDI in GS1 form: the device identifier and every
+            // application identifier after it (expiry, lot, serial).
+            pat(r"\(01\)[0-9]{14}(?:\([0-9]{2,4}\)[A-Z0-9-]+)*", PhiKind::Id, 0),
             // "#RG17": any number sign before a code of 4+ characters.
             Pattern {
                 check: Check::HashCode,
@@ -221,6 +225,9 @@ impl Patterns {
             // --- geography
             pat(&format!(r"{b}{states}\.?,?[ \t]+([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
             pat(&format!(r"{b}ZIP(?:[ \t]*CODE)?[ \t:#]*([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
+            // Post-office boxes and apartments are parts of an address.
+            pat(&format!(r"{b}(P\.?[ \t]?O\.?[ \t]*BOX[ \t]*#?[ \t]*[0-9]+){b}"), PhiKind::Location, 1),
+            pat(&format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]*){b}"), PhiKind::Location, 1),
             // Regions named by a compass word ("the Eastern Shore", "North
             // Campus"): no town list has them, and they locate a person.
             pat(
@@ -237,6 +244,14 @@ impl Patterns {
                 1,
             ),
             pat(&format!(r"{b}(?:AGE|AGED|AGES)[ \t:]*((?:9[0-9]|1[0-2][0-9])){b}"), PhiKind::Age, 1),
+            // Spelled out: "ninety-one years old", "one hundred and two yo".
+            pat(
+                &format!(
+                    r"{b}((?:NINETY(?:[ \t-]+(?:ONE|TWO|THREE|FOUR|FIVE|SIX|SEVEN|EIGHT|NINE))?|(?:ONE[ \t]+)?HUNDRED(?:[ \t-]+(?:AND[ \t]+)?[A-Z]+)?)[ \t-]*(?:YEARS?[ \t-]*OLD|YRS?[ \t-]*OLD|YO|Y/O)){b}"
+                ),
+                PhiKind::Age,
+                1,
+            ),
         ];
         // Street addresses: a house number, 1-3 capitalised words, a
         // suffix. Case-sensitive on purpose: "4 LARGE THICK GREEN" and
@@ -299,6 +314,11 @@ fn street_suffix_alternation(dictionary: &[&str]) -> String {
         let mut title = s.to_ascii_lowercase();
         title[..1].make_ascii_uppercase();
         out.push(title);
+    }
+    // Suffixes that are everyday words ("on its way", "in a row") count only
+    // capitalised, after a capitalised street name ("42 Wallaby Way").
+    for s in ["Way", "Path", "Walk", "Row", "Loop", "Crossing", "Grove", "Ridge"] {
+        out.push(s.to_owned());
     }
     out.join("|")
 }

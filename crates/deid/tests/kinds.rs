@@ -451,3 +451,20 @@ fn names_given_as_names_timestamps_and_plates() {
     assert_gone("Admit date: 2093-04-17T10:30.", "04-17");
     assert_gone("License plate ABC-1234 noted by security.", "1234");
 }
+
+#[test]
+fn address_parts_devices_spelled_ages_and_middle_initials() {
+    assert_gone("PO Box 1234, Duckburg, CA 90210.", "1234");
+    assert_gone("Lives at 123 Main Street, Apt 4B.", "4B");
+    assert_gone("Lives at 42 Wallaby Way.", "Wallaby");
+    assert!(found("WALKED 2 LAPS ON HIS WAY.").is_empty());
+    // A GS1 UDI: the expiry date and serial after the device identifier too.
+    assert_gone("Device UDI (01)00643169001763(17)160712(21)21A5000.", "21A5000");
+    assert_gone("He is ninety-one years old.", "ninety-one");
+    let ip = scrubber().redact("IP address 2001:db8::1 logged.", Replacement::TypedPlaceholder);
+    assert_eq!(ip, "IP address [IP] logged.", "the space after an IPv6 address stays");
+    assert_gone("Case manager: Wile E. Coyote.", "Coyote");
+    for text in ["Vitamin D. Levels low.", "Plan A. Continue meds.", "Hepatitis B. Follow up."] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
