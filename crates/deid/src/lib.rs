@@ -139,7 +139,7 @@ impl Scrubber {
     fn find_window(&self, text: &str, offset: usize, out: &mut Vec<PhiSpan>) {
         let upper = text.to_ascii_uppercase();
         let mut spans = Vec::new();
-        self.patterns.find(text, &self.lex, &mut spans);
+        self.patterns.find(text, &upper, &self.lex, &mut spans);
         let toks = tokens::tokenize(text, &upper, &self.lex);
         let mut ctx = context::Ctx::new(text, &upper, &toks, tokens::is_mixed_case(text), &self.lex);
         let phrases = self.lex.phrases(&upper, &toks);

@@ -47,6 +47,10 @@ struct Pattern {
     /// slash dates without a year collide with pain scores, addresses
     /// with "GIVEN PER DR", local phones with ranges of readings.
     check: Check,
+    /// Words at least one of which every match contains (upper case): a
+    /// note holding none of them is skipped without a regex pass, which
+    /// keeps rare label patterns nearly free.
+    needles: &'static [&'static str],
 }
 
 /// The compiled pattern set, built once by [`crate::Scrubber::new`].
@@ -63,6 +67,7 @@ fn pat(src: &str, kind: PhiKind, group: usize) -> Pattern {
         kind,
         group,
         check: Check::None,
+        needles: &[],
     }
 }
 
@@ -214,7 +219,7 @@ impl Patterns {
             ),
             // A device's UDI in GS1 form: the device identifier and every
             // application identifier after it (expiry, lot, serial).
-            pat(r"\(01\)[0-9]{14}(?:\([0-9]{2,4}\)[A-Z0-9-]+)*", PhiKind::Id, 0),
+            Pattern { needles: &["(01)"], ..pat(r"\(01\)[0-9]{14}(?:\([0-9]{2,4}\)[A-Z0-9-]+)*", PhiKind::Id, 0) },
             // "#RG17": any number sign before a code of 4+ characters.
             Pattern {
                 check: Check::HashCode,
@@ -226,8 +231,18 @@ impl Patterns {
             pat(&format!(r"{b}{states}\.?,?[ \t]+([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
             pat(&format!(r"{b}ZIP(?:[ \t]*CODE)?[ \t:#]*([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
             // Post-office boxes and apartments are parts of an address.
-            pat(&format!(r"{b}(P\.?[ \t]?O\.?[ \t]*BOX[ \t]*#?[ \t]*[0-9]+){b}"), PhiKind::Location, 1),
-            pat(&format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]*){b}"), PhiKind::Location, 1),
+            Pattern {
+                needles: &["BOX"],
+                ..pat(&format!(r"{b}(P\.?[ \t]?O\.?[ \t]*BOX[ \t]*#?[ \t]*[0-9]+){b}"), PhiKind::Location, 1)
+            },
+            Pattern {
+                needles: &["APT", "APARTMENT"],
+                ..pat(
+                    &format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]*){b}"),
+                    PhiKind::Location,
+                    1,
+                )
+            },
             // Regions named by a compass word ("the Eastern Shore", "North
             // Campus"): no town list has them, and they locate a person.
             pat(
@@ -245,13 +260,16 @@ impl Patterns {
             ),
             pat(&format!(r"{b}(?:AGE|AGED|AGES)[ \t:]*((?:9[0-9]|1[0-2][0-9])){b}"), PhiKind::Age, 1),
             // Spelled out: "ninety-one years old", "one hundred and two yo".
-            pat(
-                &format!(
-                    r"{b}((?:NINETY(?:[ \t-]+(?:ONE|TWO|THREE|FOUR|FIVE|SIX|SEVEN|EIGHT|NINE))?|(?:ONE[ \t]+)?HUNDRED(?:[ \t-]+(?:AND[ \t]+)?[A-Z]+)?)[ \t-]*(?:YEARS?[ \t-]*OLD|YRS?[ \t-]*OLD|YO|Y/O)){b}"
-                ),
-                PhiKind::Age,
-                1,
-            ),
+            Pattern {
+                needles: &["NINETY", "HUNDRED"],
+                ..pat(
+                    &format!(
+                        r"{b}((?:NINETY(?:[ \t-]+(?:ONE|TWO|THREE|FOUR|FIVE|SIX|SEVEN|EIGHT|NINE))?|(?:ONE[ \t]+)?HUNDRED(?:[ \t-]+(?:AND[ \t]+)?[A-Z]+)?)[ \t-]*(?:YEARS?[ \t-]*OLD|YRS?[ \t-]*OLD|YO|Y/O)){b}"
+                    ),
+                    PhiKind::Age,
+                    1,
+                )
+            },
         ];
         // Street addresses: a house number, 1-3 capitalised words, a
         // suffix. Case-sensitive on purpose: "4 LARGE THICK GREEN" and
@@ -265,13 +283,17 @@ impl Patterns {
             kind: PhiKind::Location,
             group: 0,
             check: Check::Address,
+            needles: &[],
         });
         Patterns { list }
     }
 
     /// Every pattern match in `text`, unsorted and possibly overlapping.
-    pub(crate) fn find(&self, text: &str, lex: &Lexicon, out: &mut Vec<PhiSpan>) {
+    pub(crate) fn find(&self, text: &str, upper: &str, lex: &Lexicon, out: &mut Vec<PhiSpan>) {
         for p in &self.list {
+            if !p.needles.is_empty() && !p.needles.iter().any(|n| upper.contains(n)) {
+                continue;
+            }
             if p.group == 0 && p.check == Check::None {
                 // No capture group needed: the faster search.
                 for m in p.re.find_iter(text) {
