@@ -64,7 +64,7 @@ const FILLER: &[&str] = &[
 /// One planted fragment: text before, the identifier pieces (each planted
 /// separately, as names are scored word by word), text after.
 fn fragment(rng: &mut Rng) -> (String, Vec<(String, &'static str)>, String) {
-    match rng.below(12) {
+    match rng.below(17) {
         0 => {
             let t = rng.pick(TITLES);
             (format!("Seen by {t} "), vec![(rng.pick(LAST).to_string(), "name")], " today.".into())
@@ -110,6 +110,36 @@ fn fragment(rng: &mut Rng) -> (String, Vec<(String, &'static str)>, String) {
             "SSN ".into(),
             vec![(format!("{:03}-{:02}-{:04}", 100 + rng.below(800), 10 + rng.below(89), rng.below(10000)), "ssn")],
             " on file.".into(),
+        ),
+        11 => (
+            "Labs drawn ".into(),
+            vec![(format!("2093-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28)), "date")],
+            format!("T{:02}:{:02}.", rng.below(24), rng.below(60)),
+        ),
+        12 => ("Mail to PO Box ".into(), vec![(format!("{}", 10 + rng.below(9990)), "location")], ".".into()),
+        13 => (
+            format!("Lives at {} {} Street, Apt ", 1 + rng.below(999), rng.pick(STREETS)),
+            vec![(format!("{}{}", 1 + rng.below(20), rng.pick(&["A", "B", "C"])), "location")],
+            ".".into(),
+        ),
+        14 => (
+            "Pacemaker UDI ".into(),
+            vec![(
+                format!(
+                    "(01)0064316900{:04}(17)2093{:02}(21){}X{:04}",
+                    rng.below(10000),
+                    1 + rng.below(12),
+                    rng.pick(LAST),
+                    rng.below(10000)
+                ),
+                "id",
+            )],
+            " checked.".into(),
+        ),
+        15 => (
+            "She is ".into(),
+            vec![(format!("ninety-{} years old", rng.pick(&["one", "two", "three", "five", "eight"])), "age")],
+            ".".into(),
         ),
         _ => ("Moved from ".into(), vec![(rng.pick(TOWNS).to_string(), "location")], " last year.".into()),
     }
