@@ -290,6 +290,7 @@ async fn a_post_kick_off_reads_its_parameters_body_and_refuses_what_it_cannot_ho
         json!({"resourceType": "Parameters", "parameter": [{"name": "_since", "valueInstant": "last tuesday"}]}),
         json!({"resourceType": "Parameters", "parameter": [{"name": "_type", "valueString": "Daffy"}]}),
         json!({"resourceType": "Parameters", "parameter": [{"valueString": "Patient"}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_type", "valueInteger": 7}]}),
         json!({"resourceType": "Patient", "name": [{"family": "Duck"}]}),
     ];
     for body in &refusals {

@@ -173,8 +173,16 @@ fn kick_off_parameters(method: &Method, query: Option<&str>, body: &[u8]) -> Res
         match (name, value) {
             ("", _) => return Err(invalid(&format!("parameter #{} has no name", i + 1))),
             (name, Some(value)) => parameters.push((name.to_owned(), value)),
-            // A reference (`patient`) or anything else: named, so the parser refuses it clearly.
-            (name, None) => parameters.push((name.to_owned(), String::new())),
+            // A reference or an object: the parameters that take one are unsupported, and
+            // keeping their names lets the parser say so.
+            (name @ ("patient" | "_typeFilter" | "_elements" | "includeAssociatedData"), None) => {
+                parameters.push((name.to_owned(), String::new()));
+            }
+            // Any other value type (`_type` as an integer) would be read as empty, which
+            // for `_type` means every type: refused rather than half understood.
+            (_, None) => {
+                return Err(invalid(&format!("parameter #{} has a value type $export does not read", i + 1)));
+            }
         }
     }
     Ok(parameters)
