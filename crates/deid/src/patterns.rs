@@ -238,7 +238,7 @@ impl Patterns {
             Pattern {
                 needles: &["APT", "APARTMENT"],
                 ..pat(
-                    &format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]*){b}"),
+                    &format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]+){b}"),
                     PhiKind::Location,
                     1,
                 )

@@ -468,3 +468,11 @@ fn address_parts_devices_spelled_ages_and_middle_initials() {
         assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }
 }
+
+#[test]
+fn apt_as_a_word_keeps_its_neighbours() {
+    // "apt" is also an English word; only a number (or a letter with one) after it is
+    // an apartment.
+    assert!(found("Pt is apt a bit anxious at night.").is_empty(), "{:?}", found("Pt is apt a bit anxious at night."));
+    assert_gone("Lives at 123 Main Street, Apt B12.", "B12");
+}
