@@ -9,6 +9,7 @@ text files with include_str!. Run it by hand when the sources change:
     pip download --no-deps zipcodes==3.0.0 -d .                    # US ZIP code places
     npm pack @faker-js/faker@10.6.0                                # street suffixes, extra names
     apt-get download wamerican                                     # SCOWL English word list
+    apt-get download wamerican-huge                                # SCOWL's larger list (rare and clinical words)
     python3 /path/to/crates/deid/data/build_dictionaries.py /tmp/deid-src
 
 It needs python3, node (to read faker's ES module), tar, unzip and dpkg-deb.
@@ -123,6 +124,28 @@ def english():
     return words
 
 
+def english_rare(common, names):
+    """Lower-case words of wamerican-huge that are in no other list.
+
+    The larger SCOWL list knows clinical vocabulary ("mediastinal",
+    "auscultation", "ostomy") that the common list lacks; without it such a
+    word looks like an unknown surname after "per" or "seen by". Words that
+    are also names or places are left out, so only words in no other list
+    change their standing, and short ones (under four letters) too, being
+    mostly abbreviations notes use for something else.
+    """
+    deb = glob.glob(os.path.join(SRC, "wamerican-huge_*.deb"))[0]
+    dest = os.path.join(SRC, "wamerican-huge-unpacked")
+    subprocess.check_call(["dpkg-deb", "-x", deb, dest])
+    words = set()
+    with open(os.path.join(dest, "usr/share/dict/american-english-huge"), encoding="utf-8") as f:
+        for line in f:
+            w = line.strip()
+            if re.fullmatch(r"[a-z]{4,}", w) and w.upper() not in common and w.upper() not in names:
+                words.add(w.upper())
+    return words
+
+
 def main():
     c = census()
     fk = faker()
@@ -136,6 +159,8 @@ def main():
     write_ranked("last_names.txt", last, "NAME RANK: US Census 1990 surnames (rank in its list) + faker-js en last names (rank 1); see SOURCES.md")
     write("places.txt", places, "US city, alias and county names from PyPI zipcodes (see SOURCES.md)")
     write("english_words.txt", common, "lower-case words of Debian wamerican / SCOWL, upper-cased (see SOURCES.md)")
+    rare = english_rare(common, set(first) | set(last) | places)
+    write("english_words_rare.txt", rare, "lower-case words of Debian wamerican-huge / SCOWL in no other list, upper-cased (see SOURCES.md)")
     write("street_suffixes.txt", suffixes, "street suffixes from faker-js en (see SOURCES.md)")
 
 

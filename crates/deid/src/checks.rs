@@ -14,6 +14,9 @@ pub(crate) enum Check {
     ShortDate,
     /// "the 11th": not when a noun follows ("the 4th ventricle").
     DayOrdinal,
+    /// "on 7-8 for": a day only before a function word or a past verb,
+    /// never before a unit ("on 2-4 L", "from 2-4 units/hr").
+    HyphenDay,
     /// "CVA 74'": not feet or degrees ("HOB 30'", "ambulated 30'").
     ApostropheYear,
     /// "555-0199": not a range of readings ("SVR 871-1207", "BP 112-1398/47").
@@ -32,12 +35,30 @@ impl Check {
             Check::None => true,
             Check::ShortDate => crate::dates::plausible_short_date(text, start, end),
             Check::DayOrdinal => !ORDINAL_NOUNS.contains(&word_after(text, end).as_str()),
+            Check::HyphenDay => hyphen_day(text, end, lex),
             Check::ApostropheYear => !DISTANCE_WORDS.contains(&word_before(text, start).as_str()),
             Check::LocalPhone => local_phone(text, start, end),
             Check::HashCode => hash_code(text, start, end),
             Check::Address => address(text, start, end, lex),
         }
     }
+}
+
+/// Whether the word after "on 7-8" makes it a day: a blank, then a
+/// function word ("for", "at", "and") or a verb in the past ("grew"
+/// is irregular, so a few are listed), never a unit.
+fn hyphen_day(text: &str, end: usize, lex: &Lexicon) -> bool {
+    if !text[end..].starts_with([' ', '\t']) {
+        return false;
+    }
+    let word = word_after(text, end);
+    let up = word.to_ascii_uppercase();
+    if word.is_empty() || lex.cues(&up) & bit::DOSE_UNITS != 0 {
+        return false;
+    }
+    let function_word = lex.flags(&up) & STOP != 0;
+    let past = (word.len() > 4 && word.ends_with("ed")) || matches!(word.as_str(), "grew" | "showed" | "was" | "were");
+    function_word || past
 }
 
 /// Nouns that make "the 4th" an ordinal, not a day of the month.
@@ -134,12 +155,26 @@ fn address(text: &str, start: usize, end: usize, lex: &Lexicon) -> bool {
     if start >= 2 && b[start - 1] == b'.' && b[start - 2].is_ascii_digit() {
         return false;
     }
+    // "10/3 PERSANTINE...", "V1-5 WO ACUTE ST": the number ends a fraction
+    // or a range; a house number starts its own word.
+    if start >= 1 && matches!(b[start - 1], b'/' | b'-') {
+        return false;
+    }
     let words: Vec<&str> = text[start..end].split_whitespace().collect();
+    // "4U REG SQ": units of insulin, not an apartment letter.
+    if words[0].ends_with(['U', 'u']) {
+        return false;
+    }
     let Some((suffix, inner)) = words[1..].split_last() else {
         return true;
     };
     for (k, w) in inner.iter().enumerate() {
         let up = w.trim_end_matches('.').to_ascii_uppercase();
+        // "3 UPRBCS. CT": a sentence ends inside; only an abbreviation
+        // ("Mt.", "N.") carries a period within an address.
+        if w.ends_with('.') && up.len() > 3 {
+            return false;
+        }
         if k == 0 && matches!(up.as_str(), "ST" | "ND" | "RD" | "TH") {
             return false;
         }

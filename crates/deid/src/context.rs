@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 
-use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, Lexicon, MEDICAL, PLACE, STOP, TOP};
+use crate::dictionary::{ENGLISH, FACILITY, FIRST, FREQ, LAST, Lexicon, MEDICAL, PLACE, RARE, STOP, TOP};
 use crate::span::PhiKind;
 use crate::tokens::{Case, Token};
 
@@ -171,7 +171,7 @@ impl<'a> Ctx<'a> {
         let t = &self.toks[i];
         !t.numeric
             && t.len >= 3
-            && !t.has(FIRST | LAST | PLACE | ENGLISH | MEDICAL | STOP | FACILITY)
+            && !t.has(FIRST | LAST | PLACE | ENGLISH | RARE | MEDICAL | STOP | FACILITY)
             && !self.blocked[i]
             && self.up(i).bytes().all(|c| c.is_ascii_alphabetic() || c == b'\'')
     }
@@ -206,6 +206,14 @@ impl<'a> Ctx<'a> {
             }
             Strength::Weak => self.cued_name(i) || self.unknown(i),
         }
+    }
+
+    /// "H.O.", "V.O.", "P.T.": letter, period, letter is an abbreviation
+    /// (house officer, verbal order, physical therapy), not an initial.
+    pub(crate) fn dotted_abbreviation(&self, i: usize) -> bool {
+        self.gap_after(i) == "."
+            && self.toks.get(i + 1).is_some_and(|t| t.len == 1 && !t.numeric)
+            && self.toks[i].len == 1
     }
 
     /// A single letter standing alone as an initial ("W. QUACKENBUSH"): not

@@ -43,6 +43,7 @@ pub(crate) const RELATIONS: &[&str] = &[
     "STEPDAUGHTER", "NEIGHBOR", "NEIGHBOUR", "HCP", "PROXY", "GUARDIAN", "DIL", "SIL", "LAW", "INLAW",
     "INLAWS",
     "CONTACT", "PERSON", "NAMED", "BOTH", "VISITOR", "VISITORS", "CAREGIVER", "ROOMMATE",
+    "LAWYER", "ATTORNEY", "POA",
 ];
 
 /// English words that follow a title without being a name ("DR ORDERS").
@@ -61,7 +62,7 @@ pub(crate) const NOT_AFTER_TITLE: &[&str] = &[
 #[rustfmt::skip]
 pub(crate) const VERB_CUES: &[&str] = &[
     "PER", "PAGED", "NOTIFIED", "INFORMED", "UPDATED", "ASKED", "TOLD", "CONTACTED", "PAGING",
-    "CALLED", "CALLING", "PAGE",
+    "CALLED", "CALLING", "PAGE", "REACH", "REACHED",
 ];
 
 /// Verbs that take a name after "WITH".

@@ -45,8 +45,10 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
             }
             tb.get(k) != Some(&b'/') && den <= 12
         }
-        // "5/5/.40": a third setting, a fraction of one, follows; no date goes on so.
-        Some(b'/') => tb.get(end + 1) == Some(&b'.'),
+        // "5/5/.40", "2/2/1mg", "8/4/460": a third part that is no year (a
+        // year would have been taken into the match) makes a chain of
+        // settings or doses; no date goes on so.
+        Some(b'/') => true,
         _ => false,
     };
     // "70-80'2/30-40's": a reading's digits, an apostrophe, then more digits is a
@@ -77,6 +79,12 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
     const DATE_PREPS: &[&str] = &["on", "or", "since", "until", "from", "of", "thru", "through", "and"];
     let tail = &before.as_bytes()[before.len().saturating_sub(12)..];
     let after_date = tail.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'/' && w[2].is_ascii_digit());
+    // "PERRLA 3/3", "sputum (2/2", "4/4 bottles": a small number over itself
+    // is a score or a count, unless a word of time leads to it ("on 3/3",
+    // "post 3/3").
+    if num == den && den <= 4 && !DATE_PREPS.contains(&last_word) && !matches!(last_word, "post" | "s/p") {
+        return false;
+    }
     let hurts = |w: &str| {
         w.split(|c: char| !c.is_ascii_alphanumeric() && c != '/').any(|x| {
             matches!(
@@ -130,16 +138,20 @@ pub(crate) fn plausible_short_date(text: &str, start: usize, end: usize) -> bool
     // Ventilator settings ("CPAP 5/5", "PS 15/5 40%") in the two words before.
     #[rustfmt::skip]
     const VENT: &[&str] = &[
-        "cpap", "peep", "ps", "psv", "bipap", "vent", "simv", "imv", "settings",
+        "cpap", "peep", "ps", "psv", "bipap", "vent", "simv", "imv", "settings", "ventilation",
+        "mask", "wean",
     ];
     // Two words back always; four ("PSV increased to 10/5") unless the
     // second number is past 12 and so can only be a day.
+    // A clause ends at "and" or "then", and extubation is no setting: "wean
+    // from vent and extubate 3/11" is a date.
     let reach = if day_only { 2 } else { 4 };
     if before
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .rev()
         .take(reach)
+        .take_while(|w| !matches!(*w, "and" | "then") && !w.starts_with("extubat"))
         .any(|w| VENT.contains(&w))
     {
         return false;

@@ -41,6 +41,11 @@ pub(crate) const TOP: u32 = 1 << 9;
 /// lets the rules skip their list scans for every other word.
 pub(crate) const CUE: u32 = 1 << 10;
 
+/// A rare or clinical English word in no other list ("MEDIASTINAL",
+/// "OSTOMY"): never taken for an unknown surname, but not "English" to
+/// the rules that weigh names against words, nor to the typo check.
+pub(crate) const RARE: u32 = 1 << 12;
+
 /// The first word of some multi-word entry: only there does the phrase
 /// automaton need to run.
 pub(crate) const PHRASE_HEAD: u32 = 1 << 11;
@@ -58,6 +63,10 @@ const FIRST_NAMES: &str = include_str!("../data/first_names.txt");
 const LAST_NAMES: &str = include_str!("../data/last_names.txt");
 const PLACES: &str = include_str!("../data/places.txt");
 const ENGLISH_WORDS: &str = include_str!("../data/english_words.txt");
+/// SCOWL's larger list minus every word of the other lists: rare and
+/// clinical words ("mediastinal", "ostomy") that would otherwise look like
+/// unknown surnames.
+const ENGLISH_RARE_WORDS: &str = include_str!("../data/english_words_rare.txt");
 const MEDICAL_TERMS: &str = include_str!("../data/medical_terms.txt");
 const STREET_SUFFIXES: &str = include_str!("../data/street_suffixes.txt");
 const FACILITIES: &str = include_str!("../data/facilities.txt");
@@ -123,7 +132,7 @@ impl Lexicon {
     /// [`crate::Scrubber`] and reuse it.
     pub(crate) fn new(allow: &[String], deny: &[String]) -> Lexicon {
         let mut words: FastMap<&'static str, u32> =
-            FastMap::with_capacity_and_hasher(200_000, BuildHasherDefault::default());
+            FastMap::with_capacity_and_hasher(400_000, BuildHasherDefault::default());
         let mut phrases: FastMap<&'static str, u32> = FastMap::default();
         let mut add = |e: &'static str, flag: u32| {
             let map = if e.contains(' ') { &mut phrases } else { &mut words };
@@ -140,6 +149,9 @@ impl Lexicon {
         }
         for e in entries(ENGLISH_WORDS) {
             add(e, ENGLISH);
+        }
+        for e in entries(ENGLISH_RARE_WORDS) {
+            add(e, RARE);
         }
         for e in entries(MEDICAL_TERMS) {
             add(e, MEDICAL);

@@ -147,6 +147,7 @@ impl Scrubber {
         places::find(&mut ctx, &phrases);
         names::find(&mut ctx);
         places::region_words(&mut ctx);
+        places::town_suffixes(&mut ctx);
         for (t, label) in toks.iter().zip(&ctx.labels) {
             if t.has(dictionary::DENY) {
                 spans.push(PhiSpan { start: t.start, end: t.end, kind: PhiKind::Name });

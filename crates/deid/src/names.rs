@@ -16,6 +16,7 @@ pub(crate) fn find(c: &mut Ctx<'_>) {
     after_cues(c);
     told_names(c);
     before_cues(c);
+    before_numbers(c);
     signature(c);
     propagate(c);
     repeat_in_note(c);
@@ -85,10 +86,29 @@ fn dictionary_alone(c: &mut Ctx<'_>) {
 /// word is a name even when the word is also English.
 fn initials(c: &mut Ctx<'_>) {
     for i in 0..c.toks.len().saturating_sub(1) {
-        if !c.initial(i) || !matches!(c.gap_after(i), ". " | ".  ") {
+        if !c.initial(i) {
             continue;
         }
         let j = i + 1;
+        // "J SMITH ORDERED EPI": an initial without its period, a listed
+        // surname and a verb only a person does. "X" is left out: "CHEST X
+        // RAY ORDERED".
+        let acts = c.joined(j)
+            && (c.is(j + 1, bit::POST_CUES) || matches!(c.up(j + 1), "ORDERED" | "WROTE" | "EXAMINED" | "SAW"));
+        if c.gap_after(i) == " "
+            && c.up(i) != "X"
+            && c.text.as_bytes()[c.toks[i].start].is_ascii_uppercase()
+            && c.toks[j].has(LAST)
+            && c.candidate(j)
+            && acts
+        {
+            c.force(i, PhiKind::Name);
+            c.force(j, PhiKind::Name);
+            continue;
+        }
+        if !matches!(c.gap_after(i), ". " | ".  ") {
+            continue;
+        }
         // "A. STABLE", "L. BASE": SOAP headings and sides are no initials;
         // an English surname needs a cue after it ("E. WELSH AWARE").
         let cue_after = c.is(j + 1, bit::POST_CUES) || c.is(j + 1, bit::POST_TITLES);
@@ -157,11 +177,34 @@ fn after_cues(c: &mut Ctx<'_>) {
             continue;
         }
         let j = i + 1;
-        if c.is(j, bit::NOT_AFTER_TITLE) {
+        // "CONTACT PERSON", "RABBI- RABBI KLEIN", "SON/DAUGHTER/FIANCE": a
+        // relation or a title is the next cue, not a name.
+        if c.is(j, bit::NOT_AFTER_TITLE | bit::RELATIONS | bit::STRONG_TITLES | bit::WEAK_TITLES) {
+            continue;
+        }
+        // "#16 FR FOLEY", "lg fr foley": French gauge after a size, not Father.
+        if c.up(i) == "FR" && i > 0 && (c.toks[i - 1].numeric || matches!(c.up(i - 1), "LG" | "LARGE" | "SM" | "SMALL"))
+        {
+            continue;
+        }
+        // "per CTS protocol", "per post procedure orders": what a protocol or
+        // an order is named after is no person here.
+        if strength == Strength::Weak && c.joined(j) && PROCEDURE_NOUNS.contains(&c.up(j + 1)) {
+            continue;
+        }
+        // "FSBS per SSRI", "+ per BMC": in mixed-case prose a short word in
+        // capitals that no name list has is an abbreviation.
+        if strength == Strength::Weak
+            && c.mixed
+            && c.toks[j].case == Case::Upper
+            && c.toks[j].len <= 4
+            && !c.toks[j].has(FIRST | LAST)
+        {
             continue;
         }
         let upper_letter = c.text.as_bytes()[c.toks[j].start].is_ascii_uppercase();
-        let initial_ok = c.gap_after(j).starts_with('.') || (c.joined(j) && c.name_like(j + 1, Strength::Weak));
+        let initial_ok = (c.gap_after(j).starts_with('.') && !c.dotted_abbreviation(j))
+            || (c.joined(j) && c.name_like(j + 1, Strength::Weak));
         if c.initial(j) && upper_letter && strength != Strength::Relation && initial_ok {
             // "Dr. J. Smith", "MS S." — initials after a title.
             c.mark(j, PhiKind::Name);
@@ -184,7 +227,7 @@ fn after_cues(c: &mut Ctx<'_>) {
             continue;
         }
         // After "Dr." even an eponym is a surname ("Dr. Foley").
-        let eponym = c.toks[j].has(MEDICAL | LAST) && c.toks[j].has(LAST) && !c.toks[j].has(STOP);
+        let eponym = c.toks[j].has(MEDICAL | LAST) && c.toks[j].has(LAST) && !c.toks[j].has(STOP) && c.up(i) != "FR";
         // "changes in MS. Aspiration": after "in", "on" or "of", "MS." is
         // mental status and admits only a listed or unknown word.
         let status = ms_title && i > 0 && matches!(c.up(i - 1), "IN" | "ON" | "OF");
@@ -208,6 +251,14 @@ fn after_cues(c: &mut Ctx<'_>) {
         }
     }
 }
+
+/// Nouns after which the word before them names a protocol or an order
+/// ("per CTS protocol"), not a person.
+#[rustfmt::skip]
+const PROCEDURE_NOUNS: &[&str] = &[
+    "PROTOCOL", "PROTOCOLS", "ORDER", "ORDERS", "PROCEDURE", "REQUEST", "SCALE", "GUIDELINES",
+    "PATHWAY", "POLICY", "STANDARD", "STANDARDS", "PROTOCALL", "RECOMMENDATIONS", "RECS",
+];
 
 /// "her name is Daisy", "goes by \"Duckie\"", "prefers to be called Bugs": a
 /// name given as one. The word must look like a name: capitalised in mixed-case
@@ -279,9 +330,15 @@ fn appositive(c: &mut Ctx<'_>, rel: usize) -> bool {
         let capitalised = |m: usize| c.toks[m].case != Case::Lower;
         // A listed word counts only when a cue could vouch for it: "full
         // code" after "daughter," is no name although CODE is a surname.
+        // "CLOSE FRIEND (DECISION MAKER,": a role is no name.
+        let role = |m: usize| {
+            c.is(m, bit::RELATIONS | bit::WEAK_TITLES)
+                || ROLE_WORDS.contains(&c.up(m))
+                || matches!(c.up(m), "DECISION" | "MAKER" | "POWER" | "LEGAL" | "NEXT" | "KIN")
+        };
         let named = (rel + 1..=k)
             .any(|m| c.cued_name(m) || (c.toks[m].has(PLACE) && !c.toks[m].has(ENGLISH)) || c.unknown(m))
-            || (k == rel + 2 && capitalised(rel + 1) && capitalised(k));
+            || (k == rel + 2 && capitalised(rel + 1) && capitalised(k) && !role(rel + 1) && !role(k));
         if named && (close.starts_with([',', ')', '"', ';']) || k + 1 == n) {
             for m in rel + 1..=k {
                 c.force(m, PhiKind::Name);
@@ -315,9 +372,11 @@ fn prep_cue(c: &Ctx<'_>, i: usize) -> bool {
 /// Names before credentials or telling verbs: "X, RN", "X aware".
 fn before_cues(c: &mut Ctx<'_>) {
     for i in 1..c.toks.len() {
-        // "Hank Smith (son)": a relation in brackets after a name works
-        // like a credential.
-        let bracketed = c.is(i, bit::RELATIONS) && c.gap_after(i - 1).trim() == "(" && c.gap_after(i).starts_with(')');
+        // "Hank Smith (son)", "Dick Tracy (resident)": a relation or a role in
+        // brackets after a name works like a credential.
+        let bracketed = c.is(i, bit::RELATIONS | bit::WEAK_TITLES | bit::POST_TITLES)
+            && c.gap_after(i - 1).trim() == "("
+            && c.gap_after(i).starts_with(')');
         let post_title = (c.is(i, bit::POST_TITLES) || bracketed) && c.loosely_joined(i - 1);
         let post_cue = c.is(i, bit::POST_CUES) && c.joined(i - 1);
         if !(post_title || post_cue) {
@@ -341,7 +400,10 @@ fn before_cues(c: &mut Ctx<'_>) {
             // "social: bill called": a common first name opening a clause
             // before a telling verb, even when it is also a word.
             let first = clause_start && c.toks[j].has(FIRST) && c.toks[j].has(crate::dictionary::TOP) && c.candidate(j);
-            (c.name_like(j, Strength::Weak) && (c.dict_name(j) || c.capital_cue(j))) || first
+            // "grace dudak aware": a first name and a word in no list before
+            // a telling verb are a full name, even in lower case.
+            let full = first_before && (c.unknown(j) || (c.toks[j].has(LAST) && !c.toks[j].has(ENGLISH)));
+            (c.name_like(j, Strength::Weak) && (c.dict_name(j) || c.capital_cue(j))) || first || full
         };
         // "Bugs Bunny MD", "Petunia Pig (wife)": in mixed-case prose, two capitalised
         // words before a credential or a bracketed relation are a full name, even
@@ -368,11 +430,43 @@ fn before_cues(c: &mut Ctx<'_>) {
     }
 }
 
+/// "Lopie Certusi cell# 410-...": in mixed-case prose, two capitalised words
+/// right before the kind of a phone number and the number are whose number
+/// it is, if either word is a name or in no list at all.
+fn before_numbers(c: &mut Ctx<'_>) {
+    const PHONE_WORDS: &[&str] = &["CELL", "PHONE", "TEL", "MOBILE", "PAGER", "BEEPER", "HOME", "WORK"];
+    if !c.mixed {
+        return;
+    }
+    let n = c.toks.len();
+    for k in 2..n.saturating_sub(1) {
+        if !PHONE_WORDS.contains(&c.up(k)) || !c.joined(k - 1) || !c.joined(k - 2) {
+            continue;
+        }
+        // The number follows, after at most "#", ":" or "no.".
+        let number = (k + 1..(k + 3).min(n)).find(|&m| !matches!(c.up(m), "NO" | "NUMBER" | "IS"));
+        let gap = c.gap_after(k).trim();
+        if !number.is_some_and(|m| c.toks[m].numeric) || gap.len() > 2 {
+            continue;
+        }
+        let (a, b) = (k - 2, k - 1);
+        let titled = |m: usize| c.toks[m].case == Case::Title && c.candidate(m) && !c.toks[m].sentence_start;
+        let namey = |m: usize| c.toks[m].has(FIRST | LAST) || c.unknown(m);
+        if titled(b)
+            && (titled(a) || (c.toks[a].sentence_start && c.toks[a].case == Case::Title && c.candidate(a)))
+            && (namey(a) || namey(b))
+        {
+            c.force(a, PhiKind::Name);
+            c.force(b, PhiKind::Name);
+        }
+    }
+}
+
 /// Words that say which shift, role or service a credential belongs to
 /// ("Night Float MD", "Charge RN", "Blood Bank RN", "Respiratory Therapy
 /// RRT"), not whose it is.
 #[rustfmt::skip]
-const ROLE_WORDS: &[&str] = &[
+pub(crate) const ROLE_WORDS: &[&str] = &[
     "NIGHT", "NIGHTS", "DAY", "DAYS", "EVENING", "EVENINGS", "FLOAT", "CHARGE", "PRIMARY", "TRAVEL",
     "TRAVELER", "STAFF", "RESOURCE", "COVERING", "ADMITTING", "CALL", "TEAM", "SENIOR", "JUNIOR",
     "HOUSE", "CONSULTING", "REFERRING", "ORDERING", "ASSISTING", "NEW", "FLOOR", "UNIT", "CARE",
@@ -452,7 +546,16 @@ fn propagate(c: &mut Ctx<'_>) {
             if i > 0 && c.joined(i - 1) && c.labels[i - 1].is_none() {
                 let j = i - 1;
                 let initial = c.initial(j) && c.gap_after(j).starts_with('.');
-                if initial || c.name_like(j, Strength::Weak) {
+                // "Dr Will Cole": between a title and a surname, a first name is
+                // one even when it is a common word ("Will", "May").
+                let titled_first = j > 0
+                    && c.is(j - 1, bit::STRONG_TITLES)
+                    && c.joined(j - 1)
+                    && c.toks[j].has(FIRST)
+                    && !c.toks[j].numeric
+                    && !c.is(j, bit::NOT_AFTER_TITLE)
+                    && !c.blocked[j];
+                if initial || titled_first || c.name_like(j, Strength::Weak) {
                     changed |= c.mark(j, PhiKind::Name);
                 }
             }

@@ -82,7 +82,7 @@ impl Patterns {
             Pattern {
                 check: Check::ShortDate,
                 ..pat(
-                    r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?:/(?:[0-9]{4}|[0-9]{2}))?)(?:[^0-9]|$)",
+                    r"(?:^|[^0-9/.]|[A-Z]\.)((?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?:/(?:[0-9]{4}|[0-9]{2}))?)(?:[^0-9]|$)",
                     PhiKind::Date,
                     1,
                 )
@@ -91,7 +91,7 @@ impl Patterns {
             Pattern {
                 check: Check::ShortDate,
                 ..pat(
-                    r"(?:^|[^0-9/.])((?:1[0-2]|0?[1-9])/(?:3[2-9]|[4-9][0-9]|0[0-9]))(?:[^0-9/%]|$)",
+                    r"(?:^|[^0-9/.]|[A-Z]\.)((?:1[0-2]|0?[1-9])/(?:3[2-9]|[4-9][0-9]|0[0-9]))(?:[^0-9/%]|$)",
                     PhiKind::Date,
                     1,
                 )
@@ -111,6 +111,20 @@ impl Patterns {
                 PhiKind::Date,
                 1,
             ),
+            // "returned to OR on 7-8 for coiling": a month and a day joined by a
+            // hyphen, no year, after a preposition of time. Most such pairs are
+            // ranges ("on 2-4 L", "from 2-4 units"), so the check wants a
+            // function word or a verb in the past right after it.
+            Pattern {
+                check: Check::HyphenDay,
+                ..pat(
+                    &format!(
+                        r"{b}(?:ON|SINCE|FROM|UNTIL|THRU|THROUGH)[ \t]+((?:1[0-2]|0?[1-9])-(?:3[01]|[12][0-9]|0?[1-9])){b}"
+                    ),
+                    PhiKind::Date,
+                    1,
+                )
+            },
             // ISO 8601, also as the date of a timestamp ("2093-04-17T10:30", as
             // systems write it into notes).
             pat(

@@ -18,6 +18,49 @@ pub(crate) fn region_words(c: &mut Ctx<'_>) {
     }
 }
 
+/// "MILFORD MILL", "Chester River": a word that ends many town names, right
+/// after a word the lists know as a town and the rules found, is part of
+/// that town's name.
+pub(crate) fn town_suffixes(c: &mut Ctx<'_>) {
+    #[rustfmt::skip]
+    const SUFFIXES: &[&str] = &[
+        "MILL", "MILLS", "SPRINGS", "HEIGHTS", "PARK", "CREEK", "RIVER", "VALLEY", "HILL", "HILLS",
+        "BEACH", "HARBOR", "HARBOUR", "LAKE", "LAKES", "FALLS", "JUNCTION", "CITY", "VILLAGE",
+        "POINT", "GROVE", "FORGE", "CROSSING", "LANDING", "STATION", "GLEN", "RIDGE", "WOODS",
+    ];
+    for i in 0..c.toks.len().saturating_sub(1) {
+        let j = i + 1;
+        if c.labels[i].is_some()
+            && c.toks[i].has(PLACE)
+            && c.joined(i)
+            && c.gap_after(i).trim().is_empty()
+            && c.labels[j].is_none()
+            && SUFFIXES.contains(&c.up(j))
+        {
+            c.mark(j, PhiKind::Location);
+        }
+    }
+}
+
+/// "TRANSFERRED TO THE ZAGARIA CAMPUS", "bed on mackerer campus": the word
+/// before "campus" names it, unless it is an English word ("main campus").
+fn campuses(c: &mut Ctx<'_>) {
+    for j in 1..c.toks.len() {
+        let p = j - 1;
+        if c.up(j) != "CAMPUS" || !c.joined(p) || c.labels[p].is_some() || !c.candidate(p) {
+            continue;
+        }
+        let t = &c.toks[p];
+        let english = t.has(ENGLISH) && !c.capital_cue(p);
+        if !english
+            && !c.is(p, bit::GENERIC_FACILITY_WORDS)
+            && (t.has(PLACE | FACILITY | FIRST | LAST) || c.unknown_raw(p))
+        {
+            c.mark(p, PhiKind::Location);
+        }
+    }
+}
+
 /// Runs every place rule over the note.
 pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
     phrase_matches(c, phrases);
@@ -28,6 +71,7 @@ pub(crate) fn find(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
     saints(c);
     movements(c);
     acronym_before_unit(c);
+    campuses(c);
     wards(c);
     employers(c);
 }
@@ -56,7 +100,15 @@ fn phrase_matches(c: &mut Ctx<'_>, phrases: &[(usize, usize, u32)]) {
             continue;
         }
         let strange = r.clone().any(|k| !c.toks[k].has(ENGLISH | MEDICAL));
-        let placed = f & FACILITY != 0 || (f & PLACE != 0 && (strange || geo_context(c, r.start, r.end - 1)));
+        // "returned to New Haven today": in mixed-case prose a listed town of
+        // two or more capitalised words mid-sentence is the town, though
+        // each word alone is English.
+        let capitalised = c.mixed
+            && r.len() >= 2
+            && !c.toks[r.start].sentence_start
+            && r.clone().all(|k| c.toks[k].case == crate::tokens::Case::Title);
+        let placed =
+            f & FACILITY != 0 || (f & PLACE != 0 && (strange || capitalised || geo_context(c, r.start, r.end - 1)));
         if placed {
             for k in r {
                 c.force(k, PhiKind::Location);
@@ -74,6 +126,8 @@ fn geo_context(c: &Ctx<'_>, a: usize, b: usize) -> bool {
     let english = (a..=b).all(|k| c.toks[k].has(ENGLISH));
     let verb = |k: usize| c.is(k, bit::HOME_CUES) || (!english && c.is(k, bit::MOVES));
     let before = prep && (verb(a - 2) || (!english && a >= 3 && verb(a - 3) && c.toks[a - 2].has(ENGLISH)));
+    // "Kessler Medical Center in Lochearn": a facility is in a town.
+    let facility_in = a >= 2 && !english && c.up(a - 1) == "IN" && c.is(a - 2, bit::FACILITY_KEYWORDS);
     // A postal abbreviation needs the comma and capitals ("Towson, MD"):
     // "IN", "OR", "ME" are words too. A full state name needs neither.
     let after = c.toks.get(b + 1).is_some_and(|t| {
@@ -85,7 +139,7 @@ fn geo_context(c: &Ctx<'_>, a: usize, b: usize) -> bool {
             && ((w.len() > 2 && (g == " " || g.starts_with(',')))
                 || ((g == ", " || g == ",") && written.bytes().all(|x| x.is_ascii_uppercase())))
     });
-    before || after
+    before || after || facility_in
 }
 
 /// One-word towns and counties: alone when the word is nothing else,
@@ -281,7 +335,13 @@ fn movements(c: &mut Ctx<'_>) {
         // "went to Harbor", "surgeon from Harbor": in a mixed-case note a
         // capitalised word where a place goes is a proper noun.
         let from_role = c.is(i, bit::FROM_WORD) && i > 0 && c.joined(i - 1) && c.is(i - 1, bit::WEAK_TITLES);
-        let proper = c.capital_cue(j) && (moved || from_role) && !c.is(i, bit::NOT_MOVE_PREPS);
+        // "Transfer to Medical Floor", "back on Mask ventilation": a unit,
+        // a service or a treatment is no proper place.
+        let service = c.is(j, bit::WARD_WORDS | bit::FACILITY_KEYWORDS)
+            || crate::names::ROLE_WORDS.contains(&c.up(j))
+            || (j + 1 < n && c.toks[j + 1].has(MEDICAL))
+            || (c.is(i, bit::ON_WORD) && c.toks[j].has(ENGLISH));
+        let proper = c.capital_cue(j) && (moved || from_role) && !c.is(i, bit::NOT_MOVE_PREPS) && !service;
         if acronym(c, j) && !c.is(i, bit::ON_WORD) && !c.toks[j].has(crate::dictionary::FIRST | LAST)
             || (strange && (moved || ward_after) && !c.is(i, bit::NOT_MOVE_PREPS))
             || proper

@@ -476,3 +476,82 @@ fn apt_as_a_word_keeps_its_neighbours() {
     assert!(found("Pt is apt a bit anxious at night.").is_empty(), "{:?}", found("Pt is apt a bit anxious at night."));
     assert_gone("Lives at 123 Main Street, Apt B12.", "B12");
 }
+
+#[test]
+fn round_four_dates_found_and_settings_kept() {
+    for (text, date) in [
+        ("He returned to OR on 7-8 for coiling.", "7-8"),
+        ("Blood cultures from 3-5 grew staph.", "3-5"),
+        ("Pt transferred to Toontown.8/31. Readmitted", "8/31"),
+        ("Wean from vent and extubate 3/11. Continue support.", "3/11"),
+        ("Transfused post 3/3 with good effect.", "3/3"),
+    ] {
+        assert_gone(text, date);
+    }
+    for text in [
+        "on 2-4 L NC sats 95%",
+        "insulin going from 2-4 units/hr",
+        "resting on 1-2 pillows",
+        "received on mask ventilation 10/5 40%",
+        "wean down to 10/5 as tolerated",
+        "versed 2/2/1mg without effect",
+        "ABG 11/31/7.45 on these settings",
+        "PERRLA 3/3 brisk",
+        "sputum (2/2 weaker cough)",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn round_four_names_by_roles_contacts_and_initials() {
+    assert_gone("CT GUIDED TAP...ELMER QUACKENBUSH (RESIDENT) WORKING ON IT", "QUACKENBUSH");
+    assert_gone("CT GUIDED TAP...ELMER QUACKENBUSH (RESIDENT) WORKING ON IT", "ELMER");
+    assert_gone("Discussed with Dr Lucie Lange, Dr Will Quackenbush (attending).", "Will");
+    assert_gone("Wife and lawyer (Elmer Fudd) aware of plan.", "Fudd");
+    assert_gone("Wife and lawyer (Wil Quackenbush) aware of plan.", "Wil");
+    assert_gone("BP DROPPED, J SMITH ORDERED EPI DRIP", "SMITH");
+    assert_gone("Only able to reach Rob.. when family returns", "Rob");
+    assert_gone("cap refill ok. grace dudakowski aware. pulses present", "dudakowski");
+    assert_gone("Very devoted. Lopie Certusi cell# 410-555-0199 is best.", "Certusi");
+    let contact = "PHONE CALLS TO ONE CONTACT PERSON (CHARLIE)";
+    assert_gone(contact, "CHARLIE");
+    assert!(found(contact).iter().all(|(w, _)| w != "PERSON"), "{:?}", found(contact));
+    // Cues that look like names and are not.
+    for text in [
+        "CHEST X RAY ORDERED THIS AM",
+        "SS INSULIN PER CTS PROTOCOL.",
+        "CON'T PER POST PROCEDURE ORDERS",
+        "FSBS per SSRI. Skin intact.",
+        "CHANGES PER H.O. STARTED ON LASIX",
+        "SEEN BY P.T. FOR EXERCISES",
+        "#16 FR FOLEY PLACED AND DRAINING",
+        "lg fr foley cath in place",
+        "ASKED FOR RABBI- RABBI CAME TO SPEAK",
+        "SOCIAL: CLOSE FRIEND (DECISION MAKER, ALTHOUGH SHE IS AWAY)",
+        "S1 AND S2 AS PER AUSCULTATION.",
+        "MANY LABS SENT PER RHEUMATOLOGY",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "{text}: {:?}", found(text));
+    }
+}
+
+#[test]
+fn round_four_places_by_campus_suffix_and_facility() {
+    assert_gone("PT WAS TRANSFERED TO THE ZAGARIA CAMPUS FOR GI STUDIES", "ZAGARIA");
+    assert_gone("moved to a bed on muskrabber campus. remains stable", "muskrabber");
+    assert_gone("FOUND IN HIS HOME IN MILFORD MILL BY EMS", "MILL");
+    assert_gone("Kessler Medical Center in Toontownia.", "Toontownia");
+    assert_gone("Daughter returned to New Haven today.", "Haven");
+    for text in [
+        "Transfer to Medical Floor when bed available.",
+        "Stable for transfer to Cardiac floor.",
+        "Pt placed back on Mask ventilation for work of breathing.",
+        "TRANSFERRED TO THE MAIN CAMPUS",
+        "BS COVER W 4U REG SQ @ 0200.",
+        "2 MEDIASTINAL 1 LT PLEURAL. 3 UPRBCS. CT INITIALLY OOZY.",
+        "EKG W NEW Q'S V1-5 WO ACUTE ST CHGS.",
+    ] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Location), "{text}: {:?}", found(text));
+    }
+}
