@@ -205,7 +205,10 @@ fn after_cues(c: &mut Ctx<'_>) {
         let upper_letter = c.text.as_bytes()[c.toks[j].start].is_ascii_uppercase();
         let initial_ok = (c.gap_after(j).starts_with('.') && !c.dotted_abbreviation(j))
             || (c.joined(j) && c.name_like(j + 1, Strength::Weak));
-        if c.initial(j) && upper_letter && strength != Strength::Relation && initial_ok {
+        // In a note with no capitals to go by ("per d ross"), a lower-case
+        // initial counts when a surname follows it.
+        let lower_initial = !c.mixed && c.joined(j) && c.name_like(j + 1, Strength::Weak);
+        if c.initial(j) && (upper_letter || lower_initial) && strength != Strength::Relation && initial_ok {
             // "Dr. J. Smith", "MS S." — initials after a title.
             c.mark(j, PhiKind::Name);
             if c.joined(j) && c.name_like(j + 1, Strength::Weak) {

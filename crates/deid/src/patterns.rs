@@ -132,16 +132,19 @@ impl Patterns {
                 PhiKind::Date,
                 1,
             ),
-            // "July 22", "Jul. 22nd", "MAY 16, 2015"
+            // "July 22", "Jul. 22nd", "MAY 16, 2015", "Nov 1-2"
             pat(
-                &format!(r"{b}{MONTH}\.?[ \t]*(?:THE[ \t]+)?{DAY}{b}(?:,?[ \t]*(?:[0-9]{{4}}|'[0-9]{{2}}){b})?"),
+                &format!(
+                    r"{b}{MONTH}\.?[ \t]*(?:THE[ \t]+)?{DAY}{b}(?:[ \t]*(?:-+>?|TO|THRU)[ \t]*{DAY}{b})?(?:,?[ \t]*(?:[0-9]{{4}}|'[0-9]{{2}}){b})?"
+                ),
                 PhiKind::Date,
                 0,
             ),
-            // "22 Jul 2093", "22nd of July", "21 Apr, 93"
+            // "22 Jul 2093", "22nd of July", "21 Apr, 93", and a range of days
+            // ("1->2 Nov", "3 to 5 Dec"): the first day is as telling.
             pat(
                 &format!(
-                    r"{b}{DAY}[ \t]*(?:OF[ \t]+)?-?{MONTH}{b}\.?(?:(?:,[ \t]*[0-9]{{2}}|,?[ \t-]*(?:[0-9]{{4}}|'[0-9]{{2}})){b})?"
+                    r"{b}(?:{DAY}[ \t]*(?:-+>?|TO|THRU)[ \t]*)?{DAY}[ \t]*(?:OF[ \t]+)?-?{MONTH}{b}\.?(?:(?:,[ \t]*[0-9]{{2}}|,?[ \t-]*(?:[0-9]{{4}}|'[0-9]{{2}})){b})?"
                 ),
                 PhiKind::Date,
                 0,

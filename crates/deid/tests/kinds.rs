@@ -485,6 +485,9 @@ fn round_four_dates_found_and_settings_kept() {
         ("Pt transferred to Toontown.8/31. Readmitted", "8/31"),
         ("Wean from vent and extubate 3/11. Continue support.", "3/11"),
         ("Transfused post 3/3 with good effect.", "3/3"),
+        ("progress note\n1->2 nov, 93\n1900 - 0700", "1->"),
+        ("Seen Nov 1-2, 2093 in clinic.", "1-2"),
+        ("Away 3 to 5 Dec with family.", "3 to"),
     ] {
         assert_gone(text, date);
     }
@@ -511,6 +514,8 @@ fn round_four_names_by_roles_contacts_and_initials() {
     assert_gone("Wife and lawyer (Elmer Fudd) aware of plan.", "Fudd");
     assert_gone("Wife and lawyer (Wil Quackenbush) aware of plan.", "Wil");
     assert_gone("BP DROPPED, J SMITH ORDERED EPI DRIP", "SMITH");
+    // A note with no capitals: a lower-case initial before a surname.
+    assert_gone("bp 120 to 135 per d quackenbush. pacing wires ok", "d quackenbush");
     assert_gone("Only able to reach Rob.. when family returns", "Rob");
     assert_gone("cap refill ok. grace dudakowski aware. pulses present", "dudakowski");
     assert_gone("Very devoted. Lopie Certusi cell# 410-555-0199 is best.", "Certusi");
