@@ -14,6 +14,8 @@ pub(crate) enum Check {
     ShortDate,
     /// "the 11th": not when a noun follows ("the 4th ventricle").
     DayOrdinal,
+    /// "DE89 3704 …": an IBAN only when its ISO 13616 check digits hold.
+    Iban,
     /// "on 7-8 for": a day only before a function word or a past verb,
     /// never before a unit ("on 2-4 L", "from 2-4 units/hr").
     HyphenDay,
@@ -36,6 +38,7 @@ impl Check {
             Check::ShortDate => crate::dates::plausible_short_date(text, start, end),
             Check::DayOrdinal => !ORDINAL_NOUNS.contains(&word_after(text, end).as_str()),
             Check::HyphenDay => hyphen_day(text, end, lex),
+            Check::Iban => iban_checksum(&text[start..end]),
             Check::ApostropheYear => !DISTANCE_WORDS.contains(&word_before(text, start).as_str()),
             Check::LocalPhone => local_phone(text, start, end),
             Check::HashCode => hash_code(text, start, end),
@@ -59,6 +62,23 @@ fn hyphen_day(text: &str, end: usize, lex: &Lexicon) -> bool {
     let function_word = lex.flags(&up) & STOP != 0;
     let past = (word.len() > 4 && word.ends_with("ed")) || matches!(word.as_str(), "grew" | "showed" | "was" | "were");
     function_word || past
+}
+
+/// ISO 13616: the country code and check digits moved to the end, letters
+/// read as 10..35, the whole number modulo 97 is 1. Upper-case letters
+/// only, 15 to 34 characters.
+fn iban_checksum(s: &str) -> bool {
+    let compact: Vec<u8> = s.bytes().filter(|b| *b != b' ').collect();
+    if !(15..=34).contains(&compact.len()) || !compact.iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut rem: u32 = 0;
+    for &b in tail.iter().chain(head) {
+        let v = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    rem == 1
 }
 
 /// Nouns that make "the 4th" an ordinal, not a day of the month.

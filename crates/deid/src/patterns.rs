@@ -242,6 +242,25 @@ impl Patterns {
                 check: Check::HashCode,
                 ..pat(r"#[ \t]?([A-Z]{1,4}[0-9][A-Z0-9-]+|[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1)
             },
+            // Payment card numbers in groups ("4111 1111 1111 1111", "3782-822463-10005"):
+            // account numbers, and no reading is written so.
+            pat(
+                &format!(
+                    r"{b}(?:[0-9]{{4}}(?: [0-9]{{4}}){{2}} [0-9]{{1,7}}|[0-9]{{4}}(?:-[0-9]{{4}}){{2}}-[0-9]{{1,7}}|[0-9]{{4}}[ -][0-9]{{6}}[ -][0-9]{{4,5}}){b}"
+                ),
+                PhiKind::Id,
+                0,
+            ),
+            // International bank account numbers, with or without spaces, when
+            // their check digits hold ("DE89 3704 0044 0532 0130 00").
+            Pattern {
+                check: Check::Iban,
+                ..pat(
+                    &format!(r"{b}((?-i:[A-Z]{{2}})[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,3}})?){b}"),
+                    PhiKind::Id,
+                    1,
+                )
+            },
             // Long bare numbers: nothing clinical has 7+ digits in a row.
             pat(&format!(r"{b}[0-9]{{7,}}{b}"), PhiKind::Id, 0),
             // --- geography

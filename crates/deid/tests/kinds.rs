@@ -560,3 +560,20 @@ fn round_four_places_by_campus_suffix_and_facility() {
         assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Location), "{text}: {:?}", found(text));
     }
 }
+
+#[test]
+fn payment_cards_and_bank_accounts() {
+    for (text, secret) in [
+        ("Card 4111 1111 1111 1111 was lost.", "1111 1111"),
+        ("Paid with 4111-1111-1111-1111 today.", "4111-1111"),
+        ("Amex 3782 822463 10005 on file.", "822463"),
+        ("Refund to DE89 3704 0044 0532 0130 00 please.", "DE89"),
+        ("Refund to GB29NWBK60161331926819 please.", "GB29NWBK60161331926819"),
+    ] {
+        assert_gone(text, secret);
+        assert!(found(text).iter().any(|(_, k)| *k == PhiKind::Id), "{text}: {:?}", found(text));
+    }
+    // A code shaped like an IBAN whose check digits fail is not one.
+    let text = "Order set XX12 ABCD EFGH IJKL reviewed.";
+    assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+}

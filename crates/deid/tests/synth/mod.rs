@@ -64,7 +64,7 @@ const FILLER: &[&str] = &[
 /// One planted fragment: text before, the identifier pieces (each planted
 /// separately, as names are scored word by word), text after.
 fn fragment(rng: &mut Rng) -> (String, Vec<(String, &'static str)>, String) {
-    match rng.below(17) {
+    match rng.below(18) {
         0 => {
             let t = rng.pick(TITLES);
             (format!("Seen by {t} "), vec![(rng.pick(LAST).to_string(), "name")], " today.".into())
@@ -141,8 +141,30 @@ fn fragment(rng: &mut Rng) -> (String, Vec<(String, &'static str)>, String) {
             vec![(format!("ninety-{} years old", rng.pick(&["one", "two", "three", "five", "eight"])), "age")],
             ".".into(),
         ),
+        16 => {
+            let account = if rng.below(2) == 0 {
+                let g = |rng: &mut Rng| format!("{:04}", rng.below(10000));
+                format!("4{:03} {} {} {}", rng.below(1000), g(rng), g(rng), g(rng))
+            } else {
+                let bban: String = (0..18).map(|_| char::from(b'0' + rng.below(10) as u8)).collect();
+                iban("DE", &bban)
+            };
+            ("Copay refunded to ".into(), vec![(account, "id")], " as asked.".into())
+        }
         _ => ("Moved from ".into(), vec![(rng.pick(TOWNS).to_string(), "location")], " last year.".into()),
     }
+}
+
+/// An IBAN for `country` and `bban` (digits) with valid ISO 13616 check
+/// digits, written in groups of four.
+fn iban(country: &str, bban: &str) -> String {
+    let rearranged = format!("{bban}{country}00");
+    let rem = rearranged.bytes().fold(0u32, |rem, b| {
+        let v = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 }
+    });
+    let compact = format!("{country}{:02}{bban}", 98 - rem);
+    compact.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ")
 }
 
 /// Generates `n` notes from `seed`.
