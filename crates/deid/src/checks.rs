@@ -16,6 +16,9 @@ pub(crate) enum Check {
     DayOrdinal,
     /// "DE89 3704 …": an IBAN only when its ISO 13616 check digits hold.
     Iban,
+    /// A phone in a free grouping: 6 to 15 digits in all (ITU E.164 allows
+    /// 15), and no reading's time or dose shape.
+    PhoneDigits,
     /// "on 7-8 for": a day only before a function word or a past verb,
     /// never before a unit ("on 2-4 L", "from 2-4 units/hr").
     HyphenDay,
@@ -39,6 +42,7 @@ impl Check {
             Check::DayOrdinal => !ORDINAL_NOUNS.contains(&word_after(text, end).as_str()),
             Check::HyphenDay => hyphen_day(text, end, lex),
             Check::Iban => iban_checksum(&text[start..end]),
+            Check::PhoneDigits => (6..=15).contains(&text[start..end].bytes().filter(u8::is_ascii_digit).count()),
             Check::ApostropheYear => !DISTANCE_WORDS.contains(&word_before(text, start).as_str()),
             Check::LocalPhone => local_phone(text, start, end),
             Check::HashCode => hash_code(text, start, end),
@@ -202,10 +206,13 @@ fn address(text: &str, start: usize, end: usize, lex: &Lexicon) -> bool {
             continue; // a compass point ("N. Calvert St")
         }
         let f = lex.flags(&up);
+        // A capitalised street name may be spelt like no dictionary word
+        // ("Endeavour Lane"); the misspelling test is for shouted shorthand.
+        let titled = w.chars().next().is_some_and(char::is_uppercase) && w.chars().skip(1).all(|c| !c.is_uppercase());
         if f & STOP != 0
             || (f & MEDICAL != 0 && f & LAST == 0)
             || lex.cues(&up) & bit::DOSE_UNITS != 0
-            || crate::typos::near_word(lex, &up)
+            || (!titled && crate::typos::near_word(lex, &up))
         {
             return false;
         }

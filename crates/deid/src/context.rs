@@ -173,7 +173,7 @@ impl<'a> Ctx<'a> {
             && t.len >= 3
             && !t.has(FIRST | LAST | PLACE | ENGLISH | RARE | MEDICAL | STOP | FACILITY)
             && !self.blocked[i]
-            && self.up(i).bytes().all(|c| c.is_ascii_alphabetic() || c == b'\'')
+            && self.up(i).chars().all(|c| c.is_alphabetic() || c == '\'' || c == '\u{2019}')
     }
 
     /// Name-like under a cue: how strict depends on how strong the cue is.

@@ -70,7 +70,7 @@ pub(crate) const VERB_CUES: &[&str] = &[
 pub(crate) const WITH_VERBS: &[&str] = &[
     "SPOKE", "SPOKEN", "TALKED", "DISCUSSED", "MET", "CONSULT", "CONSULTED", "CONFERRED",
     "SPEAKING", "TALKING", "MEETING", "SPOKE", "DISCUSSION", "CONVERSATION", "CONFERENCE",
-    "UPDATE", "CHECK", "CHECKED", "FOLLOW", "FU",
+    "UPDATE", "CHECK", "CHECKED", "FOLLOW", "FU", "UP",
 ];
 
 /// Verbs that take a name after "TO".

@@ -239,7 +239,7 @@ fn after_cues(c: &mut Ctx<'_>) {
             && (c.candidate(j) || eponym)
             && !c.toks[j].numeric
             && !c.is(j, bit::NOT_AFTER_TITLE)
-            && c.up(j).bytes().all(|b| b.is_ascii_alphabetic() || b == b'\'');
+            && c.up(j).chars().all(|ch| ch.is_alphabetic() || ch == '\'' || ch == '\u{2019}');
         if !(c.name_like(j, strength) || title_word) {
             continue;
         }
@@ -267,17 +267,49 @@ const PROCEDURE_NOUNS: &[&str] = &[
 /// name given as one. The word must look like a name: capitalised in mixed-case
 /// prose, quoted, or a name the lists know.
 fn told_names(c: &mut Ctx<'_>) {
-    for j in 2..c.toks.len() {
-        let told = matches!(
-            (c.up(j - 2), c.up(j - 1)),
-            ("NAME", "IS" | "WAS") | ("GOES", "BY") | ("BE", "CALLED") | ("KNOWN", "AS") | (_, "NICKNAME")
-        );
+    for j in 1..c.toks.len() {
+        // "Dear Daisy,", "Hi Donald," open a letter or a portal message.
+        let greeted = matches!(c.up(j - 1), "DEAR" | "HI" | "HELLO")
+            && (j == 1 || c.toks[j - 1].sentence_start)
+            && c.gap_after(j).trim_start().starts_with([',', ':', '!']);
+        let told = greeted
+            || j >= 2
+                && matches!(
+                    (c.up(j - 2), c.up(j - 1)),
+                    ("NAME", "IS" | "WAS")
+                        | ("GOES", "BY")
+                        | ("BE", "CALLED")
+                        | ("CALL", "ME")
+                        | ("KNOWN", "AS")
+                        | (_, "NICKNAME")
+                );
         if !told || !c.candidate(j) || !c.loosely_joined(j - 1) {
             continue;
         }
         let quoted = c.gap_after(j - 1).contains('"') || c.gap_after(j - 1).contains('\'');
-        let capitalised = c.mixed && c.toks[j].case == Case::Title;
-        if quoted || capitalised || c.name_like(j, Strength::Relation) {
+        // After a greeting a capitalised word is no proof: "Dear Sir", "Hi All".
+        let capitalised = c.mixed && c.toks[j].case == Case::Title && !greeted;
+        let salutation = matches!(
+            c.up(j),
+            "SIR"
+                | "SIRS"
+                | "MADAM"
+                | "MADAME"
+                | "ALL"
+                | "TEAM"
+                | "THERE"
+                | "EVERYONE"
+                | "FRIEND"
+                | "FRIENDS"
+                | "COLLEAGUE"
+                | "COLLEAGUES"
+                | "FAMILY"
+                | "PATIENT"
+                | "PARENT"
+                | "PARENTS"
+                | "GUARDIAN"
+        );
+        if !salutation && (quoted || capitalised || c.name_like(j, Strength::Relation)) {
             c.force(j, PhiKind::Name);
         }
     }

@@ -226,6 +226,42 @@ impl Patterns {
                 PhiKind::Phone,
                 1,
             ),
+            // International numbers: a "+", a country code and groups of digits
+            // ("+41 (0)39 910 43 06", "+44 20 7946 0958"); 8 to 15 digits in all,
+            // so "+2 edema" and "+1 pulses" stay.
+            Pattern {
+                check: Check::PhoneDigits,
+                needles: &["+"],
+                ..pat(
+                    r"(?:^|[^0-9A-Z+])(\+[0-9]{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?[0-9]{1,5}\)?){2,6})",
+                    PhiKind::Phone,
+                    1,
+                )
+            },
+            // A number after a word that announces one ("call me on 96 198448",
+            // "messages to 089 72 63 41", "Phone: 446 6421") or before its kind
+            // ("032 803 90 31 office", "(07700) 452 632 mobile"): any grouping, 6
+            // to 15 digits in two or more groups.
+            Pattern {
+                check: Check::PhoneDigits,
+                ..pat(
+                    &format!(
+                        r"{b}(?:CALL(?:ED)?(?:[ \t]+(?:ME|HIM|HER|US|THEM))?(?:[ \t]+(?:ON|AT))?|REACH(?:ED)?[ \t]+(?:ME|HIM|HER|US|THEM)[ \t]+(?:ON|AT)|ANSWERING[ \t]+AT|MESSAGES?[ \t]+TO|(?:PHONE|MOBILE|CELL|TEL|TELEPHONE|FAX)(?:[ \t]+(?:NUMBER|NO\.?|#))?[ \t]*(?:IS|:)?|NUMBER[ \t]+IS|REGISTERED)[ \t]*(\(?[0-9]{{2,5}}\)?(?:[ .-]?\(?[0-9]{{2,5}}\)?){{1,4}}){b}"
+                    ),
+                    PhiKind::Phone,
+                    1,
+                )
+            },
+            Pattern {
+                check: Check::PhoneDigits,
+                ..pat(
+                    &format!(
+                        r"(?:^|[^0-9/.:])(\(?[0-9]{{2,5}}\)?(?:[ .-]?\(?[0-9]{{2,5}}\)?){{1,4}})[ \t]*-?[ \t]*(?:OFFICE|FAX|MOBILE|CELL|HOME PHONE|WORK PHONE){b}"
+                    ),
+                    PhiKind::Phone,
+                    1,
+                )
+            },
             // --- record, account and other numbers, found by their label
             pat(
                 &format!(
@@ -272,9 +308,9 @@ impl Patterns {
                 ..pat(&format!(r"{b}(P\.?[ \t]?O\.?[ \t]*BOX[ \t]*#?[ \t]*[0-9]+){b}"), PhiKind::Location, 1)
             },
             Pattern {
-                needles: &["APT", "APARTMENT"],
+                needles: &["APT", "APARTMENT", "SUITE", "STE"],
                 ..pat(
-                    &format!(r"{b}(?:APT|APARTMENT)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]+){b}"),
+                    &format!(r"{b}(?:APT|APARTMENT|SUITE|STE)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]+){b}"),
                     PhiKind::Location,
                     1,
                 )

@@ -45,8 +45,78 @@ impl Token {
     }
 }
 
-fn is_letter(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b >= 0x80
+/// Byte length of the letter starting at byte `i` of `text`, or 0: ASCII
+/// letters, and any other character Unicode calls alphabetic ("é", "ñ",
+/// "ł", "ễ"), so that "José Muñoz" is two words, not pieces of words. Other
+/// non-ASCII characters (dashes, curly quotes, spaces) separate words.
+fn letter_len(text: &str, i: usize) -> usize {
+    let b = text.as_bytes()[i];
+    if b.is_ascii_alphabetic() {
+        return 1;
+    }
+    if b < 0x80 || !text.is_char_boundary(i) {
+        return 0;
+    }
+    text[i..].chars().next().filter(|c| c.is_alphabetic()).map_or(0, char::len_utf8)
+}
+
+/// Byte length of an apostrophe at `i`, straight or curly (U+2019, as word
+/// processors write "O’Brien"), or 0.
+fn apostrophe_len(text: &str, i: usize) -> usize {
+    match text.as_bytes()[i] {
+        b'\'' => 1,
+        0xE2 if text[i..].starts_with('\u{2019}') => 3,
+        _ => 0,
+    }
+}
+
+/// The ASCII letters of an accented Latin letter ("É" → "E", "Ñ" → "N",
+/// "Ł" → "L", "ß" → "SS"), so names written with accents find their entry
+/// in the name lists, which are ASCII. Other letters have none.
+fn fold(c: char) -> Option<&'static str> {
+    Some(match c {
+        'À'..='Å' | 'à'..='å' | 'Ā' | 'ā' | 'Ă' | 'ă' | 'Ą' | 'ą' => "A",
+        'Æ' | 'æ' => "AE",
+        'Ç' | 'ç' | 'Ć' | 'ć' | 'Ĉ' | 'ĉ' | 'Ċ' | 'ċ' | 'Č' | 'č' => "C",
+        'Ð' | 'ð' | 'Ď' | 'ď' | 'Đ' | 'đ' => "D",
+        'È'..='Ë' | 'è'..='ë' | 'Ē' | 'ē' | 'Ĕ' | 'ĕ' | 'Ė' | 'ė' | 'Ę' | 'ę' | 'Ě' | 'ě' => "E",
+        'Ĝ' | 'ĝ' | 'Ğ' | 'ğ' | 'Ġ' | 'ġ' | 'Ģ' | 'ģ' => "G",
+        'Ĥ' | 'ĥ' | 'Ħ' | 'ħ' => "H",
+        'Ì'..='Ï' | 'ì'..='ï' | 'Ĩ' | 'ĩ' | 'Ī' | 'ī' | 'Ĭ' | 'ĭ' | 'Į' | 'į' | 'İ' | 'ı' => "I",
+        'Ĵ' | 'ĵ' => "J",
+        'Ķ' | 'ķ' => "K",
+        'Ĺ' | 'ĺ' | 'Ļ' | 'ļ' | 'Ľ' | 'ľ' | 'Ŀ' | 'ŀ' | 'Ł' | 'ł' => "L",
+        'Ñ' | 'ñ' | 'Ń' | 'ń' | 'Ņ' | 'ņ' | 'Ň' | 'ň' => "N",
+        'Ò'..='Ö' | 'Ø' | 'ò'..='ö' | 'ø' | 'Ō' | 'ō' | 'Ŏ' | 'ŏ' | 'Ő' | 'ő' => "O",
+        'Œ' | 'œ' => "OE",
+        'Ŕ' | 'ŕ' | 'Ŗ' | 'ŗ' | 'Ř' | 'ř' => "R",
+        'Ś' | 'ś' | 'Ŝ' | 'ŝ' | 'Ş' | 'ş' | 'Š' | 'š' => "S",
+        'ß' => "SS",
+        'Ţ' | 'ţ' | 'Ť' | 'ť' | 'Ŧ' | 'ŧ' => "T",
+        'Þ' | 'þ' => "TH",
+        'Ù'..='Ü' | 'ù'..='ü' | 'Ũ' | 'ũ' | 'Ū' | 'ū' | 'Ŭ' | 'ŭ' | 'Ů' | 'ů' | 'Ű' | 'ű' | 'Ų' | 'ų' => {
+            "U"
+        }
+        'Ŵ' | 'ŵ' => "W",
+        'Ý' | 'ý' | 'ÿ' | 'Ŷ' | 'ŷ' | 'Ÿ' => "Y",
+        'Ź' | 'ź' | 'Ż' | 'ż' | 'Ž' | 'ž' => "Z",
+        _ => return None,
+    })
+}
+
+/// The upper-case ASCII key a non-ASCII word is looked up by: accents
+/// folded, curly apostrophes straightened; letters with no ASCII form kept
+/// (upper-cased), so such a word is simply in no list.
+fn fold_word(word: &str) -> String {
+    let mut key = String::with_capacity(word.len());
+    for c in word.chars() {
+        match fold(c) {
+            Some(a) => key.push_str(a),
+            None if c == '\u{2019}' => key.push('\''),
+            None => key.extend(c.to_uppercase()),
+        }
+    }
+    key
 }
 
 /// Splits `text` (and its ASCII upper-case copy `upper`, same byte offsets)
@@ -76,23 +146,34 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
             });
             continue;
         }
-        if !is_letter(c) {
-            i += 1;
+        if letter_len(text, i) == 0 {
+            i += if c < 0x80 { 1 } else { text[i..].chars().next().map_or(1, char::len_utf8) };
             continue;
         }
         let s = i;
         loop {
-            while i < b.len() && is_letter(b[i]) {
-                i += 1;
+            while i < b.len() {
+                let n = letter_len(text, i);
+                if n == 0 {
+                    break;
+                }
+                i += n;
             }
             // An apostrophe between letters stays inside the word.
-            if i + 1 < b.len() && (b[i] == b'\'') && is_letter(b[i + 1]) {
-                i += 1;
+            let a = if i < b.len() { apostrophe_len(text, i) } else { 0 };
+            if a > 0 && i + a < b.len() && letter_len(text, i + a) > 0 {
+                i += a;
                 continue;
             }
             break;
         }
-        let word = &upper[s..i];
+        let folded;
+        let word = if upper[s..i].is_ascii() {
+            &upper[s..i]
+        } else {
+            folded = fold_word(&upper[s..i]);
+            folded.as_str()
+        };
         let flags = if let Some(q) = word.find('\'').filter(|&q| !is_name_apostrophe(word, q)) {
             // Contractions ("I'M", "DON'T") are never names; possessives
             // look up their base ("MARY'S").
@@ -111,9 +192,10 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
             if f == 0 && (drug_stem(word) || clinical_ending(word)) { crate::dictionary::MEDICAL } else { f }
         };
         let cues = if flags & crate::dictionary::CUE != 0 { lex.cues(word) } else { 0 };
-        let case = case_of(&b[s..i]);
+        let case = case_of(&text[s..i]);
         let sentence_start = starts_sentence(b, s);
-        out.push(Token { start: s, end: i, numeric: false, case, flags, cues, len: i - s, sentence_start });
+        let len = if upper[s..i].is_ascii() { i - s } else { text[s..i].chars().count() };
+        out.push(Token { start: s, end: i, numeric: false, case, flags, cues, len, sentence_start });
     }
     out
 }
@@ -162,15 +244,15 @@ fn is_name_apostrophe(word: &str, q: usize) -> bool {
     q == 1 && word.len() >= 5 && matches!(word.as_bytes()[0], b'O' | b'D' | b'L')
 }
 
-fn case_of(w: &[u8]) -> Case {
-    let letters = || w.iter().filter(|b| b.is_ascii_alphabetic());
-    let upper = letters().filter(|b| b.is_ascii_uppercase()).count();
+fn case_of(w: &str) -> Case {
+    let letters = || w.chars().filter(|c| c.is_alphabetic());
+    let upper = letters().filter(|c| c.is_uppercase()).count();
     let total = letters().count();
     if upper == total {
         Case::Upper
     } else if upper == 0 {
         Case::Lower
-    } else if w.first().is_some_and(u8::is_ascii_uppercase) && upper == 1 {
+    } else if w.chars().next().is_some_and(char::is_uppercase) && upper == 1 {
         Case::Title
     } else {
         Case::Mixed

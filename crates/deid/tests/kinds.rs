@@ -577,3 +577,29 @@ fn payment_cards_and_bank_accounts() {
     let text = "Order set XX12 ABCD EFGH IJKL reviewed.";
     assert!(found(text).is_empty(), "{text}: {:?}", found(text));
 }
+
+#[test]
+fn accented_names_international_phones_greetings_and_suites() {
+    // Names written with accents: the lists are ASCII, the lookup folds.
+    assert_gone("Seen by Dr. José Muñoz today.", "Muñoz");
+    assert_gone("Spoke with daughter María Peña about the plan.", "Peña");
+    assert_gone("Son Łukasz Wróbel called.", "Wróbel");
+    assert_gone("Spoke with Mrs. O’Brien at bedside.", "Brien");
+    // Phones in other countries' groupings, by a "+" or by a word around them.
+    assert_gone("Call me at +41 (0)39 910 43 06 please.", "910 43 06");
+    assert_gone("Stop messages to 089 72 63 41 please.", "72 63 41");
+    assert_gone("Reached at 032 803 90 31 office.", "803 90 31");
+    assert_gone("You can call 9187 5645 tonight.", "5645");
+    for text in ["+2 edema, +1 pulses, 2+ edema", "Called at 1430 and 1500.", "PS 12/5 on 40 percent"] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Phone), "{text}: {:?}", found(text));
+    }
+    // Greetings of letters and portal messages, but not "Dear Sir".
+    assert_gone("Dear Daisy, your results are normal.", "Daisy");
+    assert_gone("Hi Donald, please call the clinic.", "Donald");
+    for text in ["Dear Sir, thank you for the referral.", "Hi there, this is the clinic."] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    assert_gone("Follow up with Elmer Quackenbush in a month.", "Quackenbush");
+    assert_gone("She lives at 213 Endeavour Lane, Suite 222.", "Endeavour");
+    assert_gone("She lives at 213 Endeavour Lane, Suite 222.", "222");
+}
