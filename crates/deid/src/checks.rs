@@ -14,8 +14,9 @@ pub(crate) enum Check {
     ShortDate,
     /// "the 11th": not when a noun follows ("the 4th ventricle").
     DayOrdinal,
-    /// "DE89 3704 …": an IBAN only when its ISO 13616 check digits hold.
-    Iban,
+    /// A long number, a grouped card number or an IBAN: the IBAN (the
+    /// match with letters) only when its ISO 13616 check digits hold.
+    AccountNumber,
     /// A phone in a free grouping: 6 to 15 digits in all (ITU E.164 allows
     /// 15), and no reading's time or dose shape.
     PhoneDigits,
@@ -41,7 +42,10 @@ impl Check {
             Check::ShortDate => crate::dates::plausible_short_date(text, start, end),
             Check::DayOrdinal => !ORDINAL_NOUNS.contains(&word_after(text, end).as_str()),
             Check::HyphenDay => hyphen_day(text, end, lex),
-            Check::Iban => iban_checksum(&text[start..end]),
+            Check::AccountNumber => {
+                let s = &text[start..end];
+                !s.bytes().any(|b| b.is_ascii_alphabetic()) || iban_checksum(s)
+            }
             Check::PhoneDigits => (6..=15).contains(&text[start..end].bytes().filter(u8::is_ascii_digit).count()),
             Check::ApostropheYear => !DISTANCE_WORDS.contains(&word_before(text, start).as_str()),
             Check::LocalPhone => local_phone(text, start, end),

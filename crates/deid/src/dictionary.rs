@@ -41,9 +41,9 @@ pub(crate) const TOP: u32 = 1 << 9;
 /// lets the rules skip their list scans for every other word.
 pub(crate) const CUE: u32 = 1 << 10;
 
-/// A rare or clinical English word in no other list ("MEDIASTINAL",
-/// "OSTOMY"): never taken for an unknown surname, but not "English" to
-/// the rules that weigh names against words, nor to the typo check.
+/// Set by the tokenizer on a word no other list knows that is in the
+/// rare-word list ("MEDIASTINAL", "OSTOMY"): never an unknown surname. Not
+/// in the word map, which stays small and fast.
 pub(crate) const RARE: u32 = 1 << 12;
 
 /// The first word of some multi-word entry: only there does the phrase
@@ -125,6 +125,9 @@ pub(crate) struct Lexicon {
     phrases: AhoCorasick,
     phrase_flags: Vec<u32>,
     street_suffixes: Vec<&'static str>,
+    /// `english_words_rare.txt`, apart from `words` so that map stays small
+    /// and fast; asked only for words no other list knows.
+    rare: std::collections::HashSet<&'static str, BuildHasherDefault<Fnv>>,
 }
 
 impl Lexicon {
@@ -132,7 +135,7 @@ impl Lexicon {
     /// [`crate::Scrubber`] and reuse it.
     pub(crate) fn new(allow: &[String], deny: &[String]) -> Lexicon {
         let mut words: FastMap<&'static str, u32> =
-            FastMap::with_capacity_and_hasher(400_000, BuildHasherDefault::default());
+            FastMap::with_capacity_and_hasher(200_000, BuildHasherDefault::default());
         let mut phrases: FastMap<&'static str, u32> = FastMap::default();
         let mut add = |e: &'static str, flag: u32| {
             let map = if e.contains(' ') { &mut phrases } else { &mut words };
@@ -149,9 +152,6 @@ impl Lexicon {
         }
         for e in entries(ENGLISH_WORDS) {
             add(e, ENGLISH);
-        }
-        for e in entries(ENGLISH_RARE_WORDS) {
-            add(e, RARE);
         }
         for e in entries(MEDICAL_TERMS) {
             add(e, MEDICAL);
@@ -197,7 +197,13 @@ impl Lexicon {
             phrases,
             phrase_flags: phrase_list.into_iter().map(|(_, f)| f).collect(),
             street_suffixes: entries(STREET_SUFFIXES).collect(),
+            rare: entries(ENGLISH_RARE_WORDS).collect(),
         }
+    }
+
+    /// Whether an upper-case word is in the rare-word list.
+    pub(crate) fn is_rare(&self, upper_word: &str) -> bool {
+        self.rare.contains(upper_word)
     }
 
     /// Cue-list bits of one upper-case word.
@@ -235,5 +241,17 @@ impl Lexicon {
     /// Street suffixes ("AVENUE", "LANE"), for the address pattern.
     pub(crate) fn street_suffixes(&self) -> &[&'static str] {
         &self.street_suffixes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rare_words_are_known_apart_from_the_other_lists() {
+        let lex = Lexicon::new(&[], &[]);
+        assert!(lex.is_rare("MEDIASTINAL") && lex.is_rare("OSTOMY"));
+        assert!(!lex.is_rare("QUACKENBUSH"));
     }
 }

@@ -244,6 +244,19 @@ impl Patterns {
             // to 15 digits in two or more groups.
             Pattern {
                 check: Check::PhoneDigits,
+                needles: &[
+                    "CALL",
+                    "REACH",
+                    "ANSWERING",
+                    "MESSAGE",
+                    "PHONE",
+                    "MOBILE",
+                    "CELL",
+                    "TEL",
+                    "FAX",
+                    "NUMBER",
+                    "REGISTERED",
+                ],
                 ..pat(
                     &format!(
                         r"{b}(?:CALL(?:ED)?(?:[ \t]+(?:ME|HIM|HER|US|THEM))?(?:[ \t]+(?:ON|AT))?|REACH(?:ED)?[ \t]+(?:ME|HIM|HER|US|THEM)[ \t]+(?:ON|AT)|ANSWERING[ \t]+AT|MESSAGES?[ \t]+TO|(?:PHONE|MOBILE|CELL|TEL|TELEPHONE|FAX)(?:[ \t]+(?:NUMBER|NO\.?|#))?[ \t]*(?:IS|:)?|NUMBER[ \t]+IS|REGISTERED)[ \t]*(\(?[0-9]{{2,5}}\)?(?:[ .-]?\(?[0-9]{{2,5}}\)?){{1,4}}){b}"
@@ -254,6 +267,7 @@ impl Patterns {
             },
             Pattern {
                 check: Check::PhoneDigits,
+                needles: &["OFFICE", "FAX", "MOBILE", "CELL", "PHONE"],
                 ..pat(
                     &format!(
                         r"(?:^|[^0-9/.:])(\(?[0-9]{{2,5}}\)?(?:[ .-]?\(?[0-9]{{2,5}}\)?){{1,4}})[ \t]*-?[ \t]*(?:OFFICE|FAX|MOBILE|CELL|HOME PHONE|WORK PHONE){b}"
@@ -278,27 +292,22 @@ impl Patterns {
                 check: Check::HashCode,
                 ..pat(r"#[ \t]?([A-Z]{1,4}[0-9][A-Z0-9-]+|[0-9][A-Z0-9-]{3,})", PhiKind::Id, 1)
             },
-            // Payment card numbers in groups ("4111 1111 1111 1111", "3782-822463-10005"):
-            // account numbers, and no reading is written so.
-            pat(
-                &format!(
-                    r"{b}(?:[0-9]{{4}}(?: [0-9]{{4}}){{2}} [0-9]{{1,7}}|[0-9]{{4}}(?:-[0-9]{{4}}){{2}}-[0-9]{{1,7}}|[0-9]{{4}}[ -][0-9]{{6}}[ -][0-9]{{4,5}}){b}"
-                ),
-                PhiKind::Id,
-                0,
-            ),
-            // International bank account numbers, with or without spaces, when
-            // their check digits hold ("DE89 3704 0044 0532 0130 00").
+            // Account numbers: long bare numbers (nothing clinical has 7+
+            // digits in a row), payment card numbers in groups ("4111 1111 1111
+            // 1111", "3782-822463-10005"; no reading is written so), and
+            // international bank account numbers, with or without spaces, when
+            // their check digits hold ("DE89 3704 0044 0532 0130 00"). One
+            // pattern, so one pass over the text.
             Pattern {
-                check: Check::Iban,
+                check: Check::AccountNumber,
                 ..pat(
-                    &format!(r"{b}((?-i:[A-Z]{{2}})[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,3}})?){b}"),
+                    &format!(
+                        r"{b}(?:[0-9]{{7,}}|[0-9]{{4}}(?: [0-9]{{4}}){{2}} [0-9]{{1,7}}|[0-9]{{4}}(?:-[0-9]{{4}}){{2}}-[0-9]{{1,7}}|[0-9]{{4}}[ -][0-9]{{6}}[ -][0-9]{{4,5}}|(?-i:[A-Z]{{2}})[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,3}})?){b}"
+                    ),
                     PhiKind::Id,
-                    1,
+                    0,
                 )
             },
-            // Long bare numbers: nothing clinical has 7+ digits in a row.
-            pat(&format!(r"{b}[0-9]{{7,}}{b}"), PhiKind::Id, 0),
             // --- geography
             pat(&format!(r"{b}{states}\.?,?[ \t]+([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
             pat(&format!(r"{b}ZIP(?:[ \t]*CODE)?[ \t:#]*([0-9]{{5}}(?:-[0-9]{{4}})?){b}"), PhiKind::Location, 1),
@@ -308,7 +317,7 @@ impl Patterns {
                 ..pat(&format!(r"{b}(P\.?[ \t]?O\.?[ \t]*BOX[ \t]*#?[ \t]*[0-9]+){b}"), PhiKind::Location, 1)
             },
             Pattern {
-                needles: &["APT", "APARTMENT", "SUITE", "STE"],
+                needles: &["APT", "SUITE", "STE ", "STE."],
                 ..pat(
                     &format!(r"{b}(?:APT|APARTMENT|SUITE|STE)\.?[ \t]*#?[ \t]*([0-9]+[A-Z]?|[A-Z][0-9]+){b}"),
                     PhiKind::Location,
@@ -366,9 +375,12 @@ impl Patterns {
             if !p.needles.is_empty() && !p.needles.iter().any(|n| upper.contains(n)) {
                 continue;
             }
-            if p.group == 0 && p.check == Check::None {
+            if p.group == 0 {
                 // No capture group needed: the faster search.
                 for m in p.re.find_iter(text) {
+                    if !p.check.passes(text, m.start(), m.end(), lex) {
+                        continue;
+                    }
                     if p.kind == PhiKind::Phone && is_round_range(m.as_str()) {
                         continue;
                     }

@@ -189,7 +189,15 @@ pub(crate) fn tokenize(text: &str, upper: &str, lex: &Lexicon) -> Vec<Token> {
             lex.flags(&key) | lex.flags(base)
         } else {
             let f = lex.flags(word);
-            if f == 0 && (drug_stem(word) || clinical_ending(word)) { crate::dictionary::MEDICAL } else { f }
+            if f != 0 {
+                f
+            } else if drug_stem(word) || clinical_ending(word) {
+                crate::dictionary::MEDICAL
+            } else if lex.is_rare(word) {
+                crate::dictionary::RARE
+            } else {
+                0
+            }
         };
         let cues = if flags & crate::dictionary::CUE != 0 { lex.cues(word) } else { 0 };
         let case = case_of(&text[s..i]);
