@@ -108,20 +108,22 @@ def zip_places():
     return places
 
 
+def scowl_lower(package, dict_file, min_len):
+    """Upper-cased lower-case entries of a Debian SCOWL word-list package.
+
+    Capitalised entries are proper nouns (names, places): those are exactly
+    what must NOT make a token look harmless, so they are left out.
+    """
+    deb = glob.glob(os.path.join(SRC, f"{package}_*.deb"))[0]
+    dest = os.path.join(SRC, f"{package}-unpacked")
+    subprocess.check_call(["dpkg-deb", "-x", deb, dest])
+    with open(os.path.join(dest, "usr/share/dict", dict_file), encoding="utf-8") as f:
+        return {w.upper() for w in (line.strip() for line in f) if re.fullmatch(rf"[a-z]{{{min_len},}}", w)}
+
+
 def english():
     """Lower-case entries of Debian's wamerican (SCOWL; permissive licence)."""
-    deb = glob.glob(os.path.join(SRC, "wamerican_*.deb"))[0]
-    dest = os.path.join(SRC, "wamerican-unpacked")
-    subprocess.check_call(["dpkg-deb", "-x", deb, dest])
-    words = set()
-    with open(os.path.join(dest, "usr/share/dict/american-english"), encoding="utf-8") as f:
-        for line in f:
-            w = line.strip()
-            # Capitalised entries are proper nouns (names, places): those are
-            # exactly what must NOT make a token look harmless.
-            if re.fullmatch(r"[a-z]{2,}", w):
-                words.add(w.upper())
-    return words
+    return scowl_lower("wamerican", "american-english", 2)
 
 
 def english_rare(common, names):
@@ -134,16 +136,7 @@ def english_rare(common, names):
     change their standing, and short ones (under four letters) too, being
     mostly abbreviations notes use for something else.
     """
-    deb = glob.glob(os.path.join(SRC, "wamerican-huge_*.deb"))[0]
-    dest = os.path.join(SRC, "wamerican-huge-unpacked")
-    subprocess.check_call(["dpkg-deb", "-x", deb, dest])
-    words = set()
-    with open(os.path.join(dest, "usr/share/dict/american-english-huge"), encoding="utf-8") as f:
-        for line in f:
-            w = line.strip()
-            if re.fullmatch(r"[a-z]{4,}", w) and w.upper() not in common and w.upper() not in names:
-                words.add(w.upper())
-    return words
+    return scowl_lower("wamerican-huge", "american-english-huge", 4) - common - names
 
 
 def main():
