@@ -80,6 +80,29 @@ fn dictionary_alone(c: &mut Ctx<'_>) {
             c.mark(i, kind);
         }
     }
+    // "Follow-up with Martin Karlsen", "Hedda Pettersson of Sumitomo": in
+    // mixed-case prose, a capitalised first name right before a capitalised
+    // word that is a surname and no English word (or in no list at all) is a
+    // full name, even with no cue and even when the first name is also a word.
+    if c.mixed {
+        for i in 0..c.toks.len().saturating_sub(1) {
+            let j = i + 1;
+            let (a, b) = (&c.toks[i], &c.toks[j]);
+            if a.case == Case::Title
+                && b.case == Case::Title
+                && a.has(FIRST)
+                && c.candidate(i)
+                && c.candidate(j)
+                && c.gap_after(i) == " "
+                && !c.is(j, bit::FACILITY_KEYWORDS | bit::WARD_WORDS | bit::POST_TITLES)
+                && !crate::patterns::is_state(c.up(i))
+                && ((b.has(LAST) && !b.has(ENGLISH | PLACE)) || c.unknown(j))
+            {
+                c.mark(i, PhiKind::Name);
+                c.mark(j, PhiKind::Name);
+            }
+        }
+    }
 }
 
 /// "E. WELSH", "Q. LANDER": an initial, a period and a listed or unknown
@@ -550,7 +573,12 @@ fn propagate(c: &mut Ctx<'_>) {
                 let j = i + 1;
                 // After a name, any listed surname follows, even an
                 // English word ("Yosemite Pig", "Mary White").
-                let tight = c.gap_after(i).trim().is_empty() && c.candidate(j) && !c.is(j, bit::NOT_AFTER_TITLE);
+                // In mixed-case prose a surname is capitalised: "Amber Watson fan",
+                // "Kovář began" go on in lower case.
+                let tight = c.gap_after(i).trim().is_empty()
+                    && c.candidate(j)
+                    && !c.is(j, bit::NOT_AFTER_TITLE)
+                    && !(c.mixed && c.toks[j].case == Case::Lower);
                 let surname = tight && c.toks[j].has(LAST);
                 // After a first name, a word in no list is a surname even
                 // when it is one letter from a word ("Nancy Cetrone"); in

@@ -603,3 +603,15 @@ fn accented_names_international_phones_greetings_and_suites() {
     assert_gone("She lives at 213 Endeavour Lane, Suite 222.", "Endeavour");
     assert_gone("She lives at 213 Endeavour Lane, Suite 222.", "222");
 }
+
+#[test]
+fn first_name_and_surname_without_a_cue_in_mixed_case() {
+    assert_gone("The award went to Hedda Quackenbush of the choir.", "Quackenbush");
+    assert_gone("The award went to Hedda Quackenbush of the choir.", "Hedda");
+    // A name does not run on into the lower-case word after it.
+    let text = "She was a huge Amber Quackenbush fan back then.";
+    assert!(found(text).iter().all(|(w, _)| w != "fan"), "{:?}", found(text));
+    // A state or a facility word is no part of a person's name.
+    let text = "Pt went to UOf Maryland Hosp and had ST elevations.";
+    assert!(found(text).iter().all(|(w, _)| w != "Hosp"), "{:?}", found(text));
+}
