@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use phivault_audit::alerts::AlertStatus;
+use phivault_audit::alerts::{self, AlertStatus, FindingError};
 use phivault_audit::{Outcome, clip};
 use phivault_fhir::{IssueType, format_instant};
 use serde::Deserialize;
@@ -188,16 +188,16 @@ pub(crate) async fn record_finding(
     // The finding is stored first and the entry says what became of it.
     let reviewer = caller.principal.user_id.clone().unwrap_or_default();
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
-    let refusal = match state.alerts.review_alert(id, finding, &reviewer, now).await {
-        Ok(true) => None,
-        Ok(false) => match state.alerts.alert(id).await {
-            Ok(None) => Some(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such alert")),
-            Ok(Some(_)) => {
-                Some(ApiError::new(StatusCode::CONFLICT, IssueType::Conflict, "the alert was already reviewed"))
-            }
-            Err(e) => Some(unavailable(e)),
-        },
-        Err(e) => Some(unavailable(e)),
+    let refusal = match alerts::record_finding(state.alerts.as_ref(), id, finding, &reviewer, now).await {
+        Ok(()) => None,
+        Err(e @ FindingError::NotAFinding) => {
+            Some(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, e.to_string()))
+        }
+        Err(FindingError::NotFound) => Some(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such alert")),
+        Err(e @ FindingError::AlreadyReviewed) => {
+            Some(ApiError::new(StatusCode::CONFLICT, IssueType::Conflict, e.to_string()))
+        }
+        Err(FindingError::Store(e)) => Some(unavailable(e)),
     };
     let (outcome, reason) = match &refusal {
         None => (Outcome::Success, None),

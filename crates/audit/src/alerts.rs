@@ -136,6 +136,44 @@ pub trait AlertStore: Send + Sync + std::fmt::Debug {
     async fn set_flagged(&self, patient_id: &str, flagged: bool, by: &str, now_ms: i64) -> Result<bool, StoreError>;
 }
 
+/// Why a finding could not be recorded. The texts are safe to show: ids at most.
+#[derive(Debug, thiserror::Error)]
+pub enum FindingError {
+    /// Only `benign` and `violation` are findings; `open` is no review.
+    #[error("a finding is benign or violation")]
+    NotAFinding,
+    #[error("there is no such alert")]
+    NotFound,
+    /// Reviews are final: a second finding would rewrite the record of the first.
+    #[error("the alert was already reviewed")]
+    AlreadyReviewed,
+    #[error("the alert queue cannot be written")]
+    Store(#[from] StoreError),
+}
+
+/// Records the privacy officer's finding on an open alert, once. Every way in (the API,
+/// the review page, the CLI) goes through here, so they agree on what a finding is and on
+/// when one is refused; deciding who may review, and auditing it, stay with the caller.
+pub async fn record_finding(
+    store: &dyn AlertStore,
+    id: &str,
+    finding: AlertStatus,
+    reviewer: &str,
+    now_ms: i64,
+) -> Result<(), FindingError> {
+    if finding == AlertStatus::Open {
+        return Err(FindingError::NotAFinding);
+    }
+    if store.review_alert(id, finding, reviewer, now_ms).await? {
+        return Ok(());
+    }
+    // Nothing changed: tell a missing alert from a reviewed one.
+    match store.alert(id).await? {
+        None => Err(FindingError::NotFound),
+        Some(_) => Err(FindingError::AlreadyReviewed),
+    }
+}
+
 /// Entries judged per run at most, so one run stays short however far behind it is.
 const RUN_MAX: u64 = 50_000;
 const PAGE: u64 = 5_000;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use phivault_audit::alerts::{AlertMonitor, AlertStatus, AlertStore};
+use phivault_audit::alerts::{AlertMonitor, AlertStatus, AlertStore, FindingError, record_finding};
 use phivault_audit::detect::{AlertKind, DetectionRules, Watchlist};
 use phivault_audit::{AuditEvent, AuditLog, Outcome};
 use phivault_store::SqlStore;
@@ -86,6 +86,18 @@ async fn two_nodes_raise_each_alert_once_and_reviews_are_final() {
         let reviewed = store.alert(&id).await.expect("read").expect("exists");
         assert_eq!((reviewed.status, reviewed.reviewed_by.as_deref()), (AlertStatus::Benign, Some("user-po")));
         assert_eq!(store.alerts(Some(AlertStatus::Open), 100).await.expect("open").len(), 2, "{engine}");
+
+        // The one way every adapter records a finding: refusals say why.
+        let next = stored[1].id.clone();
+        let r = record_finding(&store, &next, AlertStatus::Open, "user-po", NOON).await;
+        assert!(matches!(r, Err(FindingError::NotAFinding)), "{engine}: {r:?}");
+        let r = record_finding(&store, "no-such-alert", AlertStatus::Benign, "user-po", NOON).await;
+        assert!(matches!(r, Err(FindingError::NotFound)), "{engine}: {r:?}");
+        record_finding(&store, &next, AlertStatus::Violation, "user-po", NOON).await.expect("first finding");
+        let r = record_finding(&other, &next, AlertStatus::Benign, "user-po2", NOON).await;
+        assert!(matches!(r, Err(FindingError::AlreadyReviewed)), "{engine}: {r:?}");
+        let reviewed = store.alert(&next).await.expect("read").expect("exists");
+        assert_eq!((reviewed.status, reviewed.reviewed_by.as_deref()), (AlertStatus::Violation, Some("user-po")));
 
         // Flags.
         assert!(store.set_flagged("p-vip", true, "os:root", NOON).await.expect("flag"));

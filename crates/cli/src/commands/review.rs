@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use phivault_audit::alerts::{Alert, AlertMonitor, AlertStatus, AlertStore};
+use phivault_audit::alerts::{Alert, AlertMonitor, AlertStatus, AlertStore, FindingError};
 use phivault_audit::detect::{AlertKind, DetectionRules, NewAlert, Watchlist};
 use phivault_audit::{AuditEvent, Outcome};
 use phivault_service::IntegrityReport;
@@ -234,18 +234,15 @@ pub async fn alerts(services: &Services, rules: &DetectionRules, action: AlertAc
             }
         }
         AlertAction::Review { id, finding } => {
-            let finding = match AlertStatus::parse(&finding) {
-                Some(f @ (AlertStatus::Benign | AlertStatus::Violation)) => f,
-                _ => bail!("--finding is benign or violation"),
-            };
-            if store.alert(&id).await?.is_none() {
-                bail!("there is no alert {id}");
-            }
+            let finding = AlertStatus::parse(&finding).context("--finding is benign or violation")?;
             let reviewer = format!("os:{}", os_login());
-            if !store.review_alert(&id, finding, &reviewer, now_ms()).await? {
-                bail!("alert {id} was already reviewed");
+            match phivault_audit::alerts::record_finding(store.as_ref(), &id, finding, &reviewer, now_ms()).await {
+                Ok(()) => println!("alert {id} marked {}", finding.code()),
+                Err(FindingError::NotAFinding) => bail!("--finding is benign or violation"),
+                Err(FindingError::NotFound) => bail!("there is no alert {id}"),
+                Err(FindingError::AlreadyReviewed) => bail!("alert {id} was already reviewed"),
+                Err(FindingError::Store(e)) => return Err(e.into()),
             }
-            println!("alert {id} marked {}", finding.code());
         }
         AlertAction::Flag { patient_id } | AlertAction::Unflag { patient_id }
             if !phivault_fhir::is_valid_id(&patient_id) =>
