@@ -62,7 +62,7 @@ pub(crate) const NOT_AFTER_TITLE: &[&str] = &[
 #[rustfmt::skip]
 pub(crate) const VERB_CUES: &[&str] = &[
     "PER", "PAGED", "NOTIFIED", "INFORMED", "UPDATED", "ASKED", "TOLD", "CONTACTED", "PAGING",
-    "CALLED", "CALLING", "PAGE", "REACH", "REACHED",
+    "CALLED", "CALLING", "PAGE", "REACH", "REACHED", "SAYS", "SAID",
 ];
 
 /// Verbs that take a name after "WITH".
@@ -97,7 +97,8 @@ pub(crate) const FROM_VERBS: &[&str] = &[
 #[rustfmt::skip]
 pub(crate) const POST_CUES: &[&str] = &[
     "AWARE", "NOTIFIED", "PAGED", "CALLED", "VISITED", "UPDATED", "PRESENT", "INFORMED", "CALLS",
-    "VISITING", "STATES", "STATED", "REPORTS", "REPORTED", "ASKED", "AGREES",
+    "VISITING", "STATES", "STATED", "REPORTS", "REPORTED", "ASKED", "AGREES", "SAYS", "SAID",
+    "EXPLAINED", "WROTE",
 ];
 
 /// Words that end a facility name; the words before them are its name.

@@ -615,3 +615,12 @@ fn first_name_and_surname_without_a_cue_in_mixed_case() {
     let text = "Pt went to UOf Maryland Hosp and had ST elevations.";
     assert!(found(text).iter().all(|(w, _)| w != "Hosp"), "{:?}", found(text));
 }
+
+#[test]
+fn names_told_by_says_and_said() {
+    assert_gone("\"We will be fine,\" says Quackenbush in a letter.", "Quackenbush");
+    assert_gone("Her neighbour Wiktor Quackenbush said she fell.", "Quackenbush");
+    for text in ["Pt says pain is better today.", "Wife said pt slept well.", "MD SAID OK TO EXTUBATE."] {
+        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "{text}: {:?}", found(text));
+    }
+}
