@@ -624,3 +624,33 @@ fn names_told_by_says_and_said() {
         assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "{text}: {:?}", found(text));
     }
 }
+
+#[test]
+fn arbitrary_unicode_never_panics_and_spans_stay_on_char_boundaries() {
+    // Pieces an attacker or a pasted document could bring: accents, combining marks,
+    // curly and straight apostrophes, zero-width and non-breaking spaces, emoji, CJK,
+    // right-to-left text, digits and the punctuation the patterns look at.
+    const PIECES: &[&str] = &[
+        "José", "Muñoz", "O’", "'", "e\u{301}", "\u{200d}", "\u{a0}", "\u{feff}", "😀", "王", "שלום", "Dr.", "Ms", " ",
+        " ", "\n", "-", "/", "+", "(", ")", ".", ",", "#", "7", "22", "2093", "410", "555", "0199", "DE89", "Ł", "ß",
+        "ǅ", "İ", "ﬁ", "Σ", "a", "Z", "St", "Apt", "call", "on", "Dear",
+    ];
+    let mut state: u64 = 0x2093_0722;
+    let mut next = |n: usize| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % n
+    };
+    for _ in 0..3000 {
+        let len = 1 + next(40);
+        let text: String = (0..len).map(|_| PIECES[next(PIECES.len())]).collect();
+        let spans = scrubber().find(&text);
+        for w in spans.windows(2) {
+            assert!(w[0].end <= w[1].start, "{text:?}: {spans:?}");
+        }
+        for s in &spans {
+            assert!(s.start < s.end && text.is_char_boundary(s.start) && text.is_char_boundary(s.end), "{text:?}");
+        }
+        let masked = scrubber().redact(&text, Replacement::Mask);
+        assert_eq!(masked.chars().count(), text.chars().count(), "{text:?}");
+    }
+}
