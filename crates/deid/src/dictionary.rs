@@ -92,6 +92,14 @@ fn entries(list: &'static str) -> impl Iterator<Item = &'static str> {
     list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
+/// The key a caller's word is stored under: the key the tokenizer looks a
+/// written word up by (upper case, accents folded), so a deny word "Peña"
+/// finds "PEÑA" and "pena" in a note.
+fn lookup_key(word: &str) -> String {
+    let upper = word.trim().to_ascii_uppercase();
+    if upper.is_ascii() { upper } else { crate::tokens::fold_word(&upper) }
+}
+
 /// FNV-1a: the keys are short words and the table is fixed at build time
 /// (lookups cannot be made to collide more by the input), so the DoS
 /// resistance of SipHash buys nothing here and its cost shows in profiles.
@@ -185,10 +193,10 @@ impl Lexicon {
             .expect("embedded phrase list fits the automaton");
         let mut extra: HashMap<String, u32> = HashMap::new();
         for w in allow {
-            *extra.entry(w.trim().to_ascii_uppercase()).or_insert(0) |= MEDICAL;
+            *extra.entry(lookup_key(w)).or_insert(0) |= MEDICAL;
         }
         for w in deny {
-            *extra.entry(w.trim().to_ascii_uppercase()).or_insert(0) |= DENY;
+            *extra.entry(lookup_key(w)).or_insert(0) |= DENY;
         }
         Lexicon {
             words,

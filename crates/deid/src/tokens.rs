@@ -107,7 +107,7 @@ fn fold(c: char) -> Option<&'static str> {
 /// The upper-case ASCII key a non-ASCII word is looked up by: accents
 /// folded, curly apostrophes straightened; letters with no ASCII form kept
 /// (upper-cased), so such a word is simply in no list.
-fn fold_word(word: &str) -> String {
+pub(crate) fn fold_word(word: &str) -> String {
     let mut key = String::with_capacity(word.len());
     for c in word.chars() {
         match fold(c) {

@@ -438,3 +438,17 @@ fn very_deep_input_does_not_overflow_the_stack() {
     assert!(res == Err(DeidError::TooDeep { limit: 64 }));
     std::mem::forget(r);
 }
+
+#[test]
+fn accented_names_from_the_record_are_found_however_the_note_writes_them() {
+    // Names that are also English words: only the record gives them away.
+    let patient = json!({"resourceType": "Patient", "id": "p1",
+        "name": [{"family": "Bellé", "given": ["Rosé"]}]});
+    let obs = json!({"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p1"},
+        "valueString": "Visit: ROSÉ BELLÉ seen today; the rose belle note was filed."});
+    let out = sh().deidentify_knowing(&obs, &[&patient]).expect("ok");
+    let s = text(&out).to_lowercase();
+    for gone in ["rosé", "bellé", "rose belle"] {
+        assert!(!s.contains(gone), "{gone} survived in {s}");
+    }
+}

@@ -155,6 +155,13 @@ fn config_allow_deny_and_skip() {
     });
     let out = s.redact("NICHOLSON SAW ZORBLAX ON 7/22/2093", Replacement::TypedPlaceholder);
     assert_eq!(out, "NICHOLSON SAW [NAME] ON 7/22/2093");
+    // A deny word with accents finds the word however it is written: accents and case
+    // fold the same way for the caller's words as for the note's.
+    let s = Scrubber::new(ScrubberConfig { deny: vec!["Zorbläx".into()], ..ScrubberConfig::default() });
+    for text in ["seen with zorbläx today", "SEEN WITH ZORBLÄX TODAY", "seen with Zorblax today"] {
+        let out = s.redact(text, Replacement::TypedPlaceholder);
+        assert!(out.contains("[NAME]") && !out.to_lowercase().contains("zorbl"), "{text}: {out}");
+    }
 }
 
 #[test]

@@ -52,6 +52,12 @@ impl Known {
         let s = s.trim();
         if s.len() >= MIN_KNOWN_LEN {
             self.values.push((s.to_string(), kind));
+            // The matcher ignores case for ASCII letters only: "Muñoz" in the record
+            // must also find "MUÑOZ" and "Munoz" in a note.
+            if !s.is_ascii() {
+                self.values.push((s.to_uppercase(), kind));
+                self.values.push((crate::tokens::fold_word(s), kind));
+            }
         }
     }
 
