@@ -78,6 +78,13 @@ pub enum Filter {
     Scope { patients: Option<Vec<String>>, unassigned: bool },
     /// Has none of `terms` for `param` (e.g. excluded security labels).
     WithoutTerms { param: &'static str, terms: Vec<BlindTerm> },
+    /// Comes after this position in `(last_updated, id)` order: a keyset page of a walk
+    /// sorted by `_lastUpdated` ascending, which neither skips nor repeats a record when
+    /// others change between pages (offsets do both).
+    After { last_updated_ms: i64, id: String },
+    /// Last updated at or before this millisecond (`_lastUpdated=le` works at the
+    /// precision of its text, a whole second at best).
+    UpdatedAtMost(i64),
 }
 
 /// A search over current versions of one resource type.

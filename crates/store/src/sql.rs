@@ -232,6 +232,18 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     .list(terms.iter().map(|t| Arg::Blob(t.to_vec())))
                     .push(")");
             }
+            Filter::After { last_updated_ms, id } => {
+                sql.push("(r.last_updated_ms > ")
+                    .arg(Arg::Int(*last_updated_ms))
+                    .push(" OR (r.last_updated_ms = ")
+                    .arg(Arg::Int(*last_updated_ms))
+                    .push(" AND r.id > ")
+                    .arg(Arg::Text(id.clone()))
+                    .push("))");
+            }
+            Filter::UpdatedAtMost(ms) => {
+                sql.push("r.last_updated_ms <= ").arg(Arg::Int(*ms));
+            }
             Filter::LastUpdated(conditions) => {
                 // A last-updated time is the one-millisecond range [t, t + 1).
                 any_of(sql, conditions, |sql, c| {

@@ -151,3 +151,50 @@ async fn k_anonymity_below_the_floor_fails_the_export_and_expired_jobs_vanish() 
         assert_eq!((left, jobs), (0, 0), "{engine}");
     }
 }
+
+#[tokio::test]
+async fn export_pages_neither_skip_nor_repeat_when_records_change_between_pages() {
+    use phivault_service::Clock;
+    use phivault_service::access::{ExportLevel, ExportWindow};
+    for engine in engines() {
+        let (store, _db, _) = fresh_store(engine).await;
+        let records = records(store.clone());
+        // 800 observations loaded in one transaction: many share a last-updated instant,
+        // so the page boundary falls inside a run of equal times.
+        load(&records, 2, 400).await;
+        let guarded = phivault_testkit::guarded(
+            records.clone(),
+            store.clone(),
+            phivault_policy::Policies::defaults().expect("default policies"),
+        );
+        let window = ExportWindow { since_ms: None, until_ms: SystemClock.now_ms() };
+        let first = guarded
+            .export_page(&researcher(), "Observation", &ExportLevel::System, window, None)
+            .await
+            .expect("first page")
+            .value;
+        let mut seen: Vec<String> = first.items.iter().map(|i| i.resource.id.clone()).collect();
+        assert_eq!(seen.len(), phivault_service::access::EXPORT_PAGE, "{engine}: a full first page");
+        let next = first.next.expect("more pages");
+
+        // A record of the first page changes while the export runs: it moves to the end of
+        // the last-updated order. With offsets the next page would skip one record and
+        // repeat this one; the cursor and the window do neither.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let moved = records.read("Observation", &seen[0], None).await.expect("read");
+        let mut body = moved.body.clone();
+        body["status"] = json!("amended");
+        records.update("Observation", &moved.id, body, None).await.expect("update");
+
+        let second = guarded
+            .export_page(&researcher(), "Observation", &ExportLevel::System, window, Some(&next))
+            .await
+            .expect("second page")
+            .value;
+        assert!(second.next.is_none(), "{engine}: two pages hold 800 records");
+        seen.extend(second.items.iter().map(|i| i.resource.id.clone()));
+        let unique: std::collections::BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "{engine}: no record exported twice");
+        assert_eq!(seen.len(), 800, "{engine}: every record exported once");
+    }
+}

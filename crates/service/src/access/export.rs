@@ -41,15 +41,34 @@ pub struct ExportItem {
 #[derive(Debug, Clone)]
 pub struct ExportPage {
     pub items: Vec<ExportItem>,
-    pub has_more: bool,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<ExportCursor>,
+}
+
+/// Where an export's walk over one type stands: the last record read (refused ones too),
+/// in `(last_updated, id)` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportCursor {
+    pub last_updated_ms: i64,
+    pub id: String,
+}
+
+/// The window an export reads: changed at or after `since_ms` (`_since`) and not after
+/// `until_ms` (the manifest's `transactionTime`: a record changed while the export runs
+/// belongs to the next export, and its move cannot make a page skip another record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportWindow {
+    pub since_ms: Option<i64>,
+    pub until_ms: i64,
 }
 
 /// Records read per page of an export.
 pub const EXPORT_PAGE: usize = 500;
 
-fn page_request(resource_type: &str, since_ms: Option<i64>) -> Result<SearchRequest, RecordError> {
-    let mut query = vec![("_count".to_owned(), EXPORT_PAGE.to_string())];
-    if let Some(since) = since_ms {
+fn page_request(resource_type: &str, window: ExportWindow) -> Result<SearchRequest, RecordError> {
+    let mut query =
+        vec![("_count".to_owned(), EXPORT_PAGE.to_string()), ("_sort".to_owned(), "_lastUpdated".to_owned())];
+    if let Some(since) = window.since_ms {
         query.push(("_lastUpdated".to_owned(), format!("ge{}", format_instant(since))));
     }
     Ok(parse_search(resource_type, &query, true)?)
@@ -83,20 +102,20 @@ impl GuardedRecords {
         Ok(Granted { value: allowed, policy_ids })
     }
 
-    /// One page of `resource_type` at `level`, changed at or after `since_ms`: each record
+    /// One page of `resource_type` at `level` in `window`, after `after`: each record
     /// decided (`export`), masked; refused ones are left out.
     pub async fn export_page(
         &self,
         accessor: &Accessor,
         resource_type: &str,
         level: &ExportLevel,
-        since_ms: Option<i64>,
-        offset: u64,
+        window: ExportWindow,
+        after: Option<&ExportCursor>,
     ) -> Result<Granted<ExportPage>, RecordError> {
         let asking = self.asking(accessor).await?;
         let scope = asking.scope(Action::Export, resource_type);
         if scope.is_empty() {
-            return Ok(Granted { value: ExportPage { items: Vec::new(), has_more: false }, policy_ids: Vec::new() });
+            return Ok(Granted { value: ExportPage { items: Vec::new(), next: None }, policy_ids: Vec::new() });
         }
         let mut filters = self.scope_filters(&scope, true);
         match level {
@@ -104,9 +123,18 @@ impl GuardedRecords {
             ExportLevel::AllPatients => filters.push(Filter::Scope { patients: None, unassigned: false }),
             ExportLevel::Patients(ids) => filters.push(Filter::Compartment(ids.clone())),
         }
-        let request = page_request(resource_type, since_ms)?;
-        let page = self.records.search_in(resource_type, &request, offset, filters).await?;
-        let has_more = page.count > 0 && offset + page.count < page.total;
+        filters.push(Filter::UpdatedAtMost(window.until_ms));
+        if let Some(after) = after {
+            filters.push(Filter::After { last_updated_ms: after.last_updated_ms, id: after.id.clone() });
+        }
+        let request = page_request(resource_type, window)?;
+        let page = self.records.search_in(resource_type, &request, 0, filters).await?;
+        // A full page may have more after it; the cursor is the last record read,
+        // whatever the policies then decide about it.
+        let next = (page.resources.len() >= EXPORT_PAGE)
+            .then(|| page.resources.last())
+            .flatten()
+            .map(|r| ExportCursor { last_updated_ms: r.last_updated_ms, id: r.id.clone() });
         let mut items = Vec::with_capacity(page.resources.len());
         let mut policy_ids = scope.policy_ids;
         for mut resource in page.resources {
@@ -119,7 +147,7 @@ impl GuardedRecords {
         }
         policy_ids.sort();
         policy_ids.dedup();
-        Ok(Granted { value: ExportPage { items, has_more }, policy_ids })
+        Ok(Granted { value: ExportPage { items, next }, policy_ids })
     }
 
     /// The patients of a Group the caller may read (`Group.member.entity` references to

@@ -18,7 +18,7 @@ mod membership;
 mod store;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
-pub use export::{EXPORT_PAGE, ExportItem, ExportLevel, ExportPage};
+pub use export::{EXPORT_PAGE, ExportCursor, ExportItem, ExportLevel, ExportPage, ExportWindow};
 pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,
 };

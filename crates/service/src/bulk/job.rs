@@ -8,7 +8,7 @@ use phivault_deid::fhir::{Deidentifier, KAnonymity, Profile, QuasiIdentifiers};
 use phivault_fhir::{FhirError, IssueType};
 
 use super::store::{ExportFile, ExportJob, ExportStore, JobStatus};
-use crate::access::{Accessor, ExportLevel, Granted, GuardedRecords};
+use crate::access::{Accessor, ExportCursor, ExportLevel, ExportWindow, Granted, GuardedRecords};
 use crate::{Clock, KeySource, RecordError};
 
 /// De-identification profiles an export may ask for.
@@ -229,11 +229,12 @@ impl Exporter {
             let file_no = job.files.len() as u32;
             let mut file = ExportFile { resource_type: resource_type.clone(), count: 0, chunks: 0 };
             let mut buffer: Vec<u8> = Vec::with_capacity(super::CHUNK_BYTES + 64 * 1024);
-            let mut offset = 0;
+            let window = ExportWindow { since_ms: job.since_ms, until_ms: job.transaction_ms };
+            let mut after: Option<ExportCursor> = None;
             loop {
                 let page = self
                     .records
-                    .export_page(accessor, &resource_type, level, job.since_ms, offset)
+                    .export_page(accessor, &resource_type, level, window, after.as_ref())
                     .await
                     .map_err(|e| format!("reading {resource_type} failed: {}", error_code(&e)))?;
                 policy_ids.extend(page.policy_ids);
@@ -278,10 +279,10 @@ impl Exporter {
                     }
                 }
                 job.written += count;
-                if !page.value.has_more {
-                    break;
+                match page.value.next {
+                    Some(next) => after = Some(next),
+                    None => break,
                 }
-                offset += crate::access::EXPORT_PAGE as u64;
                 // A sign of life, and the moment to notice a cancellation.
                 job.updated_ms = self.clock.now_ms();
                 job.expires_ms = job.updated_ms + ABANDONED_MS;
