@@ -21,6 +21,31 @@ pub enum Precision {
     Time,
 }
 
+impl DateRange {
+    /// The range in Unix milliseconds, for values stored to the millisecond (a resource's
+    /// `lastUpdated`). A time written with a fraction of a second is as narrow as its
+    /// digits (`…:05.123Z` is one millisecond wide, `…:05.1Z` a tenth of a second); any
+    /// other value spans its whole seconds. `written` is the text the range was parsed from.
+    pub fn millis(&self, written: &str) -> (i64, i64) {
+        let (lo, hi) = (self.lo.saturating_mul(1000), self.hi.saturating_mul(1000));
+        if self.precision != Precision::Time {
+            return (lo, hi);
+        }
+        let time = written.split_once('T').map_or("", |(_, t)| t);
+        let digits: String = match time.split_once('.') {
+            Some((_, rest)) => rest.chars().take_while(char::is_ascii_digit).collect(),
+            None => String::new(),
+        };
+        if digits.is_empty() {
+            return (lo, hi);
+        }
+        let kept = &digits[..digits.len().min(3)];
+        let width = 10_i64.pow(3 - kept.len() as u32);
+        let offset = kept.parse::<i64>().unwrap_or(0) * width;
+        (lo + offset, lo + offset + width)
+    }
+}
+
 fn num(s: &str, len: usize) -> Option<i32> {
     (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
@@ -146,6 +171,20 @@ mod tests {
         assert_eq!(short.lo, 320_630_400 + 10 * 3600);
         let frac = parse_date_range("2024-03-01T09:30:00.123Z").expect("fraction");
         assert_eq!(frac.precision, Precision::Time);
+        // Milliseconds: as narrow as the digits written, whole seconds otherwise.
+        let second = 1_709_285_400_i64 * 1000;
+        assert_eq!(frac.millis("2024-03-01T09:30:00.123Z"), (second + 123, second + 124));
+        let tenth = parse_date_range("2024-03-01T09:30:00.1Z").expect("tenth");
+        assert_eq!(tenth.millis("2024-03-01T09:30:00.1Z"), (second + 100, second + 200));
+        let micro = parse_date_range("2024-03-01T09:30:00.123456+00:00").expect("micro");
+        assert_eq!(micro.millis("2024-03-01T09:30:00.123456+00:00"), (second + 123, second + 124));
+        let whole = parse_date_range("2024-03-01T09:30:00Z").expect("whole");
+        assert_eq!(whole.millis("2024-03-01T09:30:00Z"), (second, second + 1000));
+        let day = parse_date_range("2024-03-01").expect("day");
+        assert_eq!(
+            day.millis("2024-03-01"),
+            (second - (9 * 3600 + 30 * 60) * 1000, second - (9 * 3600 + 30 * 60) * 1000 + 86_400_000)
+        );
     }
 
     #[test]

@@ -82,9 +82,6 @@ pub enum Filter {
     /// sorted by `_lastUpdated` ascending, which neither skips nor repeats a record when
     /// others change between pages (offsets do both).
     After { last_updated_ms: i64, id: String },
-    /// Last updated at or before this millisecond (`_lastUpdated=le` works at the
-    /// precision of its text, a whole second at best).
-    UpdatedAtMost(i64),
 }
 
 /// A search over current versions of one resource type.

@@ -1,7 +1,7 @@
 //! A small SQL builder: numbered `$n` placeholders (understood by both engines) and owned
 //! arguments, so dynamic search SQL never splices a value into the text.
 
-use phivault_fhir::search::{DateCondition, DateOp, Sort};
+use phivault_fhir::search::{DateOp, Sort};
 use phivault_service::{Filter, StoreQuery};
 use sqlx::Any;
 
@@ -109,9 +109,10 @@ impl Sql {
 pub(crate) const VERSION_COLUMNS: &str =
     "r.resource_type, r.id, r.version, r.last_updated_ms, r.body, k.key_id, k.scope, k.kek_id, k.wrapped, k.created_ms";
 
-fn date_condition(sql: &mut Sql, lo_col: &str, hi_col: &str, c: &DateCondition, scale: i64) {
-    let (lo, hi) = (Arg::Int(c.lo.saturating_mul(scale)), Arg::Int(c.hi.saturating_mul(scale)));
-    match c.op {
+/// Compares the stored range `[lo_col, hi_col)` with the searched `[lo, hi)` as `op` says.
+fn date_condition(sql: &mut Sql, lo_col: &str, hi_col: &str, op: DateOp, (lo, hi): (i64, i64)) {
+    let (lo, hi) = (Arg::Int(lo), Arg::Int(hi));
+    match op {
         DateOp::Eq => sql.push(&format!("({lo_col} >= ")).arg(lo).push(&format!(" AND {hi_col} <= ")).arg(hi).push(")"),
         DateOp::Lt => sql.push(&format!("{lo_col} < ")).arg(lo),
         DateOp::Gt => sql.push(&format!("{hi_col} > ")).arg(hi),
@@ -182,7 +183,7 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     .push(" AND d.param = ")
                     .arg(Arg::Text(param.to_string()))
                     .push(" AND ");
-                any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c, 1));
+                any_of(sql, conditions, |sql, c| date_condition(sql, "d.lo", "d.hi", c.op, (c.lo, c.hi)));
                 sql.push(")");
             }
             Filter::Compartment(ids) if ids.is_empty() => {
@@ -241,13 +242,11 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     .arg(Arg::Text(id.clone()))
                     .push("))");
             }
-            Filter::UpdatedAtMost(ms) => {
-                sql.push("r.last_updated_ms <= ").arg(Arg::Int(*ms));
-            }
             Filter::LastUpdated(conditions) => {
-                // A last-updated time is the one-millisecond range [t, t + 1).
+                // A last-updated time is the one-millisecond range [t, t + 1), compared at
+                // the precision the search value was written with.
                 any_of(sql, conditions, |sql, c| {
-                    date_condition(sql, "r.last_updated_ms", "(r.last_updated_ms + 1)", c, 1000)
+                    date_condition(sql, "r.last_updated_ms", "(r.last_updated_ms + 1)", c.op, (c.lo_ms, c.hi_ms))
                 });
             }
         }

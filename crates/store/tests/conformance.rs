@@ -122,6 +122,35 @@ async fn search_by_blind_index_dates_and_paging() {
 }
 
 #[tokio::test]
+async fn last_updated_searches_are_as_precise_as_their_value() {
+    for engine in engines() {
+        let (store, _db, _) = fresh_store(engine).await;
+        let records = records(store);
+        // Two records updated within one second, at different milliseconds (a few tries:
+        // a pair may straddle a second boundary).
+        let (first, second) = loop {
+            let a = records.create("Patient", daffy(), None).await.expect("create").resource;
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            let b = records.create("Patient", daffy(), None).await.expect("create").resource;
+            if a.last_updated_ms / 1000 == b.last_updated_ms / 1000 && a.last_updated_ms < b.last_updated_ms {
+                break (a, b);
+            }
+        };
+        let at = phivault_fhir::format_instant(first.last_updated_ms);
+        // "Changed after the last one I saw", as a syncing client asks: the second record,
+        // though in the same second (it used to be lost).
+        let after = search_ids(&records, "Patient", &[("_lastUpdated", &format!("gt{at}"))]).await;
+        assert!(after.contains(&second.id) && !after.contains(&first.id), "{engine}: {after:?}");
+        let until = search_ids(&records, "Patient", &[("_lastUpdated", &format!("le{at}"))]).await;
+        assert!(until.contains(&first.id) && !until.contains(&second.id), "{engine}: {until:?}");
+        // A value written to the second still covers its whole second.
+        let whole = &at[..19];
+        let in_second = search_ids(&records, "Patient", &[("_lastUpdated", whole)]).await;
+        assert!(in_second.contains(&first.id) && in_second.contains(&second.id), "{engine}: {in_second:?}");
+    }
+}
+
+#[tokio::test]
 async fn transaction_is_atomic_and_resolves_references() {
     for engine in engines() {
         let (store, _db, _) = fresh_store(engine).await;

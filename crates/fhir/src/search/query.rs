@@ -26,8 +26,14 @@ pub enum DateOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateCondition {
     pub op: DateOp,
+    /// The searched range in Unix seconds (search dates are stored by the second).
     pub lo: i64,
     pub hi: i64,
+    /// The same range in Unix milliseconds, as precise as written: for `_lastUpdated`,
+    /// stored to the millisecond, so `gt` a resource's own `lastUpdated` finds what
+    /// changed later in the same second.
+    pub lo_ms: i64,
+    pub hi_ms: i64,
 }
 
 /// One clause; all clauses of a request must hold.
@@ -238,7 +244,8 @@ fn date_condition(param: &str, value: &str) -> Result<DateCondition, FhirError> 
             "'{param}' needs a date such as 2024-03-01, optionally prefixed by eq, lt, gt, le or ge"
         ))
     })?;
-    Ok(DateCondition { op, lo: range.lo, hi: range.hi })
+    let (lo_ms, hi_ms) = range.millis(text);
+    Ok(DateCondition { op, lo: range.lo, hi: range.hi, lo_ms, hi_ms })
 }
 
 /// Expands a birth-date query into the blind terms it covers: whole years, then months,

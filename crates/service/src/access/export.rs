@@ -66,8 +66,11 @@ pub struct ExportWindow {
 pub const EXPORT_PAGE: usize = 500;
 
 fn page_request(resource_type: &str, window: ExportWindow) -> Result<SearchRequest, RecordError> {
-    let mut query =
-        vec![("_count".to_owned(), EXPORT_PAGE.to_string()), ("_sort".to_owned(), "_lastUpdated".to_owned())];
+    let mut query = vec![
+        ("_count".to_owned(), EXPORT_PAGE.to_string()),
+        ("_sort".to_owned(), "_lastUpdated".to_owned()),
+        ("_lastUpdated".to_owned(), format!("le{}", format_instant(window.until_ms))),
+    ];
     if let Some(since) = window.since_ms {
         query.push(("_lastUpdated".to_owned(), format!("ge{}", format_instant(since))));
     }
@@ -123,7 +126,6 @@ impl GuardedRecords {
             ExportLevel::AllPatients => filters.push(Filter::Scope { patients: None, unassigned: false }),
             ExportLevel::Patients(ids) => filters.push(Filter::Compartment(ids.clone())),
         }
-        filters.push(Filter::UpdatedAtMost(window.until_ms));
         if let Some(after) = after {
             filters.push(Filter::After { last_updated_ms: after.last_updated_ms, id: after.id.clone() });
         }
