@@ -18,6 +18,14 @@ fn found(text: &str) -> Vec<(String, PhiKind)> {
     scrubber().find(text).into_iter().map(|s| (text[s.start..s.end].to_string(), s.kind)).collect()
 }
 
+/// Asserts that no span of `kind` is found in any of `texts`.
+fn assert_no(kind: PhiKind, texts: &[&str]) {
+    for text in texts {
+        let spans = found(text);
+        assert!(spans.iter().all(|(_, k)| *k != kind), "{kind:?} found in {text:?}: {spans:?}");
+    }
+}
+
 fn assert_gone(text: &str, secret: &str) {
     let out = red(text);
     assert!(!out.contains(secret), "{secret:?} survived in {out:?}");
@@ -45,17 +53,18 @@ fn dates_in_many_formats() {
 
 #[test]
 fn times_scores_and_settings_are_not_dates() {
-    for text in [
-        "ARRIVED APPROX. 2130 AND AT 10:30",
-        "PAIN 5/10 RELIEVED",
-        "CPAP 5/5 OVERNIGHT",
-        "PS 12/5/40% WELL TOLERATED",
-        "1/2 NS AT 75",
-        "STRENGTH 5/5 ALL EXTREMITIES",
-        "BP 120/80 HR 70",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Date,
+        &[
+            "ARRIVED APPROX. 2130 AND AT 10:30",
+            "PAIN 5/10 RELIEVED",
+            "CPAP 5/5 OVERNIGHT",
+            "PS 12/5/40% WELL TOLERATED",
+            "1/2 NS AT 75",
+            "STRENGTH 5/5 ALL EXTREMITIES",
+            "BP 120/80 HR 70",
+        ],
+    );
 }
 
 #[test]
@@ -211,15 +220,16 @@ fn empty_and_odd_input() {
 
 #[test]
 fn fractions_chains_and_scores_are_not_dates() {
-    for text in [
-        "CRACKLES UP 1/3 BILAT",
-        "OOB FOR 1 1/2 HRS",
-        "CO/CI 5-6/3-4 AND SVR 900",
-        "co/ci/svr 6/2.8/698 this am",
-        "pt c/o CP 8/10, given NTG",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "date found in {text:?}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Date,
+        &[
+            "CRACKLES UP 1/3 BILAT",
+            "OOB FOR 1 1/2 HRS",
+            "CO/CI 5-6/3-4 AND SVR 900",
+            "co/ci/svr 6/2.8/698 this am",
+            "pt c/o CP 8/10, given NTG",
+        ],
+    );
     // A day past 12 is a date whatever follows it; so is /10 after "on".
     assert_gone("NO GROWTH FROM 8/29 CULTURES", "8/29");
     assert_gone("FELL ON 8/10. HYPOTENSIVE", "8/10");
@@ -228,14 +238,15 @@ fn fractions_chains_and_scores_are_not_dates() {
 
 #[test]
 fn typos_and_verbs_after_relations_are_not_names() {
-    for text in [
-        "pt recieved 3 recruitment breaths and secreations were thick",
-        "sister said she did not want more",
-        "Sister reports pt had poor PO intake.",
-        "Spoke with daughter, full code confirmed.",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "name found in {text:?}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Name,
+        &[
+            "pt recieved 3 recruitment breaths and secreations were thick",
+            "sister said she did not want more",
+            "Sister reports pt had poor PO intake.",
+            "Spoke with daughter, full code confirmed.",
+        ],
+    );
     // A title still makes an unknown word a name.
     assert_gone("SEEN BY DR. QUELLAN TODAY", "QUELLAN");
 }
@@ -399,9 +410,7 @@ fn cue_words_clinical_endings_and_reading_chains_are_not_phi() {
     // ... but a surname ending in -itis is still a surname after a title.
     assert_gone("PLAN DISCUSSED WITH DR. BUNNYAITIS TODAY", "BUNNYAITIS");
     // Readings and settings, not dates.
-    for text in ["BP 70-80'2/30-40'S ALL AM", "SETTINGS 5/5/.40 WITH ABG 7.32/57/117"] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
-    }
+    assert_no(PhiKind::Date, &["BP 70-80'2/30-40'S ALL AM", "SETTINGS 5/5/.40 WITH ABG 7.32/57/117"]);
     assert_gone("SEEN ON 5/10/2093 BY TEAM", "5/10");
 }
 
@@ -498,19 +507,20 @@ fn round_four_dates_found_and_settings_kept() {
     ] {
         assert_gone(text, date);
     }
-    for text in [
-        "on 2-4 L NC sats 95%",
-        "insulin going from 2-4 units/hr",
-        "resting on 1-2 pillows",
-        "received on mask ventilation 10/5 40%",
-        "wean down to 10/5 as tolerated",
-        "versed 2/2/1mg without effect",
-        "ABG 11/31/7.45 on these settings",
-        "PERRLA 3/3 brisk",
-        "sputum (2/2 weaker cough)",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Date), "{text}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Date,
+        &[
+            "on 2-4 L NC sats 95%",
+            "insulin going from 2-4 units/hr",
+            "resting on 1-2 pillows",
+            "received on mask ventilation 10/5 40%",
+            "wean down to 10/5 as tolerated",
+            "versed 2/2/1mg without effect",
+            "ABG 11/31/7.45 on these settings",
+            "PERRLA 3/3 brisk",
+            "sputum (2/2 weaker cough)",
+        ],
+    );
 }
 
 #[test]
@@ -530,22 +540,23 @@ fn round_four_names_by_roles_contacts_and_initials() {
     assert_gone(contact, "CHARLIE");
     assert!(found(contact).iter().all(|(w, _)| w != "PERSON"), "{:?}", found(contact));
     // Cues that look like names and are not.
-    for text in [
-        "CHEST X RAY ORDERED THIS AM",
-        "SS INSULIN PER CTS PROTOCOL.",
-        "CON'T PER POST PROCEDURE ORDERS",
-        "FSBS per SSRI. Skin intact.",
-        "CHANGES PER H.O. STARTED ON LASIX",
-        "SEEN BY P.T. FOR EXERCISES",
-        "#16 FR FOLEY PLACED AND DRAINING",
-        "lg fr foley cath in place",
-        "ASKED FOR RABBI- RABBI CAME TO SPEAK",
-        "SOCIAL: CLOSE FRIEND (DECISION MAKER, ALTHOUGH SHE IS AWAY)",
-        "S1 AND S2 AS PER AUSCULTATION.",
-        "MANY LABS SENT PER RHEUMATOLOGY",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "{text}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Name,
+        &[
+            "CHEST X RAY ORDERED THIS AM",
+            "SS INSULIN PER CTS PROTOCOL.",
+            "CON'T PER POST PROCEDURE ORDERS",
+            "FSBS per SSRI. Skin intact.",
+            "CHANGES PER H.O. STARTED ON LASIX",
+            "SEEN BY P.T. FOR EXERCISES",
+            "#16 FR FOLEY PLACED AND DRAINING",
+            "lg fr foley cath in place",
+            "ASKED FOR RABBI- RABBI CAME TO SPEAK",
+            "SOCIAL: CLOSE FRIEND (DECISION MAKER, ALTHOUGH SHE IS AWAY)",
+            "S1 AND S2 AS PER AUSCULTATION.",
+            "MANY LABS SENT PER RHEUMATOLOGY",
+        ],
+    );
 }
 
 #[test]
@@ -555,17 +566,18 @@ fn round_four_places_by_campus_suffix_and_facility() {
     assert_gone("FOUND IN HIS HOME IN MILFORD MILL BY EMS", "MILL");
     assert_gone("Kessler Medical Center in Toontownia.", "Toontownia");
     assert_gone("Daughter returned to New Haven today.", "Haven");
-    for text in [
-        "Transfer to Medical Floor when bed available.",
-        "Stable for transfer to Cardiac floor.",
-        "Pt placed back on Mask ventilation for work of breathing.",
-        "TRANSFERRED TO THE MAIN CAMPUS",
-        "BS COVER W 4U REG SQ @ 0200.",
-        "2 MEDIASTINAL 1 LT PLEURAL. 3 UPRBCS. CT INITIALLY OOZY.",
-        "EKG W NEW Q'S V1-5 WO ACUTE ST CHGS.",
-    ] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Location), "{text}: {:?}", found(text));
-    }
+    assert_no(
+        PhiKind::Location,
+        &[
+            "Transfer to Medical Floor when bed available.",
+            "Stable for transfer to Cardiac floor.",
+            "Pt placed back on Mask ventilation for work of breathing.",
+            "TRANSFERRED TO THE MAIN CAMPUS",
+            "BS COVER W 4U REG SQ @ 0200.",
+            "2 MEDIASTINAL 1 LT PLEURAL. 3 UPRBCS. CT INITIALLY OOZY.",
+            "EKG W NEW Q'S V1-5 WO ACUTE ST CHGS.",
+        ],
+    );
 }
 
 #[test]
@@ -597,9 +609,7 @@ fn accented_names_international_phones_greetings_and_suites() {
     assert_gone("Stop messages to 089 72 63 41 please.", "72 63 41");
     assert_gone("Reached at 032 803 90 31 office.", "803 90 31");
     assert_gone("You can call 9187 5645 tonight.", "5645");
-    for text in ["+2 edema, +1 pulses, 2+ edema", "Called at 1430 and 1500.", "PS 12/5 on 40 percent"] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Phone), "{text}: {:?}", found(text));
-    }
+    assert_no(PhiKind::Phone, &["+2 edema, +1 pulses, 2+ edema", "Called at 1430 and 1500.", "PS 12/5 on 40 percent"]);
     // Greetings of letters and portal messages, but not "Dear Sir".
     assert_gone("Dear Daisy, your results are normal.", "Daisy");
     assert_gone("Hi Donald, please call the clinic.", "Donald");
@@ -627,9 +637,7 @@ fn first_name_and_surname_without_a_cue_in_mixed_case() {
 fn names_told_by_says_and_said() {
     assert_gone("\"We will be fine,\" says Quackenbush in a letter.", "Quackenbush");
     assert_gone("Her neighbour Wiktor Quackenbush said she fell.", "Quackenbush");
-    for text in ["Pt says pain is better today.", "Wife said pt slept well.", "MD SAID OK TO EXTUBATE."] {
-        assert!(found(text).iter().all(|(_, k)| *k != PhiKind::Name), "{text}: {:?}", found(text));
-    }
+    assert_no(PhiKind::Name, &["Pt says pain is better today.", "Wife said pt slept well.", "MD SAID OK TO EXTUBATE."]);
 }
 
 #[test]
