@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use phivault_policy::RequestFacts;
-use phivault_service::access::{Accessor, Requester};
+use phivault_service::access::{Accessor, GuardedRecords, Requester};
 use phivault_service::bulk::{CHUNK_BYTES, ExportRequest, ExportTarget, Exporter, JobStatus};
 use phivault_service::{Records, SystemClock};
 use phivault_store::SqlStore;
@@ -27,12 +27,17 @@ fn researcher() -> Accessor {
     }
 }
 
-fn exporter(records: &Records, store: &SqlStore, ttl_ms: i64, min_k: usize) -> Exporter {
-    let guarded = phivault_testkit::guarded(
+/// The records behind the default policies, as the export reads them.
+fn guarded(records: &Records, store: &SqlStore) -> GuardedRecords {
+    phivault_testkit::guarded(
         records.clone(),
         store.clone(),
         phivault_policy::Policies::defaults().expect("default policies"),
-    );
+    )
+}
+
+fn exporter(records: &Records, store: &SqlStore, ttl_ms: i64, min_k: usize) -> Exporter {
+    let guarded = guarded(records, store);
     Exporter::new(guarded, Arc::new(store.clone()), records.keys().clone(), Arc::new(SystemClock), ttl_ms, min_k)
 }
 
@@ -162,11 +167,7 @@ async fn export_pages_neither_skip_nor_repeat_when_records_change_between_pages(
         // 800 observations loaded in one transaction: many share a last-updated instant,
         // so the page boundary falls inside a run of equal times.
         load(&records, 2, 400).await;
-        let guarded = phivault_testkit::guarded(
-            records.clone(),
-            store.clone(),
-            phivault_policy::Policies::defaults().expect("default policies"),
-        );
+        let guarded = guarded(&records, &store);
         let window = ExportWindow { since_ms: None, until_ms: SystemClock.now_ms() };
         let first = guarded
             .export_page(&researcher(), "Observation", &ExportLevel::System, window, None)
