@@ -79,7 +79,9 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     let mut response = next.run(request).await;
 
     let status = response.status();
+    let refusal = response.extensions_mut().remove::<crate::error::Refusal>();
     let outcome = match status.as_u16() {
+        _ if refusal.is_some() => Outcome::Denied,
         200..=399 => Outcome::Success,
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
@@ -117,6 +119,11 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
             }
         }
         event.patient_ids = touched.patient_ids;
+    }
+    if let Some(patient) = refusal.and_then(|r| r.patient_id)
+        && !event.patient_ids.contains(&patient)
+    {
+        event.patient_ids.push(patient);
     }
     let release = response.extensions_mut().remove::<ReleaseAfterAudit>();
     match state.audit.record(&event).await {

@@ -15,6 +15,15 @@ pub struct ApiError {
     pub message: String,
     /// The policies behind a refusal, for the audit entry only (never in the body).
     pub policy_ids: Vec<String>,
+    /// A refused access to one record, for the audit entry only (never in the body).
+    pub refusal: Option<Refusal>,
+}
+
+/// A refused access to one record: recorded as a refusal concerning its patient, also
+/// when the client is told "not found" (read by the audit middleware).
+#[derive(Debug, Clone, Default)]
+pub struct Refusal {
+    pub patient_id: Option<String>,
 }
 
 /// The policies that decided a `/fhir` request, carried in the response's extensions to
@@ -24,7 +33,7 @@ pub struct PolicyTrace(pub Vec<String>);
 
 impl ApiError {
     pub fn new(status: StatusCode, issue: IssueType, message: impl Into<String>) -> Self {
-        Self { status, code: issue.code(), message: message.into(), policy_ids: Vec::new() }
+        Self { status, code: issue.code(), message: message.into(), policy_ids: Vec::new(), refusal: None }
     }
 }
 
@@ -44,6 +53,21 @@ impl From<RecordError> for ApiError {
             RecordError::Forbidden { policy_ids } => {
                 let mut error = Self::new(S::FORBIDDEN, IssueType::Forbidden, e.to_string());
                 error.policy_ids = policy_ids.clone();
+                return error;
+            }
+            RecordError::Refused { policy_ids, patient, break_glass, .. } => {
+                let mut error = if *break_glass {
+                    Self::new(
+                        S::FORBIDDEN,
+                        IssueType::Forbidden,
+                        "access denied by policy; emergency access (break-glass) can be requested for this patient",
+                    )
+                } else {
+                    // The same answer, word for word, as for an id that does not exist.
+                    Self::new(S::NOT_FOUND, IssueType::NotFound, e.to_string())
+                };
+                error.policy_ids = policy_ids.clone();
+                error.refusal = Some(Refusal { patient_id: patient.clone() });
                 return error;
             }
             RecordError::NotFound { .. } => (S::NOT_FOUND, IssueType::NotFound),
@@ -71,6 +95,9 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         if !self.policy_ids.is_empty() {
             response.extensions_mut().insert(PolicyTrace(self.policy_ids));
+        }
+        if let Some(refusal) = self.refusal {
+            response.extensions_mut().insert(refusal);
         }
         response
     }

@@ -53,22 +53,27 @@ async fn roles_without_clinical_duties_and_other_patients_are_refused() {
     for (name, role) in [("root", Role::Admin), ("scientist", Role::Researcher), ("privacy", Role::PrivacyOfficer)] {
         let token = signed_in(&app.identity, name, vec![role], None).await;
         let r = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{id}"), token.expose())).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}");
-        assert_eq!(r.body["issue"][0]["code"], "forbidden");
+        // Refused reads look exactly like ids that do not exist: no existence oracle.
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{role}");
+        assert_eq!(r.body["issue"][0]["code"], "not-found");
+        let made_up = "0d1e2a6b-0000-4000-8000-000000000000";
+        let absent = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{made_up}"), token.expose())).await;
+        assert_eq!(absent.status, r.status, "{role}");
+        assert_eq!(absent.text.replace(made_up, &id), r.text, "{role}: word for word the same");
         assert!(!r.text.contains("Duck"), "no PHI in the refusal");
         let head = Request::head(format!("/fhir/Patient/{id}"))
             .header("authorization", format!("Bearer {}", token.expose()))
             .body(Body::empty())
             .expect("request");
         let probe = send_as_is(&app.router, head).await;
-        assert_eq!(probe.status, StatusCode::FORBIDDEN, "HEAD is gated like GET");
+        assert_eq!(probe.status, StatusCode::NOT_FOUND, "HEAD is gated like GET");
         assert!(!probe.headers.contains_key("etag"));
     }
     let patient = signed_in(&app.identity, "daffy-himself", vec![Role::Patient], Some(&id)).await;
     let own = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{id}"), patient.expose())).await;
     assert_eq!(own.status, StatusCode::OK);
     let theirs = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{other_id}"), patient.expose())).await;
-    assert_eq!(theirs.status, StatusCode::FORBIDDEN, "another patient's id");
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND, "another patient's id");
     let search = send_as_is(&app.router, bearer("/fhir/Patient?family=Duck", patient.expose())).await;
     assert_eq!(search.status, StatusCode::OK, "a search stays within the patient's own compartment");
     let found: Vec<&str> =

@@ -167,7 +167,7 @@ async fn front_desk_sees_no_ssn_and_an_update_through_the_mask_keeps_it() {
     assert!(!text.contains("REDACTED"), "the response label is not stored");
     // Clinical records are not the desk's business.
     let obs = observation(&c.app, &c.porky, None, "weight").await;
-    assert_eq!(as_user(&c.app, &desk, get(&format!("/fhir/Observation/{obs}"))).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(as_user(&c.app, &desk, get(&format!("/fhir/Observation/{obs}"))).await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -178,7 +178,7 @@ async fn a_patient_reaches_only_their_own_compartment() {
     let patient = token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await;
     assert_eq!(as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}", c.daffy))).await.status, StatusCode::OK);
     let other = as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}", c.porky))).await;
-    assert_eq!(other.status, StatusCode::FORBIDDEN, "another patient's id");
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "another patient's id");
     let search = as_user(&c.app, &patient, get("/fhir/Observation")).await;
     assert_eq!(ids(&search.body), vec![own_obs.clone()], "own records only, own sensitive ones included");
     let write = with_json(
@@ -199,7 +199,7 @@ async fn administrators_and_privacy_officers_read_no_records() {
     {
         let t = token(&c.app, name, vec![role], None).await;
         let read = as_user(&c.app, &t, get(&format!("/fhir/Patient/{}", c.daffy))).await;
-        assert_eq!(read.status, StatusCode::FORBIDDEN, "{name}");
+        assert_eq!(read.status, StatusCode::NOT_FOUND, "{name}");
         let search = as_user(&c.app, &t, get("/fhir/Patient")).await;
         assert_eq!(search.status, StatusCode::FORBIDDEN, "{name}: {}", search.text);
     }
@@ -241,10 +241,13 @@ async fn nothing_is_allowed_from_outside_the_configured_network_zones() {
     let c = clinic_with(Zones::new([("clinic", only.as_slice())]).expect("zones")).await;
     // In-process requests carry no client address: outside every zone.
     let read = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.daffy))).await;
-    assert_eq!(read.status, StatusCode::FORBIDDEN);
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "outside the zones nothing exists, not even break-glass");
     let events = trail(&c.app).await;
     let refused = events.iter().find(|e| e.action == "read").expect("audited");
     assert_eq!(refused.policies, ["nothing-from-outside-the-network-zones"]);
+    // The client saw "not found"; the trail says what happened, and to whose record.
+    assert_eq!(refused.outcome, phivault_audit::Outcome::Denied);
+    assert_eq!(refused.patient_ids, std::slice::from_ref(&c.daffy));
 }
 
 /// A small deterministic generator (no external crate): xorshift64*.
@@ -659,4 +662,99 @@ async fn administrators_assign_care_teams_through_the_admin_api_and_each_change_
     assert_eq!(add.patient_ids, vec![c.porky.clone()]);
     assert!(add.target.as_deref().is_some_and(|t| t.starts_with("user:")));
     assert!(events.iter().any(|e| e.action == "admin.careteam.remove"));
+}
+
+#[tokio::test]
+async fn a_clinician_is_told_that_emergency_access_exists_and_nobody_learns_more_than_a_made_up_id_would_say() {
+    let c = clinic().await;
+    // The physician may break the glass for a patient outside the team: a 403 that says so.
+    let other = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient/{}", c.porky))).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert!(other.text.contains("break-glass"), "{}", other.text);
+    // Everyone else: vread and instance history of a real record answer like a made-up id.
+    let made_up = "0d1e2a6b-0000-4000-8000-000000000000";
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let patient = token(&c.app, "porky-pig", vec![Role::Patient], Some(&c.porky)).await;
+    let obs = observation(&c.app, &c.daffy, None, "weight").await;
+    for (who, t) in [("front desk", &desk), ("another patient", &patient)] {
+        for (real, fake) in [
+            (format!("/fhir/Observation/{obs}"), format!("/fhir/Observation/{made_up}")),
+            (format!("/fhir/Observation/{obs}/_history/1"), format!("/fhir/Observation/{made_up}/_history/1")),
+            (format!("/fhir/Observation/{obs}/_history"), format!("/fhir/Observation/{made_up}/_history")),
+        ] {
+            let seen = as_user(&c.app, t, get(&real)).await;
+            let absent = as_user(&c.app, t, get(&fake)).await;
+            assert_eq!(seen.status, StatusCode::NOT_FOUND, "{who} {real}: {}", seen.text);
+            assert_eq!((seen.status, seen.text.replace(&obs, made_up)), (absent.status, absent.text), "{who} {real}");
+        }
+    }
+    // The trail records the hidden refusals as refusals of that patient's record.
+    let events = trail(&c.app).await;
+    let hidden: Vec<&AuditEvent> =
+        events.iter().filter(|e| e.outcome == Outcome::Denied && e.patient_ids.contains(&c.daffy)).collect();
+    assert_eq!(hidden.len(), 6, "three probes by each of two callers");
+}
+
+#[tokio::test]
+async fn a_label_added_in_a_later_version_closes_the_earlier_versions_too() {
+    let c = clinic().await;
+    let obs = observation(&c.app, &c.daffy, None, "screening").await;
+    let v1 = as_user(&c.app, &c.app.token, get(&format!("/fhir/Observation/{obs}/_history/1"))).await;
+    assert_eq!(v1.status, StatusCode::OK, "readable before the label: {}", v1.text);
+    // Version 2 carries an HIV label; the physician is not cleared for it.
+    let mut labelled = c.app.records.read("Observation", &obs, None).await.expect("stored").body;
+    labelled["meta"] =
+        json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]});
+    c.app.records.update("Observation", &obs, labelled, None).await.expect("v2");
+    let v1 = as_user(&c.app, &c.app.token, get(&format!("/fhir/Observation/{obs}/_history/1"))).await;
+    assert_ne!(v1.status, StatusCode::OK, "version 1 must not stay readable: {}", v1.text);
+    assert!(!v1.text.contains("screening"));
+    let instance = as_user(&c.app, &c.app.token, get(&format!("/fhir/Observation/{obs}/_history"))).await;
+    assert_ne!(instance.status, StatusCode::OK);
+    let typed = as_user(&c.app, &c.app.token, get("/fhir/Observation/_history")).await;
+    assert_eq!(typed.status, StatusCode::OK, "{}", typed.text);
+    assert!(
+        !typed.text.contains(&obs) && !typed.text.contains("screening"),
+        "type history lists no version: {}",
+        typed.text
+    );
+}
+
+#[tokio::test]
+async fn a_large_care_team_is_searched_by_join_and_still_only_the_team_is_found() {
+    let c = clinic().await;
+    let physician = c.app.identity.find_user("dr-daffy").await.expect("physician");
+    // 1,200 more patients on the team (ids of records that exist), one Observation each
+    // for three of them; porky stays outside.
+    let mut team = Vec::new();
+    for k in 0..1200 {
+        let id = patient(&c.app, "Duck", &format!("999-20-{k:04}")).await;
+        c.app
+            .store
+            .assign(&Assignment {
+                kind: AssignmentKind::CareTeam,
+                user_id: physician.id.clone(),
+                value: id.clone(),
+                assigned_by: "test".into(),
+                assigned_ms: 0,
+            })
+            .await
+            .expect("assign");
+        team.push(id);
+    }
+    let mut expected = Vec::new();
+    for p in team.iter().step_by(500) {
+        expected.push(observation(&c.app, p, None, "weight").await);
+    }
+    observation(&c.app, &c.porky, None, "not on the team").await;
+    let found = as_user(&c.app, &c.app.token, get("/fhir/Observation?_count=50")).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    let mut seen = ids(&found.body);
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(found.body["total"], expected.len());
+    let patients = as_user(&c.app, &c.app.token, get("/fhir/Patient?_summary=count")).await;
+    let page = as_user(&c.app, &c.app.token, get("/fhir/Patient?_count=1")).await;
+    assert_eq!(page.body["total"], 1201, "the whole team and nobody else: {}", patients.text);
 }

@@ -43,8 +43,10 @@ async fn the_declared_purpose_reaches_the_policies_and_the_trail() {
     assert_eq!(last_entry(&app).await.purpose_of_use.as_deref(), Some("payment"));
 
     let research = send(&app, read(&id, Some("HRESCH"))).await;
-    assert_eq!(research.status, StatusCode::FORBIDDEN, "{}", research.text);
+    // The forbid covers break-glass too, so the record answers as one that does not exist.
+    assert_eq!(research.status, StatusCode::NOT_FOUND, "{}", research.text);
     let refused = last_entry(&app).await;
+    assert_eq!(refused.outcome, phivault_audit::Outcome::Denied, "the trail knows it was a refusal");
     assert_eq!(refused.purpose_of_use.as_deref(), Some("research"));
     assert_eq!(refused.policies, ["test-no-reads-for-research"]);
 

@@ -21,6 +21,13 @@ pub enum RecordError {
     /// sensitive-category policy would reveal that the record carries that label.
     #[error("access denied by policy")]
     Forbidden { policy_ids: Vec<String> },
+    /// The access policy refused a direct read, vread or history of one resource. Shown as
+    /// "not found" (`{resource_type}/{id} was not found`), so that what lies outside the
+    /// caller's reach is indistinguishable from what does not exist; except that with
+    /// `break_glass` (the caller may request emergency access to this patient) it is shown
+    /// as a refusal that says so. `policy_ids` and `patient` are for the audit entry only.
+    #[error("{resource_type}/{id} was not found")]
+    Refused { policy_ids: Vec<String>, patient: Option<String>, resource_type: String, id: String, break_glass: bool },
     /// An If-Match precondition did not hold.
     #[error("version conflict: the resource is at another version than If-Match names")]
     VersionMismatch,

@@ -16,8 +16,8 @@ pub mod records;
 pub use clock::{Clock, SystemClock};
 pub use error::RecordError;
 pub use ports::{
-    DataKeyRewrap, Filter, KeySource, RecordStore, ScannedVersion, StaticKeySource, StoreError, StoreQuery,
-    StoredDataKey, StoredVersion, VersionKey, VersionWrite,
+    DataKeyRewrap, Filter, KeySource, RecordStore, ScannedVersion, ScopePatients, StaticKeySource, StoreError,
+    StoreQuery, StoredDataKey, StoredVersion, VersionKey, VersionWrite,
 };
 pub use records::{
     Bundle, BundleKind, EntryOutcome, HistoryPage, IntegrityProblem, IntegrityReport, PageCursor, ProblemKind, Records,

@@ -73,15 +73,34 @@ pub enum Filter {
     Ids(Vec<String>),
     /// Last updated (conditions in Unix seconds) meets one of the conditions.
     LastUpdated(Vec<DateCondition>),
-    /// The access policy's scope: in one of `patients`' compartments (`None`: any
-    /// patient's), or (when `unassigned`) in no patient's compartment.
-    Scope { patients: Option<Vec<String>>, unassigned: bool },
+    /// The access policy's scope: in the compartment of a patient `patients` admits, or
+    /// (when `unassigned`) in no patient's compartment.
+    Scope { patients: ScopePatients, unassigned: bool },
     /// Has none of `terms` for `param` (e.g. excluded security labels).
     WithoutTerms { param: &'static str, terms: Vec<BlindTerm> },
     /// Comes after this position in `(last_updated, id)` order: a keyset page of a walk
     /// sorted by `_lastUpdated` ascending, which neither skips nor repeats a record when
     /// others change between pages (offsets do both).
     After { last_updated_ms: i64, id: String },
+}
+
+/// Whose compartments an access scope reaches. Relationships are looked up by the store
+/// (a join on the care-team and grant tables), never passed as lists of a panel's patients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopePatients {
+    /// Any patient's.
+    Any,
+    /// Patients on whose care team `user_id` is (with `care_team`), for whom it holds a
+    /// break-glass grant live at `emergency_at_ms`, or who are `listed` (an own record, a
+    /// department's recent patients, an app's launch patient). Nothing set: no patient's.
+    Related { user_id: String, care_team: bool, emergency_at_ms: Option<i64>, listed: Vec<String> },
+}
+
+impl ScopePatients {
+    /// Only the `listed` patients.
+    pub fn listed(patients: Vec<String>) -> Self {
+        ScopePatients::Related { user_id: String::new(), care_team: false, emergency_at_ms: None, listed: patients }
+    }
 }
 
 /// A search over current versions of one resource type.

@@ -3,11 +3,14 @@
 
 use async_trait::async_trait;
 use phivault_service::StoreError;
-use phivault_service::access::{AccessStore, Assignment, AssignmentKind, BreakGlassGrant, Relationships};
+use phivault_service::access::{
+    AccessStore, Assignment, AssignmentKind, BreakGlassGrant, PatientLinks, Relationships, Standing,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::records::is_unique_violation;
+use crate::sql::{Arg, Sql};
 use crate::{SqlStore, unavailable};
 
 const GRANT_COLUMNS: &str = "id, user_id, patient_id, reason_code, reason_sealed, started_ms, expires_ms, review, \
@@ -72,6 +75,63 @@ impl AccessStore for SqlStore {
             list.sort();
             list.dedup();
         }
+        Ok(out)
+    }
+
+    async fn standing(&self, user_id: &str) -> Result<Standing, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, value FROM access_assignments WHERE user_id = $1 AND kind IN ('clearance', 'department')",
+        )
+        .bind(user_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut out = Standing::default();
+        for row in &rows {
+            let c = |_| StoreError::Corrupt("relationship row");
+            let kind: String = row.try_get(0).map_err(c)?;
+            let value: String = row.try_get(1).map_err(c)?;
+            match kind.as_str() {
+                "clearance" => out.clearances.push(value),
+                _ => out.departments.push(value),
+            }
+        }
+        out.clearances.sort();
+        out.departments.sort();
+        Ok(out)
+    }
+
+    async fn links_to(&self, user_id: &str, patients: &[String], now_ms: i64) -> Result<PatientLinks, StoreError> {
+        let mut out = PatientLinks::default();
+        // A page of results names at most a few hundred patients; chunks keep every
+        // statement well under both engines' parameter limits.
+        for chunk in patients.chunks(400) {
+            let mut sql = Sql::new(self.engine);
+            sql.push("SELECT 'care_team', value FROM access_assignments WHERE kind = 'care_team' AND user_id = ")
+                .arg(Arg::Text(user_id.to_owned()))
+                .push(" AND value IN ")
+                .list(chunk.iter().map(|p| Arg::Text(p.clone())))
+                .push(" UNION ALL SELECT 'emergency', patient_id FROM break_glass_grants WHERE user_id = ")
+                .arg(Arg::Text(user_id.to_owned()))
+                .push(" AND expires_ms > ")
+                .arg(Arg::Int(now_ms))
+                .push(" AND patient_id IN ")
+                .list(chunk.iter().map(|p| Arg::Text(p.clone())));
+            let rows = sql.into_query().fetch_all(&self.pool).await.map_err(unavailable)?;
+            for row in &rows {
+                let c = |_| StoreError::Corrupt("relationship row");
+                let kind: String = row.try_get(0).map_err(c)?;
+                let value: String = row.try_get(1).map_err(c)?;
+                match kind.as_str() {
+                    "care_team" => out.care_team.push(value),
+                    _ => out.emergency_access.push(value),
+                }
+            }
+        }
+        out.care_team.sort();
+        out.care_team.dedup();
+        out.emergency_access.sort();
+        out.emergency_access.dedup();
         Ok(out)
     }
 

@@ -2,7 +2,7 @@
 //! arguments, so dynamic search SQL never splices a value into the text.
 
 use phivault_fhir::search::{DateOp, Sort};
-use phivault_service::{Filter, StoreQuery};
+use phivault_service::{Filter, ScopePatients, StoreQuery};
 use sqlx::Any;
 
 use crate::Engine;
@@ -136,6 +136,14 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
     sql.push(")");
 }
 
+/// One way a record can lie inside an access scope.
+enum ScopeBranch {
+    CareTeam,
+    Emergency(i64),
+    Listed,
+    Unassigned,
+}
+
 /// Appends ` AND <filter>` for each filter, over `resources r`. The subqueries bind the
 /// resource type themselves rather than refer to `r`, so they are uncorrelated and run once
 /// through the (resource_type, param, term) index instead of once per row.
@@ -199,28 +207,60 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
             Filter::Ids(ids) => {
                 sql.push("r.id IN ").list(ids.iter().map(|i| Arg::Text(i.clone())));
             }
-            Filter::Scope { patients: None, unassigned: true } => {
+            Filter::Scope { patients: ScopePatients::Any, unassigned: true } => {
                 sql.push("1 = 1");
             }
-            Filter::Scope { patients: None, unassigned: false } => {
+            Filter::Scope { patients: ScopePatients::Any, unassigned: false } => {
                 sql.push("r.compartment IS NOT NULL");
             }
-            Filter::Scope { patients: Some(ids), unassigned } => match (ids.is_empty(), unassigned) {
-                (true, true) => {
-                    sql.push("r.compartment IS NULL");
+            Filter::Scope {
+                patients: ScopePatients::Related { user_id, care_team, emergency_at_ms, listed },
+                unassigned,
+            } => {
+                // Relationships are joined by index, so the cost follows the page, not the
+                // size of the caller's panel.
+                let mut branches = Vec::new();
+                if *care_team {
+                    branches.push(ScopeBranch::CareTeam);
                 }
-                (true, false) => {
-                    sql.push("1 = 0");
+                if let Some(now_ms) = emergency_at_ms {
+                    branches.push(ScopeBranch::Emergency(*now_ms));
                 }
-                (false, true) => {
-                    sql.push("(r.compartment IS NULL OR (").push(current).push("r.compartment IN ");
-                    sql.list(ids.iter().map(|i| Arg::Text(i.clone()))).push("))");
+                if !listed.is_empty() {
+                    branches.push(ScopeBranch::Listed);
                 }
-                (false, false) => {
-                    sql.push("(").push(current).push("r.compartment IN ");
-                    sql.list(ids.iter().map(|i| Arg::Text(i.clone()))).push(")");
+                if *unassigned {
+                    branches.push(ScopeBranch::Unassigned);
                 }
-            },
+                any_of(sql, &branches, |sql, branch| {
+                    sql.push("(");
+                    match branch {
+                        ScopeBranch::CareTeam => {
+                            sql.push(current)
+                                .push("r.compartment IN (SELECT a.value FROM access_assignments a WHERE a.kind = 'care_team' AND a.user_id = ")
+                                .arg(Arg::Text(user_id.clone()))
+                                .push(")");
+                        }
+                        ScopeBranch::Emergency(now_ms) => {
+                            sql.push(current)
+                                .push("r.compartment IN (SELECT g.patient_id FROM break_glass_grants g WHERE g.user_id = ")
+                                .arg(Arg::Text(user_id.clone()))
+                                .push(" AND g.expires_ms > ")
+                                .arg(Arg::Int(*now_ms))
+                                .push(")");
+                        }
+                        ScopeBranch::Listed => {
+                            sql.push(current)
+                                .push("r.compartment IN ")
+                                .list(listed.iter().map(|i| Arg::Text(i.clone())));
+                        }
+                        ScopeBranch::Unassigned => {
+                            sql.push("r.compartment IS NULL");
+                        }
+                    }
+                    sql.push(")");
+                });
+            }
             Filter::WithoutTerms { terms, .. } if terms.is_empty() => {
                 sql.push("1 = 1");
             }

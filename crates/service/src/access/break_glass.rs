@@ -9,7 +9,7 @@
 //! details into it.
 
 use async_trait::async_trait;
-use phivault_policy::{Action, Target};
+use phivault_policy::Action;
 use serde::Serialize;
 
 use super::guarded::GuardedRecords;
@@ -87,12 +87,8 @@ impl GuardedRecords {
             super::Requester::User { user_id, .. } => user_id.clone(),
             super::Requester::Client { .. } => return Err(RecordError::Forbidden { policy_ids: vec![] }),
         };
-        let decision = asking.policies.decide(
-            &asking.subject,
-            Action::BreakGlass,
-            &Target::Patient(request.patient_id.clone()),
-            &accessor.request,
-        );
+        self.relate(&asking, std::slice::from_ref(&request.patient_id)).await?;
+        let decision = asking.decide_on_patient(Action::BreakGlass, &request.patient_id);
         if !decision.allowed {
             return Err(RecordError::Forbidden { policy_ids: decision.policy_ids });
         }
@@ -180,7 +176,7 @@ impl GuardedRecords {
     /// ...): the determining policy ids, or [`RecordError::Forbidden`].
     pub async fn may(&self, accessor: &Accessor, action: Action) -> Result<Vec<String>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let decision = asking.policies.decide(&asking.subject, action, &Target::System, &accessor.request);
+        let decision = asking.decide_on_system(action);
         if decision.allowed {
             Ok(decision.policy_ids)
         } else {

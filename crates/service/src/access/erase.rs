@@ -4,7 +4,7 @@
 //! the one privileged, audited end of a record's life.
 
 use phivault_fhir::{FhirError, IssueType, format_instant};
-use phivault_policy::{Action, Target};
+use phivault_policy::Action;
 
 use super::guarded::GuardedRecords;
 use super::{Accessor, Granted};
@@ -17,12 +17,8 @@ impl GuardedRecords {
     /// whether a live key was destroyed.
     pub async fn erase_patient(&self, accessor: &Accessor, patient_id: &str) -> Result<Granted<bool>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let decision = asking.policies.decide(
-            &asking.subject,
-            Action::Erase,
-            &Target::Patient(patient_id.to_owned()),
-            &accessor.request,
-        );
+        self.relate(&asking, &[patient_id.to_owned()]).await?;
+        let decision = asking.decide_on_patient(Action::Erase, patient_id);
         if !decision.allowed {
             return Err(RecordError::Forbidden { policy_ids: decision.policy_ids });
         }

@@ -11,10 +11,10 @@ use phivault_fhir::search::{SearchRequest, parse_search};
 use phivault_fhir::{FhirError, format_instant, patient_compartment};
 use phivault_policy::Action;
 
-use super::guarded::facts_of;
+use super::asking::facts_of;
 use super::{Accessor, Granted, GuardedRecords};
 use crate::records::StoredResource;
-use crate::{Filter, RecordError};
+use crate::{Filter, RecordError, ScopePatients};
 
 /// Which records an export covers (the Bulk Data IG's three levels).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +120,10 @@ impl GuardedRecords {
         if scope.is_empty() {
             return Ok(Granted { value: ExportPage { items: Vec::new(), next: None }, policy_ids: Vec::new() });
         }
-        let mut filters = self.scope_filters(&scope, true);
+        let mut filters = self.scope_filters(&asking, &scope, true).await?;
         match level {
             ExportLevel::System => {}
-            ExportLevel::AllPatients => filters.push(Filter::Scope { patients: None, unassigned: false }),
+            ExportLevel::AllPatients => filters.push(Filter::Scope { patients: ScopePatients::Any, unassigned: false }),
             ExportLevel::Patients(ids) => filters.push(Filter::Compartment(ids.clone())),
         }
         if let Some(after) = after {
@@ -137,6 +137,7 @@ impl GuardedRecords {
             .then(|| page.resources.last())
             .flatten()
             .map(|r| ExportCursor { last_updated_ms: r.last_updated_ms, id: r.id.clone() });
+        self.relate_results(&asking, &page.resources).await?;
         let mut items = Vec::with_capacity(page.resources.len());
         let mut policy_ids = scope.policy_ids;
         for mut resource in page.resources {
@@ -161,6 +162,7 @@ impl GuardedRecords {
     ) -> Result<Granted<Vec<String>>, RecordError> {
         let asking = self.asking(accessor).await?;
         let mut group = self.records.read("Group", group_id, None).await?;
+        self.relate_results(&asking, std::slice::from_ref(&group)).await?;
         // The Group is decided as part of the export it defines.
         let policy_ids = asking.show(Action::Export, &mut group)?;
         let mut patients: Vec<String> = group

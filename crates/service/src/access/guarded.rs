@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use phivault_fhir::patient_compartment;
 use phivault_fhir::search::SearchRequest;
-use phivault_policy::{
-    Action, Decision, FieldMask, Policies, PreparedSubject, RecordFacts, SearchScope, Subject, Target, UserFacts,
-};
+use phivault_policy::{Action, FieldMask, RecordFacts};
 use serde_json::Value;
 
-use super::{AccessStore, Accessor, Granted, LivePolicies, Requester};
+use super::asking::{Asking, facts_of};
+use super::{AccessStore, Accessor, Granted, LivePolicies};
 use crate::records::{Bundle, BundleGuard, PageCursor, Records, StoredResource, WriteOutcome};
 use crate::{Filter, RecordError};
 
@@ -54,17 +53,9 @@ pub const DEFAULT_DEPARTMENT_WINDOW_DAYS: u32 = 30;
 /// Default length of a break-glass grant: one hour.
 pub const DEFAULT_BREAK_GLASS_MINUTES: u32 = 60;
 
-/// The id the audit trail shows when an app's patient-level scopes, not a policy, refused.
-const LAUNCH_PATIENT_RULE: &str = "smart-launch-patient-only";
-
 pub(super) fn forbidden(policy_ids: Vec<String>) -> RecordError {
     let policy_ids = if policy_ids.is_empty() { vec!["default-deny".to_owned()] } else { policy_ids };
     RecordError::Forbidden { policy_ids }
-}
-
-/// The facts of a stored or proposed resource.
-pub(super) fn facts_of(resource_type: &str, id: &str, body: &Value) -> RecordFacts {
-    RecordFacts::of(resource_type, Some(id), patient_compartment(resource_type, id, body), body)
 }
 
 /// Removes the REDACTED label a client may send back with a masked resource: it describes
@@ -72,78 +63,6 @@ pub(super) fn facts_of(resource_type: &str, id: &str, body: &Value) -> RecordFac
 fn strip_redacted_label(body: &mut Value) {
     if let Some(Value::Array(security)) = body.pointer_mut("/meta/security") {
         security.retain(|c| c.get("code").and_then(Value::as_str) != Some(phivault_policy::REDACTED_CODE));
-    }
-}
-
-/// A caller with everything decisions need: subject facts loaded once per request.
-pub(super) struct Asking<'a> {
-    accessor: &'a Accessor,
-    pub(super) subject: Subject,
-    /// The subject as the policies evaluate it, built once for the request's decisions.
-    prepared: Option<PreparedSubject>,
-    pub(super) policies: Arc<Policies>,
-}
-
-impl Asking<'_> {
-    pub(super) fn decide(&self, action: Action, facts: RecordFacts) -> Result<Decision, RecordError> {
-        if let Some(launch) = &self.accessor.launch_patient
-            && facts.patient.as_ref() != Some(launch)
-        {
-            return Err(RecordError::Forbidden { policy_ids: vec![LAUNCH_PATIENT_RULE.to_owned()] });
-        }
-        let target = Target::Record(facts);
-        let decision = match &self.prepared {
-            Some(prepared) => self.policies.decide_prepared(prepared, action, &target, &self.accessor.request),
-            None => self.policies.decide(&self.subject, action, &target, &self.accessor.request),
-        };
-        if !decision.errors.is_empty() {
-            // Ids and policy text only: no record content reaches a policy error.
-            tracing::warn!(errors = ?decision.errors, "a policy could not be evaluated and counted as not matching");
-        }
-        if decision.allowed { Ok(decision) } else { Err(forbidden(decision.policy_ids)) }
-    }
-
-    /// Decides `action` on a stored resource and masks it; the policy ids on success.
-    pub(super) fn show(&self, action: Action, resource: &mut StoredResource) -> Result<Vec<String>, RecordError> {
-        let decision = self.decide(action, facts_of(&resource.resource_type, &resource.id, &resource.body))?;
-        decision.mask.apply(&resource.resource_type, &mut resource.body);
-        Ok(decision.policy_ids)
-    }
-
-    pub(super) fn scope(&self, action: Action, resource_type: &str) -> SearchScope {
-        let mut scope = self.policies.search_scope(&self.subject, action, resource_type, &self.accessor.request);
-        if let Some(launch) = &self.accessor.launch_patient {
-            let within = match &scope.patients {
-                None => true,
-                Some(patients) => patients.contains(launch),
-            };
-            scope.patients = Some(if within { vec![launch.clone()] } else { Vec::new() });
-            scope.unassigned = false;
-        }
-        scope
-    }
-
-    /// Filters the shown resources through the decision of each; returns those allowed
-    /// (masked), the union of policy ids, and whether any was refused.
-    fn filter(&self, action: Action, resources: Vec<StoredResource>) -> (Vec<StoredResource>, Vec<String>, bool) {
-        let mut shown = Vec::with_capacity(resources.len());
-        let mut ids: Vec<String> = Vec::new();
-        let mut refused = false;
-        for mut resource in resources {
-            match self.show(action, &mut resource) {
-                Ok(policy_ids) => {
-                    ids.extend(policy_ids);
-                    shown.push(resource);
-                }
-                Err(_) => refused = true,
-            }
-        }
-        ids.sort();
-        ids.dedup();
-        if refused {
-            tracing::warn!(action = %action, "the search scope admitted records their own decision refused; total omitted");
-        }
-        (shown, ids, refused)
     }
 }
 
@@ -196,41 +115,21 @@ impl GuardedRecords {
         self.records.open_page_cursor(target, token)
     }
 
-    pub(super) async fn asking<'a>(&self, accessor: &'a Accessor) -> Result<Asking<'a>, RecordError> {
-        let subject = match &accessor.requester {
-            Requester::Client { client_id } => Subject::Client { client_id: client_id.clone() },
-            Requester::User { user_id, roles, own_patient, mfa, authenticated_ms, via_app } => {
-                let now = self.records.clock.now_ms();
-                let relationships = self.access.relationships(user_id, now).await?;
-                let department_patients = self.department_patients(&relationships.departments, now).await?;
-                Subject::User(UserFacts {
-                    user_id: user_id.clone(),
-                    roles: roles.clone(),
-                    own_patient: own_patient.clone(),
-                    care_team: relationships.care_team,
-                    department_patients,
-                    emergency_access: relationships.emergency_access,
-                    cleared_categories: relationships.clearances,
-                    mfa: *mfa,
-                    authentication_age_secs: (now - authenticated_ms).max(0) / 1000,
-                    via_app: *via_app,
-                })
-            }
-        };
-        let policies = self.policies.current();
-        let prepared = policies.prepare(&subject).ok();
-        Ok(Asking { accessor, subject, prepared, policies })
-    }
-
     /// The patients `departments` make a user's now (for `phivault policy explain`).
     pub async fn department_patients_of(&self, departments: &[String]) -> Result<Vec<String>, RecordError> {
-        self.department_patients(departments, self.records.clock.now_ms()).await
+        self.department_patients(departments, None, self.records.clock.now_ms()).await
     }
 
     /// Patients with an Encounter in one of `departments` (Organization ids, as
-    /// `Encounter.serviceProvider`) whose period reaches into the department window.
-    async fn department_patients(&self, departments: &[String], now_ms: i64) -> Result<Vec<String>, RecordError> {
-        if departments.is_empty() {
+    /// `Encounter.serviceProvider`) whose period reaches into the department window; with
+    /// `among`, only those of these patients.
+    pub(super) async fn department_patients(
+        &self,
+        departments: &[String],
+        among: Option<&[String]>,
+        now_ms: i64,
+    ) -> Result<Vec<String>, RecordError> {
+        if departments.is_empty() || among.is_some_and(<[String]>::is_empty) {
             return Ok(Vec::new());
         }
         let since = phivault_fhir::format_instant(now_ms - self.department_window_ms);
@@ -240,10 +139,15 @@ impl GuardedRecords {
         let request = phivault_fhir::search::parse_search("Encounter", &query, true)?;
         let mut store_query = self.records.store_query("Encounter", &request, 0);
         store_query.count_total = false;
+        if let Some(among) = among {
+            store_query.filters.push(Filter::Compartment(among.to_vec()));
+        }
         Ok(self.records.store.compartments(&store_query).await?)
     }
 
-    /// Reads the current version, or `version` (vread).
+    /// Reads the current version, or `version` (vread). A version is shown only if both it
+    /// and the current version may be read: a label added later (an HIV result found on
+    /// review) also closes the versions written before it.
     pub async fn read(
         &self,
         accessor: &Accessor,
@@ -253,8 +157,54 @@ impl GuardedRecords {
     ) -> Result<Granted<StoredResource>, RecordError> {
         let asking = self.asking(accessor).await?;
         let mut resource = self.records.read(resource_type, id, version).await?;
-        let policy_ids = asking.show(Action::Read, &mut resource)?;
-        Ok(Granted { value: resource, policy_ids })
+        let current = match version {
+            Some(_) => Some(self.records.read(resource_type, id, None).await?),
+            None => None,
+        };
+        let mut patients: Vec<String> = current.iter().chain([&resource]).filter_map(compartment_of).collect();
+        patients.dedup();
+        self.relate(&asking, &patients).await?;
+        let decided = (|| {
+            let mut policy_ids = Vec::new();
+            if let Some(current) = &current {
+                let decision = asking.decide(Action::Read, facts_of(resource_type, id, &current.body))?;
+                decision.mask.apply(resource_type, &mut resource.body);
+                policy_ids = decision.policy_ids;
+            }
+            policy_ids.extend(asking.show(Action::Read, &mut resource)?);
+            policy_ids.sort();
+            policy_ids.dedup();
+            Ok(policy_ids)
+        })();
+        match decided {
+            Ok(policy_ids) => Ok(Granted { value: resource, policy_ids }),
+            Err(e) => Err(self.hide_refusal(&asking, e, resource_type, id, patients.first())),
+        }
+    }
+
+    /// A refused direct read, vread or history of one resource must look like a record that
+    /// does not exist (`NotFound`), or a probe could learn which ids are real. Only a caller
+    /// who may break the glass for the record's patient learns that it exists (a 403 that
+    /// says so), since the emergency procedure needs it. Either way the refusal keeps its
+    /// policies and the patient it concerned, for the audit entry.
+    fn hide_refusal(
+        &self,
+        asking: &Asking<'_>,
+        error: RecordError,
+        resource_type: &str,
+        id: &str,
+        patient: Option<&String>,
+    ) -> RecordError {
+        let RecordError::Forbidden { policy_ids } = error else { return error };
+        let may_break_glass = asking.accessor.launch_patient.is_none()
+            && patient.is_some_and(|p| asking.decide_on_patient(Action::BreakGlass, p).allowed);
+        RecordError::Refused {
+            policy_ids,
+            patient: patient.cloned(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            break_glass: may_break_glass,
+        }
     }
 
     /// Searches within what the caller may read: the scope is part of the query, so the
@@ -271,9 +221,10 @@ impl GuardedRecords {
         if scope.is_empty() {
             return Err(forbidden(Vec::new()));
         }
-        let filters = self.scope_filters(&scope, true);
+        let filters = self.scope_filters(&asking, &scope, true).await?;
         let page = self.records.search_in(resource_type, request, offset, filters).await?;
         let has_more = page.count > 0 && offset + page.count < page.total;
+        self.relate_results(&asking, &page.resources).await?;
         let (resources, mut policy_ids, refused) = asking.filter(Action::Search, page.resources);
         policy_ids.extend(scope.policy_ids);
         policy_ids.sort();
@@ -285,7 +236,8 @@ impl GuardedRecords {
         })
     }
 
-    /// History of one resource or a whole type, within what the caller may read.
+    /// History of one resource or a whole type, within what the caller may read. Every
+    /// version is decided with the current version's labels as well as its own.
     pub async fn history(
         &self,
         accessor: &Accessor,
@@ -299,7 +251,11 @@ impl GuardedRecords {
             // One resource: its current version decides whether its history is visible.
             Some(id) => {
                 let mut current = self.records.read(resource_type, id, None).await?;
-                asking.show(Action::History, &mut current)?;
+                let patient = compartment_of(&current);
+                self.relate(&asking, patient.as_slice()).await?;
+                if let Err(e) = asking.show(Action::History, &mut current) {
+                    return Err(self.hide_refusal(&asking, e, resource_type, id, patient.as_ref()));
+                }
                 Vec::new()
             }
             None => {
@@ -307,26 +263,51 @@ impl GuardedRecords {
                 if scope.is_empty() {
                     return Err(forbidden(Vec::new()));
                 }
-                self.scope_filters(&scope, false)
+                // Labels are not indexed per version: versions whose labels (or whose current
+                // version's labels) refuse them are dropped below, and `total` omitted.
+                self.scope_filters(&asking, &scope, false).await?
             }
         };
         let page = self.records.history_in(resource_type, id, &filters, offset, count).await?;
         let has_more = count > 0 && offset + count < page.total;
-        let (versions, policy_ids, refused) = asking.filter(Action::History, page.versions);
+        self.relate_results(&asking, &page.versions).await?;
+        let (versions, policy_ids, refused) = self.filter_versions(&asking, resource_type, page.versions).await?;
         let total = (!refused).then_some(page.total);
         Ok(Granted { value: GuardedHistory { versions, total, has_more }, policy_ids })
     }
 
-    pub(super) fn scope_filters(&self, scope: &SearchScope, with_labels: bool) -> Vec<Filter> {
-        let mut filters = vec![Filter::Scope { patients: scope.patients.clone(), unassigned: scope.unassigned }];
-        if with_labels && !scope.excluded_labels.is_empty() {
-            let index = self.records.keys.ring().blind_index();
-            // The code-only token form, as `_security=CODE` searches it.
-            let terms =
-                scope.excluded_labels.iter().map(|label| index.term("_security", &format!("c:{label}"))).collect();
-            filters.push(Filter::WithoutTerms { param: "_security", terms });
+    /// [`Asking::filter`] for versions: each is decided on its own facts and on those of its
+    /// resource's current version (read once per resource).
+    async fn filter_versions(
+        &self,
+        asking: &Asking<'_>,
+        resource_type: &str,
+        versions: Vec<StoredResource>,
+    ) -> Result<(Vec<StoredResource>, Vec<String>, bool), RecordError> {
+        let mut currents: std::collections::HashMap<String, Option<StoredResource>> = Default::default();
+        let mut kept = Vec::with_capacity(versions.len());
+        let mut refused = false;
+        for version in versions {
+            if !currents.contains_key(&version.id) {
+                let current = match self.records.read(resource_type, &version.id, None).await {
+                    Ok(current) => Some(current),
+                    Err(RecordError::NotFound { .. } | RecordError::Shredded { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                currents.insert(version.id.clone(), current);
+            }
+            let later = currents.get(&version.id).and_then(Option::as_ref).filter(|c| c.version != version.version);
+            if let Some(current) = later {
+                self.relate(asking, compartment_of(current).as_slice()).await?;
+                if asking.decide(Action::History, facts_of(resource_type, &current.id, &current.body)).is_err() {
+                    refused = true;
+                    continue;
+                }
+            }
+            kept.push(version);
         }
-        filters
+        let (shown, policy_ids, refused_here) = asking.filter(Action::History, kept);
+        Ok((shown, policy_ids, refused || refused_here))
     }
 
     /// Creates a resource the caller may create. A conditional create that matches an
@@ -352,6 +333,7 @@ impl GuardedRecords {
             },
             &body,
         );
+        self.relate(&asking, facts.patient.as_slice()).await?;
         let decision = asking.decide(Action::Create, facts)?;
         // The condition is matched within what the caller may see: a 403 for a match they
         // may not read would reveal that such a record exists.
@@ -383,7 +365,9 @@ impl GuardedRecords {
         if scope.is_empty() {
             return Ok(None);
         }
-        let page = self.records.search_in(resource_type, &request, 0, self.scope_filters(&scope, true)).await?;
+        let filters = self.scope_filters(asking, &scope, true).await?;
+        let page = self.records.search_in(resource_type, &request, 0, filters).await?;
+        self.relate_results(asking, &page.resources).await?;
         let (mut visible, _, _) = asking.filter(Action::Search, page.resources);
         match visible.len() {
             0 => Ok(None),
@@ -411,6 +395,13 @@ impl GuardedRecords {
             Err(RecordError::NotFound { .. }) => None,
             Err(e) => return Err(e),
         };
+        let patients: Vec<String> = current
+            .as_ref()
+            .and_then(compartment_of)
+            .into_iter()
+            .chain(patient_compartment(resource_type, id, &body))
+            .collect();
+        self.relate(&asking, &patients).await?;
         let mut policy_ids = Vec::new();
         let mask = match &current {
             Some(current) => {
@@ -436,7 +427,7 @@ impl GuardedRecords {
     /// existing record it would reveal.
     pub async fn process_bundle(&self, accessor: &Accessor, body: Value) -> Result<Granted<Bundle>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let guard = EntryGuard { asking, policy_ids: std::sync::Mutex::new(Vec::new()) };
+        let guard = EntryGuard { records: self, asking, policy_ids: std::sync::Mutex::new(Vec::new()) };
         let bundle = self.records.process_bundle_guarded(body, &guard).await?;
         let mut policy_ids = guard.policy_ids.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         policy_ids.sort();
@@ -445,8 +436,14 @@ impl GuardedRecords {
     }
 }
 
+/// The patient whose compartment holds a stored resource.
+fn compartment_of(resource: &StoredResource) -> Option<String> {
+    patient_compartment(&resource.resource_type, &resource.id, &resource.body)
+}
+
 /// Bundle entries decided one by one.
 struct EntryGuard<'a> {
+    records: &'a GuardedRecords,
     asking: Asking<'a>,
     policy_ids: std::sync::Mutex<Vec<String>>,
 }
@@ -459,18 +456,22 @@ impl EntryGuard<'_> {
     }
 }
 
+#[async_trait::async_trait]
 impl BundleGuard for EntryGuard<'_> {
     fn needs_current(&self) -> bool {
         true
     }
 
-    fn may_write(
+    async fn may_write(
         &self,
         resource_type: &str,
         id: &str,
         body: &Value,
         current: Option<&StoredResource>,
     ) -> Result<(), RecordError> {
+        let patients: Vec<String> =
+            current.and_then(compartment_of).into_iter().chain(patient_compartment(resource_type, id, body)).collect();
+        self.records.relate(&self.asking, &patients).await?;
         if let Some(current) = current {
             let before = self.asking.decide(Action::Update, facts_of(resource_type, id, &current.body))?;
             if !before.mask.is_empty() {
@@ -485,7 +486,8 @@ impl BundleGuard for EntryGuard<'_> {
         Ok(())
     }
 
-    fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError> {
+    async fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError> {
+        self.records.relate(&self.asking, compartment_of(found).as_slice()).await?;
         let decision = self.asking.decide(Action::Read, facts_of(&found.resource_type, &found.id, &found.body))?;
         self.note(decision.policy_ids);
         Ok(())

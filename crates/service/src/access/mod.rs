@@ -9,6 +9,7 @@
 //! Safeguards: 45 CFR 164.312(a)(1) access control; 164.308(a)(4) information access
 //! management; 164.502(b), 164.514(d) minimum necessary; 164.524 right of access.
 
+mod asking;
 mod break_glass;
 mod erase;
 mod export;
@@ -23,7 +24,10 @@ pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,
 };
 pub use live::LivePolicies;
-pub use store::{AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, Relationships};
+pub use store::{
+    AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, PatientLinks, Relationships,
+    Standing,
+};
 
 use phivault_policy::RequestFacts;
 

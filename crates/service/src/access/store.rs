@@ -63,6 +63,22 @@ pub struct Relationships {
     pub emergency_access: Vec<String>,
 }
 
+/// What a user holds whatever the patient: clearances and departments (a handful each).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub clearances: Vec<String>,
+    /// Department (Organization) ids.
+    pub departments: Vec<String>,
+}
+
+/// How a user is related to some patients, as stored: of the patients asked about, those
+/// whose care team the user is on and those it holds a live grant for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientLinks {
+    pub care_team: Vec<String>,
+    pub emergency_access: Vec<String>,
+}
+
 /// A break-glass grant: emergency access by one user to one patient until `expires_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakGlassGrant {
@@ -86,6 +102,11 @@ pub struct BreakGlassGrant {
 pub trait AccessStore: Send + Sync + std::fmt::Debug {
     /// Everything that relates `user_id` to patients and categories at `now_ms`.
     async fn relationships(&self, user_id: &str, now_ms: i64) -> Result<Relationships, StoreError>;
+    /// `user_id`'s clearances and departments.
+    async fn standing(&self, user_id: &str) -> Result<Standing, StoreError>;
+    /// How `user_id` is related to each of `patients` at `now_ms`: looked up by index for
+    /// those patients only, so the cost follows the request, not the size of a panel.
+    async fn links_to(&self, user_id: &str, patients: &[String], now_ms: i64) -> Result<PatientLinks, StoreError>;
     /// Adds an assignment; `false` when it already existed.
     async fn assign(&self, assignment: &Assignment) -> Result<bool, StoreError>;
     /// Removes an assignment; `false` when there was none.

@@ -22,11 +22,12 @@ const BATCH_COMMIT_SIZE: usize = 1000;
 /// Decides, entry by entry, whether a Bundle may write what it holds and reveal the existing
 /// records it matches. The access layer implements it from the policies; only the
 /// operator's own loading (import, demo) runs with [`OperatorLoad`].
+#[async_trait::async_trait]
 pub trait BundleGuard: Send + Sync {
     /// Whether the guard needs the current version of a resource a PUT replaces.
     fn needs_current(&self) -> bool;
     /// A resource about to be written (references resolved), with the version it replaces.
-    fn may_write(
+    async fn may_write(
         &self,
         resource_type: &str,
         id: &str,
@@ -35,7 +36,7 @@ pub trait BundleGuard: Send + Sync {
     ) -> Result<(), RecordError>;
     /// An existing resource the Bundle would reveal: a conditional create's match, or the
     /// target of a conditional reference.
-    fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError>;
+    async fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError>;
 }
 
 /// No checks: the operator loading data at the console (`phivault import`, `phivault
@@ -43,14 +44,15 @@ pub trait BundleGuard: Send + Sync {
 #[derive(Debug, Clone, Copy)]
 pub struct OperatorLoad;
 
+#[async_trait::async_trait]
 impl BundleGuard for OperatorLoad {
     fn needs_current(&self) -> bool {
         false
     }
-    fn may_write(&self, _: &str, _: &str, _: &Value, _: Option<&StoredResource>) -> Result<(), RecordError> {
+    async fn may_write(&self, _: &str, _: &str, _: &Value, _: Option<&StoredResource>) -> Result<(), RecordError> {
         Ok(())
     }
-    fn may_reveal(&self, _: &StoredResource) -> Result<(), RecordError> {
+    async fn may_reveal(&self, _: &StoredResource) -> Result<(), RecordError> {
         Ok(())
     }
 }
@@ -223,7 +225,7 @@ impl Records {
                             .map_err(|e| in_entry(i, e))?
                         {
                             Some(found) => {
-                                guard.may_reveal(&found).map_err(|e| in_entry(i, e))?;
+                                guard.may_reveal(&found).await.map_err(|e| in_entry(i, e))?;
                                 (found.id.clone(), Some(found))
                             }
                             None => (new_resource_id()?, None),
@@ -264,6 +266,7 @@ impl Records {
             };
             guard
                 .may_write(&entry.resource_type, id, &entry.resource, current_body.as_ref())
+                .await
                 .map_err(|e| in_entry(i, e))?;
             let mut body = std::mem::take(&mut entry.resource);
             let write = self
@@ -332,7 +335,7 @@ impl Records {
             let found = found.ok_or_else(|| {
                 at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource"))
             })?;
-            guard.may_reveal(&found).map_err(|e| in_entry(index, e))?;
+            guard.may_reveal(&found).await.map_err(|e| in_entry(index, e))?;
             resolved.insert(reference, format!("{resource_type}/{}", found.id));
         }
         for_each_reference_mut::<RecordError>(resource, &mut |r| {
@@ -375,7 +378,7 @@ impl Records {
                             None => self.find_unique(&entry.resource_type, &parse_query_string(cond)).await?,
                         };
                         if let Some(found) = found {
-                            guard.may_reveal(&found)?;
+                            guard.may_reveal(&found).await?;
                             return Ok((EntryOutcome { resource: found, created: false }, None));
                         }
                         (new_resource_id()?, 1, None)
@@ -391,7 +394,7 @@ impl Records {
                     }
                 };
                 self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved, guard).await?;
-                guard.may_write(&entry.resource_type, &id, &entry.resource, current_body.as_ref())?;
+                guard.may_write(&entry.resource_type, &id, &entry.resource, current_body.as_ref()).await?;
                 let mut body = std::mem::take(&mut entry.resource);
                 let write = self
                     .seal_version(
