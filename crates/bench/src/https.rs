@@ -110,6 +110,31 @@ pub(crate) async fn get_patient(stream: &mut Connection, id: &str, token: &str) 
     stream.read_exact(&mut body).await.expect("body");
 }
 
+/// (mean µs latency, µs of process CPU per request) reading `ids` in turn; every read
+/// must succeed.
+pub async fn read_ids(
+    records: GuardedRecords,
+    identity: phivault_identity::Identity,
+    audit: phivault_audit::AuditLog,
+    alerts: Arc<dyn phivault_audit::alerts::AlertStore>,
+    token: &str,
+    ids: &[String],
+) -> (f64, f64) {
+    let server = Server::start(records, identity, audit, alerts).await;
+    let mut stream = server.connect().await;
+    let n = 2000;
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    for k in 0..n {
+        get_patient(&mut stream, &ids[(k * 31) % ids.len()], token).await;
+    }
+    let latency = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let cpu = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
+    drop(stream);
+    server.stop().await;
+    (latency, cpu)
+}
+
 /// (mean µs latency, µs of process CPU per request).
 pub async fn read_by_id(
     records: GuardedRecords,

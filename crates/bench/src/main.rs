@@ -1,4 +1,5 @@
-//! `cargo run --release -p phivault-bench -- [sqlite|postgres] [max_patients]`
+//! `cargo run --release -p phivault-bench -- [sqlite|postgres] [max_patients]`, or
+//! `... -- panel [sqlite|postgres] [patients]` for the access path at panel sizes (`panel.rs`).
 //!
 //! Measures, on a fresh database: Synthea import rate; bulk patient load; at 10k and
 //! `max_patients` patients, read by id, create and family-name search through the service;
@@ -10,6 +11,7 @@
 mod audit;
 mod auth;
 mod https;
+mod panel;
 mod policy;
 mod workload;
 
@@ -25,6 +27,16 @@ use phivault_testkit::{fresh_store, records_with_ring, test_ring};
 async fn main() {
     phivault_api::tls::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("panel") {
+        let engine = args.get(2).map_or("sqlite", String::as_str);
+        let patients = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+        if engine == "postgres" && phivault_testkit::postgres_url().is_none() {
+            eprintln!("set PHIVAULT_TEST_POSTGRES_URL to benchmark PostgreSQL");
+            std::process::exit(2);
+        }
+        panel::run(engine, patients).await;
+        return;
+    }
     let engine = args.get(1).map_or("sqlite", String::as_str).to_owned();
     let max: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     if engine == "postgres" && phivault_testkit::postgres_url().is_none() {
