@@ -758,3 +758,62 @@ async fn a_large_care_team_is_searched_by_join_and_still_only_the_team_is_found(
     let page = as_user(&c.app, &c.app.token, get("/fhir/Patient?_count=1")).await;
     assert_eq!(page.body["total"], 1201, "the whole team and nobody else: {}", patients.text);
 }
+
+#[tokio::test]
+async fn a_transaction_cannot_probe_for_an_ssn_or_a_record_outside_the_callers_reach() {
+    let c = clinic().await;
+    let hiv = observation(&c.app, &c.porky, Some("HIV"), "HIV-1 antibody").await;
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let callers = [
+        ("physician off porky's team", c.app.token.clone()),
+        ("another patient", token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await),
+        ("researcher", token(&c.app, "re-taz", vec![Role::Researcher], None).await),
+        ("administrator", token(&c.app, "admin-elmer", vec![Role::Admin], None).await),
+        ("privacy officer", token(&c.app, "po-granny", vec![Role::PrivacyOfficer], None).await),
+    ];
+    let by_reference = |ssn: &str| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+                "subject": {"reference": format!("Patient?identifier={SSN}|{ssn}")}},
+             "request": {"method": "POST", "url": "Observation"}}]})
+    };
+    let by_condition = |condition: &str| {
+        json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+                "subject": {"reference": format!("Patient/{}", c.daffy)}},
+             "request": {"method": "POST", "url": "Observation", "ifNoneExist": condition}}]})
+    };
+    let real_ssn = "999-00-0002";
+    let absent_ssn = "999-77-7777";
+    for (who, t) in &callers {
+        for (exists, absent) in [
+            (by_reference(real_ssn), by_reference(absent_ssn)),
+            (by_condition(&format!("_id={hiv}")), by_condition("_id=0d1e2a6b-0000-4000-8000-000000000000")),
+        ] {
+            let seen = as_user(&c.app, t, with_json("POST", "/fhir", &exists, &[])).await;
+            let not = as_user(&c.app, t, with_json("POST", "/fhir", &absent, &[])).await;
+            assert_eq!((seen.status, &seen.body["issue"]), (not.status, &not.body["issue"]), "{who}: {}", seen.text);
+            assert!(!seen.text.contains(&hiv) && !seen.text.contains("Pig"), "{who}: {}", seen.text);
+        }
+    }
+    // The front desk, who may read demographics, may resolve the reference (and is then
+    // refused the clinical write on its own terms).
+    let desk_reply = as_user(&c.app, &desk, with_json("POST", "/fhir", &by_reference(real_ssn), &[])).await;
+    assert_eq!(desk_reply.status, StatusCode::FORBIDDEN, "{}", desk_reply.text);
+}
+
+#[tokio::test]
+async fn a_bundle_if_match_answers_the_same_for_the_right_and_the_wrong_version_of_a_record_out_of_reach() {
+    let c = clinic().await;
+    let obs = observation(&c.app, &c.porky, None, "weight").await;
+    let put = |version: &str| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Observation", "id": obs, "status": "final", "code": {"text": "x"},
+                "subject": {"reference": format!("Patient/{}", c.daffy)}},
+             "request": {"method": "PUT", "url": format!("Observation/{obs}"), "ifMatch": format!("W/\"{version}\"")}}]})
+    };
+    let right = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &put("1"), &[])).await;
+    let wrong = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &put("7"), &[])).await;
+    assert_eq!(right.status, StatusCode::FORBIDDEN, "{}", right.text);
+    assert_eq!((right.status, &right.body["issue"]), (wrong.status, &wrong.body["issue"]));
+}

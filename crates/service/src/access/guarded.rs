@@ -462,6 +462,19 @@ impl BundleGuard for EntryGuard<'_> {
         true
     }
 
+    fn sees_everything(&self) -> bool {
+        false
+    }
+
+    async fn find_unique(
+        &self,
+        _records: &Records,
+        resource_type: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordError> {
+        self.records.visible_match(&self.asking, resource_type, query).await
+    }
+
     async fn may_write(
         &self,
         resource_type: &str,

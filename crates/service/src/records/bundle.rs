@@ -26,6 +26,17 @@ const BATCH_COMMIT_SIZE: usize = 1000;
 pub trait BundleGuard: Send + Sync {
     /// Whether the guard needs the current version of a resource a PUT replaces.
     fn needs_current(&self) -> bool;
+    /// Whether every record is within reach (the operator's own loads only).
+    fn sees_everything(&self) -> bool;
+    /// The one resource matching a condition (`ifNoneExist`, a conditional reference)
+    /// among those the guard lets the Bundle see: what lies outside is treated exactly as
+    /// what does not exist, so a condition cannot probe for records (an SSN, a diagnosis).
+    async fn find_unique(
+        &self,
+        records: &Records,
+        resource_type: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordError>;
     /// A resource about to be written (references resolved), with the version it replaces.
     async fn may_write(
         &self,
@@ -48,6 +59,17 @@ pub struct OperatorLoad;
 impl BundleGuard for OperatorLoad {
     fn needs_current(&self) -> bool {
         false
+    }
+    fn sees_everything(&self) -> bool {
+        true
+    }
+    async fn find_unique(
+        &self,
+        records: &Records,
+        resource_type: &str,
+        query: &[(String, String)],
+    ) -> Result<Option<StoredResource>, RecordError> {
+        records.find_unique(resource_type, query).await
     }
     async fn may_write(&self, _: &str, _: &str, _: &Value, _: Option<&StoredResource>) -> Result<(), RecordError> {
         Ok(())
@@ -219,8 +241,8 @@ impl Records {
                         (ids.get(first).cloned().unwrap_or_default(), existing.get(first).cloned().flatten())
                     } else {
                         conditions.insert((entry.resource_type.clone(), cond.clone()), i);
-                        match self
-                            .find_unique(&entry.resource_type, &parse_query_string(cond))
+                        match guard
+                            .find_unique(self, &entry.resource_type, &parse_query_string(cond))
                             .await
                             .map_err(|e| in_entry(i, e))?
                         {
@@ -254,12 +276,11 @@ impl Records {
             }
             self.resolve_references(i, &mut entry.resource, &targets, &mut resolved, guard).await?;
             let id = &ids[i];
+            let mut mismatch = false;
             let (version, replaces, current_body) = match &entry.method {
                 Method::Put { if_match, .. } => {
                     let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
-                    if if_match.is_some_and(|m| Some(m) != current) {
-                        return Err(RecordError::VersionMismatch);
-                    }
+                    mismatch = if_match.is_some_and(|m| Some(m) != current);
                     (current.map_or(1, |v| v + 1), current, body)
                 }
                 Method::Post { .. } => (1, None, None),
@@ -268,6 +289,11 @@ impl Records {
                 .may_write(&entry.resource_type, id, &entry.resource, current_body.as_ref())
                 .await
                 .map_err(|e| in_entry(i, e))?;
+            // Only after the decision: a version answer about a record the caller may not
+            // write would tell them that it exists, and at which version.
+            if mismatch {
+                return Err(RecordError::VersionMismatch);
+            }
             let mut body = std::mem::take(&mut entry.resource);
             let write = self
                 .seal_version(
@@ -330,8 +356,10 @@ impl Records {
             if !is_resource_type(resource_type) {
                 return Err(at(index, FhirError::invalid("a conditional reference names no known resource type")));
             }
-            let found =
-                self.find_unique(resource_type, &parse_query_string(&query)).await.map_err(|e| in_entry(index, e))?;
+            let found = guard
+                .find_unique(self, resource_type, &parse_query_string(&query))
+                .await
+                .map_err(|e| in_entry(index, e))?;
             let found = found.ok_or_else(|| {
                 at(index, FhirError::new(IssueType::NotFound, "a conditional reference matched no resource"))
             })?;
@@ -351,7 +379,10 @@ impl Records {
         raw_entries: Vec<Value>,
         guard: &dyn BundleGuard,
     ) -> Result<Vec<Result<EntryOutcome, RecordError>>, RecordError> {
-        let prefetched = self.prefetch_conditions(&raw_entries).await?;
+        // Prefetching matches across the whole database is for the operator's own loads;
+        // a caller's conditions are matched inside its scope, one by one.
+        let prefetched =
+            if guard.sees_everything() { self.prefetch_conditions(&raw_entries).await? } else { HashMap::new() };
         let now = self.clock.now_ms();
         let mut cache = KeyCache::default();
         let mut resolved = HashMap::new();
@@ -363,6 +394,7 @@ impl Records {
             let outcome = async {
                 let mut entry = parse_entry(i, raw)?;
                 let mut current_body = None;
+                let mut mismatch = false;
                 let (id, version, replaces) = match &entry.method {
                     Method::Post { if_none_exist: Some(cond) } => {
                         let key = (entry.resource_type.clone(), cond.clone());
@@ -375,7 +407,7 @@ impl Records {
                                 Some(id) => Some(self.read(&entry.resource_type, id, None).await?),
                                 None => None,
                             },
-                            None => self.find_unique(&entry.resource_type, &parse_query_string(cond)).await?,
+                            None => guard.find_unique(self, &entry.resource_type, &parse_query_string(cond)).await?,
                         };
                         if let Some(found) = found {
                             guard.may_reveal(&found).await?;
@@ -386,15 +418,17 @@ impl Records {
                     Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
                     Method::Put { id, if_match } => {
                         let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
-                        if if_match.is_some_and(|m| Some(m) != current) {
-                            return Err(RecordError::VersionMismatch);
-                        }
+                        mismatch = if_match.is_some_and(|m| Some(m) != current);
                         current_body = body;
                         (id.clone(), current.map_or(1, |v| v + 1), current)
                     }
                 };
                 self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved, guard).await?;
                 guard.may_write(&entry.resource_type, &id, &entry.resource, current_body.as_ref()).await?;
+                // As in a transaction: decided first, then the version compared.
+                if mismatch {
+                    return Err(RecordError::VersionMismatch);
+                }
                 let mut body = std::mem::take(&mut entry.resource);
                 let write = self
                     .seal_version(
