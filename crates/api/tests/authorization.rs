@@ -817,3 +817,42 @@ async fn a_bundle_if_match_answers_the_same_for_the_right_and_the_wrong_version_
     assert_eq!(right.status, StatusCode::FORBIDDEN, "{}", right.text);
     assert_eq!((right.status, &right.body["issue"]), (wrong.status, &wrong.body["issue"]));
 }
+
+#[tokio::test]
+async fn appointments_belong_to_their_patient_and_a_record_cannot_name_two_patients() {
+    let c = clinic().await;
+    let appointment = |patient: &str| {
+        json!({"resourceType": "Appointment", "status": "booked",
+            "participant": [{"actor": {"reference": "Practitioner/dr-daffy"}, "status": "accepted"},
+                            {"actor": {"reference": format!("Patient/{patient}")}, "status": "accepted"}]})
+    };
+    let made = as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Appointment", &appointment(&c.daffy), &[])).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let id = made.body["id"].as_str().expect("id").to_owned();
+    let read = as_user(&c.app, &c.app.token, get(&format!("/fhir/Appointment/{id}"))).await;
+    assert_eq!(read.status, StatusCode::OK, "the team reads its patient's appointment: {}", read.text);
+    let own = token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await;
+    assert_eq!(as_user(&c.app, &own, get(&format!("/fhir/Appointment/{id}"))).await.status, StatusCode::OK);
+    let other = token(&c.app, "porky-pig", vec![Role::Patient], Some(&c.porky)).await;
+    assert_eq!(as_user(&c.app, &other, get(&format!("/fhir/Appointment/{id}"))).await.status, StatusCode::NOT_FOUND);
+    let foreign =
+        as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Appointment", &appointment(&c.porky), &[])).await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN, "not the physician's patient");
+
+    // Stated under one patient, filed under another: refused, whichever element says it.
+    let two = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": format!("Patient/{}", c.daffy)},
+        "performer": [{"reference": format!("Patient/{}", c.porky)}]});
+    let smuggled = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+        "subject": {"reference": format!("Patient/{}", c.daffy)},
+        "patient": {"reference": format!("Patient/{}", c.porky)}});
+    for body in [&two, &smuggled] {
+        let reply = as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Observation", body, &[])).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+        assert_eq!(reply.body["resourceType"], "OperationOutcome");
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction",
+            "entry": [{"resource": body, "request": {"method": "POST", "url": "Observation"}}]});
+        let tx = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &bundle, &[])).await;
+        assert_eq!(tx.status, StatusCode::BAD_REQUEST, "{}", tx.text);
+    }
+}

@@ -18,7 +18,7 @@ mod resource_types;
 pub mod search;
 mod validate;
 
-pub use compartment::patient_compartment;
+pub use compartment::{check_one_patient, compartment_patients, patient_compartment};
 pub use date::{DateRange, format_instant, parse_date_range};
 pub use error::{FhirError, IssueType};
 pub use id::{is_valid_id, new_id};

@@ -79,9 +79,13 @@ impl AccessStore for SqlStore {
     }
 
     async fn standing(&self, user_id: &str) -> Result<Standing, StoreError> {
+        // Two probes of the primary key (kind, user_id, ...): never a walk over the user's
+        // care-team rows, which can number thousands.
         let rows = sqlx::query(
-            "SELECT kind, value FROM access_assignments WHERE user_id = $1 AND kind IN ('clearance', 'department')",
+            "SELECT kind, value FROM access_assignments WHERE kind = 'clearance' AND user_id = $1 \
+             UNION ALL SELECT kind, value FROM access_assignments WHERE kind = 'department' AND user_id = $2",
         )
+        .bind(user_id.to_owned())
         .bind(user_id.to_owned())
         .fetch_all(&self.pool)
         .await

@@ -136,12 +136,11 @@ fn any_of<T>(sql: &mut Sql, items: &[T], mut each: impl FnMut(&mut Sql, &T)) {
     sql.push(")");
 }
 
-/// One way a record can lie inside an access scope.
-enum ScopeBranch {
+/// Where the patients of an access scope come from.
+enum ScopeSource<'a> {
     CareTeam,
     Emergency(i64),
-    Listed,
-    Unassigned,
+    Listed(&'a String),
 }
 
 /// Appends ` AND <filter>` for each filter, over `resources r`. The subqueries bind the
@@ -217,49 +216,56 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                 patients: ScopePatients::Related { user_id, care_team, emergency_at_ms, listed },
                 unassigned,
             } => {
-                // Relationships are joined by index, so the cost follows the page, not the
-                // size of the caller's panel.
-                let mut branches = Vec::new();
+                // One `IN (subquery UNION ALL ...)` over the relationship tables: the planner
+                // then drives the query from the compartment index (a handful of patients'
+                // rows) instead of walking every record of the type in order; the cost
+                // follows the caller's matches, never the size of their panel as a list.
+                let mut sources: Vec<ScopeSource> = Vec::new();
                 if *care_team {
-                    branches.push(ScopeBranch::CareTeam);
+                    sources.push(ScopeSource::CareTeam);
                 }
                 if let Some(now_ms) = emergency_at_ms {
-                    branches.push(ScopeBranch::Emergency(*now_ms));
+                    sources.push(ScopeSource::Emergency(*now_ms));
                 }
-                if !listed.is_empty() {
-                    branches.push(ScopeBranch::Listed);
-                }
-                if *unassigned {
-                    branches.push(ScopeBranch::Unassigned);
-                }
-                any_of(sql, &branches, |sql, branch| {
-                    sql.push("(");
-                    match branch {
-                        ScopeBranch::CareTeam => {
-                            sql.push(current)
-                                .push("r.compartment IN (SELECT a.value FROM access_assignments a WHERE a.kind = 'care_team' AND a.user_id = ")
-                                .arg(Arg::Text(user_id.clone()))
-                                .push(")");
-                        }
-                        ScopeBranch::Emergency(now_ms) => {
-                            sql.push(current)
-                                .push("r.compartment IN (SELECT g.patient_id FROM break_glass_grants g WHERE g.user_id = ")
-                                .arg(Arg::Text(user_id.clone()))
-                                .push(" AND g.expires_ms > ")
-                                .arg(Arg::Int(*now_ms))
-                                .push(")");
-                        }
-                        ScopeBranch::Listed => {
-                            sql.push(current)
-                                .push("r.compartment IN ")
-                                .list(listed.iter().map(|i| Arg::Text(i.clone())));
-                        }
-                        ScopeBranch::Unassigned => {
-                            sql.push("r.compartment IS NULL");
-                        }
+                sources.extend(listed.iter().map(ScopeSource::Listed));
+                match (sources.is_empty(), *unassigned) {
+                    (true, false) => {
+                        sql.push("1 = 0");
                     }
-                    sql.push(")");
-                });
+                    (true, true) => {
+                        sql.push("r.compartment IS NULL");
+                    }
+                    (false, _) => {
+                        sql.push("(");
+                        if *unassigned {
+                            sql.push("r.compartment IS NULL OR ");
+                        }
+                        sql.push("(").push(current).push("r.compartment IN (");
+                        for (i, source) in sources.iter().enumerate() {
+                            if i > 0 {
+                                sql.push(" UNION ALL ");
+                            }
+                            match source {
+                                ScopeSource::CareTeam => {
+                                    sql.push(
+                                        "SELECT a.value FROM access_assignments a WHERE a.kind = 'care_team' AND a.user_id = ",
+                                    )
+                                    .arg(Arg::Text(user_id.clone()));
+                                }
+                                ScopeSource::Emergency(now_ms) => {
+                                    sql.push("SELECT g.patient_id FROM break_glass_grants g WHERE g.user_id = ")
+                                        .arg(Arg::Text(user_id.clone()))
+                                        .push(" AND g.expires_ms > ")
+                                        .arg(Arg::Int(*now_ms));
+                                }
+                                ScopeSource::Listed(patient) => {
+                                    sql.push("SELECT CAST(").arg(Arg::Text((*patient).clone())).push(" AS TEXT)");
+                                }
+                            }
+                        }
+                        sql.push(")))");
+                    }
+                }
             }
             Filter::WithoutTerms { terms, .. } if terms.is_empty() => {
                 sql.push("1 = 1");

@@ -321,6 +321,7 @@ impl GuardedRecords {
     ) -> Result<Granted<WriteOutcome>, RecordError> {
         let asking = self.asking(accessor).await?;
         strip_redacted_label(&mut body);
+        phivault_fhir::check_one_patient(resource_type, &body)?;
         // The id is not known yet: a new Patient is its own compartment, decided as "a
         // patient this caller has no relationship with yet".
         let facts = RecordFacts::of(
@@ -390,6 +391,7 @@ impl GuardedRecords {
     ) -> Result<Granted<WriteOutcome>, RecordError> {
         let asking = self.asking(accessor).await?;
         strip_redacted_label(&mut body);
+        phivault_fhir::check_one_patient(resource_type, &body)?;
         let current = match self.records.read(resource_type, id, None).await {
             Ok(current) => Some(current),
             Err(RecordError::NotFound { .. }) => None,
@@ -482,6 +484,7 @@ impl BundleGuard for EntryGuard<'_> {
         body: &Value,
         current: Option<&StoredResource>,
     ) -> Result<(), RecordError> {
+        phivault_fhir::check_one_patient(resource_type, body)?;
         let patients: Vec<String> =
             current.and_then(compartment_of).into_iter().chain(patient_compartment(resource_type, id, body)).collect();
         self.records.relate(&self.asking, &patients).await?;
