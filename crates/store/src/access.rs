@@ -44,6 +44,12 @@ fn grant_from_row(row: &AnyRow) -> Result<BreakGlassGrant, StoreError> {
     })
 }
 
+/// A `(kind, value)` relationship row.
+fn kind_and_value(row: &AnyRow) -> Result<(String, String), StoreError> {
+    let c = |_| StoreError::Corrupt("relationship row");
+    Ok((row.try_get(0).map_err(c)?, row.try_get(1).map_err(c)?))
+}
+
 #[async_trait]
 impl AccessStore for SqlStore {
     async fn relationships(&self, user_id: &str, now_ms: i64) -> Result<Relationships, StoreError> {
@@ -60,9 +66,7 @@ impl AccessStore for SqlStore {
         .map_err(unavailable)?;
         let mut out = Relationships::default();
         for row in &rows {
-            let c = |_| StoreError::Corrupt("relationship row");
-            let kind: String = row.try_get(0).map_err(c)?;
-            let value: String = row.try_get(1).map_err(c)?;
+            let (kind, value) = kind_and_value(row)?;
             match kind.as_str() {
                 "care_team" => out.care_team.push(value),
                 "clearance" => out.clearances.push(value),
@@ -92,9 +96,7 @@ impl AccessStore for SqlStore {
         .map_err(unavailable)?;
         let mut out = Standing::default();
         for row in &rows {
-            let c = |_| StoreError::Corrupt("relationship row");
-            let kind: String = row.try_get(0).map_err(c)?;
-            let value: String = row.try_get(1).map_err(c)?;
+            let (kind, value) = kind_and_value(row)?;
             match kind.as_str() {
                 "clearance" => out.clearances.push(value),
                 _ => out.departments.push(value),
@@ -123,9 +125,7 @@ impl AccessStore for SqlStore {
                 .list(chunk.iter().map(|p| Arg::Text(p.clone())));
             let rows = sql.into_query().fetch_all(&self.pool).await.map_err(unavailable)?;
             for row in &rows {
-                let c = |_| StoreError::Corrupt("relationship row");
-                let kind: String = row.try_get(0).map_err(c)?;
-                let value: String = row.try_get(1).map_err(c)?;
+                let (kind, value) = kind_and_value(row)?;
                 match kind.as_str() {
                     "care_team" => out.care_team.push(value),
                     _ => out.emergency_access.push(value),
