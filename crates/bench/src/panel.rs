@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use phivault_fhir::search::parse_search;
-use phivault_policy::{Policies, RequestFacts};
-use phivault_service::access::{AccessStore, Accessor, Assignment, AssignmentKind, GuardedRecords, Requester};
+use phivault_policy::Policies;
+use phivault_service::access::{AccessStore, Assignment, AssignmentKind, GuardedRecords};
 use phivault_testkit::{fresh_store, records_with_ring, test_ring};
 
 use crate::https::cpu_seconds;
@@ -29,18 +29,7 @@ pub async fn run(engine: &str, patients: usize) {
     let user_id = identity.find_user("bench-physician").await.expect("physician").id;
     let policies = Arc::new(phivault_service::access::LivePolicies::new(Policies::defaults().expect("defaults")));
     let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()));
-    let accessor = Accessor {
-        requester: Requester::User {
-            user_id: user_id.clone(),
-            roles: vec!["physician".into()],
-            own_patient: None,
-            mfa: true,
-            authenticated_ms: 0,
-            via_app: false,
-        },
-        request: RequestFacts::default(),
-        launch_patient: None,
-    };
+    let accessor = crate::policy::physician_accessor(&user_id);
     println!(
         "| engine | care team (of {patients}) | guarded read by id | guarded `Patient?_count=50` | audited HTTPS read, 1 client |"
     );

@@ -69,6 +69,22 @@ pub fn scope_latency() -> f64 {
     started.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
+/// A signed-in physician with a second factor, asking directly (not through an app).
+pub fn physician_accessor(user_id: &str) -> Accessor {
+    Accessor {
+        requester: Requester::User {
+            user_id: user_id.to_owned(),
+            roles: vec!["physician".into()],
+            own_patient: None,
+            mfa: true,
+            authenticated_ms: 0,
+            via_app: false,
+        },
+        request: RequestFacts::default(),
+        launch_patient: None,
+    }
+}
+
 /// (bare µs, guarded µs) per read by id, and (bare µs, guarded µs) per `Patient?_count=50`
 /// search: the bare service searches all `loaded` patients, the guarded one the bench
 /// physician's 50-patient care team among them.
@@ -89,18 +105,7 @@ pub async fn guarded_vs_bare(records: &Records, store: &SqlStore, loaded: usize)
         };
         store.assign(&assignment).await.expect("assign");
     }
-    let accessor = Accessor {
-        requester: Requester::User {
-            user_id: "bench-physician".into(),
-            roles: vec!["physician".into()],
-            own_patient: None,
-            mfa: true,
-            authenticated_ms: 0,
-            via_app: false,
-        },
-        request: RequestFacts::default(),
-        launch_patient: None,
-    };
+    let accessor = physician_accessor("bench-physician");
     let n = 2000;
     let started = Instant::now();
     for k in 0..n {
