@@ -211,6 +211,63 @@ async fn browser_sign_in_with_password_change_totp_enrolment_csrf_and_logout() {
     }
 }
 
+/// The browser path of the guessing attack: the password is known, the codes are guessed,
+/// and every correct password in between forgives nothing.
+#[tokio::test]
+async fn browser_code_guessing_after_a_known_password_is_locked_out() {
+    let (app, _db) = app().await;
+    let password = "temporary duck password";
+    app.identity
+        .create_user(NewAccount {
+            username: "nurse-porky".into(),
+            display_name: "Nurse Porky Pig".into(),
+            roles: vec![Role::Nurse],
+            patient_id: None,
+            password: Some(password.into()),
+        })
+        .await
+        .expect("user");
+    browser_first_login(&app, "nurse-porky", password).await;
+    let known = [("username", "nurse-porky"), ("password", "a brand new duck password")];
+    let mut paused = None;
+    for round in 0..20 {
+        let r = send_as_is(&app.router, form("/login", None, &known)).await;
+        if r.status != StatusCode::SEE_OTHER {
+            paused = Some((round, r));
+            break;
+        }
+        assert!(r.headers["location"].to_str().expect("ascii").starts_with("/login/mfa"));
+        let cookie = cookie_of(&r);
+        let page = send_as_is(&app.router, with_cookie("/login/mfa", &cookie)).await;
+        let csrf = between(&page.text, "name=\"csrf\" value=\"", "\"").to_owned();
+        let guess = format!("{:06}", 100_003 * (round + 1) % 1_000_000);
+        let r = send_as_is(&app.router, form("/login/mfa", Some(&cookie), &[("code", &guess), ("csrf", &csrf)])).await;
+        if round < 4 {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "round {round}: {}", r.text);
+        } else {
+            assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "the fifth wrong code pauses sign-in");
+            assert!(r.text.contains("try again later"), "{}", r.text);
+        }
+    }
+    let (round, r) = paused.expect("the known password stops working");
+    assert_eq!(round, 5);
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // The same page as for an account that does not exist: the lockout reveals nothing.
+    let unknown =
+        send_as_is(&app.router, form("/login", None, &[("username", "nobody-here"), ("password", "x")])).await;
+    assert_eq!(r.text, unknown.text);
+    assert!(r.text.contains("try again later"));
+    let porky = app.identity.find_user("nurse-porky").await.expect("account");
+    let entries = phivault_audit::AuditStore::audit_entries(&app.store, 0, 1000).await.expect("trail");
+    let reasons: Vec<String> = entries
+        .iter()
+        .filter_map(|e| phivault_audit::AuditEvent::from_canonical(&e.bytes))
+        .filter(|e| e.user_id.as_deref() == Some(porky.id.as_str()) && e.action == "login.mfa")
+        .filter_map(|e| e.reason)
+        .collect();
+    assert_eq!(reasons, ["bad_code", "bad_code", "bad_code", "bad_code", "locked_out"]);
+}
+
 #[tokio::test]
 async fn admin_api_manages_accounts_and_deactivation_is_immediate() {
     let (app, _db) = app().await;

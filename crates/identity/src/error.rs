@@ -13,6 +13,10 @@ pub enum IdentityError {
     Throttled { retry_after_s: i64 },
     #[error("the code is wrong, expired or already used")]
     BadCode,
+    /// Too many wrong codes after a correct password: the account is paused for a while
+    /// and this sign-in ended. Said only to someone who has just given the password.
+    #[error("too many wrong codes; sign-in is paused for a while, try again later")]
+    LockedOut,
     #[error("not signed in, or the session ended; sign in again")]
     Unauthenticated,
     #[error("this step of the sign-in is not due now")]

@@ -107,8 +107,9 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     async fn add_password_history(&self, user_id: &str, hash: &str, now_ms: i64) -> Result<(), StoreError>;
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
-    /// A successful password check: clears failures and lockout, records the login time and
-    /// stores the new session, in one transaction (one durable commit per login).
+    /// A successful password check: stores the new session and, only when it completes the
+    /// sign-in (`session.stage` is `Complete`: no second factor is due), clears failures and
+    /// lockout and records the login time, in one transaction (one durable commit per login).
     async fn record_login(&self, user_id: &str, login_ms: i64, session: &TokenRecord) -> Result<(), StoreError>;
     /// A token and the account it belongs to (one query: this runs on every request).
     async fn token(&self, digest: &[u8; 32]) -> Result<Option<(TokenRecord, Option<UserRecord>)>, StoreError>;

@@ -344,6 +344,8 @@ impl Identity {
         let (token, secret) = self.new_session(user, stage, mfa, authenticated_ms, grant_id)?;
         self.inner.store.insert_token(&token).await?;
         if stage == LoginStage::Complete {
+            // Only a finished sign-in (password and second factor) forgives earlier failures.
+            self.inner.store.clear_login_failures(&user.id, Some(self.now_ms())).await?;
             let _ = self.inner.store.purge_expired_tokens(self.now_ms() - 86_400_000).await;
         }
         Ok(SessionGrant { secret, stage, user_id: user.id.clone() })
@@ -363,32 +365,53 @@ impl Identity {
         let now = self.now_ms();
         let (token, user) = self.inner.store.token(&secret.digest()).await?.ok_or(IdentityError::Unauthenticated)?;
         let user = user.ok_or(IdentityError::Unauthenticated)?;
-        if token.kind != TokenKind::Session || !token.live_at(now) || user.status != UserStatus::Active {
+        // A lockout ends every session of the account at every stage, so that codes cannot
+        // be tried through another half-finished sign-in while it lasts.
+        if token.kind != TokenKind::Session
+            || !token.live_at(now)
+            || user.status != UserStatus::Active
+            || user.locked_until_ms > now
+        {
             return Err(IdentityError::Unauthenticated);
         }
         Ok(SessionView { token, user })
     }
 
-    /// Second factor: a TOTP code, or one of the recovery codes.
-    pub async fn verify_mfa(&self, secret: &BearerSecret, code: &str) -> Result<SessionGrant, IdentityError> {
+    /// Second factor from client address `source`: a TOTP code, or one of the recovery codes.
+    ///
+    /// A wrong code counts like a wrong password, per account and per address (both in the
+    /// database, so every node sees them): guessing six digits must not be free once the
+    /// password is known. The attempt that reaches the limit locks the account and ends
+    /// the session ([`IdentityError::LockedOut`]); an address over its limit is refused
+    /// before the code is looked at ([`IdentityError::Throttled`]).
+    pub async fn verify_mfa(
+        &self,
+        secret: &BearerSecret,
+        code: &str,
+        source: &str,
+    ) -> Result<SessionGrant, IdentityError> {
         let view = self.session(secret).await?;
         if view.token.stage != LoginStage::NeedsMfa {
             return Err(IdentityError::WrongStage);
         }
+        let policy = &self.inner.policy;
+        let store = &self.inner.store;
+        let now = self.now_ms();
+        if store.source_failures(source, now, policy.source_window_ms).await? >= policy.max_failures_per_source {
+            let window_end = (now / policy.source_window_ms + 1) * policy.source_window_ms;
+            return Err(IdentityError::Throttled { retry_after_s: ((window_end - now) / 1000).max(1) });
+        }
         if self.check_second_factor(&view.user, code).await? {
             return self.advance(&view, true).await;
         }
-        let policy = &self.inner.policy;
-        // A wrong code counts towards lockout like a wrong password: guessing 6 digits
-        // must not be free once the password is known.
-        self.inner
-            .store
-            .note_login_failure(&view.user.id, self.now_ms(), policy.max_failed_logins, policy.lockout_ms)
-            .await?;
-        if let Some(user) = self.inner.store.user_by_id(&view.user.id).await?
-            && user.locked_until_ms > self.now_ms()
+        store.note_source_failure(source, now, policy.source_window_ms).await?;
+        store.note_login_failure(&view.user.id, now, policy.max_failed_logins, policy.lockout_ms).await?;
+        if let Some(user) = store.user_by_id(&view.user.id).await?
+            && user.locked_until_ms > now
         {
-            self.inner.store.delete_token(&view.token.digest).await?;
+            store.delete_token(&view.token.digest).await?;
+            tracing::info!(user_id = %user.id, "second factor failed too often; account locked for a while");
+            return Err(IdentityError::LockedOut);
         }
         Err(IdentityError::BadCode)
     }

@@ -82,7 +82,7 @@ async fn first_login_forces_password_change_and_mfa_then_sessions_work() {
         assert_eq!(half.stage, LoginStage::NeedsMfa);
         assert!(matches!(f.identity.authenticate(&half.secret).await, Err(IdentityError::Unauthenticated)));
         let code = totp.code_at(now_s(&f.clock));
-        let full = f.identity.verify_mfa(&half.secret, &code).await.expect("mfa");
+        let full = f.identity.verify_mfa(&half.secret, &code, "10.0.0.1").await.expect("mfa");
         assert_eq!(full.stage, LoginStage::Complete);
         assert_ne!(full.secret, half.secret, "a new session id after each step");
         assert!(f.identity.authenticate(&half.secret).await.is_err(), "the pre-MFA token is gone");
@@ -90,7 +90,7 @@ async fn first_login_forces_password_change_and_mfa_then_sessions_work() {
 
         // The same code cannot be used again, even in a fresh login within its 30 seconds.
         let again = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
-        assert!(matches!(f.identity.verify_mfa(&again.secret, &code).await, Err(IdentityError::BadCode)));
+        assert!(matches!(f.identity.verify_mfa(&again.secret, &code, "10.0.0.1").await, Err(IdentityError::BadCode)));
 
         // Logout ends the session server-side.
         f.identity.logout(&full.secret).await.expect("logout");
@@ -111,9 +111,12 @@ async fn recovery_codes_work_once_each() {
             f.identity.confirm_enrolment(&grant.secret, &totp.code_at(now_s(&f.clock))).await.expect("confirm");
         let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
         let typed = codes[3].to_lowercase().replace('-', " ");
-        f.identity.verify_mfa(&half.secret, &typed).await.expect("recovery code accepted");
+        f.identity.verify_mfa(&half.secret, &typed, "10.0.0.1").await.expect("recovery code accepted");
         let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
-        assert!(matches!(f.identity.verify_mfa(&half.secret, &codes[3]).await, Err(IdentityError::BadCode)));
+        assert!(matches!(
+            f.identity.verify_mfa(&half.secret, &codes[3], "10.0.0.1").await,
+            Err(IdentityError::BadCode)
+        ));
         assert_eq!(f.store.remaining_recovery_codes(&half.user_id).await.expect("count"), 9);
     }
 }
@@ -192,12 +195,125 @@ async fn wrong_mfa_codes_count_towards_lockout() {
         let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
         for guess in 0..5 {
             let code = format!("{:06}", guess * 7919);
-            assert!(f.identity.verify_mfa(&half.secret, &code).await.is_err());
+            assert!(f.identity.verify_mfa(&half.secret, &code, "10.0.0.1").await.is_err());
         }
         assert!(matches!(
             f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await,
             Err(IdentityError::BadCredentials)
         ));
+    }
+}
+
+/// The attack of the review: a script that knows the password alternates it with wrong
+/// codes. A correct password must not forgive the wrong codes before it.
+#[tokio::test]
+async fn a_known_password_alternated_with_wrong_codes_locks_the_account() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (_, totp) = first_login(&f, "daffy").await;
+        let mut wrong_codes = 0;
+        let mut locked_at = None;
+        for round in 0..60 {
+            let Ok(half) = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await else {
+                locked_at = Some(round);
+                break;
+            };
+            assert_eq!(half.stage, LoginStage::NeedsMfa);
+            let guess = format!("{:06}", (round * 104_729 + 17) % 1_000_000);
+            if guess == totp.code_at(now_s(&f.clock)) {
+                continue;
+            }
+            wrong_codes += 1;
+            match f.identity.verify_mfa(&half.secret, &guess, "10.0.0.1").await {
+                Err(IdentityError::BadCode) => {}
+                Err(IdentityError::LockedOut) => assert_eq!(wrong_codes, 5, "the fifth wrong code locks"),
+                other => panic!("unexpected answer to a wrong code: {other:?}"),
+            }
+        }
+        assert_eq!(wrong_codes, 5, "five wrong codes in all, whatever passwords came between");
+        assert!(locked_at.is_some(), "the correct password is refused while the lockout lasts");
+        // Nothing gets through while it lasts, not even the right code on a fresh sign-in.
+        assert!(matches!(
+            f.identity.login("daffy", NEW_PASSWORD, "10.0.0.9").await,
+            Err(IdentityError::BadCredentials)
+        ));
+        f.clock.advance_ms(16 * MINUTE);
+        let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("after the lockout");
+        let full = f.identity.verify_mfa(&half.secret, &totp.code_at(now_s(&f.clock)), "10.0.0.1").await;
+        assert_eq!(full.expect("right code").stage, LoginStage::Complete);
+        // A finished sign-in forgives: four more wrong codes do not lock (the count restarted).
+        for guess in ["000001", "000002", "000003", "000004"] {
+            let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
+            assert!(matches!(
+                f.identity.verify_mfa(&half.secret, guess, "10.0.0.1").await,
+                Err(IdentityError::BadCode)
+            ));
+        }
+        f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("not locked after four");
+    }
+}
+
+/// Several half-finished sign-ins opened at once do not multiply the guesses: the lockout
+/// reached through one ends the others, and recovery codes count like TOTP codes.
+#[tokio::test]
+async fn parallel_half_sessions_share_one_lockout() {
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        add(&f.identity, "daffy", vec![Role::Physician]).await;
+        let (_, totp) = first_login(&f, "daffy").await;
+        let mut halves = Vec::new();
+        for _ in 0..6 {
+            halves.push(f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login"));
+        }
+        for (i, half) in halves.iter().take(5).enumerate() {
+            // Recovery-code shaped guesses, each on its own half session.
+            let answer = f.identity.verify_mfa(&half.secret, &format!("abcd-efgh-{i:04}"), "10.0.0.1").await;
+            assert!(matches!(answer, Err(IdentityError::BadCode | IdentityError::LockedOut)), "{answer:?}");
+        }
+        let last = f.identity.verify_mfa(&halves[5].secret, &totp.code_at(now_s(&f.clock)), "10.0.0.1").await;
+        assert!(
+            matches!(last, Err(IdentityError::Unauthenticated)),
+            "the sixth session ended with the lockout: {last:?}"
+        );
+    }
+}
+
+/// Wrong codes count per address too, across accounts: one client cannot spread its
+/// guesses over many accounts whose passwords it holds.
+#[tokio::test]
+async fn wrong_codes_count_per_address() {
+    for engine in engines() {
+        let policy = IdentityPolicy { max_failures_per_source: 3, ..IdentityPolicy::default() };
+        let f = fixture(engine, policy).await;
+        let mut secrets = Vec::new();
+        for name in ["daffy", "donald", "scrooge"] {
+            add(&f.identity, name, vec![Role::Physician]).await;
+            secrets.push((name, first_login(&f, name).await.1));
+        }
+        for (name, _) in &secrets {
+            let half = f.identity.login(name, NEW_PASSWORD, "198.51.100.7").await.expect("login");
+            assert!(matches!(
+                f.identity.verify_mfa(&half.secret, "999999", "198.51.100.7").await,
+                Err(IdentityError::BadCode)
+            ));
+        }
+        let (name, totp) = &secrets[0];
+        // The password step is throttled for the address now; a half session opened before
+        // is refused at the code step before the code is even looked at.
+        let half = f.identity.login(name, NEW_PASSWORD, "198.51.100.8").await.expect("other address");
+        f.clock.advance_ms(31_000); // the enrolment spent the current code
+        let code = totp.code_at(now_s(&f.clock));
+        assert!(matches!(
+            f.identity.verify_mfa(&half.secret, &code, "198.51.100.7").await,
+            Err(IdentityError::Throttled { .. })
+        ));
+        assert!(matches!(
+            f.identity.login(name, NEW_PASSWORD, "198.51.100.7").await,
+            Err(IdentityError::Throttled { .. })
+        ));
+        let full = f.identity.verify_mfa(&half.secret, &code, "198.51.100.8").await.expect("another address");
+        assert_eq!(full.stage, LoginStage::Complete);
     }
 }
 
@@ -237,7 +353,7 @@ async fn automatic_logoff_after_idle_and_absolute_lifetime() {
 
         // However active, a session ends after 12 hours.
         let half = f.identity.login("daffy", NEW_PASSWORD, "10.0.0.1").await.expect("login");
-        let full = f.identity.verify_mfa(&half.secret, &totp.code_at(now_s(&f.clock))).await.expect("mfa");
+        let full = f.identity.verify_mfa(&half.secret, &totp.code_at(now_s(&f.clock)), "10.0.0.1").await.expect("mfa");
         for _ in 0..(12 * 6) {
             f.clock.advance_ms(10 * MINUTE);
             if f.identity.authenticate(&full.secret).await.is_err() {

@@ -454,12 +454,16 @@ impl IdentityStore for SqlStore {
     async fn record_login(&self, user_id: &str, login_ms: i64, session: &TokenRecord) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = 0, last_login_ms = $1 WHERE id = $2")
-            .bind(login_ms)
-            .bind(user_id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        // Failures are forgiven only when the whole sign-in is done: a correct password
+        // followed by a wrong code must keep counting towards the lockout.
+        if session.stage == LoginStage::Complete {
+            sqlx::query("UPDATE users SET failed_logins = 0, locked_until_ms = 0, last_login_ms = $1 WHERE id = $2")
+                .bind(login_ms)
+                .bind(user_id.to_owned())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         insert_token_on(&mut tx, session).await?;
         tx.commit().await.map_err(unavailable)
     }

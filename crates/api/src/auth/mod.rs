@@ -124,7 +124,7 @@ pub fn identity_error(e: IdentityError) -> ApiError {
         IdentityError::BadCredentials | IdentityError::BadCode | IdentityError::Unauthenticated => {
             (S::UNAUTHORIZED, IssueType::Login)
         }
-        IdentityError::Throttled { .. } => (S::TOO_MANY_REQUESTS, IssueType::Throttled),
+        IdentityError::Throttled { .. } | IdentityError::LockedOut => (S::TOO_MANY_REQUESTS, IssueType::Throttled),
         IdentityError::WrongStage | IdentityError::WrongCurrentPassword => (S::BAD_REQUEST, IssueType::Invalid),
         IdentityError::PasswordRejected(_) | IdentityError::Invalid(_) => (S::BAD_REQUEST, IssueType::Invalid),
         IdentityError::NoSuchUser | IdentityError::NoSuchClient => (S::NOT_FOUND, IssueType::NotFound),

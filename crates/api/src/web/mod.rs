@@ -214,7 +214,16 @@ async fn login_submit(
             login_page(&next, Some(&e.to_string()), StatusCode::TOO_MANY_REQUESTS)
         }
         Err(IdentityError::BadCredentials) => {
-            login_page(&next, Some("Invalid username or password."), StatusCode::UNAUTHORIZED)
+            // One message for a wrong password, an unknown account and a paused one, so it
+            // says nothing about whether the account exists, yet tells a locked-out person
+            // what to do.
+            login_page(
+                &next,
+                Some(
+                    "Invalid username or password. After repeated failed attempts sign-in is paused for a while: try again later.",
+                ),
+                StatusCode::UNAUTHORIZED,
+            )
         }
         Err(e) => server_trouble(e),
     }
@@ -290,10 +299,17 @@ async fn mfa_submit(
     }
     let next = safe_next(form.next.as_deref());
     let origin = Origin::of(&headers, client.as_ref().map(|c| &c.0), request_id.as_ref().map(|r| &r.0));
+    let source = client.as_ref().map_or_else(|| "unknown".to_owned(), |c| c.0.0.to_string());
     let user_id = state.identity.session(&secret).await.ok().map(|v| v.user.id);
-    let result = state.identity.verify_mfa(&secret, &form.code).await;
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Denied };
-    if let Err(refused) = record(&state, &origin, "login.mfa", outcome, None, user_id.as_deref(), None).await {
+    let result = state.identity.verify_mfa(&secret, &form.code, &source).await;
+    let (outcome, reason) = match &result {
+        Ok(_) => (Outcome::Success, None),
+        Err(IdentityError::BadCode) => (Outcome::Denied, Some("bad_code")),
+        Err(IdentityError::LockedOut) => (Outcome::Denied, Some("locked_out")),
+        Err(IdentityError::Throttled { .. }) => (Outcome::Denied, Some("throttled")),
+        Err(_) => (Outcome::Denied, None),
+    };
+    if let Err(refused) = record(&state, &origin, "login.mfa", outcome, reason, user_id.as_deref(), None).await {
         if let Ok(grant) = &result {
             let _ = state.identity.logout(&grant.secret).await;
         }
@@ -304,6 +320,16 @@ async fn mfa_submit(
         Err(IdentityError::BadCode) => {
             mfa_page(&headers, &next, Some("That code is wrong, expired or already used."), StatusCode::UNAUTHORIZED)
         }
+        Err(e @ IdentityError::Throttled { .. }) => {
+            mfa_page(&headers, &next, Some(&e.to_string()), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(IdentityError::LockedOut) => page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Sign-in paused",
+            "<p>Too many wrong codes. Sign-in to this account is paused for a while; try again later, \
+             or ask your administrator if you have lost your authenticator and recovery codes.</p>\
+             <p><a href=\"/login\">Back to sign-in</a></p>",
+        ),
         Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => Redirect::to("/login").into_response(),
         Err(e) => server_trouble(e),
     }
