@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use phivault_audit::{AuditEvent, Outcome, clip};
 use phivault_fhir::IssueType;
 use phivault_service::StoredResource;
+use phivault_service::access::{Origin as TrailOrigin, Trail};
 use tokio::sync::oneshot;
 
 use crate::AppState;
@@ -76,7 +77,28 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| clip(v, 200));
     // Only a recognised purpose is recorded (an unknown one is refused by the gate).
     let purpose = crate::auth::gate::declared_purpose(request.headers()).ok().flatten();
+    // The same classification the access gate applies: one reading of the request, and the
+    // one place action names come from.
+    let action = crate::auth::gate::classify(&method, &relative).map_or("other", |a| a.action);
+    // Writes record their own entries, committed with the change (see
+    // `phivault_service::access::Trail`); this layer records the request only if none did.
+    let trail = Trail::new(TrailOrigin {
+        action: action.to_owned(),
+        source_ip: source_ip.clone(),
+        user_agent: user_agent.clone(),
+        request_id: request_id.clone(),
+        purpose_of_use: purpose.map(str::to_owned),
+        ..TrailOrigin::default()
+    });
+    let mut request = request;
+    request.extensions_mut().insert(trail.clone());
     let mut response = next.run(request).await;
+    if trail.recorded() {
+        if let Some(release) = response.extensions_mut().remove::<ReleaseAfterAudit>() {
+            release.release();
+        }
+        return response;
+    }
 
     let status = response.status();
     let refusal = response.extensions_mut().remove::<crate::error::Refusal>();
@@ -86,8 +108,6 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
     };
-    // The same classification the access gate applies: one reading of the request.
-    let action = crate::auth::gate::classify(&method, &relative).map_or("other", |a| a.action);
     let mut event = AuditEvent::new(state.identity.now_ms(), action, outcome, state.audit.node());
     event.reason = Some(status.as_u16().to_string());
     event.source_ip = source_ip;

@@ -78,6 +78,7 @@ impl From<RecordError> for ApiError {
             RecordError::Integrity { .. } => (S::INTERNAL_SERVER_ERROR, IssueType::Exception),
             RecordError::Keys(_) => (S::INTERNAL_SERVER_ERROR, IssueType::Exception),
             RecordError::Store(_) => (S::SERVICE_UNAVAILABLE, IssueType::Exception),
+            RecordError::AuditUnavailable => (S::SERVICE_UNAVAILABLE, IssueType::Exception),
         };
         if status.is_server_error() {
             // Ids only: the service's errors never carry PHI, and causes stay in the log.

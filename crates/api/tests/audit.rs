@@ -74,7 +74,7 @@ struct Broken;
 
 #[async_trait]
 impl AuditStore for Broken {
-    async fn append_audit(&self, _: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
+    async fn append_audit(&self, _: &[(i64, Vec<u8>)], _: bool) -> Result<u64, StoreError> {
         Err(StoreError::Unavailable("disk full".into()))
     }
     async fn audit_entries(&self, _: u64, _: u64) -> Result<Vec<StoredEntry>, StoreError> {

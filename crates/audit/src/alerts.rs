@@ -9,7 +9,7 @@
 //! anything, so day-long rules (volume, once-a-day) see the same history either way.
 
 use async_trait::async_trait;
-use phivault_service::StoreError;
+use phivault_ports::StoreError;
 use serde::Serialize;
 
 use crate::detect::{AlertKind, DetectionRules, Detector, NewAlert, Watchlist};

@@ -1,16 +1,19 @@
 //! The audit storage port, implemented by `phivault-store`.
 
 use async_trait::async_trait;
-use phivault_service::StoreError;
+use phivault_ports::StoreError;
 
 use crate::{Checkpoint, StoredEntry};
 
 #[async_trait]
 pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Appends canonical entries after the current tail, computing their leaf hashes and
-    /// chain values, in one durable transaction; serialized across processes. Returns the
-    /// sequence number given to the first.
-    async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError>;
+    /// chain values, in one durable transaction; serialized across processes. With
+    /// `settle`, first moves every entry waiting in the store's outbox (entries committed
+    /// with the records they describe, by any process) into the trail, in the same
+    /// transaction, so each is chained exactly once. Returns the sequence number given to
+    /// the first of `entries`.
+    async fn append_audit(&self, entries: &[(i64, Vec<u8>)], settle: bool) -> Result<u64, StoreError>;
     /// Up to `limit` entries from `from_seq` on, in order.
     async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError>;
     /// The number of entries and the chain value after the last one.

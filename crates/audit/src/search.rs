@@ -7,7 +7,7 @@
 //! accounting of disclosures; ONC 170.315(d)(3) audit reports.
 
 use crate::{AuditEvent, AuditStore, Outcome};
-use phivault_service::StoreError;
+use phivault_ports::StoreError;
 
 /// Entries read from the store per round trip.
 const PAGE: u64 = 10_000;

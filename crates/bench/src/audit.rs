@@ -48,10 +48,10 @@ impl Counted {
 
 #[async_trait::async_trait]
 impl AuditStore for Counted {
-    async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
+    async fn append_audit(&self, entries: &[(i64, Vec<u8>)], settle: bool) -> Result<u64, StoreError> {
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
-        self.inner.append_audit(entries).await
+        self.inner.append_audit(entries, settle).await
     }
     async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError> {
         self.inner.audit_entries(from_seq, limit).await
@@ -90,7 +90,7 @@ async fn direct_appends_per_second(store: &Arc<dyn AuditStore>) -> (f64, f64) {
         let (started, cpu) = (Instant::now(), cpu_seconds());
         for i in 0..APPENDS {
             let e = read_event(i);
-            store.append_audit(&[(e.time_ms, e.canonical_bytes())]).await.expect("durable append");
+            store.append_audit(&[(e.time_ms, e.canonical_bytes())], false).await.expect("durable append");
         }
         (APPENDS as f64 / started.elapsed().as_secs_f64(), (cpu_seconds() - cpu) * 1e6 / APPENDS as f64)
     })

@@ -60,7 +60,7 @@ pub struct DiscardAudit;
 
 #[async_trait::async_trait]
 impl phivault_audit::AuditStore for DiscardAudit {
-    async fn append_audit(&self, _: &[(i64, Vec<u8>)]) -> Result<u64, phivault_service::StoreError> {
+    async fn append_audit(&self, _: &[(i64, Vec<u8>)], _: bool) -> Result<u64, phivault_service::StoreError> {
         Ok(0)
     }
     async fn audit_entries(

@@ -28,7 +28,8 @@ pub async fn run(engine: &str, patients: usize) {
         phivault_testkit::signed_in(&identity, "bench-physician", vec![phivault_identity::Role::Physician], None).await;
     let user_id = identity.find_user("bench-physician").await.expect("physician").id;
     let policies = Arc::new(phivault_service::access::LivePolicies::new(Policies::defaults().expect("defaults")));
-    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()));
+    let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), "bench");
+    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()), audit);
     let accessor = crate::policy::physician_accessor(&user_id);
     println!(
         "| engine | care team (of {patients}) | guarded read by id | guarded `Patient?_count=50` | audited HTTPS read, 1 client |"

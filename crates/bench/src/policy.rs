@@ -82,6 +82,7 @@ pub fn physician_accessor(user_id: &str) -> Accessor {
         },
         request: RequestFacts::default(),
         launch_patient: None,
+        trail: Default::default(),
     }
 }
 
@@ -93,6 +94,7 @@ pub async fn guarded_vs_bare(records: &Records, store: &SqlStore, loaded: usize)
         records.clone(),
         std::sync::Arc::new(phivault_service::access::LivePolicies::new(Policies::defaults().expect("defaults"))),
         std::sync::Arc::new(store.clone()),
+        phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "bench"),
     );
     let team: Vec<String> = (0..50).map(|k| ids_for((k * 104_729) % loaded)).collect();
     for patient in &team {

@@ -113,7 +113,7 @@ pub async fn open(config: &Config) -> Result<Services> {
     let identity = identity(config, &store, keys.clone())?;
     let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), &node_name());
     let policies = Arc::new(LivePolicies::new(config.policy.load()?));
-    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()))
+    let guarded = GuardedRecords::new(records.clone(), policies, Arc::new(store.clone()), audit.clone())
         .with_break_glass_minutes(config.policy.break_glass_minutes)
         .with_department_window_days(config.policy.department_window_days);
     let notifier = crate::notify::SmtpNotifier::from_config(&config.notify)?

@@ -1,5 +1,5 @@
 use phivault_crypto::CryptoError;
-use phivault_service::StoreError;
+use phivault_ports::StoreError;
 
 use crate::PasswordRejection;
 

@@ -40,8 +40,8 @@ impl From<IdentityError> for OAuthError {
     }
 }
 
-impl From<phivault_service::StoreError> for OAuthError {
-    fn from(e: phivault_service::StoreError) -> Self {
+impl From<phivault_ports::StoreError> for OAuthError {
+    fn from(e: phivault_ports::StoreError) -> Self {
         IdentityError::from(e).into()
     }
 }

@@ -4,7 +4,7 @@
 //! share it.
 
 use async_trait::async_trait;
-use phivault_service::StoreError;
+use phivault_ports::StoreError;
 
 use crate::{TokenKind, TokenRecord, UserRecord};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
-use phivault_service::{KeySource, StoreError};
+use phivault_ports::{KeySource, StoreError};
 
 use crate::{ClientRecord, IdentityStore, Spent, TokenKind, TokenRecord, UserRecord};
 

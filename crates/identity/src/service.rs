@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use phivault_crypto::{PasswordHasher, random_token};
-use phivault_service::{Clock, KeySource, StoreError};
+use phivault_ports::{Clock, KeySource, StoreError};
 use tokio::sync::Semaphore;
 
 use crate::totp::{TotpSecret, generate_recovery_codes, recovery_code_digest};

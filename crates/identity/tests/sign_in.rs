@@ -46,7 +46,7 @@ async fn add(identity: &Identity, username: &str, roles: Vec<Role>) -> String {
 }
 
 fn now_s(clock: &ManualClock) -> i64 {
-    phivault_service::Clock::now_ms(clock) / 1000
+    phivault_ports::Clock::now_ms(clock) / 1000
 }
 
 /// Signs a new physician in through every first-login step; returns the complete session
@@ -423,7 +423,7 @@ async fn raised_argon2_parameters_rehash_at_login() {
     .expect("params");
     let upgraded = Identity::new(
         std::sync::Arc::new(f.store.clone()),
-        std::sync::Arc::new(phivault_service::StaticKeySource(std::sync::Arc::new(f.ring.clone()))),
+        std::sync::Arc::new(phivault_ports::StaticKeySource(std::sync::Arc::new(f.ring.clone()))),
         stronger,
         IdentityPolicy::default(),
         std::sync::Arc::new(f.clock.clone()),

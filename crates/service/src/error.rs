@@ -46,6 +46,10 @@ pub enum RecordError {
     /// Storage failed.
     #[error("storage is unavailable")]
     Store(#[source] StoreError),
+    /// The audit trail could not record what the operation would reveal, so it is not
+    /// revealed (fail closed).
+    #[error("the audit trail is unavailable, so the request was not completed")]
+    AuditUnavailable,
 }
 
 impl From<StoreError> for RecordError {

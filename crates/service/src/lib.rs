@@ -7,17 +7,16 @@
 
 pub mod access;
 pub mod bulk;
-mod clock;
 mod error;
 pub mod keys;
 mod ports;
 pub mod records;
 
-pub use clock::{Clock, SystemClock};
 pub use error::RecordError;
+pub use phivault_ports::{Clock, SystemClock};
 pub use ports::{
-    DataKeyRewrap, Filter, KeySource, RecordStore, ScannedVersion, ScopePatients, StaticKeySource, StoreError,
-    StoreQuery, StoredDataKey, StoredVersion, VersionKey, VersionWrite,
+    DataKeyRewrap, Filter, KeySource, PendingEntry, RecordStore, ScannedVersion, ScopePatients, StaticKeySource,
+    StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionKey, VersionWrite,
 };
 pub use records::{
     Bundle, BundleKind, EntryOutcome, HistoryPage, IntegrityProblem, IntegrityReport, PageCursor, ProblemKind, Records,

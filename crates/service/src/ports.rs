@@ -1,27 +1,10 @@
 //! The ports the service needs: a record store (SQLite or PostgreSQL adapter) and a source
 //! of the current key ring.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
-use phivault_crypto::{BlindTerm, CryptoError, KeyRing, WrappedDataKey};
+use phivault_crypto::{BlindTerm, WrappedDataKey};
 use phivault_fhir::search::{DateCondition, Sort};
-use thiserror::Error;
-
-/// Storage failures, in the store's own terms. Never carries PHI (the store only ever sees
-/// ciphertext, blind terms and opaque ids).
-#[derive(Debug, Error)]
-pub enum StoreError {
-    /// An optimistic-locking or uniqueness check failed: someone else wrote first.
-    #[error("write conflict: the record changed since it was read")]
-    Conflict,
-    /// The database could not be reached or failed.
-    #[error("database unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// A row did not have the shape the schema promises.
-    #[error("database row is malformed: {0}")]
-    Corrupt(&'static str),
-}
+pub use phivault_ports::{KeySource, StaticKeySource, StoreError};
 
 /// A data key row: `wrapped` is `None` once the key was destroyed (crypto-shredded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +41,17 @@ pub struct VersionWrite {
     pub ciphertext: Vec<u8>,
     pub terms: Vec<(&'static str, BlindTerm)>,
     pub dates: Vec<(&'static str, i64, i64)>,
+}
+
+/// An audit entry committed in the same transaction as the writes it describes, so that a
+/// change and its entry are durable together or not at all: no crash, timeout or client
+/// disconnect can leave one without the other. The audit trail chains it (sequence number,
+/// hash) right after, and at the next start whatever a crash left unchained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub time_ms: i64,
+    /// The entry's canonical bytes (`phivault_audit::AuditEvent::canonical_bytes`).
+    pub canonical: Vec<u8>,
 }
 
 /// A search filter the store evaluates; identifying values arrive as blind terms only.
@@ -178,10 +172,17 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
         terms: &[BlindTerm],
     ) -> Result<Vec<(BlindTerm, String)>, StoreError>;
     /// In one transaction (one durable commit): stores `new_keys` (data keys created for
-    /// these writes) and applies all writes; or does nothing. [`StoreError::Conflict`] when
-    /// a `replaces` check fails, a new version already exists, or another process created a
-    /// different data key for one of the scopes first.
-    async fn commit(&self, new_keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError>;
+    /// these writes), applies all writes and stores `entry`, the audit entry that describes
+    /// them; or does nothing. [`StoreError::Conflict`] when a `replaces` check fails, a new
+    /// version already exists, or another process created a different data key for one of
+    /// the scopes first. Only the operator's own loads (import, demo) commit without an
+    /// entry; they are audited as one act by the console.
+    async fn commit(
+        &self,
+        new_keys: &[StoredDataKey],
+        writes: &[VersionWrite],
+        entry: Option<&PendingEntry>,
+    ) -> Result<(), StoreError>;
     /// Up to `limit` live data keys wrapped under a KEK other than `current_kek`.
     async fn data_keys_not_under(&self, current_kek: &str, limit: u64) -> Result<Vec<StoredDataKey>, StoreError>;
     /// Replaces wrapped keys in one transaction where they still equal `old`; returns how many changed.
@@ -202,26 +203,4 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Destroys a scope's data key and the search index rows of its resources; returns
     /// whether a live key was destroyed.
     async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;
-}
-
-/// Where the service gets the current key ring. A file-backed source reloads after another
-/// process rotated the KEK; `refresh` forces a look.
-pub trait KeySource: Send + Sync + std::fmt::Debug {
-    /// The key ring to use now.
-    fn ring(&self) -> Arc<KeyRing>;
-    /// Re-reads the key material; returns whether anything changed.
-    fn refresh(&self) -> Result<bool, CryptoError>;
-}
-
-/// A fixed key ring (tests, and processes that never see rotation).
-#[derive(Debug, Clone)]
-pub struct StaticKeySource(pub Arc<KeyRing>);
-
-impl KeySource for StaticKeySource {
-    fn ring(&self) -> Arc<KeyRing> {
-        self.0.clone()
-    }
-    fn refresh(&self) -> Result<bool, CryptoError> {
-        Ok(false)
-    }
 }

@@ -21,29 +21,50 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Entries waiting in the outbox, oldest first: `(id, time_ms, canonical bytes)`.
+type Outboxed = Vec<(i64, i64, Vec<u8>)>;
+
+fn outboxed(rows: &[sqlx::any::AnyRow]) -> Result<Outboxed, StoreError> {
+    let c = |_| StoreError::Corrupt("audit outbox row");
+    let mut rows: Outboxed = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0).map_err(c)?, r.try_get(1).map_err(c)?, r.try_get(2).map_err(c)?)))
+        .collect::<Result<_, StoreError>>()?;
+    rows.sort_by_key(|(id, _, _)| *id);
+    Ok(rows)
+}
+
 impl SqlStore {
-    /// SQLite: the whole append as one round trip — `BEGIN IMMEDIATE; INSERT ...; COMMIT` —
-    /// from the cached chain head. Only integers and hex blob literals are spliced into the
-    /// statement. If another process appended meanwhile, the insert hits an existing seq,
-    /// the transaction is rolled back, and the caller retries from the stored head.
+    /// SQLite: the whole append as one round trip — `BEGIN IMMEDIATE; INSERT ...; DELETE
+    /// the outboxed ones; COMMIT` — from the cached chain head. Only integers and hex blob
+    /// literals are spliced into the statement. If another process appended meanwhile (it
+    /// may have chained the same outboxed entries), the insert hits an existing seq, the
+    /// transaction is rolled back, and the caller retries from the stored head.
     async fn append_sqlite(
         &self,
+        outbox: &Outboxed,
         entries: &[(i64, Vec<u8>)],
         head: (i64, Hash),
     ) -> Result<(u64, (i64, Hash)), StoreError> {
         let (mut seq, mut chain) = head;
-        let first = seq;
-        let mut values = Vec::with_capacity(entries.len());
-        for (time_ms, bytes) in entries {
+        let mut values = Vec::with_capacity(outbox.len() + entries.len());
+        let all = outbox.iter().map(|(_, t, b)| (*t, b)).chain(entries.iter().map(|(t, b)| (*t, b)));
+        for (time_ms, bytes) in all {
             let leaf = leaf_hash(bytes);
             chain = chain_hash(&chain, &leaf);
             values.push(format!("({seq}, {time_ms}, X'{}', X'{}', X'{}')", hex(bytes), hex(&leaf), hex(&chain)));
             seq += 1;
         }
-        let sql = format!(
-            "BEGIN IMMEDIATE; INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES {}; COMMIT;",
+        let first = head.0 + outbox.len() as i64;
+        let mut sql = format!(
+            "BEGIN IMMEDIATE; INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES {};",
             values.join(", ")
         );
+        if !outbox.is_empty() {
+            let ids: Vec<String> = outbox.iter().map(|(id, _, _)| id.to_string()).collect();
+            sql.push_str(&format!(" DELETE FROM audit_pending WHERE id IN ({});", ids.join(", ")));
+        }
+        sql.push_str(" COMMIT;");
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await {
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
@@ -56,11 +77,22 @@ impl SqlStore {
         let (size, chain) = self.audit_head().await?;
         Ok((size as i64, chain))
     }
+
+    async fn sqlite_outbox(&self, settle: bool) -> Result<Outboxed, StoreError> {
+        if !settle {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT id, time_ms, entry FROM audit_pending ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        outboxed(&rows)
+    }
 }
 
 #[async_trait]
 impl AuditStore for SqlStore {
-    async fn append_audit(&self, entries: &[(i64, Vec<u8>)]) -> Result<u64, StoreError> {
+    async fn append_audit(&self, entries: &[(i64, Vec<u8>)], settle: bool) -> Result<u64, StoreError> {
         let _guard = self.write_guard().await;
         if self.engine == Engine::Sqlite {
             let cached = *self.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -68,14 +100,20 @@ impl AuditStore for SqlStore {
                 Some(h) => h,
                 None => self.stored_head().await?,
             };
-            let mut result = self.append_sqlite(entries, head).await;
+            let mut outbox = self.sqlite_outbox(settle).await?;
+            if entries.is_empty() && outbox.is_empty() {
+                return Ok(head.0 as u64);
+            }
+            let mut result = self.append_sqlite(&outbox, entries, head).await;
             for _ in 0..8 {
                 if !matches!(result, Err(StoreError::Conflict)) {
                     break;
                 }
-                // Another process appended: start again from the stored head.
+                // Another process appended: start again from the stored head, and from the
+                // outbox as it is now (it may have chained some of those entries).
                 let head = self.stored_head().await?;
-                result = self.append_sqlite(entries, head).await;
+                outbox = self.sqlite_outbox(settle).await?;
+                result = self.append_sqlite(&outbox, entries, head).await;
             }
             let mut cache = self.audit_head.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             return match result {
@@ -89,20 +127,23 @@ impl AuditStore for SqlStore {
                 }
             };
         }
-        // SQLite: take the write lock at BEGIN, so that a second process waits (busy
-        // timeout) instead of failing when it tries to upgrade its read to a write.
-        let mut tx = match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
-        }
-        .map_err(unavailable)?;
-        if self.engine == Engine::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(PG_AUDIT_LOCK)
-                .execute(&mut *tx)
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PG_AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        // Under the append lock: whatever this transaction deletes from the outbox, no other
+        // appender can chain as well.
+        let outbox = if settle {
+            let rows = sqlx::query("DELETE FROM audit_pending RETURNING id, time_ms, entry")
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-        }
+            outboxed(&rows)?
+        } else {
+            Vec::new()
+        };
         let last = sqlx::query("SELECT seq, chain FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await
@@ -114,13 +155,14 @@ impl AuditStore for SqlStore {
             }
             None => (0, CHAIN_START),
         };
-        let first = seq as u64;
-        for (time_ms, bytes) in entries {
+        let first = (seq + outbox.len() as i64) as u64;
+        let all = outbox.iter().map(|(_, t, b)| (*t, b)).chain(entries.iter().map(|(t, b)| (*t, b)));
+        for (time_ms, bytes) in all {
             let leaf = leaf_hash(bytes);
             chain = chain_hash(&chain, &leaf);
             sqlx::query("INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES ($1, $2, $3, $4, $5)")
                 .bind(seq)
-                .bind(*time_ms)
+                .bind(time_ms)
                 .bind(bytes.clone())
                 .bind(leaf.to_vec())
                 .bind(chain.to_vec())

@@ -12,6 +12,7 @@ const SQLITE: &[(i64, &str)] = &[
     (4, include_str!("../migrations/sqlite/0004_access.sql")),
     (5, include_str!("../migrations/sqlite/0005_alerts.sql")),
     (6, include_str!("../migrations/sqlite/0006_export.sql")),
+    (7, include_str!("../migrations/sqlite/0007_audit_pending.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
@@ -20,6 +21,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_access.sql")),
     (5, include_str!("../migrations/postgres/0005_alerts.sql")),
     (6, include_str!("../migrations/postgres/0006_export.sql")),
+    (7, include_str!("../migrations/postgres/0007_audit_pending.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.

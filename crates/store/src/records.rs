@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use phivault_crypto::WrappedDataKey;
 use phivault_service::{
-    DataKeyRewrap, Filter, RecordStore, ScannedVersion, StoreError, StoreQuery, StoredDataKey, StoredVersion,
-    VersionKey, VersionWrite,
+    DataKeyRewrap, Filter, PendingEntry, RecordStore, ScannedVersion, StoreError, StoreQuery, StoredDataKey,
+    StoredVersion, VersionKey, VersionWrite,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -235,14 +235,27 @@ impl RecordStore for SqlStore {
         Ok(out)
     }
 
-    async fn commit(&self, new_keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError> {
-        if writes.is_empty() && new_keys.is_empty() {
+    async fn commit(
+        &self,
+        new_keys: &[StoredDataKey],
+        writes: &[VersionWrite],
+        entry: Option<&PendingEntry>,
+    ) -> Result<(), StoreError> {
+        if writes.is_empty() && new_keys.is_empty() && entry.is_none() {
             return Ok(());
         }
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         crate::write::insert_new_keys(&mut tx, new_keys).await?;
         crate::write::apply(&mut tx, self.engine, writes).await?;
+        if let Some(entry) = entry {
+            sqlx::query("INSERT INTO audit_pending (time_ms, entry) VALUES ($1, $2)")
+                .bind(entry.time_ms)
+                .bind(entry.canonical.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         tx.commit().await.map_err(unavailable)
     }
 

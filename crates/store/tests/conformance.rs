@@ -349,14 +349,14 @@ async fn a_data_key_created_concurrently_elsewhere_makes_the_commit_a_conflict()
             wrapped: Some(WrappedDataKey { kek_id: "kek-test".into(), wrapped: vec![1; 60] }),
             created_ms: 1,
         };
-        store.commit(&[key("dk-first")], &[]).await.expect("first key");
-        let lost = store.commit(&[key("dk-second")], &[]).await;
+        store.commit(&[key("dk-first")], &[], None).await.expect("first key");
+        let lost = store.commit(&[key("dk-second")], &[], None).await;
         assert!(
             matches!(lost, Err(StoreError::Conflict)),
             "{engine}: the second process must re-seal under the first key"
         );
         assert_eq!(store.data_key("type/Organization").await.expect("read").expect("key").key_id, "dk-first");
-        store.commit(&[key("dk-first")], &[]).await.expect("re-sending one's own key is harmless");
+        store.commit(&[key("dk-first")], &[], None).await.expect("re-sending one's own key is harmless");
     }
 }
 

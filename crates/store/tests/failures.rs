@@ -70,11 +70,16 @@ impl RecordStore for FailingStore {
     ) -> Result<Vec<(BlindTerm, String)>, StoreError> {
         self.inner.ids_by_terms(t, p, terms).await
     }
-    async fn commit(&self, keys: &[StoredDataKey], writes: &[VersionWrite]) -> Result<(), StoreError> {
+    async fn commit(
+        &self,
+        keys: &[StoredDataKey],
+        writes: &[VersionWrite],
+        entry: Option<&phivault_service::PendingEntry>,
+    ) -> Result<(), StoreError> {
         if self.commits.fetch_add(1, Ordering::SeqCst) + 1 >= self.fail_from {
             return Err(StoreError::Unavailable(Box::new(std::io::Error::other("disk full"))));
         }
-        self.inner.commit(keys, writes).await
+        self.inner.commit(keys, writes, entry).await
     }
     async fn data_keys_not_under(&self, kek: &str, limit: u64) -> Result<Vec<StoredDataKey>, StoreError> {
         self.inner.data_keys_not_under(kek, limit).await

@@ -265,16 +265,19 @@ pub fn policies_with(extra: &str) -> phivault_policy::Policies {
     phivault_policy::Policies::from_sources(&sources, phivault_policy::defaults::VIEWS).expect("test policies validate")
 }
 
-/// Records behind `policies`, with relationships stored in `store`.
+/// Records behind `policies`, with relationships stored in `store` and the writes' audit
+/// entries in its trail. Call within a Tokio runtime (it starts the trail's writer).
 pub fn guarded(
     records: Records,
     store: SqlStore,
     policies: phivault_policy::Policies,
 ) -> phivault_service::access::GuardedRecords {
+    let audit = phivault_audit::AuditLog::start(Arc::new(store.clone()), "test-node");
     phivault_service::access::GuardedRecords::new(
         records,
         Arc::new(phivault_service::access::LivePolicies::new(policies)),
         Arc::new(store),
+        audit,
     )
 }
 

@@ -13,7 +13,7 @@ use phivault_fhir::IssueType;
 use phivault_identity::scopes::{Permissions, ScopeContext, ScopeSet};
 use phivault_identity::{Principal, Role};
 use phivault_policy::RequestFacts;
-use phivault_service::access::{Accessor, Requester};
+use phivault_service::access::{Accessor, Requester, Trail};
 use std::net::IpAddr;
 
 use super::Caller;
@@ -171,7 +171,10 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
         ScopeReach::Unnarrowed => None,
         ScopeReach::LaunchPatient(p) => Some(p),
     };
-    Accessor { requester, request, launch_patient }
+    let mut trail = Trail::default();
+    trail.origin.grant_id = Some(p.grant_id.clone());
+    trail.origin.client_id = p.client_id.clone();
+    Accessor { requester, request, launch_patient, trail }
 }
 
 /// Middleware after [`super::require_caller`]: refuses what the caller's role or scopes
@@ -205,6 +208,14 @@ pub async fn fhir_gate(State(state): State<AppState>, request: Request, next: Ne
             let mut accessor = accessor(&state, caller, client, reach);
             if let Some(purpose) = purpose {
                 accessor.request.purpose_of_use = purpose.to_owned();
+            }
+            // The request's place in the trail, opened by `audit_fhir` around this layer:
+            // an operation that records its own entry marks it there.
+            if let Some(trail) = request.extensions().get::<Trail>() {
+                let origin = std::mem::take(&mut accessor.trail.origin);
+                accessor.trail = trail.clone();
+                accessor.trail.origin.grant_id = origin.grant_id;
+                accessor.trail.origin.client_id = origin.client_id;
             }
             let mut request = request;
             request.extensions_mut().insert(accessor);

@@ -83,7 +83,7 @@ pub async fn archive(
     let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
     event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
     event.reason = Some(format!("entries #{already}..#{} moved to an archive file", end - 1));
-    store.append_audit(&[(now, event.canonical_bytes())]).await?;
+    store.append_audit(&[(now, event.canonical_bytes())], true).await?;
     store.archive_prefix(end).await?;
     Ok(end - already)
 }

@@ -7,10 +7,13 @@ use phivault_fhir::search::SearchRequest;
 use phivault_policy::{Action, FieldMask, RecordFacts};
 use serde_json::Value;
 
+use phivault_audit::{AuditLog, Outcome};
+
 use super::asking::{Asking, facts_of};
+use super::trail::{event_for, name_writes, pending};
 use super::{AccessStore, Accessor, Granted, LivePolicies};
 use crate::records::{Bundle, BundleGuard, PageCursor, Records, StoredResource, WriteOutcome};
-use crate::{Filter, RecordError};
+use crate::{Filter, PendingEntry, RecordError, VersionWrite};
 
 /// One page of search results a caller may see.
 #[derive(Debug, Clone)]
@@ -45,6 +48,8 @@ pub struct GuardedRecords {
     pub(super) break_glass_ms: i64,
     /// How far back an Encounter in a user's department makes its patient theirs.
     department_window_ms: i64,
+    /// The trail the operations write their own entries to.
+    pub(super) audit: AuditLog,
 }
 
 /// Default department window: 30 days.
@@ -67,12 +72,14 @@ fn strip_redacted_label(body: &mut Value) {
 }
 
 impl GuardedRecords {
-    /// Records behind `policies`, with relationships from `access`.
-    pub fn new(records: Records, policies: Arc<LivePolicies>, access: Arc<dyn AccessStore>) -> Self {
+    /// Records behind `policies`, with relationships from `access`; every write commits
+    /// its entry for `audit` with it.
+    pub fn new(records: Records, policies: Arc<LivePolicies>, access: Arc<dyn AccessStore>, audit: AuditLog) -> Self {
         Self {
             records,
             policies,
             access,
+            audit,
             break_glass_ms: i64::from(DEFAULT_BREAK_GLASS_MINUTES) * 60_000,
             department_window_ms: i64::from(DEFAULT_DEPARTMENT_WINDOW_DAYS) * 86_400_000,
         }
@@ -344,9 +351,45 @@ impl GuardedRecords {
             let policy_ids = asking.show(Action::Read, &mut existing)?;
             return Ok(Granted { value: WriteOutcome { resource: existing, created: false }, policy_ids });
         }
-        let mut outcome = self.records.create(resource_type, body, None).await?;
+        let describe = |writes: &[VersionWrite]| {
+            self.write_entry(accessor, "create", resource_type, "201", &decision.policy_ids, writes)
+        };
+        let mut outcome = self.records.create_recorded(resource_type, body, None, Some(&describe)).await?;
+        self.settle(accessor).await;
         decision.mask.apply(resource_type, &mut outcome.resource.body);
         Ok(Granted { value: outcome, policy_ids: decision.policy_ids })
+    }
+
+    /// The entry a write commits with: who, from where, under which policies, and every
+    /// version it stores with its patient.
+    fn write_entry(
+        &self,
+        accessor: &Accessor,
+        action: &str,
+        resource_type: &str,
+        status: &str,
+        policy_ids: &[String],
+        writes: &[VersionWrite],
+    ) -> PendingEntry {
+        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), action, Outcome::Success);
+        event.reason = Some(status.to_owned());
+        if !resource_type.is_empty() {
+            event.resource_type = Some(resource_type.to_owned());
+        }
+        event.policies = policy_ids.to_vec();
+        name_writes(&mut event, writes);
+        pending(&event)
+    }
+
+    /// After a commit that carried its entry: the request is recorded, and the entry is
+    /// given its place in the hash chain. If chaining fails now the entry is still durable
+    /// (it was committed with the write) and the trail's next append chains it, so the
+    /// write is reported as done.
+    async fn settle(&self, accessor: &Accessor) {
+        accessor.trail.mark_recorded();
+        if let Err(e) = self.audit.settle().await {
+            tracing::error!(error = %e, "a write's audit entry is stored but not yet chained; the next append chains it");
+        }
     }
 
     /// The one resource matching a conditional create's query among those the caller may
@@ -419,7 +462,11 @@ impl GuardedRecords {
         policy_ids.extend(after.policy_ids);
         policy_ids.sort();
         policy_ids.dedup();
-        let mut outcome = self.records.update(resource_type, id, body, if_match).await?;
+        let status = if current.is_some() { "200" } else { "201" };
+        let describe =
+            |writes: &[VersionWrite]| self.write_entry(accessor, "update", resource_type, status, &policy_ids, writes);
+        let mut outcome = self.records.update_recorded(resource_type, id, body, if_match, Some(&describe)).await?;
+        self.settle(accessor).await;
         mask.apply(resource_type, &mut outcome.resource.body);
         after.mask.apply(resource_type, &mut outcome.resource.body);
         Ok(Granted { value: outcome, policy_ids })
@@ -429,11 +476,41 @@ impl GuardedRecords {
     /// existing record it would reveal.
     pub async fn process_bundle(&self, accessor: &Accessor, body: Value) -> Result<Granted<Bundle>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let guard = EntryGuard { records: self, asking, policy_ids: std::sync::Mutex::new(Vec::new()) };
+        let guard = EntryGuard {
+            records: self,
+            asking,
+            policy_ids: std::sync::Mutex::new(Vec::new()),
+            revealed: std::sync::Mutex::new(Vec::new()),
+        };
         let bundle = self.records.process_bundle_guarded(body, &guard).await?;
+        if bundle.entries.iter().any(|e| e.as_ref().is_ok_and(|o| o.written)) {
+            self.settle(accessor).await;
+        }
         let mut policy_ids = guard.policy_ids.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
         policy_ids.sort();
         policy_ids.dedup();
+        // Existing records the Bundle matched (and so reveals in its response) get an entry
+        // of their own, written before the response leaves (fail closed).
+        let revealed = guard.revealed.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !revealed.is_empty() {
+            let now = self.records.clock.now_ms();
+            let mut event = event_for(&self.audit, accessor, now, "batch", Outcome::Success);
+            event.reason = Some("200".to_owned());
+            event.policies = policy_ids.clone();
+            for found in &revealed {
+                let id = format!("{}/{}", found.resource_type, found.id);
+                if !event.resource_ids.contains(&id) {
+                    event.resource_ids.push(id);
+                }
+                if let Some(p) = compartment_of(found)
+                    && !event.patient_ids.contains(&p)
+                {
+                    event.patient_ids.push(p);
+                }
+            }
+            self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
+            accessor.trail.mark_recorded();
+        }
         Ok(Granted { value: bundle, policy_ids })
     }
 }
@@ -448,13 +525,13 @@ struct EntryGuard<'a> {
     records: &'a GuardedRecords,
     asking: Asking<'a>,
     policy_ids: std::sync::Mutex<Vec<String>>,
+    /// Existing records a condition matched and the response will show.
+    revealed: std::sync::Mutex<Vec<StoredResource>>,
 }
 
 impl EntryGuard<'_> {
     fn note(&self, ids: Vec<String>) {
-        if let Ok(mut all) = self.policy_ids.lock() {
-            all.extend(ids);
-        }
+        self.policy_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
     }
 }
 
@@ -506,6 +583,14 @@ impl BundleGuard for EntryGuard<'_> {
         self.records.relate(&self.asking, compartment_of(found).as_slice()).await?;
         let decision = self.asking.decide(Action::Read, facts_of(&found.resource_type, &found.id, &found.body))?;
         self.note(decision.policy_ids);
+        self.revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(found.clone());
         Ok(())
+    }
+
+    fn entry_for(&self, writes: &[VersionWrite]) -> Option<PendingEntry> {
+        let mut policy_ids = self.policy_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        policy_ids.sort();
+        policy_ids.dedup();
+        Some(self.records.write_entry(self.asking.accessor, "batch", "", "200", &policy_ids, writes))
     }
 }

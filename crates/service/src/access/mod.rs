@@ -17,6 +17,7 @@ mod guarded;
 mod live;
 mod membership;
 mod store;
+mod trail;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
 pub use export::{EXPORT_PAGE, ExportCursor, ExportItem, ExportLevel, ExportPage, ExportWindow};
@@ -28,6 +29,7 @@ pub use store::{
     AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, PatientLinks, Relationships,
     Standing,
 };
+pub use trail::{Origin, Trail};
 
 use phivault_policy::RequestFacts;
 
@@ -57,6 +59,8 @@ pub struct Accessor {
     pub request: RequestFacts,
     /// With patient-level SMART scopes: only this patient's records are reachable.
     pub launch_patient: Option<String>,
+    /// Where the request's audit entries come from, and whether one was written.
+    pub trail: Trail,
 }
 
 /// A result the policies allowed, with the policies that allowed it.

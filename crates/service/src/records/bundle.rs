@@ -48,6 +48,10 @@ pub trait BundleGuard: Send + Sync {
     /// An existing resource the Bundle would reveal: a conditional create's match, or the
     /// target of a conditional reference.
     async fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError>;
+    /// The audit entry to commit with `writes` (one commit of this Bundle), naming them and
+    /// whatever the Bundle revealed since the last commit; `None` only for the operator's
+    /// own loads, which the console audits as one act.
+    fn entry_for(&self, writes: &[VersionWrite]) -> Option<crate::PendingEntry>;
 }
 
 /// No checks: the operator loading data at the console (`phivault import`, `phivault
@@ -77,6 +81,10 @@ impl BundleGuard for OperatorLoad {
     async fn may_reveal(&self, _: &StoredResource) -> Result<(), RecordError> {
         Ok(())
     }
+
+    fn entry_for(&self, _: &[VersionWrite]) -> Option<crate::PendingEntry> {
+        None
+    }
 }
 
 /// Whether a Bundle was a batch or a transaction.
@@ -92,6 +100,8 @@ pub struct EntryOutcome {
     pub resource: StoredResource,
     /// 201 Created when true, 200 OK when an update or an existing conditional match.
     pub created: bool,
+    /// Whether this entry wrote a version (false: an existing conditional match).
+    pub written: bool,
 }
 
 /// What a processed Bundle produced, entry by entry, in request order.
@@ -271,7 +281,7 @@ impl Records {
         let mut outcomes = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter_mut().enumerate() {
             if let Some(found) = existing[i].take() {
-                outcomes.push(EntryOutcome { resource: found, created: false });
+                outcomes.push(EntryOutcome { resource: found, created: false, written: false });
                 continue;
             }
             self.resolve_references(i, &mut entry.resource, &targets, &mut resolved, guard).await?;
@@ -314,10 +324,12 @@ impl Records {
                     body,
                 },
                 created: replaces.is_none(),
+                written: true,
             });
         }
         // 4. One atomic commit, with the data keys created for it.
-        self.store.commit(&cache.take_fresh(), &writes).await?;
+        let entry = guard.entry_for(&writes);
+        self.store.commit(&cache.take_fresh(), &writes, entry.as_ref()).await?;
         Ok(outcomes)
     }
 
@@ -399,7 +411,7 @@ impl Records {
                     Method::Post { if_none_exist: Some(cond) } => {
                         let key = (entry.resource_type.clone(), cond.clone());
                         if let Some(done) = created_by_condition.get(&key) {
-                            return Ok((EntryOutcome { resource: done.clone(), created: false }, None));
+                            return Ok((EntryOutcome { resource: done.clone(), created: false, written: false }, None));
                         }
                         let found = match prefetched.get(&key) {
                             Some(ids) if ids.len() > 1 => return Err(RecordError::MultipleMatches),
@@ -411,7 +423,7 @@ impl Records {
                         };
                         if let Some(found) = found {
                             guard.may_reveal(&found).await?;
-                            return Ok((EntryOutcome { resource: found, created: false }, None));
+                            return Ok((EntryOutcome { resource: found, created: false, written: false }, None));
                         }
                         (new_resource_id()?, 1, None)
                     }
@@ -448,7 +460,7 @@ impl Records {
                 if let Method::Post { if_none_exist: Some(cond) } = &entry.method {
                     created_by_condition.insert((entry.resource_type.clone(), cond.clone()), resource.clone());
                 }
-                Ok((EntryOutcome { resource, created: replaces.is_none() }, Some(write)))
+                Ok((EntryOutcome { resource, created: replaces.is_none(), written: true }, Some(write)))
             }
             .await;
             match outcome {
@@ -461,10 +473,10 @@ impl Records {
                 Err(e) => results.push(Err(e)),
             }
             if pending.len() >= BATCH_COMMIT_SIZE {
-                self.commit_batch_group(&mut cache, &mut pending, &mut results).await?;
+                self.commit_batch_group(&mut cache, &mut pending, &mut results, guard).await?;
             }
         }
-        self.commit_batch_group(&mut cache, &mut pending, &mut results).await?;
+        self.commit_batch_group(&mut cache, &mut pending, &mut results, guard).await?;
         Ok(results)
     }
 
@@ -520,18 +532,23 @@ impl Records {
         cache: &mut KeyCache,
         pending: &mut Vec<(usize, VersionWrite)>,
         results: &mut [Result<EntryOutcome, RecordError>],
+        guard: &dyn BundleGuard,
     ) -> Result<(), RecordError> {
         if pending.is_empty() {
             return Ok(());
         }
         let keys = cache.take_fresh();
         let (entries, writes): (Vec<usize>, Vec<VersionWrite>) = std::mem::take(pending).into_iter().unzip();
-        match self.store.commit(&keys, &writes).await {
+        let entry = guard.entry_for(&writes);
+        match self.store.commit(&keys, &writes, entry.as_ref()).await {
             Ok(()) => {}
             Err(crate::StoreError::Conflict) => {
                 // Keys go with each retried write; once stored, later retries find them ours.
+                // Each retried write commits with its own entry.
                 for (i, write) in entries.iter().zip(&writes) {
-                    if let Err(e) = self.store.commit(&keys, std::slice::from_ref(write)).await {
+                    let one = std::slice::from_ref(write);
+                    let entry = guard.entry_for(one);
+                    if let Err(e) = self.store.commit(&keys, one, entry.as_ref()).await {
                         results[*i] = Err(e.into());
                     }
                 }

@@ -19,6 +19,10 @@ pub(crate) fn key_scope(resource_type: &str, compartment: Option<&str>) -> Strin
     }
 }
 
+/// Describes a commit's writes as the audit entry committed with them (see
+/// [`crate::PendingEntry`]).
+pub(crate) type EntryFor<'a> = &'a (dyn Fn(&[VersionWrite]) -> crate::PendingEntry + Send + Sync);
+
 /// Where a new version goes: type, id, its version number and the version it replaces.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot<'a> {
@@ -100,13 +104,16 @@ impl Records {
         slot: Slot<'_>,
         body: &mut Value,
         now_ms: i64,
+        entry: Option<EntryFor<'_>>,
     ) -> Result<(), RecordError> {
         let mut attempt = 0;
         loop {
             let mut cache = KeyCache::default();
             let write = self.seal_version(&mut cache, slot, body, now_ms).await?;
             let fresh = cache.take_fresh();
-            match self.store.commit(&fresh, std::slice::from_ref(&write)).await {
+            let writes = std::slice::from_ref(&write);
+            let entry = entry.map(|describe| describe(writes));
+            match self.store.commit(&fresh, writes, entry.as_ref()).await {
                 Err(crate::StoreError::Conflict) if !fresh.is_empty() && attempt == 0 => attempt += 1,
                 other => return Ok(other?),
             }

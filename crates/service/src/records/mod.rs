@@ -14,7 +14,7 @@ use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
 use serde_json::Value;
 
 pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, OperatorLoad};
-pub(crate) use codec::{KeyCache, Slot, new_resource_id};
+pub(crate) use codec::{EntryFor, KeyCache, Slot, new_resource_id};
 pub use integrity::{IntegrityProblem, IntegrityReport, ProblemKind};
 pub use paging::PageCursor;
 
@@ -107,8 +107,19 @@ impl Records {
     pub async fn create(
         &self,
         resource_type: &str,
+        body: Value,
+        if_none_exist: Option<&[(String, String)]>,
+    ) -> Result<WriteOutcome, RecordError> {
+        self.create_recorded(resource_type, body, if_none_exist, None).await
+    }
+
+    /// [`Records::create`], committing the audit entry `entry` describes with the write.
+    pub(crate) async fn create_recorded(
+        &self,
+        resource_type: &str,
         mut body: Value,
         if_none_exist: Option<&[(String, String)]>,
+        entry: Option<EntryFor<'_>>,
     ) -> Result<WriteOutcome, RecordError> {
         check_type(resource_type)?;
         phivault_fhir::validate_resource(&body, Some(resource_type), None)?;
@@ -119,7 +130,8 @@ impl Records {
         }
         let id = codec::new_resource_id()?;
         let now = self.clock.now_ms();
-        self.seal_and_commit(Slot { resource_type, id: &id, version: 1, replaces: None }, &mut body, now).await?;
+        self.seal_and_commit(Slot { resource_type, id: &id, version: 1, replaces: None }, &mut body, now, entry)
+            .await?;
         Ok(WriteOutcome {
             resource: StoredResource {
                 resource_type: resource_type.into(),
@@ -138,8 +150,20 @@ impl Records {
         &self,
         resource_type: &str,
         id: &str,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> Result<WriteOutcome, RecordError> {
+        self.update_recorded(resource_type, id, body, if_match, None).await
+    }
+
+    /// [`Records::update`], committing the audit entry `entry` describes with the write.
+    pub(crate) async fn update_recorded(
+        &self,
+        resource_type: &str,
+        id: &str,
         mut body: Value,
         if_match: Option<i64>,
+        entry: Option<EntryFor<'_>>,
     ) -> Result<WriteOutcome, RecordError> {
         check_type(resource_type)?;
         check_id(id)?;
@@ -152,7 +176,7 @@ impl Records {
         }
         let version = current.map_or(1, |v| v + 1);
         let now = self.clock.now_ms();
-        self.seal_and_commit(Slot { resource_type, id, version, replaces: current }, &mut body, now).await?;
+        self.seal_and_commit(Slot { resource_type, id, version, replaces: current }, &mut body, now, entry).await?;
         Ok(WriteOutcome {
             resource: StoredResource {
                 resource_type: resource_type.into(),

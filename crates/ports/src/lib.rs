@@ -1,0 +1,64 @@
+//! The vocabulary phivault's domain crates share (records, audit, identity): what a store
+//! can fail with, where the time comes from, where the key ring comes from. It is a leaf so
+//! that the audit trail and its standalone verifier need none of the record service's
+//! dependencies (policy engine, FHIR model).
+
+use std::sync::Arc;
+
+use phivault_crypto::{CryptoError, KeyRing};
+use thiserror::Error;
+
+/// Storage failures, in the store's own terms. Never carries PHI (the store only ever sees
+/// ciphertext, blind terms and opaque ids).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// An optimistic-locking or uniqueness check failed: someone else wrote first.
+    #[error("write conflict: the record changed since it was read")]
+    Conflict,
+    /// The database could not be reached or failed.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A row did not have the shape the schema promises.
+    #[error("database row is malformed: {0}")]
+    Corrupt(&'static str),
+}
+
+/// Where the service reads the time, so tests can fix it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Where a service gets the current key ring. A file-backed source reloads after another
+/// process rotated the KEK; `refresh` forces a look.
+pub trait KeySource: Send + Sync + std::fmt::Debug {
+    /// The key ring to use now.
+    fn ring(&self) -> Arc<KeyRing>;
+    /// Re-reads the key material; returns whether anything changed.
+    fn refresh(&self) -> Result<bool, CryptoError>;
+}
+
+/// A fixed key ring (tests, and processes that never see rotation).
+#[derive(Debug, Clone)]
+pub struct StaticKeySource(pub Arc<KeyRing>);
+
+impl KeySource for StaticKeySource {
+    fn ring(&self) -> Arc<KeyRing> {
+        self.0.clone()
+    }
+    fn refresh(&self) -> Result<bool, CryptoError> {
+        Ok(false)
+    }
+}
