@@ -244,3 +244,184 @@ permit (principal in PhiVault::Role::"physician", action == PhiVault::Action::"e
     let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM export_chunks").fetch_one(&pool).await.expect("count");
     assert_eq!(chunks, 0, "nothing was written");
 }
+
+fn observation_for(patient: &str) -> serde_json::Value {
+    serde_json::json!({"resourceType": "Observation", "status": "final", "code": {"text": "audit test"},
+        "subject": {"reference": format!("Patient/{patient}")}})
+}
+
+/// Ids of every stored Observation (all versions' resources).
+async fn stored_observations(app: &common::TestApp) -> Vec<String> {
+    let raw = phivault_testkit::raw_pool(&app.url).await;
+    sqlx::query_scalar("SELECT DISTINCT id FROM resources WHERE resource_type = 'Observation'")
+        .fetch_all(&raw)
+        .await
+        .expect("stored")
+}
+
+/// The review found that Bundle writes were recorded with no resource and no patient ids,
+/// so a patient's accounting missed every transaction. The entry now comes from the
+/// versions the commit stores.
+#[tokio::test]
+async fn a_transaction_entry_names_every_written_resource_and_patient_and_reaches_the_accounting() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let daffy_id = created.body["id"].as_str().expect("id").to_owned();
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0b7e1a8c-3f4e-4d2a-9c1b-000000000001",
+         "resource": {"resourceType": "Patient", "name": [{"family": "Pig", "given": ["Porky"]}]},
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+                      "subject": {"reference": "urn:uuid:0b7e1a8c-3f4e-4d2a-9c1b-000000000001"}},
+         "request": {"method": "POST", "url": "Observation"}},
+        {"resource": observation_for(&daffy_id), "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    let r = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
+    let request_id = r.headers["x-request-id"].to_str().expect("ascii").to_owned();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let written: Vec<String> = r.body["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let location = e["response"]["location"].as_str().expect("location");
+            location.split("/_history").next().expect("type/id").to_owned()
+        })
+        .collect();
+    let porky_id = written[0].strip_prefix("Patient/").expect("patient").to_owned();
+    let events = trail(&app).await;
+    let entry =
+        events.iter().find(|e| e.request_id.as_deref() == Some(request_id.as_str())).expect("the bundle's entry");
+    assert_eq!(entry.action, "batch");
+    assert_eq!(entry.outcome, Outcome::Success);
+    let mut named = entry.resource_ids.clone();
+    named.sort();
+    let mut expected = written.clone();
+    expected.sort();
+    assert_eq!(named, expected, "every written resource, and nothing else");
+    let mut patients = entry.patient_ids.clone();
+    patients.sort();
+    let mut both = vec![daffy_id.clone(), porky_id];
+    both.sort();
+    assert_eq!(patients, both, "every patient whose compartment holds a written version");
+    assert!(!entry.policies.is_empty(), "the deciding policies");
+    assert_eq!(
+        events.iter().filter(|e| e.request_id.as_deref() == Some(request_id.as_str())).count(),
+        1,
+        "one entry for the request, not one from the operation and another from the HTTP layer"
+    );
+
+    // Daffy's own accounting shows the transaction.
+    let daffy_account = phivault_testkit::signed_in(
+        &app.identity,
+        "daffy-himself",
+        vec![phivault_identity::Role::Patient],
+        Some(&daffy_id),
+    )
+    .await;
+    let request = Request::get("/access/accounting")
+        .header("authorization", format!("Bearer {}", daffy_account.expose()))
+        .body(Body::empty())
+        .expect("request");
+    let accounting = send_as_is(&app.router, request).await;
+    assert_eq!(accounting.status, StatusCode::OK, "{}", accounting.text);
+    let actions: Vec<&str> =
+        accounting.body["accesses"].as_array().expect("accesses").iter().filter_map(|a| a["action"].as_str()).collect();
+    assert!(actions.contains(&"batch"), "{actions:?}");
+}
+
+/// A write whose entry cannot be stored must not happen: the entry goes in the write's own
+/// transaction, so when the database refuses the entry it refuses the change.
+#[tokio::test]
+async fn a_write_whose_entry_cannot_be_stored_leaves_no_change() {
+    for engine in phivault_testkit::engines() {
+        let (app, _db) = common::app_on(
+            engine,
+            1 << 20,
+            phivault_testkit::policies_with(phivault_testkit::CLINICIANS_SEE_ALL),
+            phivault_policy::Zones::default(),
+            None,
+        )
+        .await;
+        let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+        let daffy_id = created.body["id"].as_str().expect("id").to_owned();
+        let raw = phivault_testkit::raw_pool(&app.url).await;
+        let refuse = match engine {
+            "sqlite" => vec![
+                "CREATE TRIGGER no_room BEFORE INSERT ON audit_pending BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            ],
+            _ => vec![
+                "CREATE FUNCTION no_room() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER no_room BEFORE INSERT ON audit_pending FOR EACH ROW EXECUTE FUNCTION no_room()",
+            ],
+        };
+        for statement in refuse {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&raw).await.expect("trigger");
+        }
+        let r = send(&app, with_json("POST", "/fhir/Observation", &observation_for(&daffy_id), &[])).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{engine}: {}", r.text);
+        let update = send(
+            &app,
+            with_json(
+                "PUT",
+                &format!("/fhir/Patient/{daffy_id}"),
+                &{
+                    let mut d = daffy();
+                    d["id"] = daffy_id.clone().into();
+                    d["gender"] = "unknown".into();
+                    d
+                },
+                &[],
+            ),
+        )
+        .await;
+        assert_eq!(update.status, StatusCode::SERVICE_UNAVAILABLE, "{engine}: {}", update.text);
+        let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": observation_for(&daffy_id), "request": {"method": "POST", "url": "Observation"}}]});
+        let r = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
+        assert_ne!(r.status, StatusCode::OK, "{engine}: {}", r.text);
+        assert!(stored_observations(&app).await.is_empty(), "{engine}: nothing was stored");
+        let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE resource_type = 'Patient'")
+            .fetch_one(&raw)
+            .await
+            .expect("count");
+        assert_eq!(versions, 1, "{engine}: the update left no version");
+    }
+}
+
+/// A client that gives up mid-request (a disconnect, a timeout) cancels the request's
+/// future at any point: before the commit nothing happened, after it the entry is already
+/// in the same transaction. Cut at forty different moments, no stored record lacks its
+/// entry once the trail has chained what waits.
+#[tokio::test]
+async fn a_client_cutting_a_write_short_cannot_separate_the_change_from_its_entry() {
+    use tower::ServiceExt;
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let daffy_id = created.body["id"].as_str().expect("id").to_owned();
+    let mut cut = 0;
+    for k in 0..40u64 {
+        let mut request = with_json("POST", "/fhir/Observation", &observation_for(&daffy_id), &[]);
+        request.headers_mut().insert("authorization", format!("Bearer {}", app.token).parse().expect("header"));
+        let call = app.router.clone().oneshot(request);
+        if tokio::time::timeout(std::time::Duration::from_micros(100 * k), call).await.is_err() {
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "some requests were cut short");
+    phivault_audit::AuditLog::start(Arc::new(app.store.clone()), "after").settle().await.expect("settle");
+    let named: std::collections::HashSet<String> = trail(&app)
+        .await
+        .into_iter()
+        .filter(|e| e.action == "create" && e.outcome == Outcome::Success)
+        .flat_map(|e| e.resource_ids)
+        .collect();
+    let stored = stored_observations(&app).await;
+    let unrecorded: Vec<&String> = stored.iter().filter(|id| !named.contains(&format!("Observation/{id}"))).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "{} of {} stored without an entry ({cut} cut short)",
+        unrecorded.len(),
+        stored.len()
+    );
+}

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub records: phivault_service::Records,
     pub identity: Identity,
     pub token: String,
+    /// The database's URL, for tests that act with the database owner's rights.
+    pub url: String,
 }
 
 /// An app whose physician may read and write every record ([`CLINICIANS_SEE_ALL`]): for
@@ -63,7 +65,7 @@ pub async fn app_on(
     zones: phivault_policy::Zones,
     notifier: Option<Arc<dyn phivault_service::access::Notifier>>,
 ) -> (TestApp, TestDb) {
-    let (store, db, _) = fresh_store(engine).await;
+    let (store, db, url) = fresh_store(engine).await;
     let ring = test_ring();
     let identity = system_identity(store.clone(), ring.clone());
     let token = signed_in(&identity, "dr-daffy", vec![Role::Physician], None).await;
@@ -93,7 +95,7 @@ pub async fn app_on(
             zones,
         }),
     };
-    (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned() }, db)
+    (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned(), url }, db)
 }
 
 pub async fn app() -> (TestApp, TestDb) {
