@@ -185,6 +185,16 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// Gives `accessor` this origin for the entries its operations commit themselves.
+    pub fn onto(&self, accessor: &mut phivault_service::access::Accessor) {
+        let trail = &mut accessor.trail.origin;
+        trail.source_ip.clone_from(&self.source_ip);
+        trail.user_agent.clone_from(&self.user_agent);
+        trail.request_id.clone_from(&self.request_id);
+    }
+}
+
 /// An entry for something a signed-in caller did outside `/fhir`: who (account, roles,
 /// grant) and from where, for the caller to complete with what was touched.
 pub fn caller_event(state: &AppState, caller: &Caller, origin: Origin, action: &str, outcome: Outcome) -> AuditEvent {

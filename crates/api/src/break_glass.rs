@@ -115,24 +115,14 @@ async fn request(
         ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "send {\"patient\", \"reason\", \"note\"} as JSON")
     })?;
     let ids = (client.as_deref(), request_id.as_deref());
-    let accessor = who(&state, &caller, ids.0);
+    let mut accessor = who(&state, &caller, ids.0);
+    crate::audit::Origin::of(&headers, ids.0, ids.1).onto(&mut accessor);
     let asked = BreakGlassRequest { patient_id: body.patient.clone(), reason: body.reason.clone(), note: body.note };
     let reason = phivault_service::access::BREAK_GLASS_REASONS.iter().find(|r| **r == body.reason).copied();
     match state.records.break_glass(&accessor, &asked).await {
         Ok(granted) => {
+            // The grant committed its `break_glass.request` entry with itself.
             let grant = granted.value;
-            audit(
-                &state,
-                &caller,
-                &headers,
-                ids,
-                "break_glass.request",
-                Outcome::Success,
-                Some(&grant.patient_id),
-                reason,
-                granted.policy_ids,
-            )
-            .await?;
             notify(&state, &grant).await;
             let body = json!({
                 "grant": grant.id,

@@ -43,19 +43,24 @@ pub async fn erase(
     let Json(body) = body.map_err(|_| {
         ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "send {\"patient\": \"<id>\"} as JSON")
     })?;
-    let who = accessor(&state, &caller, client.as_deref().map(|c| c.0), ScopeReach::Unnarrowed);
-    let result = state.records.erase_patient(&who, &body.patient).await;
-    let (outcome, policies) = match &result {
-        Ok(granted) => (Outcome::Success, granted.policy_ids.clone()),
-        Err(RecordError::Forbidden { policy_ids }) => (Outcome::Denied, policy_ids.clone()),
-        Err(_) => (Outcome::Failure, Vec::new()),
-    };
     let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
-    let mut event = crate::audit::caller_event(&state, &caller, origin, "erase", outcome);
-    event.policies = policies;
-    event.patient_ids.push(clip(&body.patient, 64));
-    event.target = Some(format!("Patient/{}", clip(&body.patient, 64)));
-    crate::audit::write(&state, &event).await?;
+    let mut who = accessor(&state, &caller, client.as_deref().map(|c| c.0), ScopeReach::Unnarrowed);
+    origin.onto(&mut who);
+    // An erasure that happens commits its entry with the key's destruction; a refused or
+    // failed one is recorded here.
+    let result = state.records.erase_patient(&who, &body.patient).await;
+    if !who.trail.recorded() {
+        let (outcome, policies) = match &result {
+            Ok(granted) => (Outcome::Success, granted.policy_ids.clone()),
+            Err(RecordError::Forbidden { policy_ids }) => (Outcome::Denied, policy_ids.clone()),
+            Err(_) => (Outcome::Failure, Vec::new()),
+        };
+        let mut event = crate::audit::caller_event(&state, &caller, origin, "erase", outcome);
+        event.policies = policies;
+        event.patient_ids.push(clip(&body.patient, 64));
+        event.target = Some(format!("Patient/{}", clip(&body.patient, 64)));
+        crate::audit::write(&state, &event).await?;
+    }
     let destroyed = result?.value;
     Ok(Json(json!({"patient": body.patient, "erased": true, "key_destroyed_now": destroyed})).into_response())
 }

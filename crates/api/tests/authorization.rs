@@ -523,7 +523,50 @@ async fn erasure_needs_the_privacy_officer_a_fresh_second_factor_and_an_ended_re
     let erased = events.iter().find(|e| e.action == "erase" && e.outcome == Outcome::Success).expect("audited");
     assert_eq!(erased.patient_ids, vec![porky.clone()]);
     assert_eq!(erased.policies, ["privacy-officer-erases-with-fresh-mfa"]);
+    assert_eq!(erased.target.as_deref(), Some(format!("Patient/{porky}").as_str()));
+    assert_eq!(events.iter().filter(|e| e.action == "erase" && e.outcome == Outcome::Success).count(), 1);
     assert!(events.iter().any(|e| e.action == "erase" && e.outcome == Outcome::Denied));
+}
+
+/// Shredding and break-glass are irreversible acts: each is recorded in the transaction
+/// that performs it, so when the database refuses the entry the act does not happen.
+#[tokio::test]
+async fn an_erasure_or_break_glass_whose_entry_cannot_be_stored_does_not_happen() {
+    let ended = phivault_policy::Retention::parse("default_years = 0").expect("retention");
+    let (app, _db) =
+        app_with(1 << 20, Policies::defaults().expect("defaults").with_retention(ended), Zones::default()).await;
+    let porky = patient(&app, "Pig", "999-00-0002").await;
+    let officer = officer_session(&app, "po-fresh", 60_000).await;
+    let nurse = token(&app, "nurse-tweety", vec![Role::Nurse], None).await;
+    let raw = phivault_testkit::raw_pool(&app.url).await;
+    sqlx::raw_sql("CREATE TRIGGER no_room BEFORE INSERT ON audit_pending BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        .execute(&raw)
+        .await
+        .expect("trigger");
+    let refused = as_user(&app, &officer, erase(&porky)).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{}", refused.text);
+    assert!(app.records.read("Patient", &porky, None).await.is_ok(), "the key was not destroyed");
+    let asked = as_user(&app, &nurse, break_glass(&porky, "emergency-treatment", "collapsed in the lobby")).await;
+    assert_eq!(asked.status, StatusCode::SERVICE_UNAVAILABLE, "{}", asked.text);
+    let grants: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM break_glass_grants").fetch_one(&raw).await.expect("count");
+    assert_eq!(grants, 0, "no grant exists unrecorded");
+    assert_eq!(read_status(&app, &nurse, &porky).await, StatusCode::FORBIDDEN);
+
+    sqlx::raw_sql("DROP TRIGGER no_room").execute(&raw).await.expect("drop");
+    let granted = as_user(&app, &nurse, break_glass(&porky, "emergency-treatment", "collapsed in the lobby")).await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    let grant = granted.body["grant"].as_str().expect("grant id");
+    let events = trail(&app).await;
+    let entry =
+        events.iter().find(|e| e.action == "break_glass.request" && e.outcome == Outcome::Success).expect("entry");
+    assert_eq!(entry.target.as_deref(), Some(format!("grant:{grant}").as_str()), "it names the break-glass grant");
+    assert_eq!(entry.patient_ids, vec![porky.clone()]);
+    assert_eq!(entry.reason.as_deref(), Some("emergency-treatment"));
+}
+
+async fn read_status(app: &TestApp, who: &str, patient: &str) -> StatusCode {
+    as_user(app, who, get(&format!("/fhir/Patient/{patient}"))).await.status
 }
 
 #[tokio::test]

@@ -284,7 +284,13 @@ async fn run(cli: Cli) -> Result<()> {
                     commands::keys::shred_patient(&services, &patient_id).await
                 }
             };
-            let audited = commands::audit::record_cli(&services.audit, name, target, result.is_ok()).await;
+            // A shredding that happened committed its entry with the act itself.
+            let recorded_by_act = name == "cli.keys.shred_patient" && result.is_ok();
+            let audited = if recorded_by_act {
+                Ok(())
+            } else {
+                commands::audit::record_cli(&services.audit, name, target, result.is_ok()).await
+            };
             services.store.close().await;
             result.context("key operation failed").and(audited)
         }

@@ -70,12 +70,18 @@ impl Records {
     /// Crypto-shreds a patient: destroys the data key of the patient's compartment and its
     /// search index rows. Every version of every resource in the compartment becomes
     /// unrecoverable, while row metadata (ids, versions, times) stays for the audit trail.
-    /// Returns whether a live key was destroyed.
-    pub async fn shred_patient(&self, patient_id: &str) -> Result<bool, RecordError> {
+    /// Returns whether a live key was destroyed. `entry`, the audit entry recording the
+    /// act, is committed in the same transaction as the destruction: the key is never
+    /// destroyed unrecorded.
+    pub async fn shred_patient(
+        &self,
+        patient_id: &str,
+        entry: Option<&crate::PendingEntry>,
+    ) -> Result<bool, RecordError> {
         if !phivault_fhir::is_valid_id(patient_id) {
             return Err(phivault_fhir::FhirError::invalid("invalid patient id").into());
         }
         let scope = format!("Patient/{patient_id}");
-        Ok(self.store.destroy_data_key(&scope, Some(patient_id), self.clock.now_ms()).await?)
+        Ok(self.store.destroy_data_key(&scope, Some(patient_id), self.clock.now_ms(), entry).await?)
     }
 }

@@ -202,5 +202,11 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug {
     async fn version_count(&self) -> Result<u64, StoreError>;
     /// Destroys a scope's data key and the search index rows of its resources; returns
     /// whether a live key was destroyed.
-    async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError>;
+    async fn destroy_data_key(
+        &self,
+        scope: &str,
+        compartment: Option<&str>,
+        now_ms: i64,
+        entry: Option<&PendingEntry>,
+    ) -> Result<bool, StoreError>;
 }

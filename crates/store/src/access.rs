@@ -2,10 +2,10 @@
 //! clearances and break-glass grants.
 
 use async_trait::async_trait;
-use phivault_service::StoreError;
 use phivault_service::access::{
     AccessStore, Assignment, AssignmentKind, BreakGlassGrant, PatientLinks, Relationships, Standing,
 };
+use phivault_service::{PendingEntry, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -189,8 +189,10 @@ impl AccessStore for SqlStore {
         rows.iter().map(assignment_from_row).collect()
     }
 
-    async fn insert_break_glass(&self, g: &BreakGlassGrant) -> Result<(), StoreError> {
+    async fn insert_break_glass(&self, g: &BreakGlassGrant, entry: &PendingEntry) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        crate::records::outbox(&mut tx, entry).await?;
         let sql = format!(
             "INSERT INTO break_glass_grants ({GRANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
@@ -205,10 +207,10 @@ impl AccessStore for SqlStore {
             .bind(g.review.clone())
             .bind(g.reviewed_by.clone())
             .bind(g.reviewed_ms)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
-        Ok(())
+        tx.commit().await.map_err(unavailable)
     }
 
     async fn break_glass_grants(&self, pending_only: bool, limit: u64) -> Result<Vec<BreakGlassGrant>, StoreError> {

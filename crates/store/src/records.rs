@@ -70,6 +70,18 @@ fn limit_offset(sql: &mut Sql, limit: u64, offset: u64) {
     sql.push(" OFFSET ").arg(Arg::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
 }
 
+/// Stores an audit entry in the outbox within `tx`, the transaction of the act it records
+/// (the trail chains it afterwards; see `phivault_audit::AuditStore::append_audit`).
+pub(crate) async fn outbox(tx: &mut sqlx::AnyConnection, entry: &PendingEntry) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_pending (time_ms, entry) VALUES ($1, $2)")
+        .bind(entry.time_ms)
+        .bind(entry.canonical.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => {
@@ -249,12 +261,7 @@ impl RecordStore for SqlStore {
         crate::write::insert_new_keys(&mut tx, new_keys).await?;
         crate::write::apply(&mut tx, self.engine, writes).await?;
         if let Some(entry) = entry {
-            sqlx::query("INSERT INTO audit_pending (time_ms, entry) VALUES ($1, $2)")
-                .bind(entry.time_ms)
-                .bind(entry.canonical.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            outbox(&mut tx, entry).await?;
         }
         tx.commit().await.map_err(unavailable)
     }
@@ -352,9 +359,19 @@ impl RecordStore for SqlStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn destroy_data_key(&self, scope: &str, compartment: Option<&str>, now_ms: i64) -> Result<bool, StoreError> {
+    async fn destroy_data_key(
+        &self,
+        scope: &str,
+        compartment: Option<&str>,
+        now_ms: i64,
+        entry: Option<&PendingEntry>,
+    ) -> Result<bool, StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // The entry first, in the same transaction: the key is never destroyed unrecorded.
+        if let Some(entry) = entry {
+            outbox(&mut tx, entry).await?;
+        }
         let done = sqlx::query("UPDATE data_keys SET wrapped = NULL, kek_id = NULL, destroyed_ms = $1 WHERE scope = $2 AND wrapped IS NOT NULL")
             .bind(now_ms)
             .bind(scope.to_owned())

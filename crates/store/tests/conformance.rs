@@ -253,7 +253,7 @@ async fn shredding_a_patient_makes_every_version_unrecoverable() {
         let obs_id = records.create("Observation", obs, None).await.expect("obs").resource.id;
         let other = records.create("Patient", daffy(), None).await.expect("other").resource.id;
 
-        assert!(records.shred_patient(&id).await.expect("shred"));
+        assert!(records.shred_patient(&id, None).await.expect("shred"));
         for version in [None, Some(1), Some(2)] {
             assert!(
                 matches!(records.read("Patient", &id, version).await, Err(RecordError::Shredded { .. })),
@@ -274,7 +274,7 @@ async fn shredding_a_patient_makes_every_version_unrecoverable() {
         assert_eq!(search_ids(&records, "Patient", &[]).await, vec![other.clone()], "{engine}: and do not break them");
         let type_history = records.history("Patient", None, 0, 10).await.expect("type history");
         assert_eq!(type_history.total, 1, "{engine}: type history skips shredded versions");
-        assert!(!records.shred_patient(&id).await.expect("again"), "second shred is a no-op");
+        assert!(!records.shred_patient(&id, None).await.expect("again"), "second shred is a no-op");
         let write = records.create("Observation", json!({"resourceType": "Observation", "status": "final", "subject": {"reference": format!("Patient/{id}")}}), None).await;
         assert!(matches!(write, Err(RecordError::Shredded { .. })), "no new data under a shredded patient");
     }

@@ -90,8 +90,14 @@ impl RecordStore for FailingStore {
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.inner.data_keys_per_kek().await
     }
-    async fn destroy_data_key(&self, scope: &str, c: Option<&str>, now: i64) -> Result<bool, StoreError> {
-        self.inner.destroy_data_key(scope, c, now).await
+    async fn destroy_data_key(
+        &self,
+        scope: &str,
+        c: Option<&str>,
+        now: i64,
+        entry: Option<&phivault_service::PendingEntry>,
+    ) -> Result<bool, StoreError> {
+        self.inner.destroy_data_key(scope, c, now, entry).await
     }
 }
 

@@ -61,7 +61,7 @@ async fn every_kind_of_tampering_is_named_and_erasure_is_not() {
         assert_eq!((clean.resources, clean.versions, clean.shredded), (8, 11, 0), "{engine}");
         assert_eq!(calls.last(), Some(&11), "{engine}: progress reaches the total");
 
-        assert!(records.shred_patient(&tweety).await.expect("shred"));
+        assert!(records.shred_patient(&tweety, None).await.expect("shred"));
         let flip = match engine {
             "sqlite" => "X'00' || substr(body, 2)",
             _ => "overlay(body placing '\\x00'::bytea from 1 for 1)",

@@ -507,15 +507,27 @@ pub async fn record_cli_with_reason(
     ok: bool,
     reason: Option<String>,
 ) -> Result<()> {
+    let mut event = cli_event(log, action, target, ok)?;
+    event.reason = reason;
+    log.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
+    Ok(())
+}
+
+/// The entry for a command-line act, not yet written (for acts that commit their entry in
+/// their own transaction).
+pub fn cli_event(
+    log: &phivault_audit::AuditLog,
+    action: &str,
+    target: Option<String>,
+    ok: bool,
+) -> Result<phivault_audit::AuditEvent> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let outcome = if ok { phivault_audit::Outcome::Success } else { phivault_audit::Outcome::Failure };
     let mut event = phivault_audit::AuditEvent::new(now, action, outcome, log.node());
     let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
     event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
     event.target = target.map(|t| phivault_audit::clip(&t, 128));
-    event.reason = reason;
-    log.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
-    Ok(())
+    Ok(event)
 }
 
 /// `--since`/`--until` as milliseconds since the epoch.

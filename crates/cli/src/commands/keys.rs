@@ -85,10 +85,25 @@ pub async fn destroy_retired(services: &Services, min_age_days: i64) -> Result<(
     Ok(())
 }
 
-/// Crypto-shreds one patient.
+/// Crypto-shreds one patient, recording it (`cli.keys.shred_patient`) in the same
+/// transaction as the key's destruction.
 pub async fn shred_patient(services: &Services, patient_id: &str) -> Result<()> {
     services.keys.refresh()?;
-    if services.records.shred_patient(patient_id).await? {
+    let mut event = super::audit::cli_event(
+        &services.audit,
+        "cli.keys.shred_patient",
+        Some(format!("Patient/{patient_id}")),
+        true,
+    )?;
+    event.patient_ids.push(phivault_audit::clip(patient_id, 64));
+    let entry = phivault_service::PendingEntry { time_ms: event.time_ms, canonical: event.canonical_bytes() };
+    let destroyed = services.records.shred_patient(patient_id, Some(&entry)).await?;
+    if services.audit.settle().await.is_err() {
+        eprintln!(
+            "warning: the shredding is recorded, but the audit trail could not chain the entry yet; the next start does"
+        );
+    }
+    if destroyed {
         println!(
             "destroyed the data key of Patient/{patient_id}: every version of every record in that compartment is now unrecoverable"
         );

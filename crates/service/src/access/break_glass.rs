@@ -9,10 +9,12 @@
 //! details into it.
 
 use async_trait::async_trait;
+use phivault_audit::Outcome;
 use phivault_policy::Action;
 use serde::Serialize;
 
 use super::guarded::GuardedRecords;
+use super::trail::{event_for, pending};
 use super::{Accessor, BreakGlassGrant, Granted};
 use crate::RecordError;
 
@@ -111,7 +113,16 @@ impl GuardedRecords {
             reviewed_by: None,
             reviewed_ms: None,
         };
-        self.access.insert_break_glass(&grant).await?;
+        // Recorded with the grant, in its transaction: no grant exists unrecorded. The entry
+        // names the break-glass grant, not the session it was asked in.
+        let mut event = event_for(&self.audit, accessor, now, "break_glass.request", Outcome::Success);
+        event.reason = Some(grant.reason_code.clone());
+        event.policies = decision.policy_ids.clone();
+        event.patient_ids.push(grant.patient_id.clone());
+        event.resource_ids.push(format!("Patient/{}", grant.patient_id));
+        event.target = Some(format!("grant:{}", grant.id));
+        self.access.insert_break_glass(&grant, &pending(&event)).await?;
+        self.settle(accessor).await;
         Ok(Granted { value: grant, policy_ids: decision.policy_ids })
     }
 

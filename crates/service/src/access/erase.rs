@@ -3,10 +3,12 @@
 //! 164.316(b)(2)(i) retention. DELETE stays refused to everyone (`no-deletion`); this is
 //! the one privileged, audited end of a record's life.
 
+use phivault_audit::Outcome;
 use phivault_fhir::{FhirError, IssueType, format_instant};
 use phivault_policy::Action;
 
 use super::guarded::GuardedRecords;
+use super::trail::{event_for, pending};
 use super::{Accessor, Granted};
 use crate::RecordError;
 
@@ -41,7 +43,12 @@ impl GuardedRecords {
             )
             .into());
         }
-        let destroyed = self.records.shred_patient(patient_id).await?;
+        let mut event = event_for(&self.audit, accessor, now, "erase", Outcome::Success);
+        event.policies = decision.policy_ids.clone();
+        event.patient_ids.push(patient_id.to_owned());
+        event.target = Some(format!("Patient/{patient_id}"));
+        let destroyed = self.records.shred_patient(patient_id, Some(&pending(&event))).await?;
+        self.settle(accessor).await;
         Ok(Granted { value: destroyed, policy_ids: decision.policy_ids })
     }
 }

@@ -385,7 +385,7 @@ impl GuardedRecords {
     /// given its place in the hash chain. If chaining fails now the entry is still durable
     /// (it was committed with the write) and the trail's next append chains it, so the
     /// write is reported as done.
-    async fn settle(&self, accessor: &Accessor) {
+    pub(super) async fn settle(&self, accessor: &Accessor) {
         accessor.trail.mark_recorded();
         if let Err(e) = self.audit.settle().await {
             tracing::error!(error = %e, "a write's audit entry is stored but not yet chained; the next append chains it");

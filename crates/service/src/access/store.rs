@@ -119,7 +119,9 @@ pub trait AccessStore: Send + Sync + std::fmt::Debug {
         value: Option<&str>,
     ) -> Result<Vec<Assignment>, StoreError>;
     /// Records a break-glass grant.
-    async fn insert_break_glass(&self, grant: &BreakGlassGrant) -> Result<(), StoreError>;
+    /// Stores a grant and `entry`, the audit entry that records it, in one transaction: no
+    /// grant exists unrecorded.
+    async fn insert_break_glass(&self, grant: &BreakGlassGrant, entry: &crate::PendingEntry) -> Result<(), StoreError>;
     /// Grants, newest first: all, or only those not yet reviewed.
     async fn break_glass_grants(&self, pending_only: bool, limit: u64) -> Result<Vec<BreakGlassGrant>, StoreError>;
     /// Records the review of a grant not yet reviewed; `false` if none such.
