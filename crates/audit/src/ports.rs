@@ -16,6 +16,18 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     async fn append_audit(&self, entries: &[(i64, Vec<u8>)], settle: bool) -> Result<u64, StoreError>;
     /// Up to `limit` entries from `from_seq` on, in order.
     async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError>;
+    /// Up to `limit` entries from `from_seq` on that name `patient_id`, in order, read
+    /// through an index by patient; `None` when the store keeps no such index (readers
+    /// then walk the whole trail).
+    async fn patient_entries(
+        &self,
+        patient_id: &str,
+        from_seq: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<StoredEntry>>, StoreError> {
+        let _ = (patient_id, from_seq, limit);
+        Ok(None)
+    }
     /// The number of entries and the chain value after the last one.
     async fn audit_head(&self) -> Result<(u64, crate::merkle::Hash), StoreError>;
     async fn insert_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;

@@ -1,7 +1,7 @@
 //! Activity review: the entries that match a query (user, patient, action, outcome, time),
 //! oldest first. One definition serves `phivault audit search`, the privacy officer's API
-//! and a patient's accounting of who accessed their record. It reads the trail in pages;
-//! an index for large trails is still to come (docs/AUDIT.md).
+//! and a patient's accounting of who accessed their record. It reads the trail in pages,
+//! by patient through the store's index of the patients each entry names.
 //!
 //! Safeguards: 45 CFR 164.308(a)(1)(ii)(D) information system activity review; 164.528
 //! accounting of disclosures; ONC 170.315(d)(3) audit reports.
@@ -50,7 +50,16 @@ pub async fn search(
     let mut found = Vec::new();
     let mut from = 0;
     loop {
-        let page = store.audit_entries(from, PAGE).await?;
+        // By patient: through the store's index when it has one (a patient's accounting
+        // reads that patient's entries, not the whole trail).
+        let indexed = match &query.patient_id {
+            Some(patient) => store.patient_entries(patient, from, PAGE).await?,
+            None => None,
+        };
+        let page = match indexed {
+            Some(page) => page,
+            None => store.audit_entries(from, PAGE).await?,
+        };
         let Some(last) = page.last() else { return Ok(found) };
         from = last.seq + 1;
         for entry in &page {

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use phivault_audit::merkle::{CHAIN_START, Hash, chain_hash, leaf_hash};
-use phivault_audit::{AuditStore, Checkpoint, StoredEntry};
+use phivault_audit::{AuditEvent, AuditStore, Checkpoint, StoredEntry};
 use phivault_service::StoreError;
 use sqlx::Row;
 
@@ -19,6 +19,25 @@ fn hash_of(bytes: Vec<u8>) -> Result<Hash, StoreError> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A row of `seq, entry, leaf, chain`.
+fn stored_entry(r: &sqlx::any::AnyRow) -> Result<StoredEntry, StoreError> {
+    let c = |_| StoreError::Corrupt("audit row");
+    Ok(StoredEntry {
+        seq: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(u64::MAX),
+        bytes: r.try_get(1).map_err(c)?,
+        leaf: hash_of(r.try_get(2).map_err(c)?)?,
+        chain: hash_of(r.try_get(3).map_err(c)?)?,
+    })
+}
+
+/// The patients an entry names, for the index by patient.
+fn patients_named(bytes: &[u8]) -> Vec<String> {
+    let mut patients = AuditEvent::from_canonical(bytes).map(|e| e.patient_ids).unwrap_or_default();
+    patients.sort();
+    patients.dedup();
+    patients
 }
 
 /// Entries waiting in the outbox, oldest first: `(id, time_ms, canonical bytes)`.
@@ -48,11 +67,16 @@ impl SqlStore {
     ) -> Result<(u64, (i64, Hash)), StoreError> {
         let (mut seq, mut chain) = head;
         let mut values = Vec::with_capacity(outbox.len() + entries.len());
+        let mut named = Vec::new();
         let all = outbox.iter().map(|(_, t, b)| (*t, b)).chain(entries.iter().map(|(t, b)| (*t, b)));
         for (time_ms, bytes) in all {
             let leaf = leaf_hash(bytes);
             chain = chain_hash(&chain, &leaf);
             values.push(format!("({seq}, {time_ms}, X'{}', X'{}', X'{}')", hex(bytes), hex(&leaf), hex(&chain)));
+            // Patient ids as hex literals: client-influenced text is never spliced.
+            named.extend(
+                patients_named(bytes).iter().map(|p| format!("(CAST(X'{}' AS TEXT), {seq})", hex(p.as_bytes()))),
+            );
             seq += 1;
         }
         let first = head.0 + outbox.len() as i64;
@@ -60,6 +84,12 @@ impl SqlStore {
             "BEGIN IMMEDIATE; INSERT INTO audit_log (seq, time_ms, entry, leaf, chain) VALUES {};",
             values.join(", ")
         );
+        if !named.is_empty() {
+            sql.push_str(&format!(
+                " INSERT OR IGNORE INTO audit_patients (patient_id, seq) VALUES {};",
+                named.join(", ")
+            ));
+        }
         if !outbox.is_empty() {
             let ids: Vec<String> = outbox.iter().map(|(id, _, _)| id.to_string()).collect();
             sql.push_str(&format!(" DELETE FROM audit_pending WHERE id IN ({});", ids.join(", ")));
@@ -169,10 +199,37 @@ impl AuditStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
+            for patient in patients_named(bytes) {
+                sqlx::query("INSERT INTO audit_patients (patient_id, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(patient)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
             seq += 1;
         }
         tx.commit().await.map_err(unavailable)?;
         Ok(first)
+    }
+
+    async fn patient_entries(
+        &self,
+        patient_id: &str,
+        from_seq: u64,
+        limit: u64,
+    ) -> Result<Option<Vec<StoredEntry>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.seq, a.entry, a.leaf, a.chain FROM audit_patients p JOIN audit_log a ON a.seq = p.seq \
+             WHERE p.patient_id = $1 AND p.seq >= $2 ORDER BY p.seq LIMIT $3",
+        )
+        .bind(patient_id.to_owned())
+        .bind(i64::try_from(from_seq).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(stored_entry).collect::<Result<_, _>>().map(Some)
     }
 
     async fn audit_entries(&self, from_seq: u64, limit: u64) -> Result<Vec<StoredEntry>, StoreError> {
@@ -182,17 +239,7 @@ impl AuditStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let c = |_| StoreError::Corrupt("audit row");
-                Ok(StoredEntry {
-                    seq: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(u64::MAX),
-                    bytes: r.try_get(1).map_err(c)?,
-                    leaf: hash_of(r.try_get(2).map_err(c)?)?,
-                    chain: hash_of(r.try_get(3).map_err(c)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_entry).collect()
     }
 
     async fn archive_prefix(&self, end_seq: u64) -> Result<u64, StoreError> {

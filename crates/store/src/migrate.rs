@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str)] = &[
     (5, include_str!("../migrations/sqlite/0005_alerts.sql")),
     (6, include_str!("../migrations/sqlite/0006_export.sql")),
     (7, include_str!("../migrations/sqlite/0007_audit_pending.sql")),
+    (8, include_str!("../migrations/sqlite/0008_audit_patients.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
@@ -22,6 +23,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_alerts.sql")),
     (6, include_str!("../migrations/postgres/0006_export.sql")),
     (7, include_str!("../migrations/postgres/0007_audit_pending.sql")),
+    (8, include_str!("../migrations/postgres/0008_audit_patients.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.
