@@ -525,6 +525,16 @@ async fn erasure_needs_the_privacy_officer_a_fresh_second_factor_and_an_ended_re
     assert_eq!(erased.policies, ["privacy-officer-erases-with-fresh-mfa"]);
     assert_eq!(erased.target.as_deref(), Some(format!("Patient/{porky}").as_str()));
     assert_eq!(events.iter().filter(|e| e.action == "erase" && e.outcome == Outcome::Success).count(), 1);
+    // Afterwards the record is gone for the officer, and to anyone else it never existed.
+    let gone = as_user(&app, &fresh, get(&format!("/fhir/Patient/{porky}"))).await;
+    assert_eq!(gone.status, StatusCode::GONE, "{}", gone.text);
+    let physician = as_user(&app, &app.token, get(&format!("/fhir/Patient/{porky}"))).await;
+    let made_up = as_user(&app, &app.token, get("/fhir/Patient/00000000-0000-4000-8000-000000000000")).await;
+    assert_eq!(physician.status, StatusCode::NOT_FOUND, "{}", physician.text);
+    assert_eq!(
+        physician.text.replace(&porky, "ID"),
+        made_up.text.replace("00000000-0000-4000-8000-000000000000", "ID")
+    );
     assert!(events.iter().any(|e| e.action == "erase" && e.outcome == Outcome::Denied));
 }
 

@@ -163,9 +163,15 @@ impl GuardedRecords {
         version: Option<i64>,
     ) -> Result<Granted<StoredResource>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let mut resource = self.records.read(resource_type, id, version).await?;
+        let mut resource = match self.records.read(resource_type, id, version).await {
+            Ok(resource) => resource,
+            Err(e) => return Err(self.hide_shredded(&asking, e).await),
+        };
         let current = match version {
-            Some(_) => Some(self.records.read(resource_type, id, None).await?),
+            Some(_) => match self.records.read(resource_type, id, None).await {
+                Ok(current) => Some(current),
+                Err(e) => return Err(self.hide_shredded(&asking, e).await),
+            },
             None => None,
         };
         let mut patients: Vec<String> = current.iter().chain([&resource]).filter_map(compartment_of).collect();
@@ -187,6 +193,25 @@ impl GuardedRecords {
             Ok(policy_ids) => Ok(Granted { value: resource, policy_ids }),
             Err(e) => Err(self.hide_refusal(&asking, e, resource_type, id, patients.first())),
         }
+    }
+
+    /// A destroyed record answers "gone" (410) only to those who may erase its patient's
+    /// records (the privacy officer); to anyone else it looks like a record that never
+    /// existed, so shredding leaves no trace of which ids were real.
+    async fn hide_shredded(&self, asking: &Asking<'_>, error: RecordError) -> RecordError {
+        let RecordError::Shredded { resource_type, id } = &error else { return error };
+        let patient = match self.records.store.read(resource_type, id, None).await {
+            Ok(Some(row)) => row.key.scope.strip_prefix("Patient/").map(str::to_owned),
+            _ => None,
+        };
+        let may_erase = match &patient {
+            Some(p) => {
+                self.relate(asking, std::slice::from_ref(p)).await.is_ok()
+                    && asking.decide_on_patient(Action::Erase, p).allowed
+            }
+            None => false,
+        };
+        if may_erase { error } else { RecordError::NotFound { resource_type: resource_type.clone(), id: id.clone() } }
     }
 
     /// A refused direct read, vread or history of one resource must look like a record that
@@ -257,7 +282,10 @@ impl GuardedRecords {
         let filters = match id {
             // One resource: its current version decides whether its history is visible.
             Some(id) => {
-                let mut current = self.records.read(resource_type, id, None).await?;
+                let mut current = match self.records.read(resource_type, id, None).await {
+                    Ok(current) => current,
+                    Err(e) => return Err(self.hide_shredded(&asking, e).await),
+                };
                 let patient = compartment_of(&current);
                 self.relate(&asking, patient.as_slice()).await?;
                 if let Err(e) = asking.show(Action::History, &mut current) {
