@@ -170,6 +170,59 @@ async fn front_desk_sees_no_ssn_and_an_update_through_the_mask_keeps_it() {
     assert_eq!(as_user(&c.app, &desk, get(&format!("/fhir/Observation/{obs}"))).await.status, StatusCode::NOT_FOUND);
 }
 
+/// Minimum necessary that holds for every spelling: SSNs under HL7's OID, under identifier
+/// type `SS` with a local system, or in another case with a trailing slash stay hidden from
+/// the front desk, and the desk cannot search by an SSN (a match would confirm it), in any
+/// spelling or as a bare value; its MRN search still works.
+#[tokio::test]
+async fn the_front_desk_neither_sees_nor_searches_by_an_ssn_however_it_is_spelled() {
+    let c = clinic().await;
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let spelled = json!({"resourceType": "Patient", "name": [{"family": "Bunny", "given": ["Bugs"]}],
+        "identifier": [
+            {"system": "urn:oid:2.16.840.1.113883.4.1", "value": "999-31-0001"},
+            {"system": "HTTP://HL7.ORG/FHIR/SID/US-SSN/", "value": "999-31-0002"},
+            {"system": "urn:example:clinic-ids", "value": "999-31-0003",
+             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS"}]}},
+            {"system": "urn:mrn", "value": "555000111"}]});
+    let created = as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Patient", &spelled, &[])).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let bugs = created.body["id"].as_str().expect("id").to_owned();
+    c.app
+        .store
+        .assign(&Assignment {
+            kind: AssignmentKind::CareTeam,
+            user_id: c.app.identity.find_user("desk-bugs").await.expect("desk").id,
+            value: bugs.clone(),
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        })
+        .await
+        .expect("assign");
+    let read = as_user(&c.app, &desk, get(&format!("/fhir/Patient/{bugs}"))).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    for n in 1..=3 {
+        assert!(!read.text.contains(&format!("999-31-000{n}")), "spelling {n} shown to the desk: {}", read.text);
+    }
+    assert!(read.text.contains("555000111"), "{}", read.text);
+    for probe in [
+        format!("identifier={SSN}|999-00-0002"),
+        "identifier=urn:oid:2.16.840.1.113883.4.1|999-31-0001".to_owned(),
+        "identifier=http://hl7.org/fhir/sid/us-ssn/|999-00-0002".to_owned(),
+        "identifier=999-00-0002".to_owned(),
+        "identifier=999-77-7777".to_owned(),
+    ] {
+        let r = as_user(&c.app, &desk, get(&format!("/fhir/Patient?{probe}"))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{probe}: {}", r.text);
+        assert!(!r.text.contains("Pig") && !r.text.contains("Bunny"), "{probe}: {}", r.text);
+    }
+    let by_mrn = as_user(&c.app, &desk, get("/fhir/Patient?identifier=urn:mrn|555000111")).await;
+    assert_eq!(by_mrn.status, StatusCode::OK, "{}", by_mrn.text);
+    // Clinicians who see SSNs may search by them.
+    let clinician = as_user(&c.app, &c.app.token, get(&format!("/fhir/Patient?identifier={SSN}|999-00-0002"))).await;
+    assert_eq!(clinician.status, StatusCode::OK, "{}", clinician.text);
+}
+
 #[tokio::test]
 async fn a_patient_reaches_only_their_own_compartment() {
     let c = clinic().await;

@@ -1,5 +1,6 @@
 //! `cargo run --release -p phivault-bench -- [sqlite|postgres] [max_patients]`, or
-//! `... -- panel [sqlite|postgres] [patients]` for the access path at panel sizes (`panel.rs`).
+//! `... -- panel [sqlite|postgres] [patients]` for the access path at panel sizes (`panel.rs`),
+//! or `... -- seed <data-dir> <patients> <team>` to fill a data dir for `scripts/bench-http.sh`.
 //!
 //! Measures, on a fresh database: Synthea import rate; bulk patient load; at 10k and
 //! `max_patients` patients, read by id, create and family-name search through the service;
@@ -13,6 +14,7 @@ mod auth;
 mod https;
 mod panel;
 mod policy;
+mod seed;
 mod workload;
 
 /// The same allocator as the server binary, so the figures match what it does.
@@ -27,6 +29,16 @@ use phivault_testkit::{fresh_store, records_with_ring, test_ring};
 async fn main() {
     phivault_api::tls::install_crypto_provider();
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("seed") {
+        let (Some(data), Some(patients), Some(team)) =
+            (args.get(2), args.get(3).and_then(|s| s.parse().ok()), args.get(4).and_then(|s| s.parse().ok()))
+        else {
+            eprintln!("usage: phivault-bench seed <data-dir> <patients> <team>");
+            std::process::exit(2);
+        };
+        seed::run(std::path::Path::new(data), patients, team).await;
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("panel") {
         let engine = args.get(2).map_or("sqlite", String::as_str);
         let patients = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);

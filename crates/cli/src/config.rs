@@ -159,7 +159,8 @@ pub struct AuditConfig {
     /// Where signed checkpoints are appended (one JSON line each). Put it on another
     /// volume, or ship it off the host: it is what proves the trail was not rewritten.
     pub witness_file: PathBuf,
-    /// How often the server signs a checkpoint (it also signs one at shutdown).
+    /// How often the server signs a checkpoint while the trail grows (it also signs one at
+    /// start, covering what an earlier run left, and at shutdown).
     pub checkpoint_interval_secs: u64,
     /// A SIEM's syslog collector the server ships every entry to: `tcp://host:port` or
     /// `tls://host:port` (RFC 5424 over RFC 6587/5425 framing). None: no shipping.
@@ -182,7 +183,7 @@ impl Default for AuditConfig {
             syslog_ca: None,
             ship_interval_secs: 10,
             ship_cursor: "audit/syslog.cursor".into(),
-            checkpoint_interval_secs: 300,
+            checkpoint_interval_secs: 60,
         }
     }
 }

@@ -321,3 +321,51 @@ fn audit_checkpoint_and_verify_find_tampering() {
     assert!(text(&edited).contains("first bad entry #3"), "{}", text(&edited));
     assert!(!phivault_with(&data, &["audit", "prove", "3"], None).status.success(), "a changed entry has no proof");
 }
+
+/// The review's attack on the verifier: remove every checkpoint the auditor's key could
+/// check (empty the witness, delete the database's), then truncate the log. The hash chain
+/// alone still "verifies", since whoever controls the database can recompute it, so the
+/// verdict must be "not verified", with its own exit code, never "intact".
+#[test]
+fn audit_verify_fails_closed_when_no_checkpoint_verifies() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault_with(&data, &["init", "--insecure-dev-keys"], None).status.success());
+    for name in ["daffy", "porky", "tweety"] {
+        let out = phivault_with(&data, &["user", "add", name, "--name", "Fake Person", "--roles", "nurse"], None);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
+    let honest = phivault_with(&data, &["audit", "verify"], None);
+    assert!(honest.status.success() && text(&honest).contains("intact"), "{}", text(&honest));
+    assert!(text(&honest).contains("--public-key"), "an unpinned verdict says what it cannot prove");
+
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // Re-labelled checkpoints (another key id) are not checkpoints of this key.
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::raw_sql("UPDATE audit_checkpoints SET key_id = 'someone-else'").execute(&pool).await.expect("tamper");
+        pool.close().await;
+    });
+    let witness = data.join("audit/witness.jsonl");
+    let relabelled = std::fs::read_to_string(&witness).expect("witness").replace("\"key_id\":\"", "\"key_id\":\"x");
+    std::fs::write(&witness, relabelled).expect("witness");
+    let out = phivault_with(&data, &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("NOT verified") && !text(&out).contains("is intact"), "{}", text(&out));
+
+    // No checkpoints at all, and the log cut short.
+    std::fs::write(&witness, "").expect("empty witness");
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::raw_sql("DELETE FROM audit_checkpoints; DELETE FROM audit_log WHERE seq >= 2")
+            .execute(&pool)
+            .await
+            .expect("tamper");
+        pool.close().await;
+    });
+    let out = phivault_with(&data, &["audit", "verify"], None);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("NOT verified"), "{}", text(&out));
+}

@@ -102,6 +102,9 @@ pub struct SearchScope {
     pub excluded_labels: Vec<String>,
     /// The policies that allowed some part of the scope.
     pub policy_ids: Vec<String>,
+    /// The masks the allowing decisions attach: what the results would hide, and so what
+    /// the search may not look at either.
+    pub masks: Vec<crate::FieldMask>,
 }
 
 impl SearchScope {
@@ -112,7 +115,15 @@ impl SearchScope {
             unassigned: false,
             excluded_labels: Vec::new(),
             policy_ids: Vec::new(),
+            masks: Vec::new(),
         }
+    }
+
+    /// Whether a search on `param` of `resource_type` for a token under `system` (`None`:
+    /// any system) looks at an element a mask of this scope hides: searching by a masked SSN
+    /// would confirm it.
+    pub fn hides(&self, resource_type: &str, param: &str, system: Option<&str>) -> bool {
+        self.masks.iter().any(|m| m.removals.iter().any(|r| r.hides_search(resource_type, param, system)))
     }
 
     /// Whether the scope can hold no record at all.
@@ -151,6 +162,7 @@ impl Policies {
         };
         let mut allowed_ids: Vec<String> = Vec::new();
         let mut excluded: Vec<String> = Vec::new();
+        let mut masks: Vec<crate::FieldMask> = Vec::new();
         let mut probe = |subject: &Subject, patient: Option<&str>| -> bool {
             let Ok(prepared) = self.prepare(subject) else { return false };
             let facts = |labels: Vec<String>| {
@@ -166,6 +178,9 @@ impl Policies {
                 return false;
             }
             allowed_ids.extend(decision.policy_ids);
+            if !decision.mask.is_empty() && !masks.contains(&decision.mask) {
+                masks.push(decision.mask);
+            }
             for label in PROBED_LABELS {
                 if !excluded.iter().any(|l| l == label)
                     && !self.decide_prepared(&prepared, action, &facts(vec![label.to_owned()]), request).allowed
@@ -205,7 +220,7 @@ impl Policies {
         allowed_ids.sort();
         allowed_ids.dedup();
         excluded.sort();
-        SearchScope { patients, unassigned, excluded_labels: excluded, policy_ids: allowed_ids }
+        SearchScope { patients, unassigned, excluded_labels: excluded, policy_ids: allowed_ids, masks }
     }
 }
 

@@ -17,8 +17,43 @@ pub const REDACTED_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Obse
 /// Its code.
 pub const REDACTED_CODE: &str = "REDACTED";
 
+/// The spellings of the US Social Security number's identifier system: HL7's URI and its
+/// OID (compared after [`normalise_system`]).
+const SSN_SYSTEMS: [&str; 2] = ["http://hl7.org/fhir/sid/us-ssn", "urn:oid:2.16.840.1.113883.4.1"];
+
+/// A system URI as compared: trimmed, lower case, without a trailing slash.
+pub fn normalise_system(system: &str) -> String {
+    system.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// Whether `system` names the US SSN, however it is spelled.
+pub fn is_ssn_system(system: &str) -> bool {
+    SSN_SYSTEMS.contains(&normalise_system(system).as_str())
+}
+
+/// Whether an identifier (or any element with `system` and `type`) holds an SSN by what it
+/// means: a known SSN system in any spelling, or identifier type `SS` (HL7 v2 table 0203:
+/// Social Security number) under any system, or a type text that says so.
+fn means_ssn(item: &Value) -> bool {
+    if item.get("system").and_then(Value::as_str).is_some_and(is_ssn_system) {
+        return true;
+    }
+    let Some(kind) = item.get("type") else { return false };
+    let coded_ss = kind
+        .get("coding")
+        .and_then(Value::as_array)
+        .is_some_and(|codes| codes.iter().any(|c| c.get("code").and_then(Value::as_str).is_some_and(|code| code.trim().eq_ignore_ascii_case("SS"))));
+    let text_says = kind.get("text").and_then(Value::as_str).is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.contains("social security") || t.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "ssn")
+    });
+    coded_ss || text_says
+}
+
 /// One masked field: `Type.field`, `*.field`, or `Type.field[system=URI]` (only the
-/// elements of a list whose `system` is `URI`).
+/// elements of a list whose `system` is `URI`, compared case-insensitively and without a
+/// trailing slash; for the SSN's system, every element that *means* an SSN, whatever
+/// system string or identifier type spells it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Removal {
     /// `None` for every type (`*`).
@@ -61,14 +96,37 @@ impl Removal {
         self.resource_type.as_deref().is_none_or(|t| t == resource_type)
     }
 
+    /// Whether this removal takes `item`, an element of its (list) field.
+    fn selects(&self, item: &Value) -> bool {
+        let Some(system) = &self.system else { return true };
+        if is_ssn_system(system) {
+            return means_ssn(item);
+        }
+        item.get("system").and_then(Value::as_str).is_some_and(|s| normalise_system(s) == normalise_system(system))
+    }
+
+    /// Whether a search on `field` of `resource_type` for a token with `system` (`None`: a
+    /// value under any system) could match what this removal hides: a role must not search
+    /// by what it may not see, or a match would confirm the hidden value.
+    pub fn hides_search(&self, resource_type: &str, field: &str, system: Option<&str>) -> bool {
+        if !self.applies_to(resource_type) || self.field != field {
+            return false;
+        }
+        match (&self.system, system) {
+            (None, _) | (Some(_), None) => true,
+            (Some(hidden), Some(asked)) if is_ssn_system(hidden) => is_ssn_system(asked),
+            (Some(hidden), Some(asked)) => normalise_system(hidden) == normalise_system(asked),
+        }
+    }
+
     /// Removes the field from `body`; returns whether anything was there to remove.
     fn apply(&self, body: &mut serde_json::Map<String, Value>) -> bool {
         match &self.system {
             None => body.remove(&self.field).is_some(),
-            Some(system) => {
+            Some(_) => {
                 let Some(Value::Array(items)) = body.get_mut(&self.field) else { return false };
                 let before = items.len();
-                items.retain(|item| item.get("system").and_then(Value::as_str) != Some(system.as_str()));
+                items.retain(|item| !self.selects(item));
                 let removed = items.len() != before;
                 if items.is_empty() {
                     body.remove(&self.field);
@@ -152,8 +210,8 @@ impl FieldMask {
                         new.remove(field);
                     }
                 },
-                Some(system) => {
-                    let matches = |item: &Value| item.get("system").and_then(Value::as_str) == Some(system.as_str());
+                Some(_) => {
+                    let matches = |item: &Value| removal.selects(item);
                     let kept: Vec<Value> = current
                         .get(field)
                         .and_then(Value::as_array)
@@ -275,6 +333,42 @@ mod tests {
         let text = update.to_string();
         assert!(text.contains("999-00-1234") && !text.contains("000-00-0000"), "{text}");
         assert!(text.contains("123456789") && text.contains("<div>x</div>"));
+    }
+
+    /// The review found the front desk's mask matched one exact system string: SSNs under
+    /// HL7's OID, under type `SS` with another system, or spelled in another case or with a
+    /// trailing slash were shown. Every spelling is masked now, and nothing else is.
+    #[test]
+    fn the_ssn_mask_holds_for_every_spelling() {
+        let m = mask(&[&format!("Patient.identifier[system={SSN}]")]);
+        let spellings = [
+            json!({"system": SSN, "value": "999-00-0001"}),
+            json!({"system": "urn:oid:2.16.840.1.113883.4.1", "value": "999-00-0002"}),
+            json!({"system": "HTTP://HL7.ORG/FHIR/SID/US-SSN/", "value": "999-00-0003"}),
+            json!({"system": " http://hl7.org/fhir/sid/us-ssn ", "value": "999-00-0004"}),
+            json!({"system": "urn:example:local", "value": "999-00-0005",
+                   "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS"}]}}),
+            json!({"value": "999-00-0006", "type": {"coding": [{"code": "ss"}]}}),
+            json!({"value": "999-00-0007", "type": {"text": "Social Security Number"}}),
+            json!({"value": "999-00-0008", "type": {"text": "SSN"}}),
+        ];
+        let mut items: Vec<Value> = spellings.to_vec();
+        items.push(json!({"system": "urn:mrn", "value": "123456789", "type": {"coding": [{"code": "MR"}]}}));
+        items.push(json!({"system": "urn:example:passport", "value": "P-1", "type": {"text": "passport"}}));
+        let mut daffy = json!({"resourceType": "Patient", "id": "p1", "identifier": items});
+        assert!(m.apply("Patient", &mut daffy));
+        let text = daffy.to_string();
+        for n in 1..=8 {
+            assert!(!text.contains(&format!("999-00-000{n}")), "spelling {n} shown: {text}");
+        }
+        assert!(text.contains("123456789") && text.contains("P-1"), "other identifiers stay: {text}");
+        // Searching by it is refused in any spelling, and so is a value under any system.
+        let removal = &m.removals[0];
+        assert!(removal.hides_search("Patient", "identifier", Some("urn:oid:2.16.840.1.113883.4.1")));
+        assert!(removal.hides_search("Patient", "identifier", Some("http://hl7.org/fhir/sid/us-ssn/")));
+        assert!(removal.hides_search("Patient", "identifier", None));
+        assert!(!removal.hides_search("Patient", "identifier", Some("urn:mrn")));
+        assert!(!removal.hides_search("Patient", "name", None));
     }
 
     #[test]

@@ -162,6 +162,13 @@ pub(crate) fn push_filters(sql: &mut Sql, query: &StoreQuery) {
 /// false.
 pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Filter], current_only: bool) {
     let current = if current_only { "r.is_current = 1 AND " } else { "" };
+    // With a selective filter beside the scope (a name, an identifier, a date, ids), the
+    // query should start from that filter's few matches and test each against the scope
+    // by primary key; an `IN (care team ...)` would instead start from every patient of
+    // the team (2,500 index probes: 5 ms per query on SQLite, against 0.05 ms).
+    let selective = filters
+        .iter()
+        .any(|f| matches!(f, Filter::Terms { .. } | Filter::Date { .. } | Filter::Ids(_) | Filter::Compartment(_)));
     for filter in filters {
         sql.push(" AND ");
         match filter {
@@ -239,6 +246,37 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     }
                     (true, true) => {
                         sql.push("r.compartment IS NULL");
+                    }
+                    (false, _) if selective && sql.is_sqlite() => {
+                        sql.push("(");
+                        if *unassigned {
+                            sql.push("r.compartment IS NULL OR ");
+                        }
+                        for (i, source) in sources.iter().enumerate() {
+                            if i > 0 {
+                                sql.push(" OR ");
+                            }
+                            match source {
+                                ScopeSource::CareTeam => {
+                                    sql.push(
+                                        "EXISTS (SELECT 1 FROM access_assignments a WHERE a.kind = 'care_team' AND a.user_id = ",
+                                    )
+                                    .arg(Arg::Text(user_id.clone()))
+                                    .push(" AND a.value = r.compartment)");
+                                }
+                                ScopeSource::Emergency(now_ms) => {
+                                    sql.push("EXISTS (SELECT 1 FROM break_glass_grants g WHERE g.user_id = ")
+                                        .arg(Arg::Text(user_id.clone()))
+                                        .push(" AND g.expires_ms > ")
+                                        .arg(Arg::Int(*now_ms))
+                                        .push(" AND g.patient_id = r.compartment)");
+                                }
+                                ScopeSource::Listed(patient) => {
+                                    sql.push("r.compartment = CAST(").arg(Arg::Text((*patient).clone())).push(" AS TEXT)");
+                                }
+                            }
+                        }
+                        sql.push(")");
                     }
                     (false, _) => {
                         sql.push("(");

@@ -328,6 +328,7 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             println!("archived {moved} entries to {}; keep it with the witness file", out.display());
         }
         AuditAction::Verify { public_key, archive } => {
+            let pinned = public_key.is_some();
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
             let mut entries = all_entries(store).await?;
@@ -352,11 +353,39 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             if let Some((seq, why)) = report.first_problem {
                 bail!("the audit trail is NOT intact: {why} (first bad entry #{seq})");
             }
+            // Fail closed: without a checkpoint that verifies, the entries are covered only
+            // by the hash chain, which whoever controls the database can recompute.
+            if report.entries > 0 && report.checkpoints_verified == 0 {
+                eprintln!(
+                    "the audit trail is NOT verified: no checkpoint verifies under this public key, so nothing \
+                     binds its {} entries (the unsigned hash chain can be recomputed by whoever controls the \
+                     database); run `phivault audit checkpoint` or start the server, which signs one at start",
+                    report.entries
+                );
+                std::process::exit(NOT_VERIFIED_EXIT);
+            }
+            let newest = checkpoints.iter().filter(|c| c.verify(&key)).map(|c| c.tree_size).max().unwrap_or(0);
+            if report.entries > newest {
+                println!(
+                    "entries after the newest verified checkpoint: {} (bound by the hash chain only until the next checkpoint)",
+                    report.entries - newest
+                );
+            }
+            if !pinned {
+                println!(
+                    "note: checked against the data dir's own public key; pass the auditor's pinned copy with \
+                     --public-key for a verdict that holds against whoever controls the data dir"
+                );
+            }
             println!("the audit trail is intact");
         }
     }
     Ok(())
 }
+
+/// `audit verify`'s exit code when nothing could be verified (no checkpoint verifies under
+/// the key), as opposed to 1: verified and found altered.
+pub const NOT_VERIFIED_EXIT: i32 = 3;
 
 /// The checkpoints that verify under `key`, one per tree size, smallest first. Two validly
 /// signed checkpoints of one size with different roots mean the key signed two histories:

@@ -96,13 +96,22 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         let (store, signer, witness) = (services.store.clone(), signer.clone(), config.audit.witness_file.clone());
         let (target, node) = (ship_target.clone(), services.audit.node().to_owned());
         let every = Duration::from_secs(config.audit.checkpoint_interval_secs.max(1));
+        // The first tick is at once: a start signs what the previous run left (after a
+        // crash nothing else would), then every interval while the trail grows.
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
-            tick.tick().await;
+            let mut signed_size = None;
             loop {
                 tick.tick().await;
+                let size = phivault_audit::AuditStore::audit_head(&store).await.ok().map(|(size, _)| size);
+                if size.is_some() && size == signed_size {
+                    continue;
+                }
                 match super::audit::checkpoint(&store, &signer, &witness).await {
-                    Ok(cp) => publish_checkpoint(target.as_ref(), &cp, &node).await,
+                    Ok(cp) => {
+                        signed_size = Some(cp.tree_size);
+                        publish_checkpoint(target.as_ref(), &cp, &node).await;
+                    }
                     Err(e) => tracing::error!(error = %e, "cannot sign an audit checkpoint"),
                 }
             }

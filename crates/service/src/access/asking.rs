@@ -18,6 +18,9 @@ use crate::{Filter, RecordError, ScopePatients};
 /// The id the audit trail shows when an app's patient-level scopes, not a policy, refused.
 const LAUNCH_PATIENT_RULE: &str = "smart-launch-patient-only";
 
+/// The id the audit trail shows when a search looked at an element the caller's view hides.
+const HIDDEN_SEARCH_RULE: &str = "minimum-necessary-search";
+
 /// The facts of a stored or proposed resource.
 pub(super) fn facts_of(resource_type: &str, id: &str, body: &serde_json::Value) -> RecordFacts {
     RecordFacts::of(resource_type, Some(id), patient_compartment(resource_type, id, body), body)
@@ -93,6 +96,33 @@ impl Asking<'_> {
         let decision = self.decide(action, facts_of(&resource.resource_type, &resource.id, &resource.body))?;
         decision.mask.apply(&resource.resource_type, &mut resource.body);
         Ok(decision.policy_ids)
+    }
+
+    /// What `action` over `resource_type` may reach, for a search `request`: refused when
+    /// the search looks at an element the results would hide from this caller (a role may
+    /// not search by what it may not see, or a match would confirm the hidden value).
+    pub(super) fn search_scope(
+        &self,
+        action: Action,
+        resource_type: &str,
+        request: &phivault_fhir::search::SearchRequest,
+    ) -> Result<SearchScope, RecordError> {
+        use phivault_fhir::search::Clause;
+        let scope = self.scope(action, resource_type);
+        for clause in &request.clauses {
+            let Clause::Terms { param, any_of } = clause else { continue };
+            for term in any_of.iter().flatten() {
+                // Token terms: `c:` any system, `ns:` no system, `s:<system>`, `sc:<system>|<code>`.
+                let system = term
+                    .strip_prefix("sc:")
+                    .and_then(|t| t.rsplit_once('|').map(|(s, _)| s))
+                    .or_else(|| term.strip_prefix("s:"));
+                if scope.hides(resource_type, param, system) {
+                    return Err(RecordError::Forbidden { policy_ids: vec![HIDDEN_SEARCH_RULE.to_owned()] });
+                }
+            }
+        }
+        Ok(scope)
     }
 
     /// What `action` over `resource_type` may reach.

@@ -249,7 +249,7 @@ impl GuardedRecords {
         offset: u64,
     ) -> Result<Granted<GuardedPage>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let scope = asking.scope(Action::Search, resource_type);
+        let scope = asking.search_scope(Action::Search, resource_type, request)?;
         if scope.is_empty() {
             return Err(forbidden(Vec::new()));
         }
@@ -433,7 +433,7 @@ impl GuardedRecords {
             return Err(phivault_fhir::FhirError::invalid("a condition must hold at least one search parameter").into());
         }
         request.count = 2;
-        let scope = asking.scope(Action::Search, resource_type);
+        let scope = asking.search_scope(Action::Search, resource_type, &request)?;
         if scope.is_empty() {
             return Ok(None);
         }
