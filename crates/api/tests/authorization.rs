@@ -185,9 +185,7 @@ async fn the_front_desk_neither_sees_nor_searches_by_an_ssn_however_it_is_spelle
             {"system": "urn:example:clinic-ids", "value": "999-31-0003",
              "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "SS"}]}},
             {"system": "urn:mrn", "value": "555000111"}]});
-    let created = as_user(&c.app, &c.app.token, with_json("POST", "/fhir/Patient", &spelled, &[])).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    let bugs = created.body["id"].as_str().expect("id").to_owned();
+    let bugs = c.app.records.create("Patient", spelled, None).await.expect("patient").resource.id;
     c.app
         .store
         .assign(&Assignment {

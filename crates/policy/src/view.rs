@@ -39,10 +39,11 @@ fn means_ssn(item: &Value) -> bool {
         return true;
     }
     let Some(kind) = item.get("type") else { return false };
-    let coded_ss = kind
-        .get("coding")
-        .and_then(Value::as_array)
-        .is_some_and(|codes| codes.iter().any(|c| c.get("code").and_then(Value::as_str).is_some_and(|code| code.trim().eq_ignore_ascii_case("SS"))));
+    let coded_ss = kind.get("coding").and_then(Value::as_array).is_some_and(|codes| {
+        codes
+            .iter()
+            .any(|c| c.get("code").and_then(Value::as_str).is_some_and(|code| code.trim().eq_ignore_ascii_case("SS")))
+    });
     let text_says = kind.get("text").and_then(Value::as_str).is_some_and(|t| {
         let t = t.to_ascii_lowercase();
         t.contains("social security") || t.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w == "ssn")

@@ -272,7 +272,9 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                                         .push(" AND g.patient_id = r.compartment)");
                                 }
                                 ScopeSource::Listed(patient) => {
-                                    sql.push("r.compartment = CAST(").arg(Arg::Text((*patient).clone())).push(" AS TEXT)");
+                                    sql.push("r.compartment = CAST(")
+                                        .arg(Arg::Text((*patient).clone()))
+                                        .push(" AS TEXT)");
                                 }
                             }
                         }
