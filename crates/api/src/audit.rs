@@ -119,7 +119,14 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     if let Some(t) = segments.first().filter(|t| phivault_fhir::is_resource_type(t)) {
         event.resource_type = Some((*t).to_owned());
         if let Some(id) = segments.get(1).filter(|s| !s.starts_with('_')) {
-            event.resource_ids.push(format!("{t}/{}", clip(id, 64)));
+            // Client text that is not a valid id is never stored as given (it could be an
+            // SSN typed into the URL): a marker only, no digest (a digest of an SSN can be
+            // reversed by trying every number).
+            if phivault_fhir::is_valid_id(id) {
+                event.resource_ids.push(format!("{t}/{id}"));
+            } else {
+                event.resource_ids.push(format!("{t}/(invalid id)"));
+            }
         }
     }
     if let Some(caller) = response.extensions().get::<Caller>() {

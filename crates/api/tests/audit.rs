@@ -425,3 +425,33 @@ async fn a_client_cutting_a_write_short_cannot_separate_the_change_from_its_entr
         stored.len()
     );
 }
+
+/// Client text that failed validation never reaches the trail as given: an "id" that is an
+/// SSN typed into the URL is recorded as a marker.
+#[tokio::test]
+async fn an_invalid_id_in_a_url_is_not_stored_in_the_trail() {
+    let (app, _db) = app().await;
+    let r = send(&app, get("/fhir/Patient/999-11-2233!")).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let r = send(&app, get("/fhir/Patient/999-11-2233%20x")).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    let raw: Vec<u8> =
+        app.store.audit_entries(0, 1000).await.expect("entries").iter().flat_map(|e| e.bytes.clone()).collect();
+    let text = String::from_utf8(raw).expect("utf8");
+    assert!(!text.contains("999-11-2233"), "{text}");
+    assert!(text.contains("Patient/(invalid id)"), "{text}");
+}
+
+/// A thousand AND-ed parameters are the client's fault: 400 naming the limit, never a 503
+/// that blames the database.
+#[tokio::test]
+async fn a_search_with_a_thousand_parameters_is_refused_as_bad_input() {
+    let (app, _db) = app().await;
+    let query: Vec<String> = (0..1000).map(|i| format!("family=Duck{i}")).collect();
+    let r = send(&app, get(&format!("/fhir/Patient?{}", query.join("&")))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(r.text.contains("at most 64 parameters"), "{}", r.text);
+    let many: Vec<String> = (0..1500).map(|i| format!("Duck{i}")).collect();
+    let r = send(&app, get(&format!("/fhir/Patient?family={}", many.join(",")))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}

@@ -51,6 +51,11 @@ pub enum Clause {
     LastUpdated(Vec<DateCondition>),
 }
 
+/// Most parameters one search may carry.
+pub const MAX_PARAMETERS: usize = 64;
+/// Most values (each comma-separated alternative counts) one search may carry.
+pub const MAX_VALUES: usize = 1000;
+
 /// Result ordering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sort {
@@ -76,6 +81,21 @@ const FORMAT_PARAMS: [&str; 4] = ["_format", "_pretty", "_total", "_summary"];
 /// ignored and listed unless `strict` (`Prefer: handling=strict`), where they are an error.
 /// Unsupported modifiers are always an error: silently widening a search is worse.
 pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: bool) -> Result<SearchRequest, FhirError> {
+    // A bound on the work one query string can ask for: a thousand AND-ed parameters are
+    // the client's fault (400), not a database failure (they used to reach SQLite's
+    // expression limits and answer 503).
+    if pairs.len() > MAX_PARAMETERS {
+        return Err(FhirError::invalid(format!(
+            "a search takes at most {MAX_PARAMETERS} parameters; this one has {}",
+            pairs.len()
+        )));
+    }
+    let values: usize = pairs.iter().map(|(_, v)| v.split(',').count()).sum();
+    if values > MAX_VALUES {
+        return Err(FhirError::invalid(format!(
+            "a search takes at most {MAX_VALUES} values in all (comma-separated values count one each)"
+        )));
+    }
     let mut request = SearchRequest {
         clauses: Vec::new(),
         count: DEFAULT_COUNT,

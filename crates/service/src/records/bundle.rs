@@ -16,6 +16,9 @@ use super::codec::{KeyCache, Slot, new_resource_id};
 use super::{Records, StoredResource};
 use crate::{RecordError, VersionWrite};
 
+/// Most entries a Bundle sent over the API may hold.
+pub const MAX_ENTRIES: usize = 10_000;
+
 /// Entries written per commit in a batch.
 const BATCH_COMMIT_SIZE: usize = 1000;
 
@@ -203,6 +206,15 @@ impl Records {
             Some(Value::Array(items)) => items,
             Some(_) => return Err(FhirError::new(IssueType::Structure, "Bundle.entry must be an array").into()),
         };
+        // A bound on the work and memory one request may ask for (a 100,000-entry Bundle
+        // took 400 MB); the operator's own loads are not bounded.
+        if !guard.sees_everything() && raw_entries.len() > MAX_ENTRIES {
+            return Err(FhirError::new(
+                IssueType::TooCostly,
+                format!("a Bundle holds at most {MAX_ENTRIES} entries; this one has {}: split it", raw_entries.len()),
+            )
+            .into());
+        }
         match kind {
             BundleKind::Transaction => {
                 let entries = raw_entries
