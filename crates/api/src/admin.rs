@@ -29,6 +29,9 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{user}/reset-password", post(reset_password))
         .route("/users/{user}/reset-mfa", post(reset_mfa))
         .route("/users/{user}/roles", put(set_roles))
+        .route("/users/{user}/sessions", get(sessions))
+        .route("/users/{user}/sessions/end-all", post(end_all_sessions))
+        .route("/users/{user}/sessions/{grant}/end", post(end_session))
         .route("/care-teams", get(memberships::list).post(memberships::add))
         .route("/care-teams/remove", post(memberships::remove))
         .route("/departments", get(memberships::list).post(memberships::add))
@@ -130,6 +133,40 @@ async fn deactivate(State(state): State<AppState>, Path(user): Path<String>) -> 
 async fn reset_password(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
     let password = state.identity.reset_password(&user).await.map_err(identity_error)?;
     Ok(Json(json!({ "temporary_password": password })).into_response())
+}
+
+/// `GET /admin/users/{user}/sessions`: the account's live sign-ins and app grants.
+async fn sessions(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    let sessions = state.identity.sessions(&user).await.map_err(identity_error)?;
+    let listed: Vec<serde_json::Value> = sessions
+        .iter()
+        .map(|g| {
+            json!({
+                "grant": g.grant,
+                "kind": g.kind,
+                "client_id": g.client_id,
+                "started": phivault_fhir::format_instant(g.started_ms),
+                "last_seen": phivault_fhir::format_instant(g.last_seen_ms),
+                "expires": phivault_fhir::format_instant(g.expires_ms),
+                "mfa": g.mfa,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": listed })).into_response())
+}
+
+/// `POST /admin/users/{user}/sessions/{grant}/end`: ends one sign-in or app grant.
+async fn end_session(State(state): State<AppState>, Path((user, grant)): Path<(String, String)>) -> Reply {
+    if !state.identity.end_session(&user, &grant).await.map_err(identity_error)? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "the account holds no such grant"));
+    }
+    Ok(Json(json!({ "ended": grant })).into_response())
+}
+
+/// `POST /admin/users/{user}/sessions/end-all`: ends every sign-in and app grant.
+async fn end_all_sessions(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+    let ended = state.identity.end_all_sessions(&user).await.map_err(identity_error)?;
+    Ok(Json(json!({ "ended": ended })).into_response())
 }
 
 async fn reset_mfa(State(state): State<AppState>, Path(user): Path<String>) -> Reply {

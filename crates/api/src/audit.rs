@@ -278,6 +278,9 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
         ("POST", ["users", u, "deactivate"]) => ("admin.user.deactivate", Some(*u)),
         ("POST", ["users", u, "reset-password"]) => ("admin.user.reset_password", Some(*u)),
         ("POST", ["users", u, "reset-mfa"]) => ("admin.user.reset_mfa", Some(*u)),
+        ("GET", ["users", u, "sessions"]) => ("admin.user.sessions", Some(*u)),
+        ("POST", ["users", u, "sessions", "end-all"]) => ("admin.user.end_all_sessions", Some(*u)),
+        ("POST", ["users", u, "sessions", _, "end"]) => ("admin.user.end_session", Some(*u)),
         ("GET", ["care-teams"]) => ("admin.careteam.list", None),
         ("POST", ["care-teams"]) => ("admin.careteam.add", None),
         ("POST", ["care-teams", "remove"]) => ("admin.careteam.remove", None),
@@ -300,6 +303,10 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
     event.user_agent = origin.user_agent;
     event.request_id = origin.request_id;
     event.target = match (target, response.extensions_mut().remove::<AuditTarget>()) {
+        // Ending one grant names it too (`user:<id> grant:<id>`).
+        (Some(t), _) if verb == "admin.user.end_session" => {
+            Some(format!("user:{} grant:{}", clip(t, 64), clip(segments.get(3).copied().unwrap_or_default(), 48)))
+        }
         (Some(t), _) => Some(format!("user:{}", clip(t, 64))),
         (None, Some(AuditTarget(t))) => Some(clip(&t, 128)),
         (None, None) => None,

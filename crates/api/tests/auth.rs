@@ -322,3 +322,66 @@ async fn admin_api_manages_accounts_and_deactivation_is_immediate() {
     let missing = send_as_is(&app.router, as_admin("POST", "/admin/users/nobody/lock", None)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// Termination procedures need sessions that can be listed and ended: an administrator
+/// sees a nurse's live sign-ins (ids and times, no tokens), ends one, and the nurse's token
+/// stops working at once; a grant of another account cannot be ended through hers; every
+/// step is in the trail.
+#[tokio::test]
+async fn an_administrator_lists_and_ends_an_accounts_sessions() {
+    let (app, _db) = app().await;
+    let admin = signed_in(&app.identity, "root", vec![Role::Admin], None).await;
+    let nurse = signed_in(&app.identity, "nurse-porky", vec![Role::Nurse], None).await;
+    let other = signed_in(&app.identity, "nurse-petunia", vec![Role::Nurse], None).await;
+    let as_admin = |method: &str, uri: &str| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", admin.expose()))
+            .body(Body::empty())
+            .expect("request")
+    };
+    let listed = send_as_is(&app.router, as_admin("GET", "/admin/users/nurse-porky/sessions")).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let sessions = listed.body["sessions"].as_array().expect("sessions").clone();
+    assert_eq!(sessions.len(), 1, "{}", listed.text);
+    assert_eq!(sessions[0]["kind"], "sign-in");
+    assert!(!listed.text.contains(nurse.expose()), "no token is ever listed");
+    let grant = sessions[0]["grant"].as_str().expect("grant").to_owned();
+
+    let others = send_as_is(&app.router, as_admin("GET", "/admin/users/nurse-petunia/sessions")).await;
+    let other_grant = others.body["sessions"][0]["grant"].as_str().expect("grant").to_owned();
+    let wrong =
+        send_as_is(&app.router, as_admin("POST", &format!("/admin/users/nurse-porky/sessions/{other_grant}/end")))
+            .await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND, "another account's grant is not hers to end");
+    let as_other = Request::get("/fhir/Patient").header("authorization", format!("Bearer {}", other.expose()));
+    assert_eq!(send_as_is(&app.router, as_other.body(Body::empty()).expect("request")).await.status, StatusCode::OK);
+
+    let as_nurse = || {
+        Request::get("/fhir/Patient")
+            .header("authorization", format!("Bearer {}", nurse.expose()))
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(send_as_is(&app.router, as_nurse()).await.status, StatusCode::OK);
+    let ended =
+        send_as_is(&app.router, as_admin("POST", &format!("/admin/users/nurse-porky/sessions/{grant}/end"))).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.text);
+    assert_eq!(send_as_is(&app.router, as_nurse()).await.status, StatusCode::UNAUTHORIZED, "ended at once");
+    let after = send_as_is(&app.router, as_admin("GET", "/admin/users/nurse-porky/sessions")).await;
+    assert_eq!(after.body["sessions"].as_array().map(Vec::len), Some(0));
+    let all = send_as_is(&app.router, as_admin("POST", "/admin/users/nurse-petunia/sessions/end-all")).await;
+    assert_eq!(all.body["ended"], 1, "{}", all.text);
+
+    let entries = phivault_audit::AuditStore::audit_entries(&app.store, 0, 1000).await.expect("trail");
+    let events: Vec<phivault_audit::AuditEvent> =
+        entries.iter().filter_map(|e| phivault_audit::AuditEvent::from_canonical(&e.bytes)).collect();
+    let end = events
+        .iter()
+        .find(|e| e.action == "admin.user.end_session" && e.outcome == phivault_audit::Outcome::Success)
+        .expect("the ending is recorded");
+    assert_eq!(end.target.as_deref(), Some(format!("user:nurse-porky grant:{grant}").as_str()));
+    assert!(events.iter().any(|e| e.action == "admin.user.sessions"));
+    assert!(events.iter().any(|e| e.action == "admin.user.end_all_sessions"));
+}

@@ -24,6 +24,8 @@ pub use password_policy::{PasswordPolicy, PasswordRejection, common_password_cou
 pub use policy::IdentityPolicy;
 pub use ports::{ClientKind, ClientRecord, IdentityStore, Spent};
 pub use role::{Role, UnknownRole, format_roles, parse_roles};
-pub use service::{Enrolment, Identity, LoginSubject, NewAccount, Principal, SessionGrant, SessionView};
+pub use service::{
+    Enrolment, Identity, LoginSubject, NewAccount, Principal, SessionGrant, SessionSummary, SessionView,
+};
 pub use tokens::{BearerSecret, LoginStage, TokenKind, TokenRecord};
 pub use user::{UserRecord, UserStatus, UserSummary};

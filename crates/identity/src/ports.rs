@@ -122,6 +122,9 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug {
     /// revocation after a replayed code or refresh token).
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
     async fn delete_user_tokens(&self, user_id: &str) -> Result<(), StoreError>;
+    /// Every stored token of a user (sessions, OAuth codes and tokens), for listing the
+    /// account's sessions.
+    async fn user_tokens(&self, user_id: &str) -> Result<Vec<TokenRecord>, StoreError>;
     /// Deletes tokens expired before `before_ms`.
     async fn purge_expired_tokens(&self, before_ms: i64) -> Result<u64, StoreError>;
 

@@ -140,6 +140,9 @@ impl IdentityStore for SealingStore {
     async fn delete_user_tokens(&self, user_id: &str) -> Result<(), StoreError> {
         self.inner.delete_user_tokens(user_id).await
     }
+    async fn user_tokens(&self, user_id: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        self.inner.user_tokens(user_id).await
+    }
     async fn purge_expired_tokens(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.inner.purge_expired_tokens(before_ms).await
     }

@@ -65,6 +65,20 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// One live sign-in or app grant of an account, as an administrator lists it: which grant
+/// (its id ends it), what kind, which app, and when. No token, no address.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionSummary {
+    pub grant: String,
+    /// `sign-in` (a browser session) or `app` (an OAuth grant).
+    pub kind: &'static str,
+    pub client_id: Option<String>,
+    pub started_ms: i64,
+    pub last_seen_ms: i64,
+    pub expires_ms: i64,
+    pub mfa: bool,
+}
+
 /// A signed-in (or half signed-in) browser session, as handed to the client.
 #[derive(Debug, Clone)]
 pub struct SessionGrant {
@@ -736,6 +750,59 @@ impl Identity {
     pub async fn list_users(&self) -> Result<Vec<UserSummary>, IdentityError> {
         let now = self.now_ms();
         Ok(self.inner.store.list_users().await?.iter().map(|u| u.summary(now)).collect())
+    }
+
+    /// The account's live sign-ins and app authorizations, one per grant (a browser
+    /// sign-in, or an app's OAuth grant with its access and refresh tokens), oldest first.
+    /// Never the tokens themselves: only what identifies and describes each grant.
+    pub async fn sessions(&self, id_or_username: &str) -> Result<Vec<SessionSummary>, IdentityError> {
+        let user = self.find_user(id_or_username).await?;
+        let now = self.now_ms();
+        let mut grants: Vec<SessionSummary> = Vec::new();
+        for token in self.inner.store.user_tokens(&user.id).await? {
+            if !token.live_at(now) {
+                continue;
+            }
+            match grants.iter_mut().find(|g| g.grant == token.grant_id) {
+                Some(g) => {
+                    g.last_seen_ms = g.last_seen_ms.max(token.last_seen_ms);
+                    g.expires_ms = g.expires_ms.max(token.expires_ms);
+                    g.mfa |= token.mfa;
+                }
+                None => grants.push(SessionSummary {
+                    grant: token.grant_id.clone(),
+                    kind: if token.kind == TokenKind::Session { "sign-in" } else { "app" },
+                    client_id: token.client_id.clone(),
+                    started_ms: token.authenticated_ms,
+                    last_seen_ms: token.last_seen_ms,
+                    expires_ms: token.expires_ms,
+                    mfa: token.mfa,
+                }),
+            }
+        }
+        Ok(grants)
+    }
+
+    /// Ends one of the account's sign-ins or app grants (every token issued under it), at
+    /// once on every process. `Ok(false)` when the account holds no such grant.
+    pub async fn end_session(&self, id_or_username: &str, grant_id: &str) -> Result<bool, IdentityError> {
+        let user = self.find_user(id_or_username).await?;
+        let owned = self.inner.store.user_tokens(&user.id).await?.iter().any(|t| t.grant_id == grant_id);
+        if !owned {
+            return Ok(false);
+        }
+        // The store's revocation stamp changes with it, so no process keeps a cached
+        // principal for these tokens.
+        self.inner.store.revoke_grant(grant_id).await?;
+        Ok(true)
+    }
+
+    /// Ends every sign-in and app grant of the account; returns how many there were.
+    pub async fn end_all_sessions(&self, id_or_username: &str) -> Result<usize, IdentityError> {
+        let live = self.sessions(id_or_username).await?.len();
+        let user = self.find_user(id_or_username).await?;
+        self.inner.store.delete_user_tokens(&user.id).await?;
+        Ok(live)
     }
 
     /// Locks an account until an administrator unlocks it; its sessions and tokens end.

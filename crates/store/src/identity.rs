@@ -532,6 +532,16 @@ impl IdentityStore for SqlStore {
         self.revoked()
     }
 
+    async fn user_tokens(&self, user_id: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM auth_tokens t WHERE t.user_id = $1 ORDER BY t.created_ms");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id.to_owned())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
     async fn purge_expired_tokens(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.execute("DELETE FROM auth_tokens WHERE expires_ms < $1", vec![Bind::Int(before_ms)]).await
     }

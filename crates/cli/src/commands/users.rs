@@ -41,6 +41,16 @@ pub enum UserAction {
         #[arg(long)]
         roles: String,
     },
+    /// List an account's live sign-ins and app grants (ids and times, never tokens).
+    Sessions { user: String },
+    /// End one of an account's sign-ins or app grants (by the grant id `sessions` shows), or
+    /// all of them with --all, at once on every server.
+    EndSession {
+        user: String,
+        grant: Option<String>,
+        #[arg(long, conflicts_with = "grant")]
+        all: bool,
+    },
 }
 
 impl UserAction {
@@ -56,6 +66,8 @@ impl UserAction {
             UserAction::ResetPassword { user } => ("cli.user.reset_password", Some(user.clone())),
             UserAction::ResetMfa { user } => ("cli.user.reset_mfa", Some(user.clone())),
             UserAction::SetRoles { user, .. } => ("cli.user.set_roles", Some(user.clone())),
+            UserAction::Sessions { user } => ("cli.user.sessions", Some(user.clone())),
+            UserAction::EndSession { user, .. } => ("cli.user.end_session", Some(user.clone())),
         }
     }
 }
@@ -116,6 +128,34 @@ pub async fn run(identity: &Identity, action: UserAction) -> Result<()> {
             println!("(shown only once; it must be changed at next login; the user's sessions were ended)");
         }
         UserAction::ResetMfa { user } => print_summary(&identity.reset_mfa(&user).await?),
+        UserAction::Sessions { user } => {
+            let sessions = identity.sessions(&user).await?;
+            for g in &sessions {
+                println!(
+                    "{}  {:<7}  {}  started {}  last seen {}  until {}{}",
+                    g.grant,
+                    g.kind,
+                    g.client_id.as_deref().unwrap_or("-"),
+                    format_ms(g.started_ms),
+                    format_ms(g.last_seen_ms),
+                    format_ms(g.expires_ms),
+                    if g.mfa { "  (second factor)" } else { "" }
+                );
+            }
+            println!("{} live sign-ins and app grants", sessions.len());
+        }
+        UserAction::EndSession { user, grant, all } => match (grant, all) {
+            (_, true) => println!("ended {} sign-ins and app grants", identity.end_all_sessions(&user).await?),
+            (Some(grant), false) => {
+                if !identity.end_session(&user, &grant).await? {
+                    anyhow::bail!("the account holds no grant {grant} (see `phivault user sessions {user}`)");
+                }
+                println!("ended grant {grant}");
+            }
+            (None, false) => {
+                anyhow::bail!("name the grant to end (see `phivault user sessions {user}`), or pass --all")
+            }
+        },
         UserAction::SetRoles { user, roles } => {
             let roles = parse_roles(&roles)?;
             if roles.is_empty() {
