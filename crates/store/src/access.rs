@@ -50,6 +50,70 @@ fn kind_and_value(row: &AnyRow) -> Result<(String, String), StoreError> {
     Ok((row.try_get(0).map_err(c)?, row.try_get(1).map_err(c)?))
 }
 
+/// Re-read standing facts at least this often, stamp or not.
+const STANDING_REVALIDATE: std::time::Duration = std::time::Duration::from_secs(15);
+/// Most users' standing kept in memory.
+const STANDING_CAPACITY: usize = 10_000;
+
+impl SqlStore {
+    async fn read_standing(&self, user_id: &str) -> Result<Standing, StoreError> {
+        // Two probes of the primary key (kind, user_id, ...): never a walk over the user's
+        // care-team rows, which can number thousands.
+        let rows = sqlx::query(
+            "SELECT kind, value FROM access_assignments WHERE kind = 'clearance' AND user_id = $1 \
+             UNION ALL SELECT kind, value FROM access_assignments WHERE kind = 'department' AND user_id = $2",
+        )
+        .bind(user_id.to_owned())
+        .bind(user_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let mut out = Standing::default();
+        for row in &rows {
+            let (kind, value) = kind_and_value(row)?;
+            match kind.as_str() {
+                "clearance" => out.clearances.push(value),
+                _ => out.departments.push(value),
+            }
+        }
+        out.clearances.sort();
+        out.departments.sort();
+        Ok(out)
+    }
+
+    async fn read_links(&self, user_id: &str, patients: &[String], now_ms: i64) -> Result<PatientLinks, StoreError> {
+        let mut out = PatientLinks::default();
+        // A page of results names at most a few hundred patients; chunks keep every
+        // statement well under both engines' parameter limits.
+        for chunk in patients.chunks(400) {
+            let mut sql = Sql::new(self.engine);
+            sql.push("SELECT 'care_team', value FROM access_assignments WHERE kind = 'care_team' AND user_id = ")
+                .arg(Arg::Text(user_id.to_owned()))
+                .push(" AND value IN ")
+                .list(chunk.iter().map(|p| Arg::Text(p.clone())))
+                .push(" UNION ALL SELECT 'emergency', patient_id FROM break_glass_grants WHERE user_id = ")
+                .arg(Arg::Text(user_id.to_owned()))
+                .push(" AND expires_ms > ")
+                .arg(Arg::Int(now_ms))
+                .push(" AND patient_id IN ")
+                .list(chunk.iter().map(|p| Arg::Text(p.clone())));
+            let rows = sql.into_query().fetch_all(&self.pool).await.map_err(unavailable)?;
+            for row in &rows {
+                let (kind, value) = kind_and_value(row)?;
+                match kind.as_str() {
+                    "care_team" => out.care_team.push(value),
+                    _ => out.emergency_access.push(value),
+                }
+            }
+        }
+        out.care_team.sort();
+        out.care_team.dedup();
+        out.emergency_access.sort();
+        out.emergency_access.dedup();
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl AccessStore for SqlStore {
     async fn relationships(&self, user_id: &str, now_ms: i64) -> Result<Relationships, StoreError> {
@@ -83,60 +147,31 @@ impl AccessStore for SqlStore {
     }
 
     async fn standing(&self, user_id: &str) -> Result<Standing, StoreError> {
-        // Two probes of the primary key (kind, user_id, ...): never a walk over the user's
-        // care-team rows, which can number thousands.
-        let rows = sqlx::query(
-            "SELECT kind, value FROM access_assignments WHERE kind = 'clearance' AND user_id = $1 \
-             UNION ALL SELECT kind, value FROM access_assignments WHERE kind = 'department' AND user_id = $2",
-        )
-        .bind(user_id.to_owned())
-        .bind(user_id.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let mut out = Standing::default();
-        for row in &rows {
-            let (kind, value) = kind_and_value(row)?;
-            match kind.as_str() {
-                "clearance" => out.clearances.push(value),
-                _ => out.departments.push(value),
+        // Answered from memory while the revocation stamp is unchanged (every change of a
+        // clearance or department changes it), re-read at least every 15 s regardless.
+        let stamp = self.stamp.as_ref().map(crate::stamp::RevocationStamp::read);
+        if let Some(stamp) = &stamp {
+            let cache = self.standing_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((seen, at, standing)) = cache.get(user_id)
+                && seen == stamp
+                && at.elapsed() < STANDING_REVALIDATE
+            {
+                return Ok(standing.clone());
             }
         }
-        out.clearances.sort();
-        out.departments.sort();
-        Ok(out)
+        let standing = self.read_standing(user_id).await?;
+        if let Some(stamp) = stamp {
+            let mut cache = self.standing_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= STANDING_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(user_id.to_owned(), (stamp, std::time::Instant::now(), standing.clone()));
+        }
+        Ok(standing)
     }
 
     async fn links_to(&self, user_id: &str, patients: &[String], now_ms: i64) -> Result<PatientLinks, StoreError> {
-        let mut out = PatientLinks::default();
-        // A page of results names at most a few hundred patients; chunks keep every
-        // statement well under both engines' parameter limits.
-        for chunk in patients.chunks(400) {
-            let mut sql = Sql::new(self.engine);
-            sql.push("SELECT 'care_team', value FROM access_assignments WHERE kind = 'care_team' AND user_id = ")
-                .arg(Arg::Text(user_id.to_owned()))
-                .push(" AND value IN ")
-                .list(chunk.iter().map(|p| Arg::Text(p.clone())))
-                .push(" UNION ALL SELECT 'emergency', patient_id FROM break_glass_grants WHERE user_id = ")
-                .arg(Arg::Text(user_id.to_owned()))
-                .push(" AND expires_ms > ")
-                .arg(Arg::Int(now_ms))
-                .push(" AND patient_id IN ")
-                .list(chunk.iter().map(|p| Arg::Text(p.clone())));
-            let rows = sql.into_query().fetch_all(&self.pool).await.map_err(unavailable)?;
-            for row in &rows {
-                let (kind, value) = kind_and_value(row)?;
-                match kind.as_str() {
-                    "care_team" => out.care_team.push(value),
-                    _ => out.emergency_access.push(value),
-                }
-            }
-        }
-        out.care_team.sort();
-        out.care_team.dedup();
-        out.emergency_access.sort();
-        out.emergency_access.dedup();
-        Ok(out)
+        self.read_links(user_id, patients, now_ms).await
     }
 
     async fn assign(&self, a: &Assignment) -> Result<bool, StoreError> {
@@ -153,6 +188,10 @@ impl AccessStore for SqlStore {
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
+        if a.kind != AssignmentKind::CareTeam {
+            // Standing facts are cached under the stamp: a new one makes every process re-read.
+            self.revoked()?;
+        }
         Ok(done.rows_affected() == 1)
     }
 
@@ -165,6 +204,9 @@ impl AccessStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
+        if kind != AssignmentKind::CareTeam {
+            self.revoked()?;
+        }
         Ok(done.rows_affected() == 1)
     }
 

@@ -188,7 +188,7 @@ async fn insert_token_on(conn: &mut sqlx::AnyConnection, t: &TokenRecord) -> Res
 
 impl SqlStore {
     /// After a committed write that can take access away: tell the other processes.
-    fn revoked(&self) -> Result<(), StoreError> {
+    pub(crate) fn revoked(&self) -> Result<(), StoreError> {
         match &self.stamp {
             Some(stamp) => stamp.bump(),
             None => Ok(()),

@@ -46,7 +46,15 @@ pub struct SqlStore {
     /// The audit chain head as this process last wrote it: `(next seq, chain)`. A stale
     /// value is harmless: another writer's entry then holds that seq and the insert fails.
     audit_head: std::sync::Arc<std::sync::Mutex<Option<AuditHead>>>,
+    /// Users' standing facts (clearances, departments) as last read, with the revocation
+    /// stamp they were read under: valid until the stamp changes, which every change of a
+    /// clearance or department makes (SQLite file databases only; see `access.rs`).
+    standing_cache: std::sync::Arc<std::sync::Mutex<StandingCache>>,
 }
+
+/// user id → (stamp, when read, standing).
+type StandingCache =
+    std::collections::HashMap<String, (Vec<u8>, std::time::Instant, phivault_service::access::Standing)>;
 
 /// `(next sequence number, chain value after the last entry)`.
 type AuditHead = (i64, [u8; 32]);
@@ -115,7 +123,14 @@ impl SqlStore {
                 .map(|file| stamp::RevocationStamp::beside(std::path::Path::new(file))),
             Engine::Postgres => None,
         };
-        let store = Self { pool, engine, write_lock: Default::default(), stamp, audit_head: Default::default() };
+        let store = Self {
+            pool,
+            engine,
+            write_lock: Default::default(),
+            stamp,
+            audit_head: Default::default(),
+            standing_cache: Default::default(),
+        };
         migrate::run(&store).await?;
         Ok(store)
     }

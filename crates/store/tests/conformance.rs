@@ -448,3 +448,33 @@ async fn two_nodes_on_one_database_neither_lose_nor_duplicate_versions() {
         );
     }
 }
+
+/// Standing facts (clearances, departments) are cached per process under the revocation
+/// stamp: a clearance withdrawn by another process on the same database must take effect on
+/// the next request, not when a cache expires.
+#[tokio::test]
+async fn a_withdrawn_clearance_takes_effect_at_once_in_every_process() {
+    use phivault_service::access::{AccessStore, Assignment, AssignmentKind};
+    for engine in engines() {
+        let (store, _db, url) = fresh_store(engine).await;
+        let other = phivault_store::SqlStore::connect(&url).await.expect("a second process");
+        let clearance = |value: &str| Assignment {
+            kind: AssignmentKind::Clearance,
+            user_id: "user-daffy".into(),
+            value: value.into(),
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        };
+        store.assign(&clearance("hiv")).await.expect("assign");
+        assert_eq!(store.standing("user-daffy").await.expect("standing").clearances, ["hiv"], "{engine}");
+        // Read again: now from the cache on SQLite.
+        assert_eq!(store.standing("user-daffy").await.expect("standing").clearances, ["hiv"], "{engine}");
+        assert!(other.unassign(AssignmentKind::Clearance, "user-daffy", "hiv").await.expect("unassign"));
+        assert!(
+            store.standing("user-daffy").await.expect("standing").clearances.is_empty(),
+            "{engine}: withdrawn at once"
+        );
+        other.assign(&clearance("psy")).await.expect("assign elsewhere");
+        assert_eq!(store.standing("user-daffy").await.expect("standing").clearances, ["psy"], "{engine}");
+    }
+}
