@@ -1,7 +1,10 @@
 //! Every `/fhir` request leaves an audit entry: who, what, which records, from where, and
-//! the outcome, including refusals (401, 403). Fail closed: the response is released only
-//! once its entry is durable; if the trail cannot be written, the caller gets 503 and
-//! none of the records.
+//! the outcome, including refusals (401, 403). The guarded operations write their own
+//! entries (a write's in its own transaction, a read's before the records leave, a refused
+//! read's with its patient); this layer writes one only for a request no operation
+//! recorded: refused before any record was reached (401, a scope, bad input), or failed.
+//! Fail closed: the response is released only once its entry is durable; if the trail
+//! cannot be written, the caller gets 503 and none of the records.
 //!
 //! Safeguards: 45 CFR 164.312(b) audit controls; ONC 170.315(d)(2), (d)(10).
 
@@ -101,9 +104,7 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
     }
 
     let status = response.status();
-    let refusal = response.extensions_mut().remove::<crate::error::Refusal>();
     let outcome = match status.as_u16() {
-        _ if refusal.is_some() => Outcome::Denied,
         200..=399 => Outcome::Success,
         401 | 403 => Outcome::Denied,
         _ => Outcome::Failure,
@@ -146,11 +147,6 @@ pub async fn audit_fhir(State(state): State<AppState>, request: Request, next: N
             }
         }
         event.patient_ids = touched.patient_ids;
-    }
-    if let Some(patient) = refusal.and_then(|r| r.patient_id)
-        && !event.patient_ids.contains(&patient)
-    {
-        event.patient_ids.push(patient);
     }
     let release = response.extensions_mut().remove::<ReleaseAfterAudit>();
     match state.audit.record(&event).await {

@@ -15,15 +15,6 @@ pub struct ApiError {
     pub message: String,
     /// The policies behind a refusal, for the audit entry only (never in the body).
     pub policy_ids: Vec<String>,
-    /// A refused access to one record, for the audit entry only (never in the body).
-    pub refusal: Option<Refusal>,
-}
-
-/// A refused access to one record: recorded as a refusal concerning its patient, also
-/// when the client is told "not found" (read by the audit middleware).
-#[derive(Debug, Clone, Default)]
-pub struct Refusal {
-    pub patient_id: Option<String>,
 }
 
 /// The policies that decided a `/fhir` request, carried in the response's extensions to
@@ -33,7 +24,7 @@ pub struct PolicyTrace(pub Vec<String>);
 
 impl ApiError {
     pub fn new(status: StatusCode, issue: IssueType, message: impl Into<String>) -> Self {
-        Self { status, code: issue.code(), message: message.into(), policy_ids: Vec::new(), refusal: None }
+        Self { status, code: issue.code(), message: message.into(), policy_ids: Vec::new() }
     }
 }
 
@@ -55,7 +46,8 @@ impl From<RecordError> for ApiError {
                 error.policy_ids = policy_ids.clone();
                 return error;
             }
-            RecordError::Refused { policy_ids, patient, break_glass, .. } => {
+            // Recorded, with its patient, by the operation that refused it.
+            RecordError::Refused { policy_ids, break_glass, .. } => {
                 let mut error = if *break_glass {
                     Self::new(
                         S::FORBIDDEN,
@@ -67,7 +59,6 @@ impl From<RecordError> for ApiError {
                     Self::new(S::NOT_FOUND, IssueType::NotFound, e.to_string())
                 };
                 error.policy_ids = policy_ids.clone();
-                error.refusal = Some(Refusal { patient_id: patient.clone() });
                 return error;
             }
             RecordError::NotFound { .. } => (S::NOT_FOUND, IssueType::NotFound),
@@ -96,9 +87,6 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         if !self.policy_ids.is_empty() {
             response.extensions_mut().insert(PolicyTrace(self.policy_ids));
-        }
-        if let Some(refusal) = self.refusal {
-            response.extensions_mut().insert(refusal);
         }
         response
     }

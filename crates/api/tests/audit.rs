@@ -97,8 +97,14 @@ impl AuditStore for Broken {
 /// The app's identity and stores behind `policy` text, with an audit trail that refuses
 /// every append (and the bulk exporter when `with_exports`).
 fn with_broken_audit(app: &common::TestApp, policy: &str, with_exports: bool) -> axum::Router {
-    let guarded =
-        phivault_testkit::guarded(app.records.clone(), app.store.clone(), phivault_testkit::policies_with(policy));
+    // One broken trail for the operations and for the HTTP layer, as the server wires one.
+    let broken = phivault_audit::AuditLog::start(Arc::new(Broken), "broken");
+    let guarded = phivault_service::access::GuardedRecords::new(
+        app.records.clone(),
+        Arc::new(phivault_service::access::LivePolicies::new(phivault_testkit::policies_with(policy))),
+        Arc::new(app.store.clone()),
+        broken.clone(),
+    );
     let exports = with_exports.then(|| {
         phivault_service::bulk::Exporter::new(
             guarded.clone(),
@@ -112,7 +118,7 @@ fn with_broken_audit(app: &common::TestApp, policy: &str, with_exports: bool) ->
     phivault_api::router(phivault_api::AppState {
         records: guarded,
         identity: app.identity.clone(),
-        audit: phivault_audit::AuditLog::start(Arc::new(Broken), "broken"),
+        audit: broken,
         notifier: None,
         alerts: Arc::new(app.store.clone()),
         exports,
@@ -454,4 +460,33 @@ async fn a_search_with_a_thousand_parameters_is_refused_as_bad_input() {
     let many: Vec<String> = (0..1500).map(|i| format!("Duck{i}")).collect();
     let r = send(&app, get(&format!("/fhir/Patient?family={}", many.join(",")))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+/// Reads are recorded by the operation that returns the records, with everything the HTTP
+/// layer knows about the request (address, agent, request id, grant): exactly one entry per
+/// request, for a read, a search and a history alike.
+#[tokio::test]
+async fn a_read_is_recorded_once_by_the_operation_with_the_requests_origin() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    for uri in
+        [format!("/fhir/Patient/{id}"), "/fhir/Patient?family=Duck".to_owned(), format!("/fhir/Patient/{id}/_history")]
+    {
+        let mut request = get(&uri);
+        request.headers_mut().insert("user-agent", "fake-agent/1.0".parse().expect("header"));
+        let r = send(&app, request).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.text);
+        let request_id = r.headers["x-request-id"].to_str().expect("ascii").to_owned();
+        let events: Vec<AuditEvent> =
+            trail(&app).await.into_iter().filter(|e| e.request_id.as_deref() == Some(request_id.as_str())).collect();
+        assert_eq!(events.len(), 1, "{uri}: one entry per request: {events:?}");
+        let e = &events[0];
+        assert_eq!(e.outcome, Outcome::Success);
+        assert_eq!(e.reason.as_deref(), Some("200"));
+        assert_eq!(e.patient_ids, vec![id.clone()], "{uri}");
+        assert!(e.resource_ids.contains(&format!("Patient/{id}")), "{uri}: {:?}", e.resource_ids);
+        assert!(!e.policies.is_empty() && e.grant_id.is_some() && e.user_id.is_some(), "{uri}: {e:?}");
+        assert_eq!(e.user_agent.as_deref(), Some("fake-agent/1.0"));
+    }
 }

@@ -65,7 +65,6 @@ pub fn resource_response(
     minimal: bool,
 ) -> Response {
     let mut response = if minimal { status.into_response() } else { fhir_json(status, &resource.body) };
-    response.extensions_mut().insert(crate::audit::Touched::of([resource]));
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&etag(resource.version)) {
         headers.insert(header::ETAG, v);
@@ -94,12 +93,11 @@ pub fn known_type(resource_type: &str) -> Result<(), ApiError> {
 /// The policy id under which a break-glass grant opens a record.
 const EMERGENCY_POLICY: &str = "emergency-access-reads-one-patient";
 
-/// Marks a response with the policies that decided it: for the audit entry, and, when a
-/// break-glass grant opened it, with `X-Phivault-Break-Glass: active` so every client can
-/// show the emergency banner the grant calls for.
+/// Marks a response a break-glass grant opened with `X-Phivault-Break-Glass: active`, so
+/// every client can show the emergency banner the grant calls for. (The audit entry was
+/// written by the operation itself, with these policies.)
 pub fn decided(response: &mut Response, policy_ids: Vec<String>) {
     if policy_ids.iter().any(|id| id == EMERGENCY_POLICY) {
         response.headers_mut().insert("x-phivault-break-glass", HeaderValue::from_static("active"));
     }
-    response.extensions_mut().insert(crate::error::PolicyTrace(policy_ids));
 }

@@ -106,7 +106,6 @@ async fn run_search(
         bundle["total"] = json!(total);
     }
     let mut response = fhir_json(StatusCode::OK, &bundle);
-    response.extensions_mut().insert(crate::audit::Touched::of(&page.resources));
     super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }
@@ -171,7 +170,6 @@ async fn history(
         bundle["total"] = json!(total);
     }
     let mut response = fhir_json(StatusCode::OK, &bundle);
-    response.extensions_mut().insert(crate::audit::Touched::of(&page.versions));
     super::response::decided(&mut response, granted.policy_ids);
     Ok(response)
 }

@@ -189,10 +189,85 @@ impl GuardedRecords {
             policy_ids.dedup();
             Ok(policy_ids)
         })();
+        let action = if version.is_some() { "vread" } else { "read" };
         match decided {
-            Ok(policy_ids) => Ok(Granted { value: resource, policy_ids }),
-            Err(e) => Err(self.hide_refusal(&asking, e, resource_type, id, patients.first())),
+            Ok(policy_ids) => {
+                self.record_disclosure(
+                    accessor,
+                    action,
+                    resource_type,
+                    Some(id),
+                    std::slice::from_ref(&resource),
+                    &policy_ids,
+                )
+                .await?;
+                Ok(Granted { value: resource, policy_ids })
+            }
+            Err(e) => {
+                let refusal = self.hide_refusal(&asking, e, resource_type, id, patients.first());
+                self.record_refusal(accessor, action, &refusal).await?;
+                Err(refusal)
+            }
         }
+    }
+
+    /// Records, before they leave, the resources an operation returns: every `Type/id`
+    /// and every patient whose compartment holds one, with the deciding policies. Fail
+    /// closed: if the entry cannot be made durable the caller gets none of them.
+    async fn record_disclosure(
+        &self,
+        accessor: &Accessor,
+        action: &str,
+        resource_type: &str,
+        asked_id: Option<&str>,
+        resources: &[StoredResource],
+        policy_ids: &[String],
+    ) -> Result<(), RecordError> {
+        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), action, Outcome::Success);
+        event.reason = Some("200".to_owned());
+        event.resource_type = Some(resource_type.to_owned());
+        event.policies = policy_ids.to_vec();
+        let named = asked_id.map(|id| format!("{resource_type}/{id}"));
+        for r in resources {
+            let id = format!("{}/{}", r.resource_type, r.id);
+            if !event.resource_ids.contains(&id) && named.as_ref() != Some(&id) {
+                event.resource_ids.push(id);
+            }
+            if let Some(p) = compartment_of(r)
+                && !event.patient_ids.contains(&p)
+            {
+                event.patient_ids.push(p);
+            }
+        }
+        if let Some(named) = named {
+            event.resource_ids.insert(0, named);
+        }
+        self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
+        accessor.trail.mark_recorded();
+        Ok(())
+    }
+
+    /// Records a refused direct read, vread or history with the patient it concerned and
+    /// the deciding policies (the caller is told only "not found", or that emergency access
+    /// can be requested).
+    async fn record_refusal(
+        &self,
+        accessor: &Accessor,
+        action: &str,
+        refusal: &RecordError,
+    ) -> Result<(), RecordError> {
+        let RecordError::Refused { policy_ids, patient, resource_type, id, break_glass } = refusal else {
+            return Ok(());
+        };
+        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), action, Outcome::Denied);
+        event.reason = Some(if *break_glass { "403" } else { "404" }.to_owned());
+        event.resource_type = Some(resource_type.clone());
+        event.resource_ids.push(format!("{resource_type}/{id}"));
+        event.patient_ids.extend(patient.iter().cloned());
+        event.policies = policy_ids.clone();
+        self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
+        accessor.trail.mark_recorded();
+        Ok(())
     }
 
     /// A destroyed record answers "gone" (410) only to those who may erase its patient's
@@ -262,6 +337,7 @@ impl GuardedRecords {
         policy_ids.sort();
         policy_ids.dedup();
         let total = (!refused).then_some(page.total);
+        self.record_disclosure(accessor, "search", resource_type, None, &resources, &policy_ids).await?;
         Ok(Granted {
             value: GuardedPage { resources, total, has_more, offset: page.offset, count: page.count },
             policy_ids,
@@ -289,7 +365,9 @@ impl GuardedRecords {
                 let patient = compartment_of(&current);
                 self.relate(&asking, patient.as_slice()).await?;
                 if let Err(e) = asking.show(Action::History, &mut current) {
-                    return Err(self.hide_refusal(&asking, e, resource_type, id, patient.as_ref()));
+                    let refusal = self.hide_refusal(&asking, e, resource_type, id, patient.as_ref());
+                    self.record_refusal(accessor, "history", &refusal).await?;
+                    return Err(refusal);
                 }
                 Vec::new()
             }
@@ -308,6 +386,7 @@ impl GuardedRecords {
         self.relate_results(&asking, &page.versions).await?;
         let (versions, policy_ids, refused) = self.filter_versions(&asking, resource_type, page.versions).await?;
         let total = (!refused).then_some(page.total);
+        self.record_disclosure(accessor, "history", resource_type, id, &versions, &policy_ids).await?;
         Ok(Granted { value: GuardedHistory { versions, total, has_more }, policy_ids })
     }
 
@@ -377,6 +456,15 @@ impl GuardedRecords {
             && let Some(mut existing) = self.visible_match(&asking, resource_type, condition).await?
         {
             let policy_ids = asking.show(Action::Read, &mut existing)?;
+            self.record_disclosure(
+                accessor,
+                "create",
+                resource_type,
+                None,
+                std::slice::from_ref(&existing),
+                &policy_ids,
+            )
+            .await?;
             return Ok(Granted { value: WriteOutcome { resource: existing, created: false }, policy_ids });
         }
         let describe = |writes: &[VersionWrite]| {
