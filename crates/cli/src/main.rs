@@ -1,5 +1,6 @@
 //! The `phivault` binary: configuration, wiring and subcommands.
 
+mod actor;
 mod commands;
 mod config;
 mod keysource;

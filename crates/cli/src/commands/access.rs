@@ -80,8 +80,7 @@ pub enum ClearanceAction {
 
 /// Who ran the command, as the audit trail names the operator.
 fn operator() -> String {
-    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    format!("os:{}", phivault_audit::clip(&login, 64))
+    crate::actor::os_actor()
 }
 
 async fn record(services: &Services, action: &str, user_id: &str, patient: Option<&str>, ok: bool) -> Result<()> {

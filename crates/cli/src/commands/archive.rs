@@ -80,8 +80,7 @@ pub async fn archive(
     // removal then fails, the trail names a run whose entries still hold their content).
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut event = AuditEvent::new(now, "audit.archive", Outcome::Success, &crate::wiring::node_name());
-    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
+    event.user_id = Some(crate::actor::os_actor());
     event.reason = Some(format!("entries #{already}..#{} moved to an archive file", end - 1));
     store.append_audit(&[(now, event.canonical_bytes())], true).await?;
     store.archive_prefix(end).await?;

@@ -553,8 +553,7 @@ pub fn cli_event(
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let outcome = if ok { phivault_audit::Outcome::Success } else { phivault_audit::Outcome::Failure };
     let mut event = phivault_audit::AuditEvent::new(now, action, outcome, log.node());
-    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    event.user_id = Some(format!("os:{}", phivault_audit::clip(&login, 64)));
+    event.user_id = Some(crate::actor::os_actor());
     event.target = target.map(|t| phivault_audit::clip(&t, 128));
     Ok(event)
 }

@@ -207,12 +207,6 @@ pub async fn integrity(services: &Services, action: IntegrityAction) -> Result<(
     }
 }
 
-/// The operating-system account running a command (the actor of console operations).
-fn os_login() -> String {
-    let login = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    phivault_audit::clip(&login, 64)
-}
-
 pub async fn alerts(services: &Services, rules: &DetectionRules, action: AlertAction) -> Result<()> {
     let store: Arc<dyn AlertStore> = Arc::new(services.store.clone());
     match action {
@@ -235,7 +229,7 @@ pub async fn alerts(services: &Services, rules: &DetectionRules, action: AlertAc
         }
         AlertAction::Review { id, finding } => {
             let finding = AlertStatus::parse(&finding).context("--finding is benign or violation")?;
-            let reviewer = format!("os:{}", os_login());
+            let reviewer = crate::actor::os_actor();
             match phivault_audit::alerts::record_finding(store.as_ref(), &id, finding, &reviewer, now_ms()).await {
                 Ok(()) => println!("alert {id} marked {}", finding.code()),
                 Err(FindingError::NotAFinding) => bail!("--finding is benign or violation"),
@@ -254,7 +248,7 @@ pub async fn alerts(services: &Services, rules: &DetectionRules, action: AlertAc
             if services.records.store().read("Patient", &patient_id, None).await?.is_none() {
                 bail!("there is no Patient/{patient_id}");
             }
-            let reviewer = format!("os:{}", os_login());
+            let reviewer = crate::actor::os_actor();
             let changed = store.set_flagged(&patient_id, true, &reviewer, now_ms()).await?;
             println!("Patient/{patient_id} {}", if changed { "flagged" } else { "was already flagged" });
         }
