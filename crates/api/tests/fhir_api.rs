@@ -243,3 +243,50 @@ async fn a_bundle_over_the_entry_limit_is_refused_whole() {
         .expect("count");
     assert_eq!(stored, 0, "nothing was written");
 }
+
+/// Incremental sync: `_since` returns only the versions written since, `_at` the version
+/// current at that moment, and malformed or unknown history parameters are refused
+/// instead of silently returning every version.
+#[tokio::test]
+async fn history_since_and_at_select_versions_and_garbage_is_refused() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let between = phivault_fhir::format_instant(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for gender in ["female", "unknown"] {
+        let mut body = daffy();
+        body["id"] = json!(id);
+        body["gender"] = json!(gender);
+        let r = send(&app, with_json("PUT", &format!("/fhir/Patient/{id}"), &body, &[])).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let versions = |reply: &common::Reply| -> Vec<String> {
+        reply.body["entry"]
+            .as_array()
+            .map(|e| e.iter().map(|e| e["resource"]["meta"]["versionId"].as_str().unwrap_or("").to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let all = send(&app, get(&format!("/fhir/Patient/{id}/_history"))).await;
+    assert_eq!(versions(&all), ["3", "2", "1"]);
+    let since = send(&app, get(&format!("/fhir/Patient/{id}/_history?_since={between}"))).await;
+    assert_eq!(since.status, StatusCode::OK, "{}", since.text);
+    assert_eq!(versions(&since), ["3", "2"], "only what was written since");
+    let typed = send(&app, get(&format!("/fhir/Patient/_history?_since={between}"))).await;
+    assert_eq!(versions(&typed), ["3", "2"]);
+    let at = send(&app, get(&format!("/fhir/Patient/{id}/_history?_at={between}"))).await;
+    assert_eq!(versions(&at), ["1"], "the version current at that moment");
+    let future = send(&app, get(&format!("/fhir/Patient/{id}/_history?_since=2099-01-01"))).await;
+    assert_eq!(future.status, StatusCode::OK, "an empty page, not a missing resource: {}", future.text);
+    assert!(versions(&future).is_empty());
+    for bad in ["_since=garbage", "_since=ge2026-01-01", "_at=yesterday", "_elements=id"] {
+        let r = send(&app, get(&format!("/fhir/Patient/{id}/_history?{bad}"))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.text);
+    }
+    let missing =
+        send(&app, get("/fhir/Patient/00000000-0000-4000-8000-000000000000/_history?_since=2020-01-01")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}

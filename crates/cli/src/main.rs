@@ -239,6 +239,11 @@ async fn run(cli: Cli) -> Result<()> {
             let ok = summary.as_ref().is_ok_and(|s| s.failed == 0);
             let audited =
                 commands::audit::record_cli_with_reason(&services.audit, "cli.import", None, ok, reason).await;
+            if summary.as_ref().is_ok_and(|s| s.created > 0)
+                && let Err(e) = services.store.analyze().await
+            {
+                eprintln!("warning: could not refresh the database's statistics after the import: {e}");
+            }
             services.store.close().await;
             let summary = summary?;
             audited?;

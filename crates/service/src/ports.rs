@@ -67,6 +67,11 @@ pub enum Filter {
     Ids(Vec<String>),
     /// Last updated (conditions in Unix seconds) meets one of the conditions.
     LastUpdated(Vec<DateCondition>),
+    /// History only: versions written at or after this instant (Unix ms).
+    WrittenSince(i64),
+    /// History only: versions current at some moment of `[from_ms, until_ms)`: written
+    /// before its end, and not replaced by a later version at or before its start.
+    CurrentDuring { from_ms: i64, until_ms: i64 },
     /// The access policy's scope: in the compartment of a patient `patients` admits, or
     /// (when `unassigned`) in no patient's compartment.
     Scope { patients: ScopePatients, unassigned: bool },

@@ -140,6 +140,19 @@ impl SqlStore {
         self.engine
     }
 
+    /// Refreshes the planner's statistics after a bulk load: PostgreSQL plans on the
+    /// statistics of empty tables until autovacuum catches up, which turned a scoped search
+    /// at a 1,000-patient team into a walk over every row (docs/BENCHMARKS.md); SQLite's
+    /// `PRAGMA optimize` analyses what its query history says needs it.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        let sql = match self.engine {
+            Engine::Sqlite => "PRAGMA optimize",
+            Engine::Postgres => "ANALYZE",
+        };
+        sqlx::raw_sql(sql).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Closes the pool (flushes SQLite's WAL on the last connection).
     pub async fn close(&self) {
         self.pool.close().await;

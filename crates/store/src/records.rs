@@ -133,8 +133,11 @@ impl RecordStore for SqlStore {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<StoredVersion>, u64), StoreError> {
-        if filters.iter().any(|f| !matches!(f, Filter::Scope { .. })) {
-            return Err(StoreError::Corrupt("history takes scope filters only"));
+        if filters
+            .iter()
+            .any(|f| !matches!(f, Filter::Scope { .. } | Filter::WrittenSince(_) | Filter::CurrentDuring { .. }))
+        {
+            return Err(StoreError::Corrupt("history takes scope and time-window filters only"));
         }
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
         let where_sql = || {

@@ -342,6 +342,16 @@ pub(crate) fn push_filter_list(sql: &mut Sql, resource_type: &str, filters: &[Fi
                     .arg(Arg::Text(id.clone()))
                     .push("))");
             }
+            Filter::WrittenSince(since_ms) => {
+                sql.push("r.last_updated_ms >= ").arg(Arg::Int(*since_ms));
+            }
+            Filter::CurrentDuring { from_ms, until_ms } => {
+                sql.push("r.last_updated_ms < ")
+                    .arg(Arg::Int(*until_ms))
+                    .push(" AND NOT EXISTS (SELECT 1 FROM resources n WHERE n.resource_type = r.resource_type AND n.id = r.id AND n.version > r.version AND n.last_updated_ms <= ")
+                    .arg(Arg::Int(*from_ms))
+                    .push(")");
+            }
             Filter::LastUpdated(conditions) => {
                 // A last-updated time is the one-millisecond range [t, t + 1), compared at
                 // the precision the search value was written with.

@@ -156,7 +156,8 @@ async fn history(
             .min(MAX_HISTORY_COUNT),
         None => DEFAULT_HISTORY_COUNT,
     };
-    let granted = state.records.history(accessor, resource_type, id, offset, count).await?;
+    let window = phivault_fhir::search::history_window(&pairs)?;
+    let granted = state.records.history(accessor, resource_type, id, &window, offset, count).await?;
     let page = granted.value;
     let base = &state.config.base_url;
     let mut links = Vec::new();

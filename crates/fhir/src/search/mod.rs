@@ -7,11 +7,13 @@
 //! seconds so that range search and sorting work in the database.
 
 mod extract;
+mod history;
 mod normalize;
 mod params;
 mod query;
 
 pub use extract::{IndexEntries, extract_index_entries};
+pub use history::{HistoryWindow, history_window};
 pub use normalize::{prefix_term, text_words};
 pub use params::{ParamDef, ParamKind, params_for, search_param_names};
 pub use query::{Clause, DateCondition, DateOp, SearchRequest, Sort, parse_search};

@@ -75,7 +75,7 @@ pub struct SearchRequest {
 }
 
 /// Parameters that control the result form rather than select: accepted and ignored.
-const FORMAT_PARAMS: [&str; 4] = ["_format", "_pretty", "_total", "_summary"];
+pub(crate) const FORMAT_PARAMS: [&str; 4] = ["_format", "_pretty", "_total", "_summary"];
 
 /// Parses decoded query pairs for a search on `resource_type`. Unknown parameters are
 /// ignored and listed unless `strict` (`Prefer: handling=strict`), where they are an error.
@@ -257,7 +257,7 @@ fn split_prefix(value: &str) -> (DateOp, &str) {
     (DateOp::Eq, value)
 }
 
-fn date_condition(param: &str, value: &str) -> Result<DateCondition, FhirError> {
+pub(crate) fn date_condition(param: &str, value: &str) -> Result<DateCondition, FhirError> {
     let (op, text) = split_prefix(value);
     let range = parse_date_range(text).ok_or_else(|| {
         FhirError::invalid(format!(

@@ -351,11 +351,12 @@ impl GuardedRecords {
         accessor: &Accessor,
         resource_type: &str,
         id: Option<&str>,
+        window: &phivault_fhir::search::HistoryWindow,
         offset: u64,
         count: u64,
     ) -> Result<Granted<GuardedHistory>, RecordError> {
         let asking = self.asking(accessor).await?;
-        let filters = match id {
+        let mut filters = match id {
             // One resource: its current version decides whether its history is visible.
             Some(id) => {
                 let mut current = match self.records.read(resource_type, id, None).await {
@@ -381,6 +382,8 @@ impl GuardedRecords {
                 self.scope_filters(&asking, &scope, false).await?
             }
         };
+        filters.extend(window.since_ms.map(Filter::WrittenSince));
+        filters.extend(window.at.map(|(from_ms, until_ms)| Filter::CurrentDuring { from_ms, until_ms }));
         let page = self.records.history_in(resource_type, id, &filters, offset, count).await?;
         let has_more = count > 0 && offset + count < page.total;
         self.relate_results(&asking, &page.versions).await?;

@@ -231,7 +231,13 @@ impl Records {
             check_id(id)?;
         }
         let (rows, total) = self.store.history(resource_type, id, filters, offset, count).await?;
-        if let (Some(id), 0) = (id, total) {
+        // No version at all: no such resource. With a time window, an empty page may just
+        // mean nothing changed in it.
+        let windowed =
+            filters.iter().any(|f| matches!(f, crate::Filter::WrittenSince(_) | crate::Filter::CurrentDuring { .. }));
+        if let (Some(id), 0) = (id, total)
+            && (!windowed || self.store.read(resource_type, id, None).await?.is_none())
+        {
             return Err(RecordError::NotFound { resource_type: resource_type.into(), id: id.into() });
         }
         let mut cache = KeyCache::default();
