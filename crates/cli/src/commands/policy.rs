@@ -179,10 +179,58 @@ fn fingerprint(dir: &Path) -> Option<(SystemTime, Vec<String>)> {
     Some((newest, names))
 }
 
+/// The policy texts in force: the `.cedar` files, `views.toml` and `retention.toml` of
+/// `dir` (by name, in order), or the built-in defaults when `dir` does not exist.
+fn policy_texts(dir: &Path) -> Vec<(String, String)> {
+    if !dir.exists() {
+        let mut texts: Vec<(String, String)> =
+            phivault_policy::defaults::policy_sources().into_iter().map(|s| (s.name, s.text)).collect();
+        texts.push(("views.toml".into(), phivault_policy::defaults::VIEWS.into()));
+        texts.push(("retention.toml".into(), phivault_policy::defaults::RETENTION.into()));
+        return texts;
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".cedar") || n == "views.toml" || n == "retention.toml")
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.into_iter().filter_map(|n| std::fs::read_to_string(dir.join(&n)).ok().map(|t| (n, t))).collect()
+}
+
+/// `sha256:<hex>` over the policy texts in force (each name and text, length-prefixed so
+/// no two sets share a digest), written to the trail at start and at every reload, and the
+/// texts kept under `archive/<hex>/` so an auditor can replay a recorded decision against
+/// exactly the rules that made it.
+pub fn record_policy_texts(dir: &Path, archive: &Path) -> String {
+    let texts = policy_texts(dir);
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for (name, text) in &texts {
+        for part in [name.as_bytes(), text.as_bytes()] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+    }
+    let hex: String = ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let kept = archive.join(&hex);
+    if !kept.exists() {
+        let written = std::fs::create_dir_all(&kept)
+            .and_then(|()| texts.iter().try_for_each(|(name, text)| std::fs::write(kept.join(name), text)));
+        if let Err(e) = written {
+            tracing::error!(error = %e, dir = %kept.display(), "cannot keep a copy of the policy texts in force");
+        }
+    }
+    format!("sha256:{hex}")
+}
+
 /// Reloads the policies when files in the policy directory change. A set that fails
 /// validation is refused: the last good set stays in force, and both outcomes go to the
 /// audit trail (`policy.reload`).
-pub async fn watch(config: PolicyConfig, live: Arc<LivePolicies>, audit: phivault_audit::AuditLog) {
+pub async fn watch(config: PolicyConfig, live: Arc<LivePolicies>, audit: phivault_audit::AuditLog, archive: PathBuf) {
     let mut seen = fingerprint(&config.dir);
     let mut tick = tokio::time::interval(Duration::from_secs(config.reload_interval_secs.max(1)));
     loop {
@@ -204,8 +252,35 @@ pub async fn watch(config: PolicyConfig, live: Arc<LivePolicies>, audit: phivaul
                 false
             }
         };
-        if super::audit::record_cli(&audit, "policy.reload", None, ok).await.is_err() {
+        let reason = if ok { Some(format!("policies={}", record_policy_texts(&config.dir, &archive))) } else { None };
+        if super::audit::record_cli_with_reason(&audit, "policy.reload", None, ok, reason).await.is_err() {
             tracing::error!("cannot write the policy reload to the audit trail");
         }
+    }
+}
+
+#[cfg(test)]
+mod recorded_texts {
+    use super::*;
+
+    /// The review found the start entry's digest unchanged when `staff.cedar` changed: the
+    /// digest now covers the policy texts, and the texts are kept for replay.
+    #[test]
+    fn the_recorded_digest_follows_the_policy_texts_and_keeps_them() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (dir, archive) = (tmp.path().join("policies"), tmp.path().join("audit/policies"));
+        let builtin = record_policy_texts(&dir, &archive);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("staff.cedar"), "@id(\"a\") permit(principal, action, resource);").expect("write");
+        let first = record_policy_texts(&dir, &archive);
+        std::fs::write(dir.join("staff.cedar"), "@id(\"a\") forbid(principal, action, resource);").expect("write");
+        let second = record_policy_texts(&dir, &archive);
+        assert_ne!(builtin, first);
+        assert_ne!(first, second, "a changed policy file changes the digest");
+        assert_eq!(second, record_policy_texts(&dir, &archive), "the same texts, the same digest");
+        let kept = archive.join(second.trim_start_matches("sha256:")).join("staff.cedar");
+        assert!(std::fs::read_to_string(kept).expect("kept").contains("forbid"), "the texts in force are kept");
+        std::fs::write(dir.join("notes.txt"), "not a policy").expect("write");
+        assert_eq!(second, record_policy_texts(&dir, &archive), "other files do not count");
     }
 }

@@ -50,6 +50,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         config.policy.clone(),
         services.guarded.policies().clone(),
         services.audit.clone(),
+        policy_archive(config),
     ));
     if services.notifier.is_none() {
         eprintln!(
@@ -182,6 +183,11 @@ async fn publish_checkpoint(target: Option<&super::audit::ShipTarget>, cp: &phiv
 /// Records the server's (and with it the audit system's) start or stop, with the version
 /// and a digest of the configuration in force: a configuration changed between two starts
 /// shows in the trail as a different digest.
+/// Where the policy texts recorded in the trail are kept: beside the witness file.
+fn policy_archive(config: &Config) -> std::path::PathBuf {
+    config.audit.witness_file.parent().map_or_else(|| "policies".into(), |p| p.join("policies"))
+}
+
 async fn record_lifecycle(services: &Services, action: &str, config: &Config) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut event =
@@ -190,7 +196,8 @@ async fn record_lifecycle(services: &Services, action: &str, config: &Config) ->
     let settings = toml::to_string(config).unwrap_or_default();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, settings.as_bytes());
     let hex: String = digest.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect();
-    event.reason = Some(format!("version={} config=sha256:{hex}", env!("CARGO_PKG_VERSION")));
+    let policies = super::policy::record_policy_texts(&config.policy.dir, &policy_archive(config));
+    event.reason = Some(format!("version={} config=sha256:{hex} policies={policies}", env!("CARGO_PKG_VERSION")));
     services.audit.record(&event).await.map_err(|_| anyhow::anyhow!("the audit trail could not be written"))?;
     Ok(())
 }
