@@ -40,6 +40,18 @@ impl Report {
     }
 }
 
+/// The end (exclusive) of the range an `audit.archive` entry recorded: its reason reads
+/// `entries #<first>..#<last> moved to an archive file`.
+fn archived_until(event: &AuditEvent) -> Option<u64> {
+    if event.action != "audit.archive" {
+        return None;
+    }
+    let reason = event.reason.as_deref()?;
+    let range = reason.strip_prefix("entries #")?.split_whitespace().next()?;
+    let (_, last) = range.split_once("..#")?;
+    last.parse::<u64>().ok().map(|last| last + 1)
+}
+
 /// Verifies `entries` (in stored order) against `checkpoints` signed by `public_key`.
 pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Checkpoint], public_key: &[u8]) -> Report {
     // Only checkpoints that name this key are checked; one that names it but does not verify
@@ -73,6 +85,9 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
     };
     let mut archived = 0u64;
     let mut seen_content = false;
+    // How far archive runs recorded in the trail itself reach: content may be missing only
+    // there (an `audit.archive` entry is written before the content is removed).
+    let mut recorded_archive_end = 0u64;
     for (expected, entry) in entries.into_iter().enumerate() {
         let expected = expected as u64;
         let mut note = |why: String| {
@@ -94,8 +109,13 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         } else {
             seen_content = true;
             let leaf = leaf_hash(&entry.bytes);
-            if AuditEvent::from_canonical(&entry.bytes).is_none() {
-                note(format!("entry #{expected} is not a well-formed audit event"));
+            match AuditEvent::from_canonical(&entry.bytes) {
+                None => note(format!("entry #{expected} is not a well-formed audit event")),
+                Some(event) => {
+                    if let Some(end) = archived_until(&event) {
+                        recorded_archive_end = recorded_archive_end.max(end);
+                    }
+                }
             }
             if leaf != entry.leaf {
                 note(format!("entry #{expected} was changed (its content does not match its hash)"));
@@ -115,6 +135,15 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         }
     }
     let entries_read = tree.size();
+    if archived > recorded_archive_end {
+        problem.get_or_insert((
+            recorded_archive_end,
+            format!(
+                "the content of entries #{recorded_archive_end}..#{} was removed, but no archive run recorded in the trail covers them",
+                archived - 1
+            ),
+        ));
+    }
     for cp in pending {
         if cp.tree_size == 0 {
             continue;

@@ -111,12 +111,65 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     std::fs::write(&archive, original).expect("restore");
 
     // Content removed from a recent entry is not an archive: found.
-    runtime.block_on(async {
+    let saved: Vec<u8> = runtime.block_on(async {
         let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        let saved =
+            sqlx::query_scalar("SELECT entry FROM audit_log WHERE seq = 17").fetch_one(&pool).await.expect("17");
         sqlx::query("UPDATE audit_log SET entry = X'' WHERE seq = 17").execute(&pool).await.expect("tamper");
         pool.close().await;
+        saved
     });
     let hidden = phivault(&data, &["audit", "verify", "--archive", archive_arg]);
     assert!(!hidden.status.success(), "{}", text(&hidden));
     assert!(text(&hidden).contains("only the oldest entries may be archived") && text(&hidden).contains("#17"));
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::query("UPDATE audit_log SET entry = $1 WHERE seq = 17")
+            .bind(saved.clone())
+            .execute(&pool)
+            .await
+            .expect("restore");
+        pool.close().await;
+    });
+    assert!(phivault(&data, &["audit", "verify", "--archive", archive_arg]).status.success(), "restored");
+
+    // The review's case: the oldest entries beyond the recorded archive run (#0..#9) emptied
+    // as well, still a prefix, so only the recorded ranges tell.
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::query("UPDATE audit_log SET entry = X'' WHERE seq < 13").execute(&pool).await.expect("tamper");
+        pool.close().await;
+    });
+    let beyond = phivault(&data, &["audit", "verify"]);
+    assert!(!beyond.status.success(), "{}", text(&beyond));
+    assert!(text(&beyond).contains("no archive run recorded in the trail covers them"), "{}", text(&beyond));
+}
+
+/// Content emptied with no archive run recorded at all is tampering, not an archive.
+#[test]
+fn content_removed_without_a_recorded_archive_run_is_found() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+        for i in 0..8 {
+            let mut e = phivault_audit::AuditEvent::new(NOON + i, "read", phivault_audit::Outcome::Success, "test");
+            e.patient_ids = vec![format!("p{i}")];
+            log.record(&e).await.expect("durable");
+        }
+        store.close().await;
+    });
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::query("UPDATE audit_log SET entry = X'' WHERE seq < 3").execute(&pool).await.expect("tamper");
+        pool.close().await;
+    });
+    let out = phivault(&data, &["audit", "verify"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("entries #0..#2 was removed"), "{}", text(&out));
 }
