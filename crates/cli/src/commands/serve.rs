@@ -52,6 +52,19 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         services.audit.clone(),
         policy_archive(config),
     ));
+    // A key beside its witness lets whoever can write that directory rewrite the trail,
+    // re-sign it and rewrite the witness to match: the checkpoints then prove nothing.
+    let key_dir = config.audit.signing_key.parent();
+    if key_dir.is_some() && key_dir == config.audit.witness_file.parent() {
+        eprintln!(
+            "warning: the audit signing key {} sits beside the witness file: anyone who can write {} can re-sign a \
+             rewritten trail. Keep the key elsewhere (audit.signing_key on another volume or account) and ship \
+             checkpoints off the host (audit.syslog_target); `audit verify --public-key` with the auditor's own copy \
+             of the public key is the check that holds",
+            config.audit.signing_key.display(),
+            key_dir.map_or_else(String::new, |d| d.display().to_string())
+        );
+    }
     if services.notifier.is_none() {
         eprintln!(
             "note: no [notify] smtp_relay configured: break-glass grants go to the audit trail and the review queue only"
