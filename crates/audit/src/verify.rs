@@ -76,6 +76,13 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         } else if unhex(&cp.root).is_some_and(|r| r == tree.root()) && unhex(&cp.chain).is_some_and(|c| c == *chain) {
             verified += 1;
             last_good = size;
+        } else if last_good >= size {
+            // Another validly signed checkpoint of this size matched: the key signed two
+            // different trees of one size (a fork), not a changed range.
+            problem.get_or_insert((
+                size.saturating_sub(1),
+                format!("two validly signed checkpoints at size {size} sign different trees (a fork of the trail)"),
+            ));
         } else {
             problem.get_or_insert((
                 last_good,
@@ -209,6 +216,21 @@ mod tests {
 
     fn edited(e: &StoredEntry) -> Vec<u8> {
         String::from_utf8(e.bytes.clone()).expect("utf8").replace("\"read\"", "\"update\"").into_bytes()
+    }
+
+    /// The review found a fork reported as the impossible range "#39..#38": two validly
+    /// signed checkpoints of one size with different trees are named as a fork.
+    #[test]
+    fn two_signed_trees_of_one_size_are_reported_as_a_fork() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let entries = log(40);
+        let mut other = log(40);
+        other[5].bytes = edited(&other[5]);
+        rehash(&mut other);
+        let cps = vec![checkpoint(&signer, &entries, 39), checkpoint(&signer, &other, 39)];
+        let report = verify(entries, &cps, &signer.public_key());
+        let (_, why) = report.first_problem.expect("a problem");
+        assert!(why.contains("fork") && !why.contains("#39..#38"), "{why}");
     }
 
     #[test]

@@ -339,6 +339,14 @@ fn audit_verify_fails_closed_when_no_checkpoint_verifies() {
     let honest = phivault_with(&data, &["audit", "verify"], None);
     assert!(honest.status.success() && text(&honest).contains("intact"), "{}", text(&honest));
     assert!(text(&honest).contains("--public-key"), "an unpinned verdict says what it cannot prove");
+    assert!(!text(&honest).contains("warning: the witness file"), "{}", text(&honest));
+    // A witness rolled back (here: emptied) while the database keeps its checkpoints is flagged.
+    let witness_path = data.join("audit/witness.jsonl");
+    let kept = std::fs::read_to_string(&witness_path).expect("witness");
+    std::fs::write(&witness_path, "").expect("roll back");
+    let rolled = phivault_with(&data, &["audit", "verify"], None);
+    assert!(text(&rolled).contains("warning: the witness file"), "{}", text(&rolled));
+    std::fs::write(&witness_path, kept).expect("restore");
 
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

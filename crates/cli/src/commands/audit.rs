@@ -343,6 +343,19 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
                 println!("archived entries not checked (pass their --archive files): {}", report.archived);
             }
             println!("checkpoints verified: {} of {}", report.checkpoints_verified, checkpoints.len());
+            // The witness is the copy outside the database: one that lacks checkpoints the
+            // database holds was rolled back, replaced or deleted.
+            let witnessed = witness_checkpoints(&config.witness_file)?;
+            let unwitnessed: Vec<&Checkpoint> =
+                checkpoints.iter().filter(|c| c.verify(&key) && !witnessed.contains(c)).collect();
+            if let Some(newest) = unwitnessed.iter().map(|c| c.tree_size).max() {
+                println!(
+                    "warning: the witness file {} lacks {} signed checkpoints the database holds (the newest at size {newest}): \
+                     it was rolled back, replaced or deleted; keep it append-only, off this host",
+                    config.witness_file.display(),
+                    unwitnessed.len()
+                );
+            }
             if report.checkpoints_other_keys > 0 {
                 println!(
                     "checkpoints signed by other keys, not checked: {} (give every node the same audit signing key)",
@@ -351,6 +364,10 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditActi
             }
             println!("root: {}", report.root);
             if let Some((seq, why)) = report.first_problem {
+                // A checkpoint's own fault (a bad signature, a fork) names no entry.
+                if why.contains("invalid signature") || why.contains("a fork of the trail") {
+                    bail!("the audit trail is NOT intact: {why}");
+                }
                 bail!("the audit trail is NOT intact: {why} (first bad entry #{seq})");
             }
             // Fail closed: without a checkpoint that verifies, the entries are covered only
