@@ -290,3 +290,17 @@ async fn history_since_and_at_select_versions_and_garbage_is_refused() {
         send(&app, get("/fhir/Patient/00000000-0000-4000-8000-000000000000/_history?_since=2020-01-01")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+/// `_summary=count` answers the number of matches and no resource.
+#[tokio::test]
+async fn summary_count_gives_the_total_and_no_resources() {
+    let (app, _db) = app().await;
+    for _ in 0..3 {
+        assert_eq!(send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await.status, StatusCode::CREATED);
+    }
+    let r = send(&app, get("/fhir/Patient?family=Duck&_summary=count")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["total"], 3, "{}", r.text);
+    assert!(r.body["entry"].as_array().is_none_or(Vec::is_empty), "{}", r.text);
+    assert!(!r.text.contains("Daffy"), "no resource content: {}", r.text);
+}

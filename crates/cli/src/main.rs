@@ -340,15 +340,16 @@ async fn run(cli: Cli) -> Result<()> {
             let services = wiring::open(&config).await?;
             let (name, target) = action.audit_name();
             let result = commands::clients::run(&services.identity, action).await;
+            let registered = result.as_ref().ok().cloned().flatten();
             let audited = commands::audit::record_cli(
                 &services.audit,
                 name,
-                target.map(|t| format!("client:{t}")),
+                target.or(registered).map(|t| format!("client:{t}")),
                 result.is_ok(),
             )
             .await;
             services.store.close().await;
-            result.and(audited)
+            result.map(|_| ()).and(audited)
         }
         Command::Deid { inputs, out, profile, names, key_file, surrogates } => {
             let options = commands::deid::DeidOptions { inputs, out_dir: out, profile, names, key_file, surrogates };

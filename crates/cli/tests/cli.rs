@@ -335,6 +335,24 @@ fn audit_verify_fails_closed_when_no_checkpoint_verifies() {
         let out = phivault_with(&data, &["user", "add", name, "--name", "Fake Person", "--roles", "nurse"], None);
         assert!(out.status.success(), "{}", text(&out));
     }
+    // A registered client is named in its entry (the id is only known once it exists).
+    let added = phivault_with(
+        &data,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Fake App",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--scopes",
+            "patient/*.rs",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let recorded = phivault_with(&data, &["audit", "search", "--action", "cli.client.add"], None);
+    assert!(text(&recorded).contains("\"target\":\"client:"), "{}", text(&recorded));
     assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
     let honest = phivault_with(&data, &["audit", "verify"], None);
     assert!(honest.status.success() && text(&honest).contains("intact"), "{}", text(&honest));

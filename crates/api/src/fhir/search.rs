@@ -69,7 +69,11 @@ async fn run_search(
         }
         None => (pairs, 0),
     };
-    let request = parse_search(resource_type, &pairs, wants_strict(headers))?;
+    let mut request = parse_search(resource_type, &pairs, wants_strict(headers))?;
+    // `_summary=count`: the total only, no resources.
+    if pairs.iter().any(|(k, v)| k == "_summary" && v == "count") {
+        request.count = 0;
+    }
     let granted = state.records.search(accessor, resource_type, &request, offset).await?;
     let page = granted.value;
     let base = &state.config.base_url;

@@ -52,7 +52,9 @@ fn print_client(c: &ClientRecord) {
     println!("active:         {}", c.active);
 }
 
-pub async fn run(identity: &Identity, action: ClientAction) -> Result<()> {
+/// Runs a client command; returns the id of a client it registered (the audit entry's
+/// target, which is not known before).
+pub async fn run(identity: &Identity, action: ClientAction) -> Result<Option<String>> {
     match action {
         ClientAction::Add { name, redirect_uris, scopes, jwks } => {
             let (kind, jwks) = match jwks {
@@ -70,6 +72,7 @@ pub async fn run(identity: &Identity, action: ClientAction) -> Result<()> {
             };
             let client = identity.register_client(&name, kind, redirect_uris, &scopes, jwks).await?;
             print_client(&client);
+            return Ok(Some(client.id));
         }
         ClientAction::List => {
             for c in identity.store().list_clients().await? {
@@ -84,5 +87,5 @@ pub async fn run(identity: &Identity, action: ClientAction) -> Result<()> {
             println!("disabled {client_id}; its tokens were revoked");
         }
     }
-    Ok(())
+    Ok(None)
 }
