@@ -10,7 +10,7 @@ use serde_json::Value;
 use phivault_audit::{AuditLog, Outcome};
 
 use super::asking::{Asking, facts_of};
-use super::trail::{event_for, name_writes, pending};
+use super::trail::{event_for, name, name_resources, name_writes, pending};
 use super::{AccessStore, Accessor, Granted, LivePolicies};
 use crate::records::{Bundle, BundleGuard, PageCursor, Records, StoredResource, WriteOutcome};
 use crate::{Filter, PendingEntry, RecordError, VersionWrite};
@@ -227,21 +227,11 @@ impl GuardedRecords {
         event.reason = Some("200".to_owned());
         event.resource_type = Some(resource_type.to_owned());
         event.policies = policy_ids.to_vec();
-        let named = asked_id.map(|id| format!("{resource_type}/{id}"));
-        for r in resources {
-            let id = format!("{}/{}", r.resource_type, r.id);
-            if !event.resource_ids.contains(&id) && named.as_ref() != Some(&id) {
-                event.resource_ids.push(id);
-            }
-            if let Some(p) = compartment_of(r)
-                && !event.patient_ids.contains(&p)
-            {
-                event.patient_ids.push(p);
-            }
+        // The id asked for first (a history of one resource names it once), then the rest.
+        if let Some(id) = asked_id {
+            name(&mut event, [(resource_type, id, None)]);
         }
-        if let Some(named) = named {
-            event.resource_ids.insert(0, named);
-        }
+        name_resources(&mut event, resources);
         self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
         accessor.trail.mark_recorded();
         Ok(())
@@ -616,17 +606,7 @@ impl GuardedRecords {
             let mut event = event_for(&self.audit, accessor, now, "batch", Outcome::Success);
             event.reason = Some("200".to_owned());
             event.policies = policy_ids.clone();
-            for found in &revealed {
-                let id = format!("{}/{}", found.resource_type, found.id);
-                if !event.resource_ids.contains(&id) {
-                    event.resource_ids.push(id);
-                }
-                if let Some(p) = compartment_of(found)
-                    && !event.patient_ids.contains(&p)
-                {
-                    event.patient_ids.push(p);
-                }
-            }
+            name_resources(&mut event, &revealed);
             self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
             accessor.trail.mark_recorded();
         }

@@ -91,19 +91,42 @@ pub(super) fn event_for(
     event
 }
 
-/// Names every version of `writes` and every patient whose compartment holds one.
-pub(super) fn name_writes(event: &mut AuditEvent, writes: &[VersionWrite]) {
-    for w in writes {
-        let id = format!("{}/{}", w.resource_type, w.id);
+/// Names, once each, every resource (`Type/id`) and every patient whose compartment holds
+/// one: the one way an entry lists what an operation wrote or returned.
+pub(super) fn name<'a>(
+    event: &mut AuditEvent,
+    resources: impl IntoIterator<Item = (&'a str, &'a str, Option<String>)>,
+) {
+    for (resource_type, id, patient) in resources {
+        let id = format!("{resource_type}/{id}");
         if !event.resource_ids.contains(&id) {
             event.resource_ids.push(id);
         }
-        if let Some(patient) = &w.compartment
-            && !event.patient_ids.contains(patient)
+        if let Some(patient) = patient
+            && !event.patient_ids.contains(&patient)
         {
-            event.patient_ids.push(patient.clone());
+            event.patient_ids.push(patient);
         }
     }
+}
+
+/// [`name`] for the versions a commit writes.
+pub(super) fn name_writes(event: &mut AuditEvent, writes: &[VersionWrite]) {
+    name(event, writes.iter().map(|w| (w.resource_type.as_str(), w.id.as_str(), w.compartment.clone())));
+}
+
+/// [`name`] for stored resources an operation returns.
+pub(super) fn name_resources(event: &mut AuditEvent, resources: &[crate::records::StoredResource]) {
+    name(
+        event,
+        resources.iter().map(|r| {
+            (
+                r.resource_type.as_str(),
+                r.id.as_str(),
+                phivault_fhir::patient_compartment(&r.resource_type, &r.id, &r.body),
+            )
+        }),
+    );
 }
 
 /// The entry to commit with `writes`.
