@@ -229,6 +229,14 @@ fn clause_for(
 
 /// The single index term a token query value must match (see `push_token`). `phone` and
 /// `email` search the telecom terms restricted to their ContactPoint system.
+/// What a token query term (from [`parse_search`]) asks of the system: `Some(system)` for
+/// `system|code` and `system|`, `None` for a code under any system or under none. One
+/// definition beside the term format, for callers that must know which identifier system a
+/// search looks at (minimum necessary).
+pub fn token_term_system(term: &str) -> Option<&str> {
+    term.strip_prefix("sc:").and_then(|t| t.rsplit_once('|').map(|(s, _)| s)).or_else(|| term.strip_prefix("s:"))
+}
+
 fn token_query_term(param: &'static str, value: &str) -> String {
     let normalise =
         |v: &str| if matches!(param, "telecom" | "phone" | "email") { contact_value(v) } else { v.trim().to_owned() };

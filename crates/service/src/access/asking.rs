@@ -112,11 +112,7 @@ impl Asking<'_> {
         for clause in &request.clauses {
             let Clause::Terms { param, any_of } = clause else { continue };
             for term in any_of.iter().flatten() {
-                // Token terms: `c:` any system, `ns:` no system, `s:<system>`, `sc:<system>|<code>`.
-                let system = term
-                    .strip_prefix("sc:")
-                    .and_then(|t| t.rsplit_once('|').map(|(s, _)| s))
-                    .or_else(|| term.strip_prefix("s:"));
+                let system = phivault_fhir::search::token_term_system(term);
                 if scope.hides(resource_type, param, system) {
                     return Err(RecordError::Forbidden { policy_ids: vec![HIDDEN_SEARCH_RULE.to_owned()] });
                 }
