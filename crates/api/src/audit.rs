@@ -300,8 +300,14 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
     event.request_id = origin.request_id;
     event.target = match (target, response.extensions_mut().remove::<AuditTarget>()) {
         // Ending one grant names it too (`user:<id> grant:<id>`).
+        // The grant is client text from the path: recorded only if it has the shape of a
+        // grant id (random URL-safe characters), else as a marker.
         (Some(t), _) if verb == "admin.user.end_session" => {
-            Some(format!("user:{} grant:{}", clip(t, 64), clip(segments.get(3).copied().unwrap_or_default(), 48)))
+            let grant = segments.get(3).copied().unwrap_or_default();
+            let shaped = !grant.is_empty()
+                && grant.len() <= 48
+                && grant.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            Some(format!("user:{} grant:{}", clip(t, 64), if shaped { grant } else { "(invalid id)" }))
         }
         (Some(t), _) => Some(format!("user:{}", clip(t, 64))),
         (None, Some(AuditTarget(t))) => Some(clip(&t, 128)),

@@ -355,6 +355,10 @@ async fn an_administrator_lists_and_ends_an_accounts_sessions() {
         send_as_is(&app.router, as_admin("POST", &format!("/admin/users/nurse-porky/sessions/{other_grant}/end")))
             .await;
     assert_eq!(wrong.status, StatusCode::NOT_FOUND, "another account's grant is not hers to end");
+    // Client text in the grant's place (an SSN) never reaches the trail as typed.
+    let typed =
+        send_as_is(&app.router, as_admin("POST", "/admin/users/nurse-porky/sessions/999-11-2233%20x/end")).await;
+    assert_eq!(typed.status, StatusCode::NOT_FOUND);
     let as_other = Request::get("/fhir/Patient").header("authorization", format!("Bearer {}", other.expose()));
     assert_eq!(send_as_is(&app.router, as_other.body(Body::empty()).expect("request")).await.status, StatusCode::OK);
 
@@ -384,4 +388,6 @@ async fn an_administrator_lists_and_ends_an_accounts_sessions() {
     assert_eq!(end.target.as_deref(), Some(format!("user:nurse-porky grant:{grant}").as_str()));
     assert!(events.iter().any(|e| e.action == "admin.user.sessions"));
     assert!(events.iter().any(|e| e.action == "admin.user.end_all_sessions"));
+    let raw: Vec<u8> = entries.iter().flat_map(|e| e.bytes.clone()).collect();
+    assert!(!String::from_utf8_lossy(&raw).contains("999-11-2233"), "typed text in the trail");
 }
