@@ -45,54 +45,66 @@ fn start_on(data: &Path, port: u16, database: Option<&str>) -> Child {
     child
 }
 
+type Tls = BufReader<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// One keep-alive TLS connection to the server, trusting its certificate; `None` once the
+/// server is gone.
+async fn connect(port: u16, cert: &[u8]) -> Option<Tls> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(cert).ok()?).ok()?;
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let tls = connector.connect(ServerName::try_from("127.0.0.1").ok()?, tcp).await.ok()?;
+    Some(BufReader::new(tls))
+}
+
+/// Sends `request` and reads one complete response: its status line and its headers
+/// (lower-cased names, values as sent); `None` when the connection broke anywhere, so the
+/// response does not count as acknowledged.
+async fn exchange(stream: &mut Tls, request: &str) -> Option<(String, Vec<(String, String)>)> {
+    stream.get_mut().write_all(request.as_bytes()).await.ok()?;
+    let (mut status, mut headers, mut length) = (String::new(), Vec::new(), 0usize);
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        if status.is_empty() {
+            status = line.clone();
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            if name == "content-length" {
+                length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
+        }
+    }
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.ok()?;
+    Some((status, headers))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
 /// Reads `/fhir/Patient/{id}` over one keep-alive TLS connection until it breaks; records
 /// the request ids of 200 answers.
 async fn client(port: u16, cert: Vec<u8>, token: String, id: String, seen: Arc<Mutex<Vec<String>>>) {
-    let mut roots = rustls::RootCertStore::empty();
-    if roots.add(CertificateDer::from_pem_slice(&cert).expect("pem")).is_err() {
-        return;
-    }
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return };
-    let Ok(tls) = connector.connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await else { return };
-    let mut stream = BufReader::new(tls);
-    loop {
-        let request =
-            format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
-        if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
-            return;
-        }
-        let (mut status, mut length, mut request_id) = (String::new(), 0usize, None);
-        loop {
-            let mut line = String::new();
-            match stream.read_line(&mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if status.is_empty() {
-                status = line.clone();
-            }
-            if line == "\r\n" {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if let Some(v) = lower.strip_prefix("x-request-id:") {
-                request_id = Some(v.trim().to_owned());
-            }
-        }
-        let mut body = vec![0u8; length];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
+    let Some(mut stream) = connect(port, &cert).await else { return };
+    let request =
+        format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+    while let Some((status, headers)) = exchange(&mut stream, &request).await {
         // Only a complete 200 response counts as an acknowledged access.
         if status.contains(" 200 ")
-            && let Some(rid) = request_id
+            && let Some(rid) = header(&headers, "x-request-id")
         {
-            seen.lock().expect("lock").push(rid);
+            seen.lock().expect("lock").push(rid.to_ascii_lowercase());
         }
     }
 }
@@ -180,56 +192,20 @@ fn phivault_on(data: &Path, database: &str, args: &[&str]) -> std::process::Outp
 /// Creates Observations for `patient` over one keep-alive TLS connection until it breaks;
 /// records the ids of 201 answers (acknowledged writes).
 async fn writer(port: u16, cert: Vec<u8>, token: String, patient: String, acked: Arc<Mutex<Vec<String>>>) {
-    let mut roots = rustls::RootCertStore::empty();
-    if roots.add(CertificateDer::from_pem_slice(&cert).expect("pem")).is_err() {
-        return;
-    }
-    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return };
-    let Ok(tls) = connector.connect(ServerName::try_from("127.0.0.1").expect("name"), tcp).await else { return };
-    let mut stream = BufReader::new(tls);
+    let Some(mut stream) = connect(port, &cert).await else { return };
     let body = format!(
         "{{\"resourceType\":\"Observation\",\"status\":\"final\",\"code\":{{\"text\":\"crash test\"}},\"subject\":{{\"reference\":\"Patient/{patient}\"}}}}"
     );
-    loop {
-        let request = format!(
-            "POST /fhir/Observation HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if stream.get_mut().write_all(request.as_bytes()).await.is_err() {
-            return;
-        }
-        let (mut status, mut length, mut location) = (String::new(), 0usize, None);
-        loop {
-            let mut line = String::new();
-            match stream.read_line(&mut line).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if status.is_empty() {
-                status = line.clone();
-            }
-            if line == "\r\n" {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if lower.starts_with("location:") {
-                // .../Observation/{id}/_history/1
-                location = line.trim().split('/').rev().nth(2).map(str::to_owned);
-            }
-        }
-        let mut body = vec![0u8; length];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
+    let request = format!(
+        "POST /fhir/Observation HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/fhir+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    while let Some((status, headers)) = exchange(&mut stream, &request).await {
+        // .../Observation/{id}/_history/1
         if status.contains(" 201 ")
-            && let Some(id) = location
+            && let Some(id) = header(&headers, "location").and_then(|l| l.split('/').rev().nth(2))
         {
-            acked.lock().expect("lock").push(id);
+            acked.lock().expect("lock").push(id.to_owned());
         }
     }
 }
