@@ -258,32 +258,15 @@ fn killed_mid_write_load_no_stored_version_lacks_its_entry() {
         assert!(assigned.status.success(), "{}", String::from_utf8_lossy(&assigned.stderr));
         let cert = std::fs::read(data.join("tls/cert.pem")).expect("cert");
         let acked = Arc::new(Mutex::new(Vec::new()));
-        for round in 0..21 {
+        // Twenty kills under write load (the issue asks for twenty per engine)...
+        for round in 0..20 {
             let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
             let mut server = start_on(&data, port, Some(&url));
             runtime.block_on(async {
                 let clients: Vec<_> = (0..4)
                     .map(|_| tokio::spawn(writer(port, cert.clone(), token.clone(), patient_id.clone(), acked.clone())))
                     .collect();
-                // The last round only lets the server start and chain what the kills left.
-                let load = if round == 20 { 300 } else { 150 + 37 * (round % 9) };
-                tokio::time::sleep(Duration::from_millis(load)).await;
-                if round == 20 {
-                    for c in &clients {
-                        c.abort();
-                    }
-                    let started = Instant::now();
-                    loop {
-                        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
-                            .fetch_one(&raw)
-                            .await
-                            .expect("count");
-                        if left == 0 || started.elapsed() > Duration::from_secs(20) {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
+                tokio::time::sleep(Duration::from_millis(150 + 37 * (round % 9))).await;
                 server.kill().expect("SIGKILL");
                 let _ = server.wait();
                 for c in clients {
@@ -291,6 +274,22 @@ fn killed_mid_write_load_no_stored_version_lacks_its_entry() {
                 }
             });
         }
+        // ...then one start with no load: it chains whatever the last kill left outboxed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let mut server = start_on(&data, port, Some(&url));
+        runtime.block_on(async {
+            let started = Instant::now();
+            loop {
+                let left: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(&raw).await.expect("count");
+                if left == 0 || started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        server.kill().expect("SIGKILL");
+        let _ = server.wait();
         let acknowledged = acked.lock().expect("lock").clone();
         assert!(acknowledged.len() > 20, "{engine}: the load produced writes: {}", acknowledged.len());
         let (stored, named, pending) = runtime.block_on(async {
