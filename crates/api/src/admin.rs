@@ -9,13 +9,14 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use phivault_fhir::IssueType;
-use phivault_identity::{NewAccount, Role, UserSummary, parse_roles};
+use phivault_identity::{CredentialChange, NewAccount, Role, UserSummary, parse_roles};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::audit::AuditTarget;
 use crate::auth::{Caller, identity_error};
 use crate::error::ApiError;
 
@@ -32,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{user}/sessions", get(sessions))
         .route("/users/{user}/sessions/end-all", post(end_all_sessions))
         .route("/users/{user}/sessions/{grant}/end", post(end_session))
+        .route("/users/{user}/credential-requests", get(approvals::of_user))
+        .route("/approvals", get(approvals::list))
+        .route("/approvals/{request}/approve", post(approvals::approve))
+        .route("/approvals/{request}/refuse", post(approvals::refuse))
         .route("/care-teams", get(memberships::list).post(memberships::add))
         .route("/care-teams/remove", post(memberships::remove))
         .route("/departments", get(memberships::list).post(memberships::add))
@@ -48,16 +53,20 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     let p = &caller.principal;
     let client = request.extensions().get::<crate::client_ip::ClientIp>().map(|c| c.0);
     let who = crate::auth::gate::accessor(&state, caller, client, crate::auth::gate::ScopeReach::Unnarrowed);
-    let allowed = p.scopes.is_none()
-        && p.user_id.is_some()
-        && state.records.may(&who, phivault_policy::Action::ManageUsers).await.is_ok();
-    if !allowed {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            IssueType::Forbidden,
-            "only administrators' own sessions may manage accounts",
+    // Approving another administrator's credential change is the second person's act, and
+    // the policies name who that is (by default the privacy officer, not administrators).
+    let relative = request.uri().path().strip_prefix("/admin").unwrap_or(request.uri().path());
+    let (action, refusal) = if relative.trim_start_matches('/').starts_with("approvals") {
+        (
+            phivault_policy::Action::ApproveCredentials,
+            "only a second person the policies name may approve credential changes",
         )
-        .into_response();
+    } else {
+        (phivault_policy::Action::ManageUsers, "only administrators' own sessions may manage accounts")
+    };
+    let allowed = p.scopes.is_none() && p.user_id.is_some() && state.records.may(&who, action).await.is_ok();
+    if !allowed {
+        return ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, refusal).into_response();
     }
     if !p.mfa {
         return ApiError::new(
@@ -95,8 +104,21 @@ fn roles_from(list: &[String]) -> Result<Vec<Role>, ApiError> {
     parse_roles(&list.join(",")).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, e.to_string()))
 }
 
+/// The signed-in administrator's account id (`require_admin` let only such callers in).
+fn acting_user(caller: &Caller) -> Result<&str, ApiError> {
+    caller
+        .principal
+        .user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required"))
+}
+
+/// `POST /admin/users`. With separation of duties (the default) the account is made with no
+/// password anyone knows, and its activation waits for a second person, who alone sees the
+/// first password; otherwise the administrator gets it, to hand over.
 async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<CreateUser>, axum::extract::rejection::JsonRejection>,
 ) -> Reply {
     let Json(body) = body.map_err(|e| {
@@ -109,8 +131,21 @@ async fn create(
         patient_id: body.patient_id,
         password: None,
     };
+    if state.identity.policy().second_person_approval {
+        let requester = acting_user(&caller)?;
+        let (user, request) =
+            state.identity.create_user_for_approval(account, requester).await.map_err(identity_error)?;
+        let summary = request.summary(state.identity.now_ms());
+        let mut response =
+            (StatusCode::CREATED, Json(json!({ "user": user, "credential_request": summary }))).into_response();
+        response.extensions_mut().insert(AuditTarget(format!("user:{} request:{}", user.id, summary.id)));
+        return Ok(response);
+    }
     let (user, password) = state.identity.create_user(account).await.map_err(identity_error)?;
-    Ok((StatusCode::CREATED, Json(json!({ "user": user, "temporary_password": password }))).into_response())
+    let mut response =
+        (StatusCode::CREATED, Json(json!({ "user": user, "temporary_password": password }))).into_response();
+    response.extensions_mut().insert(AuditTarget(format!("user:{}", user.id)));
+    Ok(response)
 }
 
 async fn show(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
@@ -130,7 +165,16 @@ async fn deactivate(State(state): State<AppState>, Path(user): Path<String>) -> 
     Ok(user_json(&state.identity.deactivate(&user).await.map_err(identity_error)?))
 }
 
-async fn reset_password(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+/// `POST /admin/users/{user}/reset-password`: with separation of duties, a request for a
+/// second person's approval (202, nothing changed yet); otherwise the new temporary password.
+async fn reset_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+) -> Reply {
+    if state.identity.policy().second_person_approval {
+        return approvals::requested(&state, &caller, &user, CredentialChange::ResetPassword).await;
+    }
     let password = state.identity.reset_password(&user).await.map_err(identity_error)?;
     Ok(Json(json!({ "temporary_password": password })).into_response())
 }
@@ -169,8 +213,101 @@ async fn end_all_sessions(State(state): State<AppState>, Path(user): Path<String
     Ok(Json(json!({ "ended": ended })).into_response())
 }
 
-async fn reset_mfa(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+/// `POST /admin/users/{user}/reset-mfa`: like a password reset, waits for a second person.
+async fn reset_mfa(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(user): Path<String>,
+) -> Reply {
+    if state.identity.policy().second_person_approval {
+        return approvals::requested(&state, &caller, &user, CredentialChange::ResetMfa).await;
+    }
     Ok(user_json(&state.identity.reset_mfa(&user).await.map_err(identity_error)?))
+}
+
+/// Credential changes awaiting a second person (separation of duties), and that person's
+/// approval or refusal. The approver alone sees an issued password, once.
+mod approvals {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::{Extension, Json};
+    use phivault_identity::{CredentialChange, CredentialRequest};
+    use serde_json::json;
+
+    use super::{Reply, acting_user};
+    use crate::AppState;
+    use crate::audit::AuditTarget;
+    use crate::auth::{Caller, identity_error};
+
+    fn listed(state: &AppState, requests: &[CredentialRequest]) -> Response {
+        let now = state.identity.now_ms();
+        let listed: Vec<_> = requests.iter().map(|r| r.summary(now)).collect();
+        Json(json!({ "credential_requests": listed })).into_response()
+    }
+
+    pub(super) async fn requested(state: &AppState, caller: &Caller, user: &str, change: CredentialChange) -> Reply {
+        let requester = acting_user(caller)?;
+        let request =
+            state.identity.request_credential_change(user, change, requester).await.map_err(identity_error)?;
+        let summary = request.summary(state.identity.now_ms());
+        let mut response = (StatusCode::ACCEPTED, Json(json!({ "credential_request": summary }))).into_response();
+        response.extensions_mut().insert(AuditTarget(format!("user:{} request:{}", request.user_id, request.id)));
+        Ok(response)
+    }
+
+    /// `GET /admin/approvals`: every account's requests, newest first.
+    pub(super) async fn list(State(state): State<AppState>) -> Reply {
+        let requests = state.identity.credential_requests(None).await.map_err(identity_error)?;
+        Ok(listed(&state, &requests))
+    }
+
+    /// `GET /admin/users/{user}/credential-requests`: one account's, for its administrator.
+    pub(super) async fn of_user(State(state): State<AppState>, Path(user): Path<String>) -> Reply {
+        let requests = state.identity.credential_requests(Some(&user)).await.map_err(identity_error)?;
+        Ok(listed(&state, &requests))
+    }
+
+    /// `POST /admin/approvals/{request}/approve`.
+    pub(super) async fn approve(
+        State(state): State<AppState>,
+        Extension(caller): Extension<Caller>,
+        Path(request): Path<String>,
+    ) -> Reply {
+        let approver = acting_user(&caller)?;
+        let approved = state.identity.approve_credential_change(&request, approver).await.map_err(identity_error)?;
+        let now = state.identity.now_ms();
+        let holder = state.identity.find_user(&approved.request.user_id).await.map_err(identity_error)?;
+        let mut body = json!({ "credential_request": approved.request.summary(now) });
+        if let Some(password) = approved.temporary_password {
+            let hours = state.identity.policy().temporary_password_ms / 3_600_000;
+            body["temporary_password"] = json!(password);
+            body["hand_over"] = json!(format!(
+                "Give this password to {} in person. It is shown only now, must be replaced at the first \
+                 sign-in (when the second factor is enrolled), and stops working after {hours} hours.",
+                holder.username
+            ));
+        }
+        let mut response = Json(body).into_response();
+        response
+            .extensions_mut()
+            .insert(AuditTarget(format!("user:{} request:{}", approved.request.user_id, approved.request.id)));
+        Ok(response)
+    }
+
+    /// `POST /admin/approvals/{request}/refuse`.
+    pub(super) async fn refuse(
+        State(state): State<AppState>,
+        Extension(caller): Extension<Caller>,
+        Path(request): Path<String>,
+    ) -> Reply {
+        let approver = acting_user(&caller)?;
+        let refused = state.identity.refuse_credential_change(&request, approver).await.map_err(identity_error)?;
+        let mut response =
+            Json(json!({ "credential_request": refused.summary(state.identity.now_ms()) })).into_response();
+        response.extensions_mut().insert(AuditTarget(format!("user:{} request:{}", refused.user_id, refused.id)));
+        Ok(response)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -277,6 +277,10 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
         ("GET", ["users", u, "sessions"]) => ("admin.user.sessions", Some(*u)),
         ("POST", ["users", u, "sessions", "end-all"]) => ("admin.user.end_all_sessions", Some(*u)),
         ("POST", ["users", u, "sessions", _, "end"]) => ("admin.user.end_session", Some(*u)),
+        ("GET", ["users", u, "credential-requests"]) => ("admin.user.credential_requests", Some(*u)),
+        ("GET", ["approvals"]) => ("admin.approval.list", None),
+        ("POST", ["approvals", _, "approve"]) => ("admin.approval.approve", None),
+        ("POST", ["approvals", _, "refuse"]) => ("admin.approval.refuse", None),
         ("GET", ["care-teams"]) => ("admin.careteam.list", None),
         ("POST", ["care-teams"]) => ("admin.careteam.add", None),
         ("POST", ["care-teams", "remove"]) => ("admin.careteam.remove", None),
@@ -299,6 +303,8 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
     event.user_agent = origin.user_agent;
     event.request_id = origin.request_id;
     event.target = match (target, response.extensions_mut().remove::<AuditTarget>()) {
+        // What the handler resolved (account and request ids) beats the path's text.
+        (_, Some(AuditTarget(t))) => Some(clip(&t, 128)),
         // Ending one grant names it too (`user:<id> grant:<id>`).
         // The grant is client text from the path: recorded only if it has the shape of a
         // grant id (random URL-safe characters), else as a marker.
@@ -310,7 +316,6 @@ pub async fn audit_admin(State(state): State<AppState>, request: Request, next: 
             Some(format!("user:{} grant:{}", clip(t, 64), if shaped { grant } else { "(invalid id)" }))
         }
         (Some(t), _) => Some(format!("user:{}", clip(t, 64))),
-        (None, Some(AuditTarget(t))) => Some(clip(&t, 128)),
         (None, None) => None,
     };
     if let Some(touched) = response.extensions_mut().remove::<Touched>() {

@@ -219,6 +219,14 @@ pub struct IdentityConfig {
     pub refresh_token_hours: i64,
     /// The name authenticator apps show next to the code.
     pub totp_issuer: String,
+    /// Separation of duties: an administrator's new account or credential reset waits for a
+    /// second person's approval (`approve_credentials` in the policies), who alone sees the
+    /// temporary password. Off only where one person is the whole office.
+    pub second_person_approval: bool,
+    /// How long a credential request may wait for approval.
+    pub credential_request_hours: i64,
+    /// How long a temporary password works before it must have been replaced.
+    pub temporary_password_hours: i64,
 }
 
 impl Default for IdentityConfig {
@@ -244,6 +252,9 @@ impl Default for IdentityConfig {
             access_token_minutes: policy.access_token_ms / 60_000,
             refresh_token_hours: policy.refresh_token_ms / 3_600_000,
             totp_issuer: policy.totp_issuer,
+            second_person_approval: policy.second_person_approval,
+            credential_request_hours: policy.credential_request_ms / 3_600_000,
+            temporary_password_hours: policy.temporary_password_ms / 3_600_000,
         }
     }
 }
@@ -306,6 +317,9 @@ impl IdentityConfig {
             access_token_ms: positive(self.access_token_minutes, "access_token_minutes")? * MINUTE,
             refresh_token_ms: positive(self.refresh_token_hours, "refresh_token_hours")? * 60 * MINUTE,
             totp_issuer: self.totp_issuer.clone(),
+            second_person_approval: self.second_person_approval,
+            credential_request_ms: positive(self.credential_request_hours, "credential_request_hours")? * 60 * MINUTE,
+            temporary_password_ms: positive(self.temporary_password_hours, "temporary_password_hours")? * 60 * MINUTE,
             ..IdentityPolicy::default()
         })
     }

@@ -31,6 +31,9 @@ pub enum IdentityError {
     NoSuchClient,
     #[error("{0}")]
     Invalid(String),
+    /// A second person's approval was asked of the requester or of the account holder.
+    #[error("{0}")]
+    SeparationOfDuties(&'static str),
     #[error("{0}")]
     Conflict(&'static str),
     #[error("storage failed")]

@@ -6,6 +6,7 @@
 //! sessions and OAuth tokens stored only as digests, with automatic logoff. The storage port
 //! [`IdentityStore`] is implemented by `phivault-store`. Nothing here knows HTTP or SQL.
 
+pub mod approval;
 mod error;
 pub mod oauth;
 mod password_policy;
@@ -19,6 +20,7 @@ mod tokens;
 pub mod totp;
 mod user;
 
+pub use approval::{Approved, CredentialChange, CredentialRequest, RequestState, RequestSummary};
 pub use error::IdentityError;
 pub use password_policy::{PasswordPolicy, PasswordRejection, common_password_count, is_common_password};
 pub use policy::IdentityPolicy;

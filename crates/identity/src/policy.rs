@@ -31,6 +31,16 @@ pub struct IdentityPolicy {
     pub auth_code_ms: i64,
     /// Issuer name shown in authenticator apps.
     pub totp_issuer: String,
+    /// Separation of duties: an administrator's new account, password reset or second-factor
+    /// reset waits for a second person's approval, and only that person sees the temporary
+    /// password (for an in-person hand-over). Off: the administrator gets it, as a console
+    /// operator does.
+    pub second_person_approval: bool,
+    /// How long a credential request may wait for approval.
+    pub credential_request_ms: i64,
+    /// How long a temporary password (one someone else chose or saw) works before it is
+    /// replaced; after that the sign-in is refused like a wrong password.
+    pub temporary_password_ms: i64,
 }
 
 impl Default for IdentityPolicy {
@@ -50,6 +60,9 @@ impl Default for IdentityPolicy {
             refresh_token_ms: 12 * 60 * MINUTE_MS,
             auth_code_ms: MINUTE_MS,
             totp_issuer: "phivault".into(),
+            second_person_approval: true,
+            credential_request_ms: 72 * 60 * MINUTE_MS,
+            temporary_password_ms: 72 * 60 * MINUTE_MS,
         }
     }
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use phivault_ports::StoreError;
 
-use crate::{TokenKind, TokenRecord, UserRecord};
+use crate::{CredentialRequest, RequestState, TokenKind, TokenRecord, UserRecord};
 
 /// A registered OAuth client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,5 +147,24 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug {
         jti: &str,
         expires_ms: i64,
         now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// [`StoreError::Conflict`] when the id is taken.
+    async fn insert_credential_request(&self, request: &CredentialRequest) -> Result<(), StoreError>;
+    async fn credential_request(&self, id: &str) -> Result<Option<CredentialRequest>, StoreError>;
+    /// The newest requests first (at most `limit`), of one account or of all.
+    async fn credential_requests(
+        &self,
+        user_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CredentialRequest>, StoreError>;
+    /// Moves a pending request to `state` (approved or refused) by `by` at `at_ms`, in one
+    /// atomic statement; false if it was no longer pending (decided by someone else first).
+    async fn decide_credential_request(
+        &self,
+        id: &str,
+        state: RequestState,
+        by: &str,
+        at_ms: i64,
     ) -> Result<bool, StoreError>;
 }

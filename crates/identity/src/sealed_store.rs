@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use phivault_ports::{KeySource, StoreError};
 
-use crate::{ClientRecord, IdentityStore, Spent, TokenKind, TokenRecord, UserRecord};
+use crate::{ClientRecord, CredentialRequest, IdentityStore, RequestState, Spent, TokenKind, TokenRecord, UserRecord};
 
 const PREFIX: &str = "sealed:v1:";
 
@@ -172,5 +172,31 @@ impl IdentityStore for SealingStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         self.inner.note_assertion_jti(client_id, jti, expires_ms, now_ms).await
+    }
+
+    async fn insert_credential_request(&self, request: &CredentialRequest) -> Result<(), StoreError> {
+        self.inner.insert_credential_request(request).await
+    }
+
+    async fn credential_request(&self, id: &str) -> Result<Option<CredentialRequest>, StoreError> {
+        self.inner.credential_request(id).await
+    }
+
+    async fn credential_requests(
+        &self,
+        user_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CredentialRequest>, StoreError> {
+        self.inner.credential_requests(user_id, limit).await
+    }
+
+    async fn decide_credential_request(
+        &self,
+        id: &str,
+        state: RequestState,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.inner.decide_credential_request(id, state, by, at_ms).await
     }
 }

@@ -260,10 +260,15 @@ impl Identity {
             UserStatus::Deactivated => Some("deactivated_account"),
             UserStatus::Locked => Some("locked_account"),
             _ if user.locked_until_ms > now => Some("locked_out"),
+            // A handed-over password is a one-time credential: it stops working if it is not
+            // replaced in time (the person asks for a new one).
+            _ if user.must_change_password && now - user.password_changed_ms > policy.temporary_password_ms => {
+                Some("temporary_password_expired")
+            }
             _ => None,
         };
         *subject = Some(LoginSubject { user_id: user.id.clone(), account_refusal });
-        let usable = user.status == UserStatus::Active && user.locked_until_ms <= now;
+        let usable = user.status == UserStatus::Active && user.locked_until_ms <= now && account_refusal.is_none();
         if !password_ok || !usable {
             store.note_source_failure(source, now, policy.source_window_ms).await?;
             if usable {
@@ -539,7 +544,7 @@ impl Identity {
         Ok(())
     }
 
-    async fn update(&self, user: &UserRecord, revoke_tokens: bool) -> Result<(), IdentityError> {
+    pub(crate) async fn update(&self, user: &UserRecord, revoke_tokens: bool) -> Result<(), IdentityError> {
         match self.inner.store.update_user(user, revoke_tokens).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict) => Err(IdentityError::Conflict("the account changed meanwhile; try again")),
@@ -909,7 +914,7 @@ impl Identity {
 /// is refused now and then: about one draw in ten thousand matches a 32-bit prefix on the
 /// breached list, and about half lack the symbol a composition rule demands. Such a
 /// refusal used to fail account creation (and `phivault init`) at random, so draw again.
-fn temporary_password(policy: &PasswordPolicy, username: &str) -> Result<String, IdentityError> {
+pub(crate) fn temporary_password(policy: &PasswordPolicy, username: &str) -> Result<String, IdentityError> {
     // 24 characters (144 bits) unless the rules ask for more or allow fewer.
     let length = policy.min_length.max(24).min(policy.max_length);
     let mut last = None;

@@ -626,3 +626,78 @@ async fn display_names_are_stored_sealed() {
         assert_eq!(f.list_users().await.expect("list")[0].display_name, "Porky Pig");
     }
 }
+
+/// Separation of duties at the service: a request expires unapproved; a handed-over
+/// password stops working if it is not replaced in time; two approvers racing produce one
+/// password, not two; the requester and the holder are refused whatever the engine.
+#[tokio::test]
+async fn credential_requests_expire_race_once_and_refuse_the_requester_and_holder() {
+    use phivault_identity::CredentialChange;
+    for engine in engines() {
+        let f = fixture(engine, IdentityPolicy::default()).await;
+        let admin = add(&f.identity, "root", vec![Role::Admin]).await;
+        let officer = add(&f.identity, "privacy", vec![Role::PrivacyOfficer]).await;
+        let other_officer = add(&f.identity, "privacy-two", vec![Role::PrivacyOfficer]).await;
+        let (user, request) = f
+            .identity
+            .create_user_for_approval(
+                NewAccount {
+                    username: "dr-elmer".into(),
+                    display_name: "Dr Elmer Fudd".into(),
+                    roles: vec![Role::Physician],
+                    patient_id: None,
+                    password: None,
+                },
+                &admin,
+            )
+            .await
+            .expect("create");
+        assert!(matches!(
+            f.identity.approve_credential_change(&request.id, &admin).await,
+            Err(IdentityError::SeparationOfDuties(_))
+        ));
+        assert!(matches!(
+            f.identity.approve_credential_change(&request.id, &user.id).await,
+            Err(IdentityError::SeparationOfDuties(_))
+        ));
+
+        // Two approvers at once: exactly one password is issued.
+        let (a, b) = tokio::join!(
+            f.identity.approve_credential_change(&request.id, &officer),
+            f.identity.approve_credential_change(&request.id, &other_officer)
+        );
+        let issued: Vec<String> =
+            [a, b].into_iter().filter_map(|r| r.ok()).filter_map(|r| r.temporary_password).collect();
+        assert_eq!(issued.len(), 1, "{engine}: one approval wins");
+        let password = issued[0].clone();
+
+        // Not replaced within 72 hours: refused like a wrong password.
+        f.clock.advance_ms(72 * 60 * MINUTE + MINUTE);
+        assert!(matches!(
+            f.identity.login("dr-elmer", &password, "10.0.0.1").await,
+            Err(IdentityError::BadCredentials)
+        ));
+
+        // A request left unapproved past its time cannot be approved.
+        let reset = f
+            .identity
+            .request_credential_change("dr-elmer", CredentialChange::ResetPassword, &admin)
+            .await
+            .expect("request");
+        f.clock.advance_ms(72 * 60 * MINUTE + MINUTE);
+        match f.identity.approve_credential_change(&reset.id, &officer).await {
+            Err(IdentityError::Invalid(m)) => assert!(m.contains("expired"), "{engine}: {m}"),
+            other => panic!("{engine}: an expired request was approved: {other:?}"),
+        }
+        // A fresh request, approved in time, issues a working password.
+        let again = f
+            .identity
+            .request_credential_change("dr-elmer", CredentialChange::ResetPassword, &admin)
+            .await
+            .expect("request again");
+        let approved = f.identity.approve_credential_change(&again.id, &officer).await.expect("approve");
+        let password = approved.temporary_password.expect("password");
+        let grant = f.identity.login("dr-elmer", &password, "10.0.0.1").await.expect("fresh password works");
+        assert_eq!(grant.stage, LoginStage::NeedsPasswordChange);
+    }
+}

@@ -108,11 +108,13 @@ pub enum Action {
     ReadAudit,
     ReviewBreakGlass,
     ManageSystem,
+    /// Approve a credential change another administrator asked for (separation of duties).
+    ApproveCredentials,
 }
 
 impl Action {
     /// Every action, in schema order.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::Read,
         Action::Search,
         Action::History,
@@ -127,6 +129,7 @@ impl Action {
         Action::ReadAudit,
         Action::ReviewBreakGlass,
         Action::ManageSystem,
+        Action::ApproveCredentials,
     ];
 
     /// The Cedar action name.
@@ -146,6 +149,7 @@ impl Action {
             Action::ReadAudit => "read_audit",
             Action::ReviewBreakGlass => "review_break_glass",
             Action::ManageSystem => "manage_system",
+            Action::ApproveCredentials => "approve_credentials",
         }
     }
 

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use phivault_identity::{
-    ClientKind, ClientRecord, IdentityStore, LoginStage, Spent, TokenKind, TokenRecord, UserRecord, UserStatus,
-    format_roles, parse_roles,
+    ClientKind, ClientRecord, CredentialChange, CredentialRequest, IdentityStore, LoginStage, RequestState, Spent,
+    TokenKind, TokenRecord, UserRecord, UserStatus, format_roles, parse_roles,
 };
 use phivault_service::StoreError;
 use sqlx::Row;
@@ -20,6 +20,26 @@ const USER_COLUMNS: &str = "u.id, u.username, u.display_name, u.roles, u.patient
 
 const TOKEN_COLUMNS: &str = "t.digest, t.kind, t.grant_id, t.user_id, t.client_id, t.scopes, t.stage, t.mfa, \
     t.authenticated_ms, t.created_ms, t.last_seen_ms, t.idle_ms, t.expires_ms, t.data, t.consumed";
+
+const REQUEST_COLUMNS: &str =
+    "id, user_id, change, requested_by, requested_ms, expires_ms, state, decided_by, decided_ms";
+
+fn request_from_row(row: &AnyRow) -> Result<CredentialRequest, StoreError> {
+    let c = corrupt("credential request row");
+    let change: String = row.try_get(2).map_err(&c)?;
+    let state: String = row.try_get(6).map_err(&c)?;
+    Ok(CredentialRequest {
+        id: row.try_get(0).map_err(&c)?,
+        user_id: row.try_get(1).map_err(&c)?,
+        change: CredentialChange::parse(&change).ok_or(StoreError::Corrupt("credential request row: change"))?,
+        requested_by: row.try_get(3).map_err(&c)?,
+        requested_ms: row.try_get(4).map_err(&c)?,
+        expires_ms: row.try_get(5).map_err(&c)?,
+        state: RequestState::parse(&state).ok_or(StoreError::Corrupt("credential request row: state"))?,
+        decided_by: row.try_get(7).map_err(&c)?,
+        decided_ms: row.try_get(8).map_err(&c)?,
+    })
+}
 
 const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, jwks, allowed_scopes, active, created_ms";
 
@@ -128,6 +148,7 @@ enum Bind {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Bytes(Vec<u8>),
     OptBytes(Option<Vec<u8>>),
 }
@@ -140,6 +161,7 @@ impl Bind {
             Bind::Text(v) => q.bind(v),
             Bind::OptText(v) => q.bind(v),
             Bind::Int(v) => q.bind(v),
+            Bind::OptInt(v) => q.bind(v),
             Bind::Bytes(v) => q.bind(v),
             Bind::OptBytes(v) => q.bind(v),
         }
@@ -645,6 +667,91 @@ impl IdentityStore for SqlStore {
                 vec![text(client_id), text(jti), Bind::Int(expires_ms)],
             )
             .await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_credential_request(&self, r: &CredentialRequest) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut query = sqlx::query(
+            "INSERT INTO credential_requests (id, user_id, change, requested_by, requested_ms, expires_ms, state, \
+             decided_by, decided_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        );
+        for b in [
+            text(&r.id),
+            text(&r.user_id),
+            text(r.change.as_str()),
+            text(&r.requested_by),
+            Bind::Int(r.requested_ms),
+            Bind::Int(r.expires_ms),
+            text(r.state.as_str()),
+            Bind::OptText(r.decided_by.clone()),
+            Bind::OptInt(r.decided_ms),
+        ] {
+            query = b.bind(query);
+        }
+        query
+            .execute(&self.pool)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict } else { unavailable(e) })?;
+        Ok(())
+    }
+
+    async fn credential_request(&self, id: &str) -> Result<Option<CredentialRequest>, StoreError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM credential_requests WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    async fn credential_requests(
+        &self,
+        user_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CredentialRequest>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match user_id {
+            Some(user) => {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM credential_requests WHERE user_id = $1 \
+                     ORDER BY requested_ms DESC, id LIMIT $2"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.to_owned()).bind(limit).fetch_all(&self.pool).await
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {REQUEST_COLUMNS} FROM credential_requests ORDER BY requested_ms DESC, id LIMIT $1"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(&self.pool).await
+            }
+        }
+        .map_err(unavailable)?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    async fn decide_credential_request(
+        &self,
+        id: &str,
+        state: RequestState,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write_guard().await;
+        let n = sqlx::query(
+            "UPDATE credential_requests SET state = $1, decided_by = $2, decided_ms = $3 \
+             WHERE id = $4 AND state = 'pending' AND expires_ms > $5",
+        )
+        .bind(state.as_str().to_owned())
+        .bind(by.to_owned())
+        .bind(at_ms)
+        .bind(id.to_owned())
+        .bind(at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
         Ok(n == 1)
     }
 }

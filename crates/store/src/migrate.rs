@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str)] = &[
     (6, include_str!("../migrations/sqlite/0006_export.sql")),
     (7, include_str!("../migrations/sqlite/0007_audit_pending.sql")),
     (8, include_str!("../migrations/sqlite/0008_audit_patients.sql")),
+    (9, include_str!("../migrations/sqlite/0009_credential_requests.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
@@ -24,6 +25,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_export.sql")),
     (7, include_str!("../migrations/postgres/0007_audit_pending.sql")),
     (8, include_str!("../migrations/postgres/0008_audit_patients.sql")),
+    (9, include_str!("../migrations/postgres/0009_credential_requests.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.

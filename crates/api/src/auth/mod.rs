@@ -129,6 +129,7 @@ pub fn identity_error(e: IdentityError) -> ApiError {
         IdentityError::PasswordRejected(_) | IdentityError::Invalid(_) => (S::BAD_REQUEST, IssueType::Invalid),
         IdentityError::NoSuchUser | IdentityError::NoSuchClient => (S::NOT_FOUND, IssueType::NotFound),
         IdentityError::Conflict(_) => (S::CONFLICT, IssueType::Conflict),
+        IdentityError::SeparationOfDuties(_) => (S::FORBIDDEN, IssueType::Forbidden),
         IdentityError::Store(_) => (S::SERVICE_UNAVAILABLE, IssueType::Exception),
         IdentityError::Crypto(_) => (S::INTERNAL_SERVER_ERROR, IssueType::Exception),
     };

@@ -31,7 +31,8 @@ pub enum PolicyAction {
         #[arg(long)]
         user: String,
         /// read, search, history, create, update, delete, export, break_glass, erase,
-        /// manage_users, manage_care_teams, read_audit, review_break_glass, manage_system.
+        /// manage_users, manage_care_teams, read_audit, review_break_glass, manage_system,
+        /// approve_credentials.
         #[arg(long)]
         action: String,
         /// For record actions: the resource as Type/id (its compartment and labels are read).
