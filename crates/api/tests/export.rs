@@ -242,10 +242,18 @@ async fn group_and_patient_exports_cover_their_patients_files_are_sealed_and_tam
         assert!(!lossy.contains("Duck") && !lossy.contains("resourceType"), "sealed at rest");
     }
     // A flipped byte in a stored chunk: the file is refused, not served damaged.
-    sqlx::query("UPDATE export_chunks SET body = CAST(X'00' || substr(body, 2) AS BLOB)")
-        .execute(&pool)
-        .await
-        .expect("tamper");
+    // (XOR, not a fixed byte: a chunk whose first byte already was that value stayed intact 1 time in 256.)
+    let rows: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT rowid, body FROM export_chunks").fetch_all(&pool).await.expect("rows");
+    for (rowid, mut body) in rows {
+        body[0] ^= 0x01;
+        sqlx::query("UPDATE export_chunks SET body = ? WHERE rowid = ?")
+            .bind(body)
+            .bind(rowid)
+            .execute(&pool)
+            .await
+            .expect("tamper");
+    }
     let file = relative(patients.body["output"][0]["url"].as_str().expect("url"));
     let refused = call(&c.app, &token, "GET", &file, false).await;
     assert_eq!(refused.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", refused.text);
