@@ -29,7 +29,8 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(text: &str) -> Option<Hash> {
-    if text.len() != 64 {
+    // Exactly 64 hex digits: `from_str_radix` alone would also take "+f", a second spelling.
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
@@ -37,6 +38,22 @@ pub fn unhex(text: &str) -> Option<Hash> {
         out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
     }
     Some(out)
+}
+
+/// Parses a witness file: one checkpoint (JSON) per line, blank lines ignored. A line that
+/// is not a checkpoint is refused by its 1-based line number in the file.
+pub fn parse_witness(text: &str) -> Result<Vec<Checkpoint>, usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| serde_json::from_str(line).map_err(|_| i + 1))
+        .collect()
+}
+
+/// Parses a public-key file: the base64 (standard alphabet, padded) of the 32 raw bytes of
+/// an Ed25519 public key, surrounding whitespace ignored.
+pub fn parse_public_key(text: &str) -> Option<Vec<u8>> {
+    B64.decode(text.trim()).ok().filter(|key| key.len() == 32)
 }
 
 /// The id checkpoints carry for the key that signed them: base64 of its first 8 bytes.

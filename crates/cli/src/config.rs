@@ -152,7 +152,8 @@ impl PolicyConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
-    /// Ed25519 key (PKCS#8) that signs checkpoints; kept outside the database.
+    /// Ed25519 key that signs checkpoints; kept outside the database. By default sealed
+    /// under the key file (created so); a plaintext PKCS#8 file is used if configured.
     pub signing_key: PathBuf,
     /// The public half, for `audit verify` and the standalone verifier.
     pub public_key: PathBuf,
@@ -176,7 +177,7 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         Self {
-            signing_key: "audit/signing.key".into(),
+            signing_key: "audit/signing.key.sealed".into(),
             public_key: "audit/signing.pub".into(),
             witness_file: "audit/witness.jsonl".into(),
             syslog_target: None,

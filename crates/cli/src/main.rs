@@ -315,7 +315,7 @@ async fn run(cli: Cli) -> Result<()> {
             let config = Config::load(&cli.data_dir)?;
             let store =
                 phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-            let result = commands::audit::run(&store, &config.audit, action).await;
+            let result = commands::audit::run(&store, &config.audit, &config.key_file, action).await;
             store.close().await;
             result
         }

@@ -249,11 +249,50 @@ fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
 }
 
 #[test]
+fn the_audit_signing_key_is_sealed_under_the_key_file_and_a_copied_data_dir_cannot_sign() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault_with(&data, &["init"], Some(PASSPHRASE)).status.success());
+    let sealed = data.join("audit/signing.key.sealed");
+    let bytes = std::fs::read(&sealed).expect("sealed key");
+    assert!(bytes.starts_with(b"phivault-sealed-audit-signing-key/1\n"), "sealed, not PKCS#8");
+    assert!(!data.join("audit/signing.key").exists(), "no plaintext key in the data dir");
+    assert!(phivault_audit::CheckpointSigner::from_pkcs8(&bytes).is_err());
+
+    // The data dir alone (no passphrase) cannot sign; with it, it can.
+    let wrong = phivault_with(&data, &["audit", "checkpoint"], Some("not the passphrase at all"));
+    assert!(!wrong.status.success() && text(&wrong).contains("wrong passphrase"), "{}", text(&wrong));
+    let signed = phivault_with(&data, &["audit", "checkpoint"], Some(PASSPHRASE));
+    assert!(text(&signed).contains("signed checkpoint"), "{}", text(&signed));
+
+    // A key sealed under another installation's key file is refused, not used.
+    let other = tmp.path().join("other");
+    assert!(phivault_with(&other, &["init", "--insecure-dev-keys"], None).status.success());
+    std::fs::copy(other.join("audit/signing.key.sealed"), &sealed).expect("swap in a foreign key");
+    let foreign = phivault_with(&data, &["audit", "checkpoint"], Some(PASSPHRASE));
+    assert!(!foreign.status.success(), "{}", text(&foreign));
+    assert!(text(&foreign).contains("sealed under another key file"), "{}", text(&foreign));
+
+    // A plaintext key an older version left is sealed at first use and its plaintext removed;
+    // checkpoints it signs verify under the public key already published.
+    let (legacy, pkcs8) = phivault_audit::CheckpointSigner::generate().expect("key");
+    std::fs::remove_file(other.join("audit/signing.key.sealed")).expect("rm");
+    std::fs::write(other.join("audit/signing.key"), &pkcs8).expect("legacy key");
+    let public = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, legacy.public_key());
+    std::fs::write(other.join("audit/signing.pub"), format!("{public}\n")).expect("pub");
+    let migrated = phivault_with(&other, &["audit", "checkpoint"], None);
+    assert!(text(&migrated).contains("removed the plaintext"), "{}", text(&migrated));
+    assert!(!other.join("audit/signing.key").exists() && other.join("audit/signing.key.sealed").exists());
+    let verified = phivault_with(&other, &["audit", "verify"], None);
+    assert!(verified.status.success(), "{}", text(&verified));
+}
+
+#[test]
 fn audit_checkpoint_and_verify_find_tampering() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     assert!(phivault_with(&data, &["init", "--insecure-dev-keys"], None).status.success());
-    assert!(data.join("audit/signing.key").exists() && data.join("audit/signing.pub").exists());
+    assert!(data.join("audit/signing.key.sealed").exists() && data.join("audit/signing.pub").exists());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {

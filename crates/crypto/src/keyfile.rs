@@ -125,9 +125,20 @@ impl std::fmt::Debug for KeyFile {
     }
 }
 
+const MAX_KDF_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+const MAX_KDF_ITERATIONS: u32 = 64;
+
 fn derive_sealing_key(passphrase: &str, salt: &[u8], kdf: KdfParams) -> Result<SecretKey, CryptoError> {
     if kdf.memory_kib < 19 * 1024 || kdf.iterations < 2 {
         return Err(CryptoError::MalformedKeyFile("key-file KDF parameters are below 19 MiB / 2 passes"));
+    }
+    // An altered file must not make opening it take all memory or hours: the bounds are far
+    // above what `keys init` writes (64 MiB, 3 passes, 1 lane).
+    if kdf.memory_kib > MAX_KDF_MEMORY_KIB
+        || kdf.iterations > MAX_KDF_ITERATIONS
+        || !(1..=16).contains(&kdf.parallelism)
+    {
+        return Err(CryptoError::MalformedKeyFile("key-file KDF parameters are above 4 GiB / 64 passes / 16 lanes"));
     }
     if passphrase.chars().count() < 12 {
         return Err(CryptoError::MalformedKeyFile("passphrase must have at least 12 characters"));
@@ -471,6 +482,25 @@ mod tests {
         assert!(matches!(KeyFile::open(&path, Unlock::Nothing), Err(CryptoError::WrongPassphrase)));
         assert_eq!(KeyFile::kind(&path).expect("read"), KeyFileKind::Passphrase);
         assert!(!reopened.is_insecure());
+    }
+
+    #[test]
+    fn a_key_file_asking_for_unbounded_kdf_work_is_refused_before_any_is_done() {
+        let dir = tempdir();
+        let path = dir.join("keys.json");
+        sealed(&path);
+        let original = std::fs::read_to_string(&path).expect("read");
+        for (field, value) in [("memory_kib", "4294967295"), ("iterations", "100000"), ("parallelism", "0")] {
+            let mut doc: serde_json::Value = serde_json::from_str(&original).expect("json");
+            let params = doc["protection"]["params"].as_object_mut().expect("params");
+            params.insert(field.into(), serde_json::from_str(value).expect("n"));
+            std::fs::write(&path, doc.to_string()).expect("write");
+            let refused = KeyFile::open(&path, Unlock::Passphrase(PASS)).expect_err(field);
+            assert!(
+                matches!(refused, CryptoError::MalformedKeyFile(m) if m.contains("above")),
+                "{field}: refused by the bound, before deriving: {refused:?}"
+            );
+        }
     }
 
     #[test]

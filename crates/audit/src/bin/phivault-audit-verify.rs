@@ -11,8 +11,8 @@
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use base64::Engine;
 use phivault_audit::Checkpoint;
+use phivault_audit::checkpoint::{parse_public_key, parse_witness};
 use phivault_audit::export::parse_line;
 
 fn usage() -> ExitCode {
@@ -28,29 +28,15 @@ fn main() -> ExitCode {
     let (Some(log), Some(witness), Some(key)) = (value("--log"), value("--witness"), value("--public-key")) else {
         return usage();
     };
-    let key = match std::fs::read_to_string(&key)
-        .ok()
-        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok())
-    {
-        Some(k) if k.len() == 32 => k,
-        _ => {
-            eprintln!("error: {key} is not a base64 Ed25519 public key");
-            return ExitCode::from(2);
-        }
+    let Some(key) = std::fs::read_to_string(&key).ok().as_deref().and_then(parse_public_key) else {
+        eprintln!("error: {key} is not a base64 Ed25519 public key");
+        return ExitCode::from(2);
     };
-    let checkpoints: Vec<Checkpoint> = match std::fs::read_to_string(&witness) {
-        Ok(text) => {
-            let mut out = Vec::new();
-            for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
-                match serde_json::from_str(line) {
-                    Ok(cp) => out.push(cp),
-                    Err(_) => {
-                        eprintln!("error: {witness} line {} is not a checkpoint", i + 1);
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            out
+    let checkpoints: Vec<Checkpoint> = match std::fs::read_to_string(&witness).map(|t| parse_witness(&t)) {
+        Ok(Ok(checkpoints)) => checkpoints,
+        Ok(Err(line)) => {
+            eprintln!("error: {witness} line {line} is not a checkpoint");
+            return ExitCode::from(2);
         }
         Err(e) => {
             eprintln!("error: cannot read {witness}: {e}");

@@ -10,6 +10,7 @@ use clap::Subcommand;
 use phivault_audit::merkle::Accumulator;
 pub use phivault_audit::syslog::ShipTarget;
 use phivault_audit::{AuditEvent, AuditQuery, AuditStore, Checkpoint, CheckpointSigner, StoredEntry};
+use phivault_crypto::KeyRing;
 
 use crate::config::AuditConfig;
 
@@ -131,19 +132,71 @@ pub enum ExportFormat {
     FhirBundle,
 }
 
-/// Loads the checkpoint key, creating it (and its public half) on first use.
-pub fn signer(config: &AuditConfig) -> Result<CheckpointSigner> {
-    if config.signing_key.exists() {
-        let der = std::fs::read(&config.signing_key)
-            .with_context(|| format!("cannot read {}", config.signing_key.display()))?;
-        return Ok(CheckpointSigner::from_pkcs8(&der)?);
+/// The first line of a sealed signing-key file; base64 of the sealed PKCS#8 follows.
+const SEALED_KEY_HEADER: &str = "phivault-sealed-audit-signing-key/1";
+/// What the signing key is sealed for (the key ring's token key, which the key file's
+/// passphrase or HSM protects and which KEK rotation leaves unchanged).
+const SEALED_KEY_PURPOSE: &str = "phivault/audit-signing-key/v1";
+
+/// How the checkpoint signing key is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKeyForm {
+    /// Sealed under the key file: a copy of the data dir without the key file's passphrase
+    /// (or its HSM) cannot sign.
+    Sealed,
+    /// A plaintext PKCS#8 file the operator configured (on another volume or account).
+    Plaintext,
+}
+
+/// The checkpoint signer. A missing key is created, sealed under the key file; a plaintext
+/// key at the configured path is used as it is (the operator put it there); a plaintext key
+/// left by an older version at `audit/signing.key` beside a sealed default path is sealed
+/// and its plaintext removed.
+pub fn signer(config: &AuditConfig, ring: &KeyRing) -> Result<(CheckpointSigner, SigningKeyForm)> {
+    let path = &config.signing_key;
+    if path.exists() {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return open_signing_key(&bytes, ring)
+            .with_context(|| format!("cannot use the audit signing key {}", path.display()));
+    }
+    let legacy = path.with_file_name("signing.key");
+    if path.file_name().is_some_and(|n| n == "signing.key.sealed") && legacy.exists() {
+        let der = std::fs::read(&legacy).with_context(|| format!("cannot read {}", legacy.display()))?;
+        let signer = CheckpointSigner::from_pkcs8(&der)?;
+        write_new(path, &seal_signing_key(&der, ring)?, 0o600)?;
+        std::fs::remove_file(&legacy).with_context(|| format!("cannot remove {}", legacy.display()))?;
+        eprintln!(
+            "sealed the audit signing key under the key file into {} and removed the plaintext {}",
+            path.display(),
+            legacy.display()
+        );
+        return Ok((signer, SigningKeyForm::Sealed));
     }
     let (signer, pkcs8) = CheckpointSigner::generate()?;
-    write_new(&config.signing_key, &pkcs8, 0o600)?;
+    write_new(path, &seal_signing_key(&pkcs8, ring)?, 0o600)?;
     let public = base64::engine::general_purpose::STANDARD.encode(signer.public_key());
     write_new(&config.public_key, format!("{public}\n").as_bytes(), 0o644)?;
     tracing::info!(key_id = %signer.key_id(), "created the audit checkpoint key");
-    Ok(signer)
+    Ok((signer, SigningKeyForm::Sealed))
+}
+
+fn seal_signing_key(pkcs8: &[u8], ring: &KeyRing) -> Result<Vec<u8>> {
+    let sealed = ring.seal_token(SEALED_KEY_PURPOSE, pkcs8)?;
+    Ok(format!("{SEALED_KEY_HEADER}\n{}\n", base64::engine::general_purpose::STANDARD.encode(sealed)).into_bytes())
+}
+
+fn open_signing_key(bytes: &[u8], ring: &KeyRing) -> Result<(CheckpointSigner, SigningKeyForm)> {
+    let Some(rest) = bytes.strip_prefix(SEALED_KEY_HEADER.as_bytes()) else {
+        return Ok((CheckpointSigner::from_pkcs8(bytes)?, SigningKeyForm::Plaintext));
+    };
+    let sealed = std::str::from_utf8(rest)
+        .ok()
+        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t.trim()).ok())
+        .context("the sealed key is not base64")?;
+    let pkcs8 = ring
+        .open_token(SEALED_KEY_PURPOSE, &sealed)
+        .map_err(|_| anyhow::anyhow!("it is sealed under another key file, or was altered"))?;
+    Ok((CheckpointSigner::from_pkcs8(&pkcs8)?, SigningKeyForm::Sealed))
 }
 
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
@@ -197,21 +250,15 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
 /// Checkpoints in the witness file (the copy outside the database).
 fn witness_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).with_context(|| format!("{} line {} is not a checkpoint", path.display(), i + 1))
-        })
-        .collect()
+    phivault_audit::checkpoint::parse_witness(&text)
+        .map_err(|line| anyhow::anyhow!("{} line {line} is not a checkpoint", path.display()))
 }
 
 fn read_public_key(path: &Path) -> Result<Vec<u8>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read the public key {}", path.display()))?;
-    base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .with_context(|| format!("{} is not a base64 public key", path.display()))
+    phivault_audit::checkpoint::parse_public_key(&text)
+        .with_context(|| format!("{} is not a base64 Ed25519 public key", path.display()))
 }
 
 /// Checkpoints from the witness file and the database, without duplicates.
@@ -225,10 +272,13 @@ async fn all_checkpoints(store: &dyn AuditStore, config: &AuditConfig) -> Result
     Ok(checkpoints)
 }
 
-pub async fn run(store: &dyn AuditStore, config: &AuditConfig, action: AuditAction) -> Result<()> {
+/// `key_file` is opened only by the actions that sign (the signing key is sealed under it).
+pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, action: AuditAction) -> Result<()> {
     match action {
         AuditAction::Checkpoint => {
-            let cp = checkpoint(store, &signer(config)?, &config.witness_file).await?;
+            let keys = crate::wiring::open_key_file(key_file)?;
+            let (signer, _) = signer(config, keys.ring())?;
+            let cp = checkpoint(store, &signer, &config.witness_file).await?;
             println!("signed checkpoint: {} entries, root {}", cp.tree_size, cp.root);
             println!("appended to {}", config.witness_file.display());
         }

@@ -131,7 +131,7 @@ async fn create_keys_tls_and_database(
         }
     }
     if !config.audit.signing_key.exists() {
-        super::audit::signer(&config.audit)?;
+        super::audit::signer(&config.audit, key_file.ring())?;
         created.push(config.audit.signing_key.clone());
         created.push(config.audit.public_key.clone());
     }

@@ -52,15 +52,22 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         services.audit.clone(),
         policy_archive(config),
     ));
-    // A key beside its witness lets whoever can write that directory rewrite the trail,
-    // re-sign it and rewrite the witness to match: the checkpoints then prove nothing.
+    let (signer, key_form) =
+        super::audit::signer(&config.audit, &phivault_service::KeySource::ring(services.keys.as_ref()))?;
+    // A plaintext key beside its witness lets whoever can write that directory rewrite the
+    // trail, re-sign it and rewrite the witness to match: the checkpoints then prove nothing.
+    // (The default key is sealed under the key file: signing needs its passphrase or HSM.)
     let key_dir = config.audit.signing_key.parent();
-    if key_dir.is_some() && key_dir == config.audit.witness_file.parent() {
+    if key_form == super::audit::SigningKeyForm::Plaintext
+        && key_dir.is_some()
+        && key_dir == config.audit.witness_file.parent()
+    {
         eprintln!(
-            "warning: the audit signing key {} sits beside the witness file: anyone who can write {} can re-sign a \
-             rewritten trail. Keep the key elsewhere (audit.signing_key on another volume or account) and ship \
-             checkpoints off the host (audit.syslog_target); `audit verify --public-key` with the auditor's own copy \
-             of the public key is the check that holds",
+            "warning: the audit signing key {} is plaintext and sits beside the witness file: anyone who can write {} \
+             can re-sign a rewritten trail. Remove audit.signing_key from the configuration (the default seals the key \
+             under the key file) or keep it on another volume or account, and ship checkpoints off the host \
+             (audit.syslog_target); `audit verify --public-key` with the auditor's own copy of the public key is the \
+             check that holds",
             config.audit.signing_key.display(),
             key_dir.map_or_else(String::new, |d| d.display().to_string())
         );
@@ -97,7 +104,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         header_read_timeout: Duration::from_secs(config.server.header_read_timeout_secs),
         ..ConnectionLimits::default()
     };
-    let signer = Arc::new(super::audit::signer(&config.audit)?);
+    let signer = Arc::new(signer);
     let ship_target = config
         .audit
         .syslog_target
