@@ -9,8 +9,9 @@ use common::{phivault, text};
 
 use std::path::Path;
 
-// 2026-11-25 12:00 UTC; entry i is written i minutes later.
-const NOON: i64 = 1_795_608_000_000;
+// 2099-11-25 12:00 UTC (after `init`'s own entry, written now); entry i is written i
+// minutes later.
+const NOON: i64 = 4_099_291_200_000;
 
 #[test]
 fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
@@ -41,34 +42,35 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     let archive = tmp.path().join("archive-2026.jsonl");
     let archive_arg = archive.to_str().expect("utf8");
     // Nothing is checkpointed yet: nothing may be archived.
-    let early = phivault(&data, &["audit", "archive", "--before", "2026-11-25T12:10:00Z", "--out", archive_arg]);
+    let early = phivault(&data, &["audit", "archive", "--before", "2099-11-25T12:10:00Z", "--out", archive_arg]);
     assert!(!early.status.success() && text(&early).contains("audit checkpoint"), "{}", text(&early));
     assert!(!archive.exists());
 
     assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
     write(20..25);
-    let moved = phivault(&data, &["audit", "archive", "--before", "2026-11-25T12:10:00Z", "--out", archive_arg]);
+    let moved = phivault(&data, &["audit", "archive", "--before", "2099-11-25T12:10:00Z", "--out", archive_arg]);
     assert!(moved.status.success(), "{}", text(&moved));
-    assert!(text(&moved).contains("archived 10 entries"), "{}", text(&moved));
-    assert_eq!(std::fs::read_to_string(&archive).expect("archive").lines().count(), 10);
-    let again = phivault(&data, &["audit", "archive", "--before", "2026-11-25T12:10:00Z", "--out", archive_arg]);
+    // `init`'s entry (#0) and the reads before 12:10 (#1..#10).
+    assert!(text(&moved).contains("archived 11 entries"), "{}", text(&moved));
+    assert_eq!(std::fs::read_to_string(&archive).expect("archive").lines().count(), 11);
+    let again = phivault(&data, &["audit", "archive", "--before", "2099-11-25T12:10:00Z", "--out", archive_arg]);
     assert!(!again.status.success(), "an archive is never overwritten");
 
     // The online trail verifies, saying what it could not check; with the archive, all of it.
     let online = phivault(&data, &["audit", "verify"]);
     assert!(online.status.success(), "{}", text(&online));
     assert!(
-        text(&online).contains("archived entries not checked (pass their --archive files): 10"),
+        text(&online).contains("archived entries not checked (pass their --archive files): 11"),
         "{}",
         text(&online)
     );
     let full = phivault(&data, &["audit", "verify", "--archive", archive_arg]);
-    assert!(full.status.success() && text(&full).contains("checked against the archive files: 10"), "{}", text(&full));
+    assert!(full.status.success() && text(&full).contains("checked against the archive files: 11"), "{}", text(&full));
     // The archive run is itself in the trail; archived entries leave searches.
     let search = phivault(&data, &["audit", "search", "--action", "read"]);
     assert_eq!(String::from_utf8_lossy(&search.stdout).lines().count(), 15, "{}", text(&search));
     let recorded = phivault(&data, &["audit", "search", "--action", "audit.archive"]);
-    assert!(text(&recorded).contains("entries #0..#9 moved to an archive file"), "{}", text(&recorded));
+    assert!(text(&recorded).contains("entries #0..#10 moved to an archive file"), "{}", text(&recorded));
 
     // The standalone verifier agrees, from an export, the witness, the key and the archive.
     let export = tmp.path().join("export.jsonl");
@@ -133,7 +135,7 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     });
     assert!(phivault(&data, &["audit", "verify", "--archive", archive_arg]).status.success(), "restored");
 
-    // The review's case: the oldest entries beyond the recorded archive run (#0..#9) emptied
+    // The review's case: the oldest entries beyond the recorded archive run (#0..#10) emptied
     // as well, still a prefix, so only the recorded ranges tell.
     runtime.block_on(async {
         let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");

@@ -34,7 +34,9 @@ fn consistency_between_signed_checkpoints_fails_once_an_early_entry_is_rewritten
 
     let none = phivault(&data, &["audit", "consistency"]);
     assert!(!none.status.success() && text(&none).contains("no validly signed checkpoint"), "{}", text(&none));
-    append(&runtime, &url, 0, 10);
+    // `init` wrote entry #0 and each `audit checkpoint` writes one after it signs: nine and
+    // six reads make signed trees of 10 and 17.
+    append(&runtime, &url, 0, 9);
     let first = phivault(&data, &["audit", "checkpoint"]);
     assert!(text(&first).contains("signed checkpoint: 10 entries"), "{}", text(&first));
     let alone = phivault(&data, &["audit", "consistency"]);
@@ -43,7 +45,7 @@ fn consistency_between_signed_checkpoints_fails_once_an_early_entry_is_rewritten
         "{}",
         text(&alone)
     );
-    append(&runtime, &url, 10, 7);
+    append(&runtime, &url, 10, 6);
     let second = phivault(&data, &["audit", "checkpoint"]);
     assert!(text(&second).contains("signed checkpoint: 17 entries"), "{}", text(&second));
 
@@ -107,9 +109,10 @@ fn a_rewrite_under_a_power_of_two_checkpoint_is_still_caught() {
     assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    append(&runtime, &url, 0, 8);
+    // With `init`'s entry and the checkpoint's own: signed trees of 8 and 13.
+    append(&runtime, &url, 0, 7);
     assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
-    append(&runtime, &url, 8, 5);
+    append(&runtime, &url, 8, 4);
     assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
     let ok = phivault(&data, &["audit", "consistency"]);
     assert!(ok.status.success(), "{}", text(&ok));
@@ -137,9 +140,10 @@ fn an_archived_prefix_still_proves_and_a_changed_archive_does_not() {
     assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    append(&runtime, &url, 0, 10);
+    // `init`'s entry (#0, written now), reads 1..=9, the checkpoint's entry, six reads.
+    append(&runtime, &url, 1, 9);
     assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
-    append(&runtime, &url, 10, 7);
+    append(&runtime, &url, 10, 6);
     assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
     // Entries #0..#4 were written before 08:00:00.005 on 2027-01-15.
     let archive = tmp.path().join("archive.jsonl");

@@ -56,54 +56,60 @@ fn exports_in_every_format_agree_on_the_entries() {
     let data = data_dir_with_entries(tmp.path());
 
     let verifier = tmp.path().join("trail.verifier");
-    assert!(export(&data, &verifier, &[]).contains("exported 3 entries"));
+    // `init`'s entry, two user commands and one refused one; every export then adds its own
+    // entry after what it copied.
+    assert!(export(&data, &verifier, &[]).contains("exported 4 entries"));
     let stored: Vec<phivault_audit::StoredEntry> = std::fs::read_to_string(&verifier)
         .expect("export")
         .lines()
         .map(|l| phivault_audit::export::parse_line(l).expect("verifier line"))
         .collect();
-    assert_eq!(stored.len(), 3, "two user commands and one refused one");
+    assert_eq!(stored.len(), 4);
 
     let jsonl = entries(&data, tmp.path(), "trail.jsonl");
-    assert_eq!(jsonl.len(), 3);
+    assert_eq!(jsonl.len(), 5);
     for ((seq, event), entry) in jsonl.iter().zip(&stored) {
         assert_eq!(*seq, entry.seq);
         assert_eq!(event.to_string().as_bytes(), entry.bytes, "jsonl carries the canonical entry");
     }
     let actions: Vec<&str> = jsonl.iter().map(|(_, e)| e["action"].as_str().expect("action")).collect();
-    assert_eq!(actions, ["cli.user.add", "cli.user.lock", "cli.user.add"]);
+    assert_eq!(
+        actions,
+        ["cli.init.bootstrap_admin", "cli.user.add", "cli.user.lock", "cli.user.add", "cli.audit.export"]
+    );
+    assert_eq!(jsonl[4].1["reason"], "4 entries, format verifier", "the export is itself recorded");
 
     let ndjson = tmp.path().join("trail.ndjson");
-    assert!(export(&data, &ndjson, &["--format", "fhir-ndjson"]).contains("exported 3 entries"));
+    assert!(export(&data, &ndjson, &["--format", "fhir-ndjson"]).contains("exported 6 entries"));
     let resources: Vec<Value> = std::fs::read_to_string(&ndjson)
         .expect("ndjson")
         .lines()
         .map(|l| serde_json::from_str(l).expect("ndjson line"))
         .collect();
-    assert_eq!(resources.len(), 3);
+    assert_eq!(resources.len(), 6);
     for (resource, (seq, event)) in resources.iter().zip(&jsonl) {
         assert_eq!(resource["resourceType"], "AuditEvent");
         assert_eq!(resource["id"], format!("audit-{seq}"));
         assert_eq!(resource["subtype"][0]["code"], event["action"]);
         assert_eq!(resource["agent"][0]["who"]["identifier"]["value"], event["user_id"]);
     }
-    assert_eq!(resources[2]["outcome"], "8", "the refused command failed");
+    assert_eq!(resources[3]["outcome"], "8", "the refused command failed");
 
     let bundle_file = tmp.path().join("trail.bundle.json");
-    assert!(export(&data, &bundle_file, &["--format", "fhir-bundle"]).contains("exported 3 entries"));
+    assert!(export(&data, &bundle_file, &["--format", "fhir-bundle"]).contains("exported 7 entries"));
     let bundle: Value = serde_json::from_str(&std::fs::read_to_string(&bundle_file).expect("bundle")).expect("json");
     assert_eq!((&bundle["resourceType"], &bundle["type"]), (&Value::from("Bundle"), &Value::from("collection")));
     let bundled = bundle["entry"].as_array().expect("entries");
-    assert_eq!(bundled.len(), 3);
-    assert_eq!(bundled[2]["fullUrl"], format!("AuditEvent/audit-{}", jsonl[2].0));
-    assert_eq!(bundled[2]["resource"], resources[2]);
+    assert_eq!(bundled.len(), 7);
+    assert_eq!(bundled[3]["fullUrl"], format!("AuditEvent/audit-{}", jsonl[3].0));
+    assert_eq!(bundled[3]["resource"], resources[3]);
 
     // Time windows select entries; the verifier format takes the whole trail only.
     let later = tmp.path().join("later.jsonl");
     assert!(export(&data, &later, &["--format", "jsonl", "--since", "2999-01-01T00:00:00Z"]).contains("exported 0"));
     let earlier = tmp.path().join("earlier.ndjson");
     let until = ["--format", "fhir-ndjson", "--until", "2999-01-01T00:00:00Z"];
-    assert!(export(&data, &earlier, &until).contains("exported 3 entries"));
+    assert!(export(&data, &earlier, &until).contains("exported 9 entries"));
     let unused = tmp.path().join("unused");
     let unused = unused.to_str().expect("utf8");
     let windowed = phivault(&data, &["audit", "export", "--out", unused, "--since", "2020-01-01T00:00:00Z"]);
@@ -191,20 +197,22 @@ fn ship_sends_each_entry_once_over_tcp_and_tls() {
 
     let (port, received) = collector(None);
     let to = format!("tcp://127.0.0.1:{port}");
-    assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 3 entries"));
-    let all = entries(&data, tmp.path(), "all.jsonl");
-    assert_messages_match(&frames(&received.lock().expect("lock").concat()), &all);
-    assert_eq!(cursor(&data).trim(), (all[2].0 + 1).to_string());
-
-    // Nothing new, nothing sent (not even a connection); then only what is new.
+    assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 4 entries"));
+    // Nothing new, nothing sent (not even a connection).
     assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 0 entries"));
     assert_eq!(received.lock().expect("lock").len(), 1);
+    // (Each export reads the trail, then records itself after it.)
+    let all = entries(&data, tmp.path(), "all.jsonl");
+    assert_messages_match(&frames(&received.lock().expect("lock").concat()), &all);
+    assert_eq!(cursor(&data).trim(), (all[3].0 + 1).to_string());
+
+    // Then only what is new: the export's entry and the unlock.
     ok(&data, &["user", "unlock", "daffy"]);
-    assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 1 entries"));
+    assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 2 entries"));
     let all = entries(&data, tmp.path(), "all-2.jsonl");
     let connections = received.lock().expect("lock").clone();
     assert_eq!(connections.len(), 2);
-    assert_messages_match(&frames(&connections[1]), &all[3..]);
+    assert_messages_match(&frames(&connections[1]), &all[4..]);
 
     // TLS, trusting only the collector's CA; a fresh cursor sends the whole trail again.
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
@@ -228,8 +236,10 @@ fn ship_sends_each_entry_once_over_tcp_and_tls() {
     assert!(!data.join("audit/syslog.cursor").exists(), "a refused batch does not move the cursor");
 
     let ca_arg = ca.to_str().expect("utf8");
-    assert!(ok(&data, &["audit", "ship", "--to", &tls_to, "--ca", ca_arg]).contains("shipped 4 entries"));
-    assert_messages_match(&frames(&tls_received.lock().expect("lock").concat()), &all);
+    assert!(ok(&data, &["audit", "ship", "--to", &tls_to, "--ca", ca_arg]).contains("shipped 7 entries"));
+    let shipped = frames(&tls_received.lock().expect("lock").concat());
+    assert_eq!(shipped.len(), 7, "the six entries read above and the export that read them");
+    assert_messages_match(&shipped[..all.len()], &all);
     assert!(ok(&data, &["audit", "ship", "--to", &tls_to, "--ca", ca_arg]).contains("shipped 0 entries"));
     assert_eq!(tls_received.lock().expect("lock").len(), 1, "only the accepted connection carried entries");
 

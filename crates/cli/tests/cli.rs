@@ -198,7 +198,8 @@ fn user_administration_from_the_command_line() {
     // Every command above, refused ones included, is in the audit trail.
     assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
     let verify = phivault_with(&data, &["audit", "verify"], None);
-    assert!(text(&verify).contains("entries: 11") && text(&verify).contains("intact"), "{}", text(&verify));
+    // Eleven commands, with `init`'s entry before them and the checkpoint's own after.
+    assert!(text(&verify).contains("entries: 13") && text(&verify).contains("intact"), "{}", text(&verify));
     // Activity review: filters combine.
     let search = |args: &[&str]| {
         let mut all = vec!["audit", "search"];
@@ -311,14 +312,15 @@ fn audit_checkpoint_and_verify_find_tampering() {
         store.close().await;
     });
     let cp = phivault_with(&data, &["audit", "checkpoint"], None);
-    assert!(text(&cp).contains("signed checkpoint: 10 entries"), "{}", text(&cp));
+    // `init`'s entry and the ten reads; the checkpoint's own entry follows.
+    assert!(text(&cp).contains("signed checkpoint: 11 entries"), "{}", text(&cp));
     let ok = phivault_with(&data, &["audit", "verify"], None);
     assert!(ok.status.success() && text(&ok).contains("the audit trail is intact"), "{}", text(&ok));
     // The export the standalone verifier reads: one parseable line per entry, and the same
     // verdict from the export, the witness file and the public key alone.
     let export = tmp.path().join("export.jsonl");
     let exported = phivault_with(&data, &["audit", "export", "--out", export.to_str().expect("utf8")], None);
-    assert!(text(&exported).contains("exported 10 entries"), "{}", text(&exported));
+    assert!(text(&exported).contains("exported 12 entries"), "{}", text(&exported));
     let lines: Vec<phivault_audit::StoredEntry> = std::fs::read_to_string(&export)
         .expect("export")
         .lines()
@@ -339,8 +341,8 @@ fn audit_checkpoint_and_verify_find_tampering() {
     assert!(!again.status.success(), "an export is never overwritten");
     let proof = phivault_with(&data, &["audit", "prove", "4"], None);
     assert!(text(&proof).contains("entry #4 is included in the signed tree"), "{}", text(&proof));
-    assert!(text(&proof).contains("proof[3]: "), "a 10-entry tree needs 4 proof hashes: {}", text(&proof));
-    assert!(!phivault_with(&data, &["audit", "prove", "10"], None).status.success(), "not yet checkpointed");
+    assert!(text(&proof).contains("proof[3]: "), "an 11-entry tree needs 4 proof hashes: {}", text(&proof));
+    assert!(!phivault_with(&data, &["audit", "prove", "11"], None).status.success(), "not yet checkpointed");
 
     let tamper = |sql: &'static str| {
         runtime.block_on(async {

@@ -132,6 +132,18 @@ pub enum ExportFormat {
     FhirBundle,
 }
 
+impl ExportFormat {
+    /// The name `--format` takes.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Verifier => "verifier",
+            Self::Jsonl => "jsonl",
+            Self::FhirNdjson => "fhir-ndjson",
+            Self::FhirBundle => "fhir-bundle",
+        }
+    }
+}
+
 /// The first line of a sealed signing-key file; base64 of the sealed PKCS#8 follows.
 const SEALED_KEY_HEADER: &str = "phivault-sealed-audit-signing-key/1";
 /// What the signing key is sealed for (the key ring's token key, which the key file's
@@ -247,6 +259,26 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
     Ok(cp)
 }
 
+/// Appends an entry for a console act on the trail itself, straight to the store (these
+/// commands run without the record services).
+pub(crate) async fn record_own(
+    store: &dyn AuditStore,
+    action: &str,
+    target: Option<String>,
+    reason: String,
+) -> Result<()> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let mut event = AuditEvent::new(now, action, phivault_audit::Outcome::Success, &crate::wiring::node_name());
+    event.user_id = Some(crate::actor::os_actor());
+    event.target = target;
+    event.reason = Some(reason);
+    store
+        .append_audit(&[(now, event.canonical_bytes())], true)
+        .await
+        .context("the audit trail could not be written")?;
+    Ok(())
+}
+
 /// Checkpoints in the witness file (the copy outside the database).
 fn witness_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(Vec::new()) };
@@ -279,6 +311,8 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
             let keys = crate::wiring::open_key_file(key_file)?;
             let (signer, _) = signer(config, keys.ring())?;
             let cp = checkpoint(store, &signer, &config.witness_file).await?;
+            // Recorded after the signing, so the next checkpoint covers it.
+            record_own(store, "cli.audit.checkpoint", None, format!("signed {} entries", cp.tree_size)).await?;
             println!("signed checkpoint: {} entries, root {}", cp.tree_size, cp.root);
             println!("appended to {}", config.witness_file.display());
         }
@@ -292,6 +326,13 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 ..Default::default()
             };
             let count = export(store, &out, format, &query).await?;
+            // A copy of the trail names patients and who saw them: it is a disclosure of its
+            // own. No entry, no copy: the file is removed if the entry cannot be written.
+            let reason = format!("{count} entries, format {}", format.name());
+            if let Err(e) = record_own(store, "cli.audit.export", None, reason).await {
+                let _ = std::fs::remove_file(&out);
+                return Err(e.context("the export was removed again"));
+            }
             println!("exported {count} entries to {}", out.display());
         }
         AuditAction::Ship { to, ca } => {

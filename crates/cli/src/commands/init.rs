@@ -141,7 +141,21 @@ async fn create_keys_tls_and_database(
     created.extend(written.iter().map(|name| config.policy.dir.join(name)));
     let store = SqlStore::connect(&config.database).await.context("cannot create the database")?;
     let identity = crate::wiring::identity(config, &store, std::sync::Arc::new(FileKeySource::new(key_file)))?;
-    let admin = identity.create_bootstrap_admin().await;
+    let admin = match identity.create_bootstrap_admin().await {
+        Ok(Some((username, password))) => {
+            // Who made the first account, and when: the trail's first entry.
+            let recorded = super::audit::record_own(
+                &store,
+                "cli.init.bootstrap_admin",
+                Some(format!("user:{username}")),
+                "bootstrap administrator created; password shown once on the console".into(),
+            )
+            .await;
+            recorded.map(|()| Some(BootstrapAdmin { username, password }))
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.into()),
+    };
     store.close().await;
-    Ok(admin?.map(|(username, password)| BootstrapAdmin { username, password }))
+    admin
 }
