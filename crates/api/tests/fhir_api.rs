@@ -115,22 +115,68 @@ async fn bad_input_gets_operation_outcomes_without_phi() {
     }
 }
 
+/// The review's cases: an unsupported parameter used to be dropped and the search widened
+/// to every record. Now refused by default, named by position; lenient only when asked.
 #[tokio::test]
-async fn unknown_search_parameters_are_lenient_unless_strict() {
+async fn a_search_never_silently_widens_unknown_parameters_are_refused_unless_lenient_is_asked() {
     let (app, _db) = app().await;
     send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
-    let lenient = send(&app, get("/fhir/Patient?family=Duck&shoe-size=42")).await;
-    assert_eq!(lenient.status, StatusCode::OK);
+    let mut porky = daffy();
+    porky["name"] = json!([{"family": "Pig", "given": ["Porky"]}]);
+    send(&app, with_json("POST", "/fhir/Patient", &porky, &[])).await;
+    for query in [
+        "/fhir/Patient?family=Duck&shoe-size=42",
+        "/fhir/Patient?address-city=Nowhere",
+        "/fhir/Patient?_has:Observation:patient:code=1234",
+        "/fhir/Observation?patient.family=Duck",
+        "/fhir/Patient?family=Duck&_include=Patient:organization",
+    ] {
+        let refused = send(&app, get(query)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{query}: {}", refused.text);
+        assert_eq!(refused.body["resourceType"], "OperationOutcome");
+        let text = &refused.text;
+        assert!(text.contains("query parameter "), "{query}: names the position: {text}");
+        assert!(!text.contains("Duck") && !text.contains("Nowhere") && !text.contains("shoe"), "{query}: {text}");
+    }
+    // POST _search is refused the same way, whether the parameter is in the URL or the body.
+    let form = |uri: &str, body: &str| {
+        Request::post(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body.to_owned()))
+            .expect("req")
+    };
+    let in_body = send(&app, form("/fhir/Patient/_search", "family=Duck&shoe-size=42")).await;
+    assert_eq!(in_body.status, StatusCode::BAD_REQUEST, "{}", in_body.text);
+    assert!(in_body.text.contains("query parameter 2"), "{}", in_body.text);
+    let in_url = send(&app, form("/fhir/Patient/_search?shoe-size=42", "family=Duck")).await;
+    assert_eq!(in_url.status, StatusCode::BAD_REQUEST, "{}", in_url.text);
+    // URL and body parameters are merged: the URL's narrows the body's.
+    let merged = send(&app, form("/fhir/Patient/_search?given=Porky", "family=Duck")).await;
+    assert_eq!((merged.status, &merged.body["total"]), (StatusCode::OK, &json!(0)), "{}", merged.text);
+    let both = send(&app, form("/fhir/Patient/_search?family=Duck", "given=Daffy")).await;
+    assert_eq!(both.body["total"], 1, "{}", both.text);
+
+    // Lenient, when asked: the dropped parameter is named by position, the applied ones by
+    // name, and the self link repeats the search as applied.
+    let lenient = Request::get("/fhir/Patient?family=Duck&shoe-size=42")
+        .header("prefer", "handling=lenient")
+        .body(Body::empty())
+        .expect("req");
+    let lenient = send(&app, lenient).await;
+    assert_eq!(lenient.status, StatusCode::OK, "{}", lenient.text);
     assert_eq!(lenient.body["total"], 1);
     let outcome = &lenient.body["entry"][1];
     assert_eq!(outcome["search"]["mode"], "outcome");
     let diagnostics = outcome["resource"]["issue"][0]["diagnostics"].as_str().expect("text");
-    assert!(diagnostics.contains("positions 2") && !diagnostics.contains("shoe-size"), "{diagnostics}");
-    let strict = Request::get("/fhir/Patient?family=Duck&shoe-size=42")
-        .header("prefer", "handling=strict")
-        .body(Body::empty())
-        .expect("req");
-    assert_eq!(send(&app, strict).await.status, StatusCode::BAD_REQUEST);
+    assert!(diagnostics.contains("positions 2") && diagnostics.contains("applied: family"), "{diagnostics}");
+    assert!(!diagnostics.contains("shoe-size") && !diagnostics.contains("Duck"), "{diagnostics}");
+    let links = lenient.body["link"].as_array().expect("links");
+    let self_link = links.iter().find(|l| l["relation"] == "self").expect("self")["url"].as_str().expect("url");
+    assert!(!self_link.contains("Duck") && !self_link.contains("shoe"), "sealed: {self_link}");
+    let again = send(&app, get(self_link.trim_start_matches(BASE))).await;
+    assert_eq!(again.status, StatusCode::OK, "the self link is a strict-clean search: {}", again.text);
+    assert_eq!(again.body["total"], 1);
+    assert_eq!(again.body["entry"].as_array().expect("entries").len(), 1, "no outcome: nothing was dropped");
 }
 
 #[tokio::test]

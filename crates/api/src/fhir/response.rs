@@ -48,12 +48,15 @@ pub fn wants_minimal(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "return=minimal"))
 }
 
-/// Whether the client asked for strict handling of unknown search parameters.
+/// Whether unknown search parameters are refused: yes unless the client asked for
+/// `Prefer: handling=lenient`. A search that silently drops a parameter returns more
+/// records than were asked for, which for PHI is a leak and a clinical hazard.
 pub fn wants_strict(headers: &HeaderMap) -> bool {
-    headers
-        .get("prefer")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split([',', ';']).any(|p| p.trim() == "handling=strict"))
+    !headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split([',', ';']).any(|p| p.trim() == "handling=lenient"))
 }
 
 /// A resource response with its version headers.

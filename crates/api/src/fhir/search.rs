@@ -36,6 +36,7 @@ pub async fn search_post(
     Extension(accessor): Extension<Accessor>,
     Path(resource_type): Path<String>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -47,7 +48,11 @@ pub async fn search_post(
         ));
     }
     let text = std::str::from_utf8(&body).map_err(|_| FhirError::invalid("the form body is not UTF-8"))?;
-    run_search(&state, &accessor, &resource_type, &headers, parse_query_string(text)).await
+    // R4: the URL's parameters and the body's together (URL first, so positions count
+    // through the URL and then the body).
+    let mut pairs = parse_query_string(query.as_deref().unwrap_or(""));
+    pairs.extend(parse_query_string(text));
+    run_search(&state, &accessor, &resource_type, &headers, pairs).await
 }
 
 fn page_token(pairs: &[(String, String)]) -> Option<&str> {
@@ -74,6 +79,11 @@ async fn run_search(
     if pairs.iter().any(|(k, v)| k == "_summary" && v == "count") {
         request.count = 0;
     }
+    // Under lenient handling the links repeat the search as performed: without what was
+    // ignored. (Sealed cursors: search values never appear in a URL.)
+    let applied: Vec<(String, String)> =
+        pairs.iter().enumerate().filter(|(i, _)| !request.ignored.contains(&(i + 1))).map(|(_, p)| p.clone()).collect();
+    let pairs = applied;
     let granted = state.records.search(accessor, resource_type, &request, offset).await?;
     let page = granted.value;
     let base = &state.config.base_url;
@@ -97,9 +107,15 @@ async fn run_search(
         .collect();
     if !request.ignored.is_empty() {
         let positions: Vec<String> = request.ignored.iter().map(ToString::to_string).collect();
+        // Names of applied parameters are ours (known search parameters); an ignored
+        // parameter's name is client text and may hold PHI: it is named by position only.
+        let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.split(':').next().unwrap_or("")).collect();
+        names.dedup();
         let note = format!(
-            "ignored the query parameters at positions {}: not search parameters of {resource_type} (see /metadata)",
-            positions.join(", ")
+            "ignored the query parameters at positions {}: not search parameters of {resource_type} (see /metadata); \
+             applied: {}; the self link repeats the search as applied",
+            positions.join(", "),
+            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
         );
         entries.push(
             json!({"resource": operation_outcome("warning", "not-supported", &note), "search": {"mode": "outcome"}}),
