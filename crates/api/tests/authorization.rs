@@ -960,3 +960,57 @@ async fn appointments_belong_to_their_patient_and_a_record_cannot_name_two_patie
         assert_eq!(tx.status, StatusCode::BAD_REQUEST, "{}", tx.text);
     }
 }
+
+/// A PUT is not a probe: to an existing record out of reach and to an id that was never
+/// used, the answer is the same, word for word, directly and inside a Bundle. Update-as-create
+/// is refused (records come in by POST), which is what closes it: a PUT that created would
+/// answer 201 for a free id and something else for a taken one.
+#[tokio::test]
+async fn a_put_tells_nobody_which_ids_exist() {
+    let c = clinic().await;
+    let desk = token(&c.app, "desk-bugs", vec![Role::FrontDesk], None).await;
+    let physician = c.app.token.clone();
+    let hidden = observation(&c.app, &c.porky, None, "weight").await;
+    let made_up = "0d3b2c4e-5a6f-4b7c-8d9e-000000000042";
+    let body = |id: &str| {
+        json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "weight"},
+            "subject": {"reference": format!("Patient/{}", c.porky)}})
+    };
+    let put = |id: &str| with_json("PUT", &format!("/fhir/Observation/{id}"), &body(id), &[]);
+    let existing = as_user(&c.app, &desk, put(&hidden)).await;
+    let free = as_user(&c.app, &desk, put(made_up)).await;
+    assert_eq!((existing.status, free.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "{}", existing.text);
+    assert_eq!(existing.text.replace(&hidden, "ID"), free.text.replace(made_up, "ID"), "word for word");
+    let stored = c.app.records.read("Observation", made_up, None).await;
+    assert!(stored.is_err(), "nothing was created at the made-up id");
+
+    // The same inside a transaction and a batch.
+    let bundle = |kind: &str, id: &str| {
+        json!({"resourceType": "Bundle", "type": kind, "entry": [
+            {"resource": body(id), "request": {"method": "PUT", "url": format!("Observation/{id}")}}]})
+    };
+    for kind in ["transaction", "batch"] {
+        let send_bundle = |id: &str| with_json("POST", "/fhir", &bundle(kind, id), &[]);
+        let existing = as_user(&c.app, &desk, send_bundle(&hidden)).await;
+        let free = as_user(&c.app, &desk, send_bundle(made_up)).await;
+        assert_eq!(existing.status, free.status, "{kind}: {}", existing.text);
+        assert_eq!(existing.text.replace(&hidden, "ID"), free.text.replace(made_up, "ID"), "{kind}");
+        assert!(!existing.text.contains("weight"), "{kind}: {}", existing.text);
+    }
+
+    // Even a caller who may write the patient's records creates by POST, not by PUT.
+    let own = json!({"resourceType": "Observation", "id": made_up, "status": "final", "code": {"text": "pulse"},
+        "subject": {"reference": format!("Patient/{}", c.daffy)}});
+    let refused =
+        as_user(&c.app, &physician, with_json("PUT", &format!("/fhir/Observation/{made_up}"), &own, &[])).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.text);
+    let created = as_user(&c.app, &physician, with_json("POST", "/fhir/Observation", &own, &[])).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+
+    // The refused PUT is in the trail with the patient it concerned.
+    let denied: Vec<AuditEvent> =
+        trail(&c.app).await.into_iter().filter(|e| e.action == "update" && e.outcome == Outcome::Denied).collect();
+    assert!(denied.iter().any(|e| e.patient_ids.contains(&c.porky)), "{denied:?}");
+    let metadata = send_as_is(&c.app.router, get("/fhir/metadata")).await;
+    assert!(metadata.text.contains("\"updateCreate\":false"), "the capability statement says so");
+}

@@ -32,7 +32,7 @@ pub fn capability_statement(base_url: &str) -> Value {
                 "type": t,
                 "versioning": "versioned",
                 "readHistory": true,
-                "updateCreate": true,
+                "updateCreate": false,
                 "conditionalCreate": true,
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",

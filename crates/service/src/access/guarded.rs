@@ -543,6 +543,8 @@ impl GuardedRecords {
     ) -> Result<Granted<WriteOutcome>, RecordError> {
         let asking = self.asking(accessor).await?;
         strip_redacted_label(&mut body);
+        // Bad input is answered as bad input, whatever exists at the id.
+        phivault_fhir::validate_resource(&body, Some(resource_type), Some(id))?;
         phivault_fhir::check_one_patient(resource_type, &body)?;
         let current = match self.records.read(resource_type, id, None).await {
             Ok(current) => Some(current),
@@ -556,6 +558,18 @@ impl GuardedRecords {
             .chain(patient_compartment(resource_type, id, &body))
             .collect();
         self.relate(&asking, &patients).await?;
+        // Update-as-create is refused: a PUT to a new id answering 201 while a PUT to an
+        // existing, out-of-reach id answers "not found" would tell a probe which ids are
+        // real. Both now answer what a made-up id does (records come in by POST, or by the
+        // operator's import); an unreadable existing record is refused as a read is.
+        let Some(existing) = &current else {
+            return Err(RecordError::NotFound { resource_type: resource_type.to_owned(), id: id.to_owned() });
+        };
+        if let Err(e) = asking.decide(Action::Read, facts_of(resource_type, id, &existing.body)) {
+            let refusal = self.hide_refusal(&asking, e, resource_type, id, patients.first());
+            self.record_refusal(accessor, "update", &refusal).await?;
+            return Err(refusal);
+        }
         let mut policy_ids = Vec::new();
         let mask = match &current {
             Some(current) => {
@@ -665,6 +679,11 @@ impl BundleGuard for EntryGuard<'_> {
             current.and_then(compartment_of).into_iter().chain(patient_compartment(resource_type, id, body)).collect();
         self.records.relate(&self.asking, &patients).await?;
         if let Some(current) = current {
+            // As for a PUT: an existing record the caller may not read is "not found".
+            if let Err(e) = self.asking.decide(Action::Read, facts_of(resource_type, id, &current.body)) {
+                let patient = compartment_of(current);
+                return Err(self.records.hide_refusal(&self.asking, e, resource_type, id, patient.as_ref()));
+            }
             let before = self.asking.decide(Action::Update, facts_of(resource_type, id, &current.body))?;
             if !before.mask.is_empty() {
                 // A Bundle cannot carry the merge of masked fields that a PUT does.

@@ -302,6 +302,7 @@ impl Records {
             let (version, replaces, current_body) = match &entry.method {
                 Method::Put { if_match, .. } => {
                     let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
+                    refuse_put_create(guard, &entry.resource_type, id, current)?;
                     mismatch = if_match.is_some_and(|m| Some(m) != current);
                     (current.map_or(1, |v| v + 1), current, body)
                 }
@@ -442,6 +443,7 @@ impl Records {
                     Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
                     Method::Put { id, if_match } => {
                         let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
+                        refuse_put_create(guard, &entry.resource_type, id, current)?;
                         mismatch = if_match.is_some_and(|m| Some(m) != current);
                         current_body = body;
                         (id.clone(), current.map_or(1, |v| v + 1), current)
@@ -580,6 +582,21 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// A PUT to an id that does not exist creates only in the operator's own loads: for anyone
+/// else it answers what an out-of-reach id does ("not found"), so the answer never tells
+/// which ids are real (see `GuardedRecords::update`).
+fn refuse_put_create(
+    guard: &dyn BundleGuard,
+    resource_type: &str,
+    id: &str,
+    current: Option<i64>,
+) -> Result<(), RecordError> {
+    if current.is_none() && !guard.sees_everything() {
+        return Err(RecordError::NotFound { resource_type: resource_type.to_owned(), id: id.to_owned() });
+    }
+    Ok(())
 }
 
 fn in_entry(index: usize, e: RecordError) -> RecordError {
