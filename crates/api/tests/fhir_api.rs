@@ -350,3 +350,48 @@ async fn summary_count_gives_the_total_and_no_resources() {
     assert!(r.body["entry"].as_array().is_none_or(Vec::is_empty), "{}", r.text);
     assert!(!r.text.contains("Daffy"), "no resource content: {}", r.text);
 }
+
+/// FHIR decimals carry their precision: what was written is what is read back, digit for
+/// digit (the review found `1.50` → `1.5` and `42.451840000000004` → `42.45184`), through a
+/// create, a read, a search, a history and a transaction. (An exponent comes back with a
+/// lower-case `e`: serde_json writes it so; the value and its precision are unchanged.)
+#[tokio::test]
+async fn decimals_come_back_exactly_as_written() {
+    let (app, _db) = app().await;
+    let literals = ["1.50", "0.010", "42.451840000000004", "-0.0", "3.0", "12345678901234567890.123456789", "1e+2"];
+    let raw = |value: &str| {
+        format!(
+            r#"{{"resourceType":"Observation","status":"final","code":{{"text":"weight"}},"valueQuantity":{{"value":{value},"unit":"kg"}}}}"#
+        )
+    };
+    let post = |body: String| {
+        Request::post("/fhir/Observation").header("content-type", "application/fhir+json").body(Body::from(body))
+    };
+    let mut ids = Vec::new();
+    for value in literals {
+        let created = send(&app, post(raw(value)).expect("req")).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{value}: {}", created.text);
+        assert!(created.text.contains(&format!(r#""value":{value},"#)), "{value} on create: {}", created.text);
+        let id = created.body["id"].as_str().expect("id").to_owned();
+        let read = send(&app, get(&format!("/fhir/Observation/{id}"))).await;
+        assert!(read.text.contains(&format!(r#""value":{value},"#)), "{value} on read: {}", read.text);
+        let history = send(&app, get(&format!("/fhir/Observation/{id}/_history"))).await;
+        assert!(history.text.contains(&format!(r#""value":{value},"#)), "{value} in history");
+        ids.push(id);
+    }
+    let all = send(&app, get("/fhir/Observation?_count=50")).await;
+    for value in literals {
+        assert!(all.text.contains(&format!(r#""value":{value},"#)), "{value} in a search: {}", all.text);
+    }
+    let bundle = format!(
+        r#"{{"resourceType":"Bundle","type":"transaction","entry":[{{"resource":{},"request":{{"method":"POST","url":"Observation"}}}}]}}"#,
+        raw("0.0100")
+    );
+    let request = Request::post("/fhir").header("content-type", "application/fhir+json").body(Body::from(bundle));
+    let done = send(&app, request.expect("req")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let location = done.body["entry"][0]["response"]["location"].as_str().expect("location");
+    let id = location.split('/').nth(1).expect("id");
+    let read = send(&app, get(&format!("/fhir/Observation/{id}"))).await;
+    assert!(read.text.contains(r#""value":0.0100,"#), "in a transaction: {}", read.text);
+}
