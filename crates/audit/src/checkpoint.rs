@@ -29,8 +29,9 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn unhex(text: &str) -> Option<Hash> {
-    // Exactly 64 hex digits: `from_str_radix` alone would also take "+f", a second spelling.
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // Exactly 64 lower-case hex digits: one spelling per hash (`from_str_radix` alone would
+    // also take "+f" and upper case).
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let mut out = [0u8; 32];

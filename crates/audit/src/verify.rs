@@ -38,6 +38,13 @@ impl Report {
     pub fn is_intact(&self) -> bool {
         self.first_problem.is_none()
     }
+
+    /// Whether a signature vouches for what was read: at least one checkpoint verified under
+    /// the key, or nothing to vouch for. Without it "intact" means only that the hash chain
+    /// is consistent, which whoever controls the database can make it.
+    pub fn is_verified(&self) -> bool {
+        self.entries == 0 || self.checkpoints_verified > 0
+    }
 }
 
 /// The end (exclusive) of the range an `audit.archive` entry recorded: its reason reads

@@ -5,6 +5,10 @@
 //! Usage: phivault-audit-verify --log EXPORT.jsonl --witness WITNESS.jsonl --public-key KEY.pub
 //!        [--archive ARCHIVE.jsonl ...]
 //!
+//! Exit codes: 0 intact (at least one checkpoint verified, when there are entries), 1 not
+//! intact, 2 bad usage or unreadable input, 3 not verified (no checkpoint verifies under the
+//! key: the same verdict as `phivault audit verify`).
+//!
 //! Archive files (from `phivault audit archive`) supply the content of archived entries,
 //! which the export holds as hashes only.
 
@@ -100,6 +104,16 @@ fn main() -> ExitCode {
         Some((seq, why)) => {
             println!("NOT INTACT: {why} (first bad entry #{seq})");
             ExitCode::from(1)
+        }
+        // Fail closed: a hash chain alone proves nothing (whoever controls the database can
+        // recompute it); only a checkpoint signed under the auditor's key does.
+        None if !report.is_verified() => {
+            println!(
+                "NOT verified: no checkpoint verifies under this public key, so nothing proves these {} entries \
+                 were not rewritten",
+                report.entries
+            );
+            ExitCode::from(3)
         }
         None => {
             println!("intact");
