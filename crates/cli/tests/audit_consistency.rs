@@ -181,3 +181,75 @@ fn an_archived_prefix_still_proves_and_a_changed_archive_does_not() {
     assert!(!emptied.status.success(), "{}", text(&emptied));
     assert!(text(&emptied).contains("an entry from #10 to #16 was changed"), "{}", text(&emptied));
 }
+
+/// The signer checks before it signs: an entry changed after the last checkpoint, or a
+/// rewrite of the signed prefix with every hash recomputed (and the database's checkpoints
+/// deleted to hide it), is refused, not signed: the witness still holds what was signed.
+#[test]
+fn the_signer_refuses_to_sign_a_trail_changed_behind_its_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    append(&runtime, &url, 0, 9);
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+    append(&runtime, &url, 9, 3);
+    let sql = |statement: String| {
+        runtime.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&pool).await.expect("tamper");
+            pool.close().await;
+        })
+    };
+
+    // An entry after the checkpoint edited, its hashes left as they were.
+    let saved: Vec<u8> = runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        let saved = sqlx::query_scalar("SELECT entry FROM audit_log WHERE seq = 12").fetch_one(&pool).await;
+        pool.close().await;
+        saved.expect("entry 12")
+    });
+    sql("UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 1) WHERE seq = 12".into());
+    let refused = phivault(&data, &["audit", "checkpoint"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("entry #12 does not match its stored hash"), "{}", text(&refused));
+    let hex: String = saved.iter().map(|b| format!("{b:02x}")).collect();
+    sql(format!("UPDATE audit_log SET entry = X'{hex}' WHERE seq = 12"));
+    assert!(phivault(&data, &["audit", "checkpoint"]).status.success(), "restored, it signs");
+
+    // Entry #3 (signed) rewritten with every leaf and chain recomputed, and the database's
+    // checkpoints deleted: the chain is consistent, yet the witness remembers the root.
+    let rewritten: Vec<(u64, Vec<u8>, [u8; 32], [u8; 32])> = runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let entries = phivault_audit::AuditStore::audit_entries(&store, 0, 1000).await.expect("entries");
+        store.close().await;
+        let mut chain = phivault_audit::merkle::CHAIN_START;
+        entries
+            .into_iter()
+            .map(|mut e| {
+                if e.seq == 3 {
+                    let mut event = phivault_audit::AuditEvent::from_canonical(&e.bytes).expect("event");
+                    event.resource_ids = vec!["Patient/someone-else".into()];
+                    e.bytes = event.canonical_bytes();
+                }
+                let leaf = phivault_audit::merkle::leaf_hash(&e.bytes);
+                chain = phivault_audit::merkle::chain_hash(&chain, &leaf);
+                (e.seq, e.bytes, leaf, chain)
+            })
+            .collect()
+    });
+    let blob = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for (seq, bytes, leaf, chain) in &rewritten {
+        sql(format!(
+            "UPDATE audit_log SET entry = X'{}', leaf = X'{}', chain = X'{}' WHERE seq = {seq}",
+            blob(bytes),
+            blob(leaf),
+            blob(chain)
+        ));
+    }
+    sql("DELETE FROM audit_checkpoints".into());
+    let refused = phivault(&data, &["audit", "checkpoint"]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("no longer match the checkpoint signed for them"), "{}", text(&refused));
+}

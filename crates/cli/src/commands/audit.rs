@@ -230,18 +230,62 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 const PAGE: u64 = 10_000;
 
 /// Signs the current head: stored in the database and appended to the witness file.
+///
+/// The signer does not take the database's word for it: the newest checkpoint this key
+/// signed must still match the stored trail, and every entry after it must hash to its
+/// stored leaf and chain on from the one before. Otherwise nothing is signed (a signature
+/// over a trail rewritten with recomputed hashes would vouch for the rewrite).
 pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witness: &Path) -> Result<Checkpoint> {
+    use phivault_audit::merkle::{CHAIN_START, chain_hash, leaf_hash};
+    let key = signer.public_key();
+    // The database's checkpoints and the witness file's: deleting them from the database
+    // does not make the signer forget what it signed.
+    let mut known = store.checkpoints().await?;
+    known.extend(witness_checkpoints(witness)?);
+    let vouched = known
+        .into_iter()
+        .filter(|c| c.key_id == signer.key_id() && c.tree_size > 0 && c.verify(&key))
+        .max_by_key(|c| c.tree_size);
+    let vouched_size = vouched.as_ref().map_or(0, |c| c.tree_size);
+    let refuse = |why: String| anyhow::anyhow!("refusing to sign a checkpoint: {why}; run `phivault audit verify`");
     let mut tree = Accumulator::default();
     let mut from = 0;
-    let mut last_chain = phivault_audit::merkle::CHAIN_START;
+    let mut last_chain = CHAIN_START;
     loop {
         let page = store.audit_entries(from, PAGE).await?;
         let Some(last) = page.last() else { break };
         from = last.seq + 1;
-        last_chain = last.chain;
         for e in &page {
+            let at = tree.size();
+            if e.seq != at {
+                return Err(refuse(format!("entry #{at} is missing or out of order")));
+            }
+            if at >= vouched_size {
+                if !e.bytes.is_empty() && leaf_hash(&e.bytes) != e.leaf {
+                    return Err(refuse(format!("entry #{at} does not match its stored hash")));
+                }
+                if chain_hash(&last_chain, &e.leaf) != e.chain {
+                    return Err(refuse(format!("entry #{at} breaks the hash chain")));
+                }
+            }
+            last_chain = e.chain;
             tree.push(e.leaf);
+            if let Some(cp) = vouched.as_ref().filter(|cp| cp.tree_size == tree.size()) {
+                let hex = phivault_audit::checkpoint::hex;
+                if cp.root != hex(&tree.root()) || cp.chain != hex(&last_chain) {
+                    return Err(refuse(format!(
+                        "the trail's first {} entries no longer match the checkpoint signed for them",
+                        cp.tree_size
+                    )));
+                }
+            }
         }
+    }
+    if tree.size() < vouched_size {
+        return Err(refuse(format!(
+            "the trail holds {} entries, fewer than the {vouched_size} a checkpoint signed",
+            tree.size()
+        )));
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let cp = signer.sign(tree.size(), &tree.root(), &last_chain, now);
