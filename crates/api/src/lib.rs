@@ -9,6 +9,7 @@ pub mod auth;
 mod body;
 mod break_glass;
 mod client_ip;
+mod cors;
 mod erase;
 mod error;
 pub mod fhir;
@@ -44,6 +45,9 @@ pub struct ApiConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Network zones the policies can test (`context.zone`).
     pub zones: phivault_policy::Zones,
+    /// Origins (`https://app.example`) whose browser apps may call the API (CORS); none by
+    /// default.
+    pub cors_origins: Vec<String>,
 }
 
 /// Shared state of every handler.
@@ -89,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/access", access)
         .nest("/audit", audit_review)
         .fallback(error::not_found_fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)

@@ -128,6 +128,7 @@ fn with_broken_audit(app: &common::TestApp, policy: &str, with_exports: bool) ->
             request_timeout: std::time::Duration::from_secs(30),
             trusted_proxies: vec![],
             zones: phivault_policy::Zones::default(),
+            cors_origins: Vec::new(),
         }),
     })
 }

@@ -395,3 +395,52 @@ async fn decimals_come_back_exactly_as_written() {
     let read = send(&app, get(&format!("/fhir/Observation/{id}"))).await;
     assert!(read.text.contains(r#""value":0.0100,"#), "in a transaction: {}", read.text);
 }
+
+/// A browser SMART app on a listed origin: its preflight is answered before any token is
+/// looked at, and it may read the responses; a page on any other origin gets no permission
+/// (the browser then withholds the response), nor do the sign-in and administration pages;
+/// no origin is ever allowed to send cookies.
+#[tokio::test]
+async fn cors_lets_listed_browser_apps_call_the_api_and_no_one_else() {
+    let (app, _db) = app().await;
+    let preflight = |origin: &str, uri: &str| {
+        Request::options(uri)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .expect("req")
+    };
+    let listed = common::send_as_is(&app.router, preflight(common::APP_ORIGIN, "/fhir/Patient")).await;
+    assert_eq!(listed.status, StatusCode::NO_CONTENT, "no token needed for a preflight: {}", listed.text);
+    assert_eq!(listed.headers["access-control-allow-origin"], common::APP_ORIGIN);
+    assert!(listed.headers["access-control-allow-headers"].to_str().expect("h").contains("authorization"));
+    assert!(!listed.headers.contains_key("access-control-allow-credentials"), "never cookies");
+    let token = common::send_as_is(&app.router, preflight(common::APP_ORIGIN, "/oauth/token")).await;
+    assert_eq!(token.headers["access-control-allow-origin"], common::APP_ORIGIN, "the token endpoint too");
+
+    for (origin, uri) in [
+        ("https://evil.example", "/fhir/Patient"),
+        ("https://app.example.evil.example", "/fhir/Patient"),
+        ("null", "/fhir/Patient"),
+        (common::APP_ORIGIN, "/admin/users"),
+        (common::APP_ORIGIN, "/login"),
+    ] {
+        let refused = common::send_as_is(&app.router, preflight(origin, uri)).await;
+        assert!(!refused.headers.contains_key("access-control-allow-origin"), "{origin} {uri}: {:?}", refused.headers);
+    }
+
+    // The actual request: the listed origin may read it (and its ETag, Location); another may not.
+    send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let mut read = get("/fhir/Patient?family=Duck");
+    read.headers_mut().insert("origin", common::APP_ORIGIN.parse().expect("origin"));
+    let allowed = send(&app, read).await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(allowed.headers["access-control-allow-origin"], common::APP_ORIGIN);
+    assert!(allowed.headers["access-control-expose-headers"].to_str().expect("h").contains("etag"));
+    let mut other = get("/fhir/Patient?family=Duck");
+    other.headers_mut().insert("origin", "https://evil.example".parse().expect("origin"));
+    let other = send(&app, other).await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"), "{:?}", other.headers);
+    assert!(other.headers.get_all("vary").iter().any(|v| v == "origin"), "caches keep origins apart");
+}

@@ -57,6 +57,7 @@ impl Server {
                 request_timeout: Duration::from_secs(30),
                 trusted_proxies: vec![],
                 zones: phivault_policy::Zones::default(),
+                cors_origins: Vec::new(),
             }),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

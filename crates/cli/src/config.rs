@@ -346,6 +346,27 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Deadline for request headers; idle keep-alive connections close after it.
     pub header_read_timeout_secs: u64,
+    /// Origins (`https://app.example`, exactly as browsers send them) whose browser apps may
+    /// call the FHIR API and the token endpoint (CORS). None by default; `*` is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl ServerConfig {
+    /// The CORS origins, each checked to be `scheme://host[:port]` and nothing else.
+    pub fn cors_origins(&self) -> anyhow::Result<Vec<String>> {
+        for origin in &self.cors_allowed_origins {
+            let well_formed = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "https" | "http") && !rest.is_empty() && !rest.contains(['/', '?', '#', '*', ' ', '@'])
+            });
+            if !well_formed {
+                anyhow::bail!(
+                    "server.cors_allowed_origins: {origin:?} is not an origin such as https://app.example (no path, no wildcard)"
+                );
+            }
+        }
+        Ok(self.cors_allowed_origins.clone())
+    }
 }
 
 impl Default for ServerConfig {
@@ -358,6 +379,7 @@ impl Default for ServerConfig {
             max_body_bytes: 32 * 1024 * 1024,
             request_timeout_secs: 120,
             header_read_timeout_secs: 30,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

@@ -220,7 +220,7 @@ fn the_signer_refuses_to_sign_a_trail_changed_behind_its_back() {
 
     // Entry #3 (signed) rewritten with every leaf and chain recomputed, and the database's
     // checkpoints deleted: the chain is consistent, yet the witness remembers the root.
-    let rewritten: Vec<(u64, Vec<u8>, [u8; 32], [u8; 32])> = runtime.block_on(async {
+    let rewritten: Vec<phivault_audit::StoredEntry> = runtime.block_on(async {
         let store = phivault_store::SqlStore::connect(&url).await.expect("store");
         let entries = phivault_audit::AuditStore::audit_entries(&store, 0, 1000).await.expect("entries");
         store.close().await;
@@ -233,19 +233,21 @@ fn the_signer_refuses_to_sign_a_trail_changed_behind_its_back() {
                     event.resource_ids = vec!["Patient/someone-else".into()];
                     e.bytes = event.canonical_bytes();
                 }
-                let leaf = phivault_audit::merkle::leaf_hash(&e.bytes);
-                chain = phivault_audit::merkle::chain_hash(&chain, &leaf);
-                (e.seq, e.bytes, leaf, chain)
+                e.leaf = phivault_audit::merkle::leaf_hash(&e.bytes);
+                chain = phivault_audit::merkle::chain_hash(&chain, &e.leaf);
+                e.chain = chain;
+                e
             })
             .collect()
     });
     let blob = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    for (seq, bytes, leaf, chain) in &rewritten {
+    for e in &rewritten {
         sql(format!(
-            "UPDATE audit_log SET entry = X'{}', leaf = X'{}', chain = X'{}' WHERE seq = {seq}",
-            blob(bytes),
-            blob(leaf),
-            blob(chain)
+            "UPDATE audit_log SET entry = X'{}', leaf = X'{}', chain = X'{}' WHERE seq = {}",
+            blob(&e.bytes),
+            blob(&e.leaf),
+            blob(&e.chain),
+            e.seq
         ));
     }
     sql("DELETE FROM audit_checkpoints".into());

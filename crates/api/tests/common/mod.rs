@@ -18,6 +18,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const BASE: &str = "https://127.0.0.1:8443";
+/// The one origin the test apps let browser apps call from (CORS).
+pub const APP_ORIGIN: &str = "https://app.example";
 
 /// A router plus a signed-in physician's session token, which [`send`] presents unless the
 /// request already carries an `Authorization` header.
@@ -93,6 +95,7 @@ pub async fn app_on(
             request_timeout: Duration::from_secs(30),
             trusted_proxies: vec![],
             zones,
+            cors_origins: vec![APP_ORIGIN.into()],
         }),
     };
     (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned(), url }, db)

@@ -44,6 +44,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             trusted_proxies,
             zones: config.policy.zones()?,
+            cors_origins: config.server.cors_origins()?,
         }),
     };
     let policy_reload = tokio::spawn(super::policy::watch(
