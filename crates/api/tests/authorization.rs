@@ -1014,3 +1014,53 @@ async fn a_put_tells_nobody_which_ids_exist() {
     let metadata = send_as_is(&c.app.router, get("/fhir/metadata")).await;
     assert!(metadata.text.contains("\"updateCreate\":false"), "the capability statement says so");
 }
+
+/// In a batch, an entry the policies refuse fails alone: that refusal is in the trail too,
+/// with the patient it concerned (it used to leave no entry), and a refused transaction
+/// entry likewise, with nothing written.
+#[tokio::test]
+async fn refused_bundle_entries_are_recorded_as_denied_with_their_patient() {
+    let c = clinic().await;
+    let obs = |patient: &str, text: &str| {
+        json!({"resource": {"resourceType": "Observation", "status": "final", "code": {"text": text},
+            "subject": {"reference": format!("Patient/{patient}")}}, "request": {"method": "POST", "url": "Observation"}})
+    };
+    let batch = json!({"resourceType": "Bundle", "type": "batch",
+        "entry": [obs(&c.daffy, "pulse"), obs(&c.porky, "pulse")]});
+    let done = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &batch, &[])).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert!(done.body["entry"][0]["response"]["status"].as_str().expect("s").starts_with("201"));
+    assert!(done.body["entry"][1]["response"]["status"].as_str().expect("s").starts_with("403"), "{}", done.text);
+    let denied = |events: &[AuditEvent]| -> Vec<AuditEvent> {
+        events.iter().filter(|e| e.action == "batch" && e.outcome == Outcome::Denied).cloned().collect()
+    };
+    let events = trail(&c.app).await;
+    let refusals = denied(&events);
+    assert_eq!(refusals.len(), 1, "{events:?}");
+    assert_eq!(
+        refusals[0].patient_ids,
+        std::slice::from_ref(&c.porky),
+        "the refused entry's patient, not the allowed one's"
+    );
+    assert!(!refusals[0].policies.is_empty(), "with the deciding policies");
+    assert!(
+        events.iter().any(|e| e.action == "batch" && e.outcome == Outcome::Success && e.patient_ids.contains(&c.daffy)),
+        "the allowed write has its own entry"
+    );
+
+    let transaction = json!({"resourceType": "Bundle", "type": "transaction",
+        "entry": [obs(&c.daffy, "weight"), obs(&c.porky, "weight")]});
+    let refused = as_user(&c.app, &c.app.token, with_json("POST", "/fhir", &transaction, &[])).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let events = trail(&c.app).await;
+    let refusals = denied(&events);
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert_eq!(refusals[1].patient_ids, std::slice::from_ref(&c.porky));
+    let all = c
+        .app
+        .records
+        .search("Observation", &phivault_fhir::search::parse_search("Observation", &[], true).expect("query"), 0)
+        .await
+        .expect("search");
+    assert_eq!(all.total, 1, "only the batch's allowed write: the transaction wrote nothing");
+}

@@ -604,8 +604,33 @@ impl GuardedRecords {
             asking,
             policy_ids: std::sync::Mutex::new(Vec::new()),
             revealed: std::sync::Mutex::new(Vec::new()),
+            refused: std::sync::Mutex::new(Vec::new()),
         };
-        let bundle = self.records.process_bundle_guarded(body, &guard).await?;
+        let processed = self.records.process_bundle_guarded(body, &guard).await;
+        // Entries the policies refused (a batch's, one by one; a transaction's first) are
+        // recorded as denied, with the resources and patients they concerned, before the
+        // answer leaves (fail closed), as a refused read is.
+        let refused = guard.refused.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        if !refused.is_empty() {
+            let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), "batch", Outcome::Denied);
+            event.reason = Some(format!("{} entries refused by policy", refused.len()));
+            for r in &refused {
+                match &r.id {
+                    Some(id) => name(&mut event, [(r.resource_type.as_str(), id.as_str(), r.patient.clone())]),
+                    None => {
+                        if let Some(p) = r.patient.as_ref().filter(|p| !event.patient_ids.contains(p)) {
+                            event.patient_ids.push(p.clone());
+                        }
+                    }
+                }
+                event.policies.extend(r.policy_ids.iter().cloned());
+            }
+            event.policies.sort();
+            event.policies.dedup();
+            self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
+            accessor.trail.mark_recorded();
+        }
+        let bundle = processed?;
         if bundle.entries.iter().any(|e| e.as_ref().is_ok_and(|o| o.written)) {
             self.settle(accessor).await;
         }
@@ -640,11 +665,49 @@ struct EntryGuard<'a> {
     policy_ids: std::sync::Mutex<Vec<String>>,
     /// Existing records a condition matched and the response will show.
     revealed: std::sync::Mutex<Vec<StoredResource>>,
+    /// Entries the policies refused to write.
+    refused: std::sync::Mutex<Vec<RefusedEntry>>,
+}
+
+/// A Bundle entry the policies refused: what it would have written, for the audit entry.
+struct RefusedEntry {
+    resource_type: String,
+    /// The record it would have replaced; none for a create (its id was never used).
+    id: Option<String>,
+    patient: Option<String>,
+    policy_ids: Vec<String>,
 }
 
 impl EntryGuard<'_> {
     fn note(&self, ids: Vec<String>) {
         self.policy_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
+    }
+
+    /// The decisions on one entry's write (its patients already related).
+    fn decide_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+        body: &Value,
+        current: Option<&StoredResource>,
+    ) -> Result<(), RecordError> {
+        if let Some(current) = current {
+            // As for a PUT: an existing record the caller may not read is "not found".
+            if let Err(e) = self.asking.decide(Action::Read, facts_of(resource_type, id, &current.body)) {
+                let patient = compartment_of(current);
+                return Err(self.records.hide_refusal(&self.asking, e, resource_type, id, patient.as_ref()));
+            }
+            let before = self.asking.decide(Action::Update, facts_of(resource_type, id, &current.body))?;
+            if !before.mask.is_empty() {
+                // A Bundle cannot carry the merge of masked fields that a PUT does.
+                return Err(RecordError::Forbidden { policy_ids: vec!["masked-view-updates-one-by-one".into()] });
+            }
+            self.note(before.policy_ids);
+        }
+        let action = if current.is_some() { Action::Update } else { Action::Create };
+        let after = self.asking.decide(action, facts_of(resource_type, id, body))?;
+        self.note(after.policy_ids);
+        Ok(())
     }
 }
 
@@ -678,23 +741,16 @@ impl BundleGuard for EntryGuard<'_> {
         let patients: Vec<String> =
             current.and_then(compartment_of).into_iter().chain(patient_compartment(resource_type, id, body)).collect();
         self.records.relate(&self.asking, &patients).await?;
-        if let Some(current) = current {
-            // As for a PUT: an existing record the caller may not read is "not found".
-            if let Err(e) = self.asking.decide(Action::Read, facts_of(resource_type, id, &current.body)) {
-                let patient = compartment_of(current);
-                return Err(self.records.hide_refusal(&self.asking, e, resource_type, id, patient.as_ref()));
-            }
-            let before = self.asking.decide(Action::Update, facts_of(resource_type, id, &current.body))?;
-            if !before.mask.is_empty() {
-                // A Bundle cannot carry the merge of masked fields that a PUT does.
-                return Err(RecordError::Forbidden { policy_ids: vec!["masked-view-updates-one-by-one".into()] });
-            }
-            self.note(before.policy_ids);
+        let decided = self.decide_write(resource_type, id, body, current);
+        if let Err(RecordError::Forbidden { policy_ids } | RecordError::Refused { policy_ids, .. }) = &decided {
+            self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(RefusedEntry {
+                resource_type: resource_type.to_owned(),
+                id: current.map(|_| id.to_owned()),
+                patient: patients.first().cloned(),
+                policy_ids: policy_ids.clone(),
+            });
         }
-        let action = if current.is_some() { Action::Update } else { Action::Create };
-        let after = self.asking.decide(action, facts_of(resource_type, id, body))?;
-        self.note(after.policy_ids);
-        Ok(())
+        decided
     }
 
     async fn may_reveal(&self, found: &StoredResource) -> Result<(), RecordError> {
