@@ -444,3 +444,39 @@ async fn cors_lets_listed_browser_apps_call_the_api_and_no_one_else() {
     assert!(!other.headers.contains_key("access-control-allow-origin"), "{:?}", other.headers);
     assert!(other.headers.get_all("vary").iter().any(|v| v == "origin"), "caches keep origins apart");
 }
+
+/// The review's transaction cases: a reference equal to another entry's absolute fullUrl, and
+/// a relative reference under an absolute fullUrl, point at the entry's stored record (they
+/// used to be stored unrewritten and dangle); two entries with one fullUrl are refused (bdl-7).
+#[tokio::test]
+async fn transaction_references_to_absolute_full_urls_resolve_and_duplicates_are_refused() {
+    let (app, _db) = app().await;
+    let base = "http://example.org/fhir";
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "Duck", "given": ["Daffy"]}]});
+    let obs = |subject: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+            "subject": {"reference": subject}})
+    };
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": format!("{base}/Patient/abc"), "resource": patient, "request": {"method": "POST", "url": "Patient"}},
+        {"fullUrl": format!("{base}/Observation/o1"), "resource": obs(&format!("{base}/Patient/abc")),
+            "request": {"method": "POST", "url": "Observation"}},
+        {"fullUrl": format!("{base}/Observation/o2"), "resource": obs("Patient/abc"),
+            "request": {"method": "POST", "url": "Observation"}}]});
+    let done = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    let location = |i: usize| done.body["entry"][i]["response"]["location"].as_str().expect("location").to_owned();
+    let patient_ref = location(0).split("/_history").next().expect("ref").to_owned();
+    for i in [1, 2] {
+        let id = location(i).split('/').nth(1).expect("id").to_owned();
+        let read = send(&app, get(&format!("/fhir/Observation/{id}"))).await;
+        assert_eq!(read.body["subject"]["reference"], patient_ref, "entry {i}: {}", read.text);
+    }
+
+    let twice = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:8c1f0a5e-0000-4000-8000-000000000001", "resource": obs("Patient/x"), "request": {"method": "POST", "url": "Observation"}},
+        {"fullUrl": "urn:uuid:8c1f0a5e-0000-4000-8000-000000000001", "resource": obs("Patient/x"), "request": {"method": "POST", "url": "Observation"}}]});
+    let refused = send(&app, with_json("POST", "/fhir", &twice, &[])).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("entry 1") && refused.text.contains("bdl-7"), "{}", refused.text);
+}

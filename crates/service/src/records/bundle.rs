@@ -279,8 +279,11 @@ impl Records {
                 Method::Post { if_none_exist: None } => (new_resource_id()?, None),
                 Method::Put { id, .. } => (id.clone(), None),
             };
-            if let Some(url) = &entry.full_url {
-                targets.insert(url.clone(), format!("{}/{id}", entry.resource_type));
+            if let Some(url) = &entry.full_url
+                && targets.insert(url.clone(), format!("{}/{id}", entry.resource_type)).is_some()
+            {
+                // bdl-7: two entries with one fullUrl make every reference to it ambiguous.
+                return Err(at(i, FhirError::invalid("fullUrl repeats an earlier entry's (bdl-7)")));
             }
             ids.push(id);
             existing.push(found);
@@ -296,7 +299,8 @@ impl Records {
                 outcomes.push(EntryOutcome { resource: found, created: false, written: false });
                 continue;
             }
-            self.resolve_references(i, &mut entry.resource, &targets, &mut resolved, guard).await?;
+            let base = entry.full_url.as_deref().and_then(server_base);
+            self.resolve_references(i, &mut entry.resource, &targets, base, &mut resolved, guard).await?;
             let id = &ids[i];
             let mut mismatch = false;
             let (version, replaces, current_body) = match &entry.method {
@@ -351,22 +355,27 @@ impl Records {
         index: usize,
         resource: &mut Value,
         targets: &HashMap<String, String>,
+        base: Option<&str>,
         resolved: &mut HashMap<String, String>,
         guard: &dyn BundleGuard,
     ) -> Result<(), RecordError> {
         // Collect first (the visitor cannot await), then rewrite.
         let mut conditional = Vec::new();
         for_each_reference_mut::<RecordError>(resource, &mut |r| {
-            if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
-                match targets.get(r.as_str()) {
-                    Some(target) => *r = target.clone(),
-                    None => {
-                        return Err(at(
-                            index,
-                            FhirError::new(IssueType::NotFound, "a urn: reference names no entry of this Bundle"),
-                        ));
-                    }
-                }
+            // Another entry's fullUrl, whatever its form (urn:uuid:, an absolute URL), or a
+            // relative reference that R4 resolves against this entry's absolute fullUrl
+            // (`Patient/1` under `http://example.org/fhir/Observation/2`): the entry's
+            // stored id. Left as written, it would dangle.
+            let relative_target = base
+                .filter(|_| !r.contains("://") && phivault_fhir::parse_relative_reference(r).is_some())
+                .and_then(|base| targets.get(&format!("{base}/{r}")));
+            if let Some(target) = targets.get(r.as_str()).or(relative_target) {
+                *r = target.clone();
+            } else if r.starts_with("urn:uuid:") || r.starts_with("urn:oid:") {
+                return Err(at(
+                    index,
+                    FhirError::new(IssueType::NotFound, "a urn: reference names no entry of this Bundle"),
+                ));
             } else if r.contains('?') && !resolved.contains_key(r.as_str()) {
                 conditional.push(r.clone());
             }
@@ -449,7 +458,7 @@ impl Records {
                         (id.clone(), current.map_or(1, |v| v + 1), current)
                     }
                 };
-                self.resolve_references(i, &mut entry.resource, &no_targets, &mut resolved, guard).await?;
+                self.resolve_references(i, &mut entry.resource, &no_targets, None, &mut resolved, guard).await?;
                 guard.may_write(&entry.resource_type, &id, &entry.resource, current_body.as_ref()).await?;
                 // As in a transaction: decided first, then the version compared.
                 if mismatch {
@@ -582,6 +591,17 @@ impl Records {
         }
         Ok(())
     }
+}
+
+/// The server base of an absolute `fullUrl` (`http://example.org/fhir` of
+/// `http://example.org/fhir/Patient/1`), against which R4 resolves relative references.
+fn server_base(full_url: &str) -> Option<&str> {
+    if !(full_url.starts_with("http://") || full_url.starts_with("https://")) {
+        return None;
+    }
+    let (rest, _id) = full_url.rsplit_once('/')?;
+    let (base, resource_type) = rest.rsplit_once('/')?;
+    is_resource_type(resource_type).then_some(base)
 }
 
 /// A PUT to an id that does not exist creates only in the operator's own loads: for anyone
