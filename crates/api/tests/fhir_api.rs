@@ -480,3 +480,36 @@ async fn transaction_references_to_absolute_full_urls_resolve_and_duplicates_are
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
     assert!(refused.text.contains("entry 1") && refused.text.contains("bdl-7"), "{}", refused.text);
 }
+
+/// XML is not served: a client asking for it (by `_format` or `Accept`) gets 406 with an
+/// OperationOutcome, not JSON under a 200 it would fail to parse; JSON in any spelling works.
+#[tokio::test]
+async fn a_client_asking_for_xml_gets_406_and_json_is_served_in_every_spelling() {
+    let (app, _db) = app().await;
+    let with_accept = |uri: &str, accept: &str| {
+        let mut request = get(uri);
+        request.headers_mut().insert("accept", accept.parse().expect("accept"));
+        request
+    };
+    for request in [
+        get("/fhir/Patient?_format=xml"),
+        get("/fhir/Patient?_format=application/fhir%2Bxml"),
+        with_accept("/fhir/Patient", "application/fhir+xml"),
+        with_accept("/fhir/Patient", "application/xml;q=0.9, text/xml"),
+    ] {
+        let refused = send(&app, request).await;
+        assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE, "{}", refused.text);
+        assert_eq!(refused.body["resourceType"], "OperationOutcome");
+    }
+    for request in [
+        get("/fhir/Patient?_format=json"),
+        get("/fhir/Patient?_format=application/fhir%2Bjson"),
+        with_accept("/fhir/Patient", "application/fhir+json"),
+        with_accept("/fhir/Patient", "application/xml, application/json;q=0.5"),
+        with_accept("/fhir/Patient", "*/*"),
+        get("/fhir/Patient"),
+    ] {
+        let served = send(&app, request).await;
+        assert_eq!(served.status, StatusCode::OK, "{}", served.text);
+    }
+}

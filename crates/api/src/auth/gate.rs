@@ -179,10 +179,50 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
 
 /// Middleware after [`super::require_caller`]: refuses what the caller's role or scopes
 /// do not allow, with 403 and (for scopes) an RFC 6750 `insufficient_scope` challenge.
+/// Whether the client accepts the one format served, JSON (NDJSON for Bulk Data files): `_format` (R4's override of
+/// `Accept`) must name JSON if given, and an `Accept` header must allow it. A client asking
+/// for XML gets 406, not JSON it cannot read under a 200.
+fn json_acceptable(request: &Request) -> bool {
+    let is_json = |media: &str| {
+        let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        matches!(
+            media.as_str(),
+            "json"
+                | "application/json"
+                | "application/fhir+json"
+                | "application/fhir+ndjson"
+                | "application/ndjson"
+                | "ndjson"
+                | "*/*"
+                | "application/*"
+        )
+    };
+    let format = request
+        .uri()
+        .query()
+        .and_then(|q| phivault_fhir::parse_query_string(q).into_iter().find(|(k, _)| k == "_format").map(|(_, v)| v));
+    if let Some(format) = format {
+        return is_json(&format);
+    }
+    match request.headers().get(axum::http::header::ACCEPT).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(accept)) => accept.trim().is_empty() || accept.split(',').any(is_json),
+        Some(Err(_)) => false,
+    }
+}
+
 pub async fn fhir_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(caller) = request.extensions().get::<Caller>() else {
         return ApiError::new(StatusCode::UNAUTHORIZED, IssueType::Login, "authentication is required").into_response();
     };
+    if !json_acceptable(&request) {
+        return ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            IssueType::NotSupported,
+            "this server answers in FHIR JSON only (application/fhir+json); ask for _format=json",
+        )
+        .into_response();
+    }
     let path = request.uri().path();
     let path = path.strip_prefix("/fhir").unwrap_or(path);
     let Some(access) = classify(request.method(), path) else {
