@@ -70,10 +70,16 @@ pub struct AppState {
 /// `/healthz`, `/readyz`, with middleware.
 pub fn router(state: AppState) -> Router {
     let authenticated = axum::middleware::from_fn_with_state(state.clone(), auth::require_caller);
-    let fhir = fhir::routes()
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
-        .route_layer(authenticated.clone())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir));
+    let guarded_fhir = |routes: Router<AppState>| {
+        routes
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::gate::fhir_gate))
+            .route_layer(authenticated.clone())
+            .route_layer(axum::middleware::from_fn_with_state(state.clone(), audit::audit_fhir))
+    };
+    let fhir = guarded_fhir(fhir::routes());
+    // `POST /fhir/` (some clients add the slash) is the base's Bundle endpoint, behind the
+    // same authentication, decision and audit layers.
+    let fhir_base_slash = guarded_fhir(Router::new().route("/fhir/", axum::routing::post(fhir::process_bundle)));
     let access = break_glass::routes()
         .route("/accounting", axum::routing::get(review::accounting))
         .route_layer(authenticated.clone());
@@ -89,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .route("/fhir/metadata", axum::routing::get(fhir::metadata))
         .nest("/fhir", fhir)
+        .merge(fhir_base_slash)
         .nest("/admin", admin)
         .nest("/access", access)
         .nest("/audit", audit_review)

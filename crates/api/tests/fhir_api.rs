@@ -513,3 +513,15 @@ async fn a_client_asking_for_xml_gets_406_and_json_is_served_in_every_spelling()
         assert_eq!(served.status, StatusCode::OK, "{}", served.text);
     }
 }
+
+/// `POST /fhir/` (fhir-kit-client's `transaction()` sends the trailing slash) is the same
+/// endpoint as `POST /fhir`.
+#[tokio::test]
+async fn a_bundle_posted_to_the_base_with_a_trailing_slash_is_processed() {
+    let (app, _db) = app().await;
+    let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"resource": daffy(), "request": {"method": "POST", "url": "Patient"}}]});
+    let done = send(&app, with_json("POST", "/fhir/", &bundle, &[])).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(done.body["type"], "batch-response");
+}

@@ -5,6 +5,7 @@ mod bundle;
 mod capability;
 mod export;
 
+pub use bundle::process_bundle;
 pub use capability::metadata;
 mod resources;
 mod response;
