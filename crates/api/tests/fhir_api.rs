@@ -525,3 +525,21 @@ async fn a_bundle_posted_to_the_base_with_a_trailing_slash_is_processed() {
     assert_eq!(done.status, StatusCode::OK, "{}", done.text);
     assert_eq!(done.body["type"], "batch-response");
 }
+
+/// Interactions that do not exist answer 405 with the methods the endpoint takes (they were
+/// 403, which reads as "not allowed for you"), after authentication as every FHIR request.
+#[tokio::test]
+async fn interactions_that_do_not_exist_answer_405_with_allow() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let post_instance = send(&app, with_json("POST", &format!("/fhir/Patient/{id}"), &daffy(), &[])).await;
+    assert_eq!(post_instance.status, StatusCode::METHOD_NOT_ALLOWED, "{}", post_instance.text);
+    assert_eq!(post_instance.headers["allow"], "GET, PUT");
+    assert_eq!(post_instance.body["resourceType"], "OperationOutcome");
+    let put_type = send(&app, with_json("PUT", "/fhir/Patient", &daffy(), &[])).await;
+    assert_eq!(put_type.status, StatusCode::METHOD_NOT_ALLOWED, "{}", put_type.text);
+    assert_eq!(put_type.headers["allow"], "GET, POST");
+    let anonymous = common::send_as_is(&app.router, with_json("PUT", "/fhir/Patient", &daffy(), &[])).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "authentication first");
+}

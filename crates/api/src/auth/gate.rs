@@ -226,6 +226,25 @@ pub async fn fhir_gate(State(state): State<AppState>, request: Request, next: Ne
     let path = request.uri().path();
     let path = path.strip_prefix("/fhir").unwrap_or(path);
     let Some(access) = classify(request.method(), path) else {
+        // An interaction that does not exist on an endpoint that does (POST to an instance,
+        // PUT to a type): 405 naming the methods it takes, as HTTP says.
+        let allowed: Vec<&str> = [Method::GET, Method::POST, Method::PUT]
+            .iter()
+            .filter(|m| classify(m, path).is_some())
+            .map(Method::as_str)
+            .collect();
+        if !allowed.is_empty() {
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                IssueType::NotSupported,
+                format!("this endpoint takes {}", allowed.join(", ")),
+            )
+            .into_response();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(axum::http::header::ALLOW, value);
+            }
+            return response;
+        }
         // Fail closed: a method the FHIR routes serve, on a path not classified above,
         // is refused; other methods fall through to the router's 405.
         if [Method::GET, Method::HEAD, Method::POST, Method::PUT].contains(request.method()) {
