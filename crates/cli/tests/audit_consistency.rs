@@ -255,3 +255,53 @@ fn the_signer_refuses_to_sign_a_trail_changed_behind_its_back() {
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(text(&refused).contains("no longer match the checkpoint signed for them"), "{}", text(&refused));
 }
+
+/// The running server, finding the trail changed behind its back at a periodic checkpoint,
+/// signs nothing and tells the privacy officer: an integrity alert naming the refusal.
+#[test]
+fn a_server_that_will_not_sign_raises_an_integrity_alert() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let config_path = data.join("phivault.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&config_path).expect("config").parse().expect("toml");
+    let audit = config.entry("audit").or_insert_with(|| toml::Table::new().into());
+    audit.as_table_mut().expect("table").insert("checkpoint_interval_secs".into(), 1.into());
+    std::fs::write(&config_path, config.to_string()).expect("config");
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    append(&runtime, &url, 0, 3);
+
+    let server = common::Server::start(&data);
+    let witness = data.join("audit/witness.jsonl");
+    let signed = || std::fs::read_to_string(&witness).map(|t| t.lines().count()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while signed() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(signed() > 0, "the server signed at start");
+    // The database owner replaces entry #1 (signed) and its leaf hash; the trail then grows.
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
+        sqlx::query(
+            "UPDATE audit_log SET entry = (SELECT entry FROM audit_log WHERE seq = 0), \
+             leaf = (SELECT leaf FROM audit_log WHERE seq = 0) WHERE seq = 1",
+        )
+        .execute(&pool)
+        .await
+        .expect("tamper");
+        pool.close().await;
+    });
+    append(&runtime, &url, 3, 1);
+    let alerts = || text(&phivault(&data, &["alerts", "list"]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !alerts().contains("refusing to sign") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Further ticks (the alert's own entry grows the trail) find the same refusal.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    drop(server);
+    let listed = alerts();
+    assert!(listed.contains("integrity") && listed.contains("refusing to sign"), "{listed}");
+    assert_eq!(listed.matches("refusing to sign").count(), 1, "once per finding, not every tick: {listed}");
+}

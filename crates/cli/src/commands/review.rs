@@ -158,20 +158,27 @@ pub async fn integrity_scan(services: &Services, show_progress: bool) -> Result<
             affected.len(),
             problem_summary(&report)
         );
-        let new = NewAlert {
-            kind: AlertKind::Integrity,
-            time_ms: started,
-            user_id: None,
-            source_ip: None,
-            patient_ids: Vec::new(),
-            seqs: Vec::new(),
-            detail,
-        };
-        let alert = Alert::open(new, now_ms())?;
-        services.store.insert_alert(&alert).await?;
-        announce(services, &alert).await?;
+        raise_integrity_alert(services, started, detail).await?;
     }
     Ok(report)
+}
+
+/// Raises an integrity alert (a damaged record, a trail the signer will not vouch for) for
+/// the privacy officer: stored, recorded in the trail, and sent if a relay is configured.
+/// `detail` holds ids and counts only.
+pub async fn raise_integrity_alert(services: &Services, time_ms: i64, detail: String) -> Result<()> {
+    let new = NewAlert {
+        kind: AlertKind::Integrity,
+        time_ms,
+        user_id: None,
+        source_ip: None,
+        patient_ids: Vec::new(),
+        seqs: Vec::new(),
+        detail,
+    };
+    let alert = Alert::open(new, now_ms())?;
+    services.store.insert_alert(&alert).await?;
+    announce(services, &alert).await
 }
 
 /// "3 tampered, 1 version-gap": counts per kind, in a fixed order.

@@ -117,12 +117,14 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         // trail behind the last one without the witness (and the collector) showing it.
         let (store, signer, witness) = (services.store.clone(), signer.clone(), config.audit.witness_file.clone());
         let (target, node) = (ship_target.clone(), services.audit.node().to_owned());
+        let alerting = services.clone();
         let every = Duration::from_secs(config.audit.checkpoint_interval_secs.max(1));
         // The first tick is at once: a start signs what the previous run left (after a
         // crash nothing else would), then every interval while the trail grows.
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             let mut signed_size = None;
+            let mut refused: Option<String> = None;
             loop {
                 tick.tick().await;
                 let size = phivault_audit::AuditStore::audit_head(&store).await.ok().map(|(size, _)| size);
@@ -132,9 +134,26 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
                 match super::audit::checkpoint(&store, &signer, &witness).await {
                     Ok(cp) => {
                         signed_size = Some(cp.tree_size);
+                        refused = None;
                         publish_checkpoint(target.as_ref(), &cp, &node).await;
                     }
-                    Err(e) => tracing::error!(error = %e, "cannot sign an audit checkpoint"),
+                    Err(e) => {
+                        let why = e.to_string();
+                        tracing::error!(error = %why, "cannot sign an audit checkpoint");
+                        // A trail the signer will not vouch for was changed behind its back:
+                        // the privacy officer is told once per finding, not at every tick.
+                        if why.contains("refusing to sign") && refused.as_deref() != Some(why.as_str()) {
+                            let now = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as i64);
+                            match super::review::raise_integrity_alert(&alerting, now, format!("audit trail: {why}"))
+                                .await
+                            {
+                                Ok(()) => refused = Some(why),
+                                Err(e) => tracing::error!(error = %e, "cannot raise the audit trail alert"),
+                            }
+                        }
+                    }
                 }
             }
         })
