@@ -97,6 +97,16 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
             ));
         }
     };
+    // Size-0 checkpoints (a server started on an empty trail signs one) vouch for no entry,
+    // so they never count as verified; but one that names this key must still verify and
+    // sign the empty tree, or it is a forgery like any other.
+    while let Some(cp) = pending.next_if(|cp| cp.tree_size == 0) {
+        if !cp.verify(public_key) {
+            problem.get_or_insert((0, "the checkpoint at size 0 has an invalid signature".to_owned()));
+        } else if cp.root != hex(&Accumulator::default().root()) || cp.chain != hex(&CHAIN_START) {
+            problem.get_or_insert((0, "the checkpoint at size 0 signs a tree that is not empty".to_owned()));
+        }
+    }
     let mut archived = 0u64;
     let mut seen_content = false;
     // How far archive runs recorded in the trail itself reach: content may be missing only
@@ -159,9 +169,6 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         ));
     }
     for cp in pending {
-        if cp.tree_size == 0 {
-            continue;
-        }
         if !cp.verify(public_key) {
             problem.get_or_insert((
                 cp.tree_size - 1,
@@ -189,6 +196,27 @@ mod tests {
     use super::*;
     use crate::checkpoint::CheckpointSigner;
     use crate::event::Outcome;
+
+    #[test]
+    fn a_size_zero_checkpoint_is_checked_but_vouches_for_nothing() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let (other, _) = CheckpointSigner::generate().expect("key");
+        let empty = Accumulator::default().root();
+        let honest = signer.sign(0, &empty, &CHAIN_START, 1);
+        let report = verify(Vec::new(), std::slice::from_ref(&honest), &signer.public_key());
+        assert!(report.is_intact() && report.checkpoints_verified == 0, "{report:?}");
+        let entries = log(3);
+        let report = verify(entries.clone(), std::slice::from_ref(&honest), &signer.public_key());
+        assert!(report.is_intact() && !report.is_verified(), "nothing vouches for the three entries");
+        // One naming this key but signed by another, and one signing a non-empty tree at size 0.
+        let mut forged = other.sign(0, &empty, &CHAIN_START, 1);
+        forged.key_id = honest.key_id.clone();
+        let report = verify(entries.clone(), &[forged], &signer.public_key());
+        assert!(report.first_problem.is_some_and(|(_, why)| why.contains("invalid signature")));
+        let lying = signer.sign(0, &entries[0].leaf, &CHAIN_START, 1);
+        let report = verify(entries, &[lying], &signer.public_key());
+        assert!(report.first_problem.is_some_and(|(_, why)| why.contains("not empty")));
+    }
 
     fn log(n: usize) -> Vec<StoredEntry> {
         let mut previous = CHAIN_START;
