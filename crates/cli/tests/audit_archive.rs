@@ -66,6 +66,10 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     );
     let full = phivault(&data, &["audit", "verify", "--archive", archive_arg]);
     assert!(full.status.success() && text(&full).contains("checked against the archive files: 11"), "{}", text(&full));
+    // An archived entry still proves into the signed tree, by its stored leaf.
+    let proved = phivault(&data, &["audit", "prove", "3"]);
+    assert!(proved.status.success(), "{}", text(&proved));
+    assert!(text(&proved).contains("(archived") && text(&proved).contains("entry #3 is included"), "{}", text(&proved));
     // The archive run is itself in the trail; archived entries leave searches.
     let search = phivault(&data, &["audit", "search", "--action", "read"]);
     assert_eq!(String::from_utf8_lossy(&search.stdout).lines().count(), 15, "{}", text(&search));

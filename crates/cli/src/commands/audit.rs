@@ -411,8 +411,11 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
         AuditAction::Prove { seq, public_key } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
-            let Some(cp) =
-                checkpoints.iter().filter(|c| c.tree_size > seq && c.verify(&key)).max_by_key(|c| c.tree_size)
+            let key_id = phivault_audit::checkpoint::key_id_of(&key);
+            let Some(cp) = checkpoints
+                .iter()
+                .filter(|c| c.tree_size > seq && c.key_id == key_id && c.verify(&key))
+                .max_by_key(|c| c.tree_size)
             else {
                 bail!("no validly signed checkpoint covers entry #{seq} yet; run `phivault audit checkpoint`");
             };
@@ -425,19 +428,26 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 from = last.seq + 1;
                 for e in page {
                     if e.seq == seq {
-                        entry = Some(e.bytes.clone());
+                        entry = Some((e.bytes.clone(), e.leaf));
                     }
                     leaves.push(e.leaf);
                 }
             }
-            let (Some(bytes), true) = (entry, leaves.len() as u64 == cp.tree_size) else {
+            let (Some((bytes, stored_leaf)), true) = (entry, leaves.len() as u64 == cp.tree_size) else {
                 bail!("the trail no longer holds the {} entries the checkpoint signed", cp.tree_size);
             };
-            let leaf = phivault_audit::merkle::leaf_hash(&bytes);
+            // An archived entry's content is in its archive file: the stored leaf is what the
+            // proof is for (`audit verify --archive` checks the content against it).
+            let archived = bytes.is_empty();
+            let leaf = if archived { stored_leaf } else { phivault_audit::merkle::leaf_hash(&bytes) };
             let proof = phivault_audit::merkle::inclusion_proof(seq as usize, &leaves);
             let root = phivault_audit::checkpoint::unhex(&cp.root).unwrap_or_default();
             let included = phivault_audit::merkle::verify_inclusion(seq, cp.tree_size, &leaf, &proof, &root);
-            println!("entry #{seq}: {}", String::from_utf8_lossy(&bytes));
+            if archived {
+                println!("entry #{seq}: (archived: its content is in an archive file; its stored leaf hash is proved)");
+            } else {
+                println!("entry #{seq}: {}", String::from_utf8_lossy(&bytes));
+            }
             println!("leaf hash: {}", phivault_audit::checkpoint::hex(&leaf));
             println!("checkpoint: {} entries, root {}, signed {}", cp.tree_size, cp.root, cp.time_ms);
             for (i, h) in proof.iter().enumerate() {
