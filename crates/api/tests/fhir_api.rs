@@ -543,3 +543,32 @@ async fn interactions_that_do_not_exist_answer_405_with_allow() {
     let anonymous = common::send_as_is(&app.router, with_json("PUT", "/fhir/Patient", &daffy(), &[])).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "authentication first");
 }
+
+/// `_elements` and `_summary=text|data` on a search and a read: only what was named (with
+/// `id` and `meta`), marked SUBSETTED; such a view cannot be written back as the record, and
+/// `_summary=true` (which needs R4's summary flags) is refused rather than answered in full.
+#[tokio::test]
+async fn elements_and_summary_return_marked_subsets_that_cannot_be_written_back() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let found = send(&app, get("/fhir/Patient?family=Duck&_elements=birthDate")).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    let resource = &found.body["entry"][0]["resource"];
+    assert!(resource.get("name").is_none() && resource.get("identifier").is_none(), "{resource}");
+    assert_eq!(resource["id"], id.as_str());
+    assert_eq!(resource["meta"]["tag"][0]["code"], "SUBSETTED");
+    let read = send(&app, get(&format!("/fhir/Patient/{id}?_summary=data"))).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert!(read.body.get("name").is_some() && read.body.get("text").is_none());
+    let subset = send(&app, get(&format!("/fhir/Patient/{id}?_elements=gender"))).await;
+    let etag = subset.headers["etag"].to_str().expect("etag").to_owned();
+    let written =
+        send(&app, with_json("PUT", &format!("/fhir/Patient/{id}"), &subset.body, &[("if-match", &etag)])).await;
+    assert_eq!(written.status, StatusCode::BAD_REQUEST, "{}", written.text);
+    let whole = send(&app, get(&format!("/fhir/Patient/{id}"))).await;
+    assert_eq!(whole.body["name"][0]["family"], "Duck", "nothing was lost");
+    assert!(whole.body["meta"].get("tag").is_none());
+    let refused = send(&app, get("/fhir/Patient?family=Duck&_summary=true")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+}

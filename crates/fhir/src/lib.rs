@@ -9,6 +9,7 @@
 
 mod compartment;
 mod date;
+mod elements;
 mod error;
 mod id;
 mod outcome;
@@ -20,6 +21,7 @@ mod validate;
 
 pub use compartment::{check_one_patient, compartment_patients, patient_compartment};
 pub use date::{DateRange, format_instant, parse_date_range};
+pub use elements::{Subset, apply_subset, parse_subset};
 pub use error::{FhirError, IssueType};
 pub use id::{is_valid_id, new_id};
 pub use outcome::operation_outcome;

@@ -63,6 +63,14 @@ pub fn validate_resource(body: &Value, expected_type: Option<&str>, url_id: Opti
         (None, Some(_)) => return Err(FhirError::new(IssueType::Required, "id is required in the body of an update")),
         _ => {}
     }
+    // A subset (from `_elements` or `_summary`) stored as the record would erase what it
+    // left out.
+    let tags = object.get("meta").and_then(|m| m.get("tag")).and_then(Value::as_array);
+    if tags.is_some_and(|tags| tags.iter().any(|t| t.get("code").and_then(Value::as_str) == Some("SUBSETTED"))) {
+        return Err(FhirError::invalid(
+            "the resource is a SUBSETTED view (from _elements or _summary); read it whole before writing it",
+        ));
+    }
     let person_elements = if PERSON_TYPES.contains(&resource_type) { PERSON_ARRAY_ELEMENTS } else { &[] };
     for element in ARRAY_ELEMENTS.iter().chain(person_elements) {
         if object.get(*element).is_some_and(|v| !v.is_array()) {

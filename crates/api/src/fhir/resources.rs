@@ -1,7 +1,7 @@
 //! create, read, vread, update.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use phivault_fhir::{FhirError, IssueType, parse_query_string, parse_version_etag};
@@ -40,9 +40,12 @@ pub async fn read(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
-    let granted = state.records.read(&accessor, &resource_type, &id, None).await?;
+    let subset = phivault_fhir::parse_subset(&phivault_fhir::parse_query_string(query.as_deref().unwrap_or("")))?;
+    let mut granted = state.records.read(&accessor, &resource_type, &id, None).await?;
+    phivault_fhir::apply_subset(&mut granted.value.body, &subset);
     let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
     super::response::decided(&mut response, granted.policy_ids);
     Ok(response)

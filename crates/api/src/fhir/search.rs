@@ -75,6 +75,7 @@ async fn run_search(
         None => (pairs, 0),
     };
     let mut request = parse_search(resource_type, &pairs, wants_strict(headers))?;
+    let subset = phivault_fhir::parse_subset(&pairs)?;
     // `_summary=count`: the total only, no resources.
     if pairs.iter().any(|(k, v)| k == "_summary" && v == "count") {
         request.count = 0;
@@ -103,7 +104,11 @@ async fn run_search(
     let mut entries: Vec<Value> = page
         .resources
         .iter()
-        .map(|r| json!({"fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id), "resource": r.body, "search": {"mode": "match"}}))
+        .map(|r| {
+            let mut body = r.body.clone();
+            phivault_fhir::apply_subset(&mut body, &subset);
+            json!({"fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id), "resource": body, "search": {"mode": "match"}})
+        })
         .collect();
     if !request.ignored.is_empty() {
         let positions: Vec<String> = request.ignored.iter().map(ToString::to_string).collect();

@@ -33,7 +33,8 @@ pub fn history_window(pairs: &[(String, String)]) -> Result<HistoryWindow, FhirE
                     window.at = Some((condition.lo_ms, condition.hi_ms));
                 }
             }
-            k if FORMAT_PARAMS.contains(&k) => {}
+            // `_elements` is not applied to history entries: refused, not ignored.
+            k if FORMAT_PARAMS.contains(&k) && k != "_elements" => {}
             _ => {
                 return Err(FhirError::new(
                     IssueType::NotSupported,

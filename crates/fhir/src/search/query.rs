@@ -75,7 +75,7 @@ pub struct SearchRequest {
 }
 
 /// Parameters that control the result form rather than select: accepted and ignored.
-pub(crate) const FORMAT_PARAMS: [&str; 4] = ["_format", "_pretty", "_total", "_summary"];
+pub(crate) const FORMAT_PARAMS: [&str; 5] = ["_format", "_pretty", "_total", "_summary", "_elements"];
 
 /// Parses decoded query pairs for a search on `resource_type`. Unknown parameters are
 /// ignored and listed unless `strict` (`Prefer: handling=strict`), where they are an error.
