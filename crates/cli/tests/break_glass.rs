@@ -232,6 +232,7 @@ fn break_glass_through_the_server_notifies_by_mail_and_policy_reloads_keep_the_l
     let search = phivault(&data, &["audit", "search", "--action", "policy.reload"]);
     let found = String::from_utf8_lossy(&search.stdout).into_owned();
     assert!(found.contains("\"failure\"") && found.contains("\"success\""), "both reloads are audited: {found}");
+    assert!(found.contains("system:phivault") && !found.contains("os:"), "the server reloaded, not a console: {found}");
     let started = phivault(&data, &["audit", "search", "--action", "audit.start"]);
     let started = String::from_utf8_lossy(&started.stdout).into_owned();
     assert!(started.contains("config=sha256:"), "the start names the configuration: {started}");

@@ -254,7 +254,17 @@ pub async fn watch(config: PolicyConfig, live: Arc<LivePolicies>, audit: phivaul
             }
         };
         let reason = if ok { Some(format!("policies={}", record_policy_texts(&config.dir, &archive))) } else { None };
-        if super::audit::record_cli_with_reason(&audit, "policy.reload", None, ok, reason).await.is_err() {
+        // The server noticed the change, not a person at a console: the audit system's actor,
+        // as for `audit.start` (who edited the files is the operating system's to tell).
+        let recorded = match super::audit::cli_event(&audit, "policy.reload", None, ok) {
+            Ok(mut event) => {
+                event.user_id = Some("system:phivault".into());
+                event.reason = reason;
+                audit.record(&event).await.map_err(|_| ())
+            }
+            Err(_) => Err(()),
+        };
+        if recorded.is_err() {
             tracing::error!("cannot write the policy reload to the audit trail");
         }
     }
