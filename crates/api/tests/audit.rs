@@ -337,6 +337,34 @@ async fn a_transaction_entry_names_every_written_resource_and_patient_and_reache
     assert!(actions.contains(&"batch"), "{actions:?}");
 }
 
+/// A transaction that reveals an existing record (a conditional reference's match) carries
+/// it in the commit's one entry: durable with the writes, so no failure after the commit can
+/// turn a Bundle that happened into a 503.
+#[tokio::test]
+async fn a_transactions_revealed_match_rides_in_its_commit_entry() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let daffy_id = created.body["id"].as_str().expect("id").to_owned();
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+                      "subject": {"reference": "Patient?identifier=urn:mrn|123456789"}},
+         "request": {"method": "POST", "url": "Observation"}}]});
+    let r = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let request_id = r.headers["x-request-id"].to_str().expect("ascii").to_owned();
+    let observation = r.body["entry"][0]["response"]["location"].as_str().expect("location");
+    let observation = observation.split("/_history").next().expect("type/id").to_owned();
+    let events = trail(&app).await;
+    let mine: Vec<&AuditEvent> =
+        events.iter().filter(|e| e.request_id.as_deref() == Some(request_id.as_str())).collect();
+    assert_eq!(mine.len(), 1, "one entry: {mine:?}");
+    let mut named = mine[0].resource_ids.clone();
+    named.sort();
+    let mut expected = vec![observation, format!("Patient/{daffy_id}")];
+    expected.sort();
+    assert_eq!(named, expected, "the write and the revealed match");
+}
+
 /// A write whose entry cannot be stored must not happen: the entry goes in the write's own
 /// transaction, so when the database refuses the entry it refuses the change.
 #[tokio::test]

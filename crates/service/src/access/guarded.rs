@@ -765,6 +765,22 @@ impl BundleGuard for EntryGuard<'_> {
         let mut policy_ids = self.policy_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         policy_ids.sort();
         policy_ids.dedup();
-        Some(self.records.write_entry(self.asking.accessor, "batch", "", "200", &policy_ids, writes))
+        // The existing records matched so far ride in this commit's entry: they are durable
+        // together with the writes, so a failure after the commit cannot leave the client
+        // with a 503 for a Bundle that happened (what is matched after the last commit, or in
+        // a Bundle that writes nothing, still gets its own entry before the answer leaves).
+        let revealed = std::mem::take(&mut *self.revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut event = event_for(
+            &self.records.audit,
+            self.asking.accessor,
+            self.records.records.clock.now_ms(),
+            "batch",
+            Outcome::Success,
+        );
+        event.reason = Some("200".to_owned());
+        event.policies = policy_ids;
+        name_writes(&mut event, writes);
+        name_resources(&mut event, &revealed);
+        Some(pending(&event))
     }
 }
