@@ -572,3 +572,32 @@ async fn elements_and_summary_return_marked_subsets_that_cannot_be_written_back(
     let refused = send(&app, get("/fhir/Patient?family=Duck&_summary=true")).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
 }
+
+/// Birth dates searched at the precision people know them: the year, the month, the day, and
+/// a birth date recorded to the month only. (Not yet: a day-precision `ge`/`lt` against a
+/// month-only birth date in that month, which needs a precision marker in the index terms.)
+#[tokio::test]
+async fn birthdate_search_matches_at_year_month_and_day_precision() {
+    let (app, _db) = app().await;
+    send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    // A birth date recorded to the month only (R4 allows it).
+    let mut porky = daffy();
+    porky["birthDate"] = json!("2001-07");
+    porky["identifier"] = json!([{"system": "urn:mrn", "value": "987654321"}]);
+    send(&app, with_json("POST", "/fhir/Patient", &porky, &[])).await;
+    for (query, expected) in [
+        ("birthdate=2001-07", 1),
+        ("birthdate=2001", 1),
+        ("birthdate=2001-07-15", 0),
+        ("birthdate=lt2001-01-01", 1),
+        ("birthdate=1937", 1),
+        ("birthdate=1937-04", 1),
+        ("birthdate=1937-04-17", 1),
+        ("birthdate=1937-05", 0),
+        ("birthdate=1937-04-18", 0),
+    ] {
+        let found = send(&app, get(&format!("/fhir/Patient?{query}"))).await;
+        assert_eq!(found.status, StatusCode::OK, "{query}: {}", found.text);
+        assert_eq!(found.body["total"], expected, "{query}");
+    }
+}
