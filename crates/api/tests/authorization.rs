@@ -961,6 +961,15 @@ async fn appointments_belong_to_their_patient_and_a_record_cannot_name_two_patie
     }
 }
 
+async fn free_put_text(c: &Clinic, token: &str, id: &str) -> String {
+    let body = json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "weight"},
+        "subject": {"reference": format!("Patient/{}", c.porky)}});
+    as_user(&c.app, token, with_json("PUT", &format!("/fhir/Observation/{id}"), &body, &[]))
+        .await
+        .text
+        .replace(id, "ID")
+}
+
 /// A PUT is not a probe: to an existing record out of reach and to an id that was never
 /// used, the answer is the same, word for word, directly and inside a Bundle. Update-as-create
 /// is refused (records come in by POST), which is what closes it: a PUT that created would
@@ -997,6 +1006,30 @@ async fn a_put_tells_nobody_which_ids_exist() {
         assert_eq!(existing.text.replace(&hidden, "ID"), free.text.replace(made_up, "ID"), "{kind}");
         assert!(!existing.text.contains("weight"), "{kind}: {}", existing.text);
     }
+
+    // A body that would be refused on its own merits (two patients) is not looked at before
+    // the id: hidden and made-up still answer alike.
+    let two_patients = |id: &str| {
+        json!({"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {
+            "resourceType": "Observation", "id": id, "status": "final", "code": {"text": "weight"},
+            "subject": {"reference": format!("Patient/{}", c.porky)},
+            "performer": [{"reference": format!("Patient/{}", c.daffy)}]},
+            "request": {"method": "PUT", "url": format!("Observation/{id}")}}]})
+    };
+    let existing = as_user(&c.app, &desk, with_json("POST", "/fhir", &two_patients(&hidden), &[])).await;
+    let free = as_user(&c.app, &desk, with_json("POST", "/fhir", &two_patients(made_up), &[])).await;
+    assert_eq!((existing.status, free.status), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND), "{}", existing.text);
+    assert_eq!(existing.text.replace(&hidden, "ID"), free.text.replace(made_up, "ID"));
+
+    // A destroyed record's id answers as a made-up one too, to whoever may not erase it.
+    let tweety = patient(&c.app, "Bird", "999-00-0003").await;
+    let destroyed = observation(&c.app, &tweety, None, "weight").await;
+    assert!(c.app.records.shred_patient(&tweety, None).await.expect("shred"));
+    let gone = as_user(&c.app, &desk, put(&destroyed)).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+    assert_eq!(gone.text.replace(&destroyed, "ID"), free_put_text(&c, &desk, made_up).await);
+    let in_bundle = as_user(&c.app, &desk, with_json("POST", "/fhir", &bundle("batch", &destroyed), &[])).await;
+    assert!(!in_bundle.text.contains("destroyed") && !in_bundle.text.contains("410"), "{}", in_bundle.text);
 
     // Even a caller who may write the patient's records creates by POST, not by PUT.
     let own = json!({"resourceType": "Observation", "id": made_up, "status": "final", "code": {"text": "pulse"},

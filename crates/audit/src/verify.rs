@@ -25,6 +25,9 @@ pub struct Report {
     pub archived: u64,
     /// Checkpoints whose signature and tree both verified.
     pub checkpoints_verified: usize,
+    /// The largest tree size a verified checkpoint covers (0 if none): the entries before it
+    /// are vouched for by a signature.
+    pub verified_size: u64,
     /// Checkpoints naming another signing key (another deployment's, or a node set up with
     /// its own key): not checked, and said so.
     pub checkpoints_other_keys: usize,
@@ -185,6 +188,7 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         entries: entries_read,
         archived,
         checkpoints_verified: verified,
+        verified_size: last_good,
         checkpoints_other_keys: others.len(),
         first_problem: problem,
         root: hex(&tree.root()),

@@ -286,6 +286,11 @@ fn the_audit_signing_key_is_sealed_under_the_key_file_and_a_copied_data_dir_cann
     assert!(!other.join("audit/signing.key").exists() && other.join("audit/signing.key.sealed").exists());
     let verified = phivault_with(&other, &["audit", "verify"], None);
     assert!(verified.status.success(), "{}", text(&verified));
+    // A plaintext copy that reappears beside the sealed key (a restored backup) is removed.
+    std::fs::write(other.join("audit/signing.key"), &pkcs8).expect("plaintext copy");
+    let cleaned = phivault_with(&other, &["audit", "checkpoint"], None);
+    assert!(text(&cleaned).contains("removed a plaintext copy"), "{}", text(&cleaned));
+    assert!(!other.join("audit/signing.key").exists());
 }
 
 #[test]

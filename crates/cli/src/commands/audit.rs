@@ -166,12 +166,30 @@ pub enum SigningKeyForm {
 /// and its plaintext removed.
 pub fn signer(config: &AuditConfig, ring: &KeyRing) -> Result<(CheckpointSigner, SigningKeyForm)> {
     let path = &config.signing_key;
+    let legacy = path.with_file_name("signing.key");
     if path.exists() {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return open_signing_key(&bytes, ring)
-            .with_context(|| format!("cannot use the audit signing key {}", path.display()));
+        let opened = open_signing_key(&bytes, ring)
+            .with_context(|| format!("cannot use the audit signing key {}", path.display()))?;
+        // A plaintext copy left beside the sealed key (a crash mid-migration, a restored
+        // backup) would undo the sealing: removed if it is the same key, else reported.
+        if opened.1 == SigningKeyForm::Sealed && legacy != *path && legacy.exists() {
+            let same = std::fs::read(&legacy)
+                .ok()
+                .and_then(|der| CheckpointSigner::from_pkcs8(&der).ok())
+                .is_some_and(|plain| plain.public_key() == opened.0.public_key());
+            if same {
+                std::fs::remove_file(&legacy).with_context(|| format!("cannot remove {}", legacy.display()))?;
+                eprintln!("removed a plaintext copy of the sealed audit signing key: {}", legacy.display());
+            } else {
+                eprintln!(
+                    "warning: {} holds a plaintext signing key that is not the sealed one; remove it",
+                    legacy.display()
+                );
+            }
+        }
+        return Ok(opened);
     }
-    let legacy = path.with_file_name("signing.key");
     if path.file_name().is_some_and(|n| n == "signing.key.sealed") && legacy.exists() {
         let der = std::fs::read(&legacy).with_context(|| format!("cannot read {}", legacy.display()))?;
         let signer = CheckpointSigner::from_pkcs8(&der)?;

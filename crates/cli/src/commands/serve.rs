@@ -140,16 +140,18 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
                     Err(e) => {
                         let why = e.to_string();
                         tracing::error!(error = %why, "cannot sign an audit checkpoint");
-                        // A trail the signer will not vouch for was changed behind its back:
-                        // the privacy officer is told once per finding, not at every tick.
-                        if why.contains("refusing to sign") && refused.as_deref() != Some(why.as_str()) {
+                        // Unsigned entries are unprotected ones: a trail the signer will not
+                        // vouch for, or a signer that cannot sign at all (an unreadable witness
+                        // file), is told to the privacy officer once per cause, not every tick.
+                        let cause = why.split(": the trail holds").next().unwrap_or(&why).to_owned();
+                        if refused.as_deref() != Some(cause.as_str()) {
                             let now = std::time::SystemTime::now()
                                 .duration_since(std::time::UNIX_EPOCH)
                                 .map_or(0, |d| d.as_millis() as i64);
                             match super::review::raise_integrity_alert(&alerting, now, format!("audit trail: {why}"))
                                 .await
                             {
-                                Ok(()) => refused = Some(why),
+                                Ok(()) => refused = Some(cause),
                                 Err(e) => tracing::error!(error = %e, "cannot raise the audit trail alert"),
                             }
                         }

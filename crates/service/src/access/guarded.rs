@@ -549,7 +549,7 @@ impl GuardedRecords {
         let current = match self.records.read(resource_type, id, None).await {
             Ok(current) => Some(current),
             Err(RecordError::NotFound { .. }) => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.hide_shredded(&asking, e).await),
         };
         let patients: Vec<String> = current
             .as_ref()
@@ -566,7 +566,8 @@ impl GuardedRecords {
             return Err(RecordError::NotFound { resource_type: resource_type.to_owned(), id: id.to_owned() });
         };
         if let Err(e) = asking.decide(Action::Read, facts_of(resource_type, id, &existing.body)) {
-            let refusal = self.hide_refusal(&asking, e, resource_type, id, patients.first());
+            // The stored record's patient, never one the body names.
+            let refusal = self.hide_refusal(&asking, e, resource_type, id, compartment_of(existing).as_ref());
             self.record_refusal(accessor, "update", &refusal).await?;
             return Err(refusal);
         }
@@ -605,6 +606,7 @@ impl GuardedRecords {
             policy_ids: std::sync::Mutex::new(Vec::new()),
             revealed: std::sync::Mutex::new(Vec::new()),
             refused: std::sync::Mutex::new(Vec::new()),
+            revealed_in_flight: std::sync::Mutex::new(0),
         };
         let processed = self.records.process_bundle_guarded(body, &guard).await;
         // Entries the policies refused (a batch's, one by one; a transaction's first) are
@@ -667,6 +669,8 @@ struct EntryGuard<'a> {
     revealed: std::sync::Mutex<Vec<StoredResource>>,
     /// Entries the policies refused to write.
     refused: std::sync::Mutex<Vec<RefusedEntry>>,
+    /// How many of `revealed` the entry of the commit in flight names.
+    revealed_in_flight: std::sync::Mutex<usize>,
 }
 
 /// A Bundle entry the policies refused: what it would have written, for the audit entry.
@@ -769,7 +773,10 @@ impl BundleGuard for EntryGuard<'_> {
         // together with the writes, so a failure after the commit cannot leave the client
         // with a 503 for a Bundle that happened (what is matched after the last commit, or in
         // a Bundle that writes nothing, still gets its own entry before the answer leaves).
-        let revealed = std::mem::take(&mut *self.revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        // Named now, dropped from `revealed` only once the commit succeeds (`committed`):
+        // if it fails, they still get their own entry before the answer leaves.
+        let revealed = self.revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        *self.revealed_in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = revealed.len();
         let mut event = event_for(
             &self.records.audit,
             self.asking.accessor,
@@ -782,5 +789,36 @@ impl BundleGuard for EntryGuard<'_> {
         name_writes(&mut event, writes);
         name_resources(&mut event, &revealed);
         Some(pending(&event))
+    }
+
+    fn committed(&self) {
+        let in_flight =
+            std::mem::take(&mut *self.revealed_in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut revealed = self.revealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = in_flight.min(revealed.len());
+        revealed.drain(..n);
+    }
+
+    async fn may_replace(&self, current: &StoredResource) -> Result<(), RecordError> {
+        let patient = compartment_of(current);
+        self.records.relate(&self.asking, patient.as_slice()).await?;
+        let Err(e) = self.asking.decide(Action::Read, facts_of(&current.resource_type, &current.id, &current.body))
+        else {
+            return Ok(());
+        };
+        let refusal = self.records.hide_refusal(&self.asking, e, &current.resource_type, &current.id, patient.as_ref());
+        if let RecordError::Refused { policy_ids, .. } = &refusal {
+            self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(RefusedEntry {
+                resource_type: current.resource_type.clone(),
+                id: Some(current.id.clone()),
+                patient,
+                policy_ids: policy_ids.clone(),
+            });
+        }
+        Err(refusal)
+    }
+
+    async fn shown(&self, error: RecordError) -> RecordError {
+        self.records.hide_shredded(&self.asking, error).await
     }
 }

@@ -55,6 +55,18 @@ pub trait BundleGuard: Send + Sync {
     /// whatever the Bundle revealed since the last commit; `None` only for the operator's
     /// own loads, which the console audits as one act.
     fn entry_for(&self, writes: &[VersionWrite]) -> Option<crate::PendingEntry>;
+    /// The commit that carried the last [`BundleGuard::entry_for`] entry succeeded.
+    fn committed(&self) {}
+    /// An existing record a PUT entry would replace, before anything about the entry's body
+    /// is looked at: refused here if the caller may not see it, so the answer for a hidden id
+    /// is the answer for a made-up one.
+    async fn may_replace(&self, _current: &StoredResource) -> Result<(), RecordError> {
+        Ok(())
+    }
+    /// How an error about a stored record (a destroyed one) is shown to this caller.
+    async fn shown(&self, error: RecordError) -> RecordError {
+        error
+    }
 }
 
 /// No checks: the operator loading data at the console (`phivault import`, `phivault
@@ -305,7 +317,13 @@ impl Records {
             let mut mismatch = false;
             let (version, replaces, current_body) = match &entry.method {
                 Method::Put { if_match, .. } => {
-                    let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
+                    let (current, body) = match self.current_for(guard, &entry.resource_type, id).await {
+                        Ok(found) => found,
+                        Err(e) => return Err(guard.shown(e).await),
+                    };
+                    if let Some(existing) = &body {
+                        guard.may_replace(existing).await?;
+                    }
                     refuse_put_create(guard, &entry.resource_type, id, current)?;
                     mismatch = if_match.is_some_and(|m| Some(m) != current);
                     (current.map_or(1, |v| v + 1), current, body)
@@ -347,6 +365,7 @@ impl Records {
         // 4. One atomic commit, with the data keys created for it.
         let entry = guard.entry_for(&writes);
         self.store.commit(&cache.take_fresh(), &writes, entry.as_ref()).await?;
+        guard.committed();
         Ok(outcomes)
     }
 
@@ -451,7 +470,13 @@ impl Records {
                     }
                     Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
                     Method::Put { id, if_match } => {
-                        let (current, body) = self.current_for(guard, &entry.resource_type, id).await?;
+                        let (current, body) = match self.current_for(guard, &entry.resource_type, id).await {
+                            Ok(found) => found,
+                            Err(e) => return Err(guard.shown(e).await),
+                        };
+                        if let Some(existing) = &body {
+                            guard.may_replace(existing).await?;
+                        }
                         refuse_put_create(guard, &entry.resource_type, id, current)?;
                         mismatch = if_match.is_some_and(|m| Some(m) != current);
                         current_body = body;
@@ -564,15 +589,16 @@ impl Records {
         let (entries, writes): (Vec<usize>, Vec<VersionWrite>) = std::mem::take(pending).into_iter().unzip();
         let entry = guard.entry_for(&writes);
         match self.store.commit(&keys, &writes, entry.as_ref()).await {
-            Ok(()) => {}
+            Ok(()) => guard.committed(),
             Err(crate::StoreError::Conflict) => {
                 // Keys go with each retried write; once stored, later retries find them ours.
                 // Each retried write commits with its own entry.
                 for (i, write) in entries.iter().zip(&writes) {
                     let one = std::slice::from_ref(write);
                     let entry = guard.entry_for(one);
-                    if let Err(e) = self.store.commit(&keys, one, entry.as_ref()).await {
-                        results[*i] = Err(e.into());
+                    match self.store.commit(&keys, one, entry.as_ref()).await {
+                        Ok(()) => guard.committed(),
+                        Err(e) => results[*i] = Err(e.into()),
                     }
                 }
                 cache.clear();
