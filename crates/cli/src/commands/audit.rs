@@ -388,13 +388,6 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 ..Default::default()
             };
             let count = export(store, &out, format, &query).await?;
-            // A copy of the trail names patients and who saw them: it is a disclosure of its
-            // own. No entry, no copy: the file is removed if the entry cannot be written.
-            let reason = format!("{count} entries, format {}", format.name());
-            if let Err(e) = record_own(store, "cli.audit.export", None, reason).await {
-                let _ = std::fs::remove_file(&out);
-                return Err(e.context("the export was removed again"));
-            }
             println!("exported {count} entries to {}", out.display());
         }
         AuditAction::Ship { to, ca } => {
@@ -793,10 +786,16 @@ async fn export(store: &dyn AuditStore, out: &Path, format: ExportFormat, query:
     let file = options.open(&partial).with_context(|| {
         format!("cannot create {} (if an earlier export was interrupted, remove it)", partial.display())
     })?;
-    let written = write_export(store, std::io::BufWriter::new(file), format, query).await.and_then(|count| {
+    let written = async {
+        let count = write_export(store, std::io::BufWriter::new(file), format, query).await?;
+        // A copy of the trail names patients and who saw them: a disclosure of its own. It is
+        // recorded before the file appears under its name, so no copy exists unrecorded.
+        let reason = format!("{count} entries, format {}", format.name());
+        record_own(store, "cli.audit.export", None, reason).await.context("the export was not made")?;
         std::fs::hard_link(&partial, out).with_context(|| format!("cannot create {}", out.display()))?;
         Ok(count)
-    });
+    }
+    .await;
     let _ = std::fs::remove_file(&partial);
     written
 }
