@@ -571,6 +571,12 @@ async fn elements_and_summary_return_marked_subsets_that_cannot_be_written_back(
     assert!(whole.body["meta"].get("tag").is_none());
     let refused = send(&app, get("/fhir/Patient?family=Duck&_summary=true")).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    // History the same way.
+    let history = send(&app, get(&format!("/fhir/Patient/{id}/_history?_summary=text"))).await;
+    assert_eq!(history.status, StatusCode::OK, "{}", history.text);
+    assert!(history.body["entry"][0]["resource"].get("name").is_none(), "{}", history.text);
+    let refused = send(&app, get(&format!("/fhir/Patient/{id}/_history?_summary=true"))).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
 }
 
 /// Birth dates searched at the precision people know them: the year, the month, the day, and

@@ -182,6 +182,8 @@ async fn history(
         None => DEFAULT_HISTORY_COUNT,
     };
     let window = phivault_fhir::search::history_window(&pairs)?;
+    // `_summary` as on a search (`_elements` is refused by the window above).
+    let subset = phivault_fhir::parse_subset(&pairs)?;
     let granted = state.records.history(accessor, resource_type, id, &window, offset, count).await?;
     let page = granted.value;
     let base = &state.config.base_url;
@@ -190,7 +192,15 @@ async fn history(
         let token = state.records.seal_page_cursor(&target, &pairs, offset + count)?;
         links.push(json!({"relation": "next", "url": format!("{base}/fhir/{target}?_page={token}")}));
     }
-    let entries: Vec<Value> = page.versions.iter().map(|v| history_entry(base, v)).collect();
+    let entries: Vec<Value> = page
+        .versions
+        .iter()
+        .map(|v| {
+            let mut entry = history_entry(base, v);
+            phivault_fhir::apply_subset(&mut entry["resource"], &subset);
+            entry
+        })
+        .collect();
     let mut bundle = json!({"resourceType": "Bundle", "type": "history", "link": links, "entry": entries});
     if let Some(total) = page.total {
         bundle["total"] = json!(total);
