@@ -687,7 +687,8 @@ impl EntryGuard<'_> {
         self.policy_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
     }
 
-    /// The decisions on one entry's write (its patients already related).
+    /// The decisions on one entry's write (its patients already related; whether the caller
+    /// may see the record it replaces was decided by `may_replace`).
     fn decide_write(
         &self,
         resource_type: &str,
@@ -696,11 +697,6 @@ impl EntryGuard<'_> {
         current: Option<&StoredResource>,
     ) -> Result<(), RecordError> {
         if let Some(current) = current {
-            // As for a PUT: an existing record the caller may not read is "not found".
-            if let Err(e) = self.asking.decide(Action::Read, facts_of(resource_type, id, &current.body)) {
-                let patient = compartment_of(current);
-                return Err(self.records.hide_refusal(&self.asking, e, resource_type, id, patient.as_ref()));
-            }
             let before = self.asking.decide(Action::Update, facts_of(resource_type, id, &current.body))?;
             if !before.mask.is_empty() {
                 // A Bundle cannot carry the merge of masked fields that a PUT does.

@@ -241,6 +241,26 @@ impl Records {
         }
     }
 
+    /// What a PUT entry replaces, decided before anything about its body is looked at, so a
+    /// hidden, a destroyed and a made-up id answer alike: the current version and body (the
+    /// guard shown the record), or the refusal of update-as-create.
+    async fn replaced(
+        &self,
+        guard: &dyn BundleGuard,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<(Option<i64>, Option<StoredResource>), RecordError> {
+        let (current, body) = match self.current_for(guard, resource_type, id).await {
+            Ok(found) => found,
+            Err(e) => return Err(guard.shown(e).await),
+        };
+        if let Some(existing) = &body {
+            guard.may_replace(existing).await?;
+        }
+        refuse_put_create(guard, resource_type, id, current)?;
+        Ok((current, body))
+    }
+
     /// The current version number of a resource, and its body when the guard needs it.
     async fn current_for(
         &self,
@@ -317,14 +337,7 @@ impl Records {
             let mut mismatch = false;
             let (version, replaces, current_body) = match &entry.method {
                 Method::Put { if_match, .. } => {
-                    let (current, body) = match self.current_for(guard, &entry.resource_type, id).await {
-                        Ok(found) => found,
-                        Err(e) => return Err(guard.shown(e).await),
-                    };
-                    if let Some(existing) = &body {
-                        guard.may_replace(existing).await?;
-                    }
-                    refuse_put_create(guard, &entry.resource_type, id, current)?;
+                    let (current, body) = self.replaced(guard, &entry.resource_type, id).await?;
                     mismatch = if_match.is_some_and(|m| Some(m) != current);
                     (current.map_or(1, |v| v + 1), current, body)
                 }
@@ -470,14 +483,7 @@ impl Records {
                     }
                     Method::Post { if_none_exist: None } => (new_resource_id()?, 1, None),
                     Method::Put { id, if_match } => {
-                        let (current, body) = match self.current_for(guard, &entry.resource_type, id).await {
-                            Ok(found) => found,
-                            Err(e) => return Err(guard.shown(e).await),
-                        };
-                        if let Some(existing) = &body {
-                            guard.may_replace(existing).await?;
-                        }
-                        refuse_put_create(guard, &entry.resource_type, id, current)?;
+                        let (current, body) = self.replaced(guard, &entry.resource_type, id).await?;
                         mismatch = if_match.is_some_and(|m| Some(m) != current);
                         current_body = body;
                         (id.clone(), current.map_or(1, |v| v + 1), current)
