@@ -197,10 +197,12 @@ fn json_acceptable(request: &Request) -> bool {
                 | "application/*"
         )
     };
-    let format = request
-        .uri()
-        .query()
-        .and_then(|q| phivault_fhir::parse_query_string(q).into_iter().find(|(k, _)| k == "_format").map(|(_, v)| v));
+    // Runs on every FHIR request: the query is decoded only when it can name `_format`
+    // (`%5F` included).
+    let format =
+        request.uri().query().filter(|q| q.contains("format")).and_then(|q| {
+            phivault_fhir::parse_query_string(q).into_iter().find(|(k, _)| k == "_format").map(|(_, v)| v)
+        });
     if let Some(format) = format {
         return is_json(&format);
     }
