@@ -7,9 +7,6 @@ use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use phivault_audit::checkpoint::CheckpointSigner;
-use phivault_audit::export::export_line;
-use phivault_audit::merkle::{Accumulator, CHAIN_START, chain_hash, leaf_hash};
-use phivault_audit::{AuditEvent, Outcome, StoredEntry};
 use phivault_crypto::{KeyFile, KeyFileProtection};
 use serde_json::json;
 
@@ -109,22 +106,8 @@ fn main() {
     write(&root, "key_file", "sealed.json", &std::fs::read(&sealed).expect("read"));
 
     let (signer, _) = CheckpointSigner::generate().expect("signer");
-    let mut tree = Accumulator::default();
-    let mut chain = CHAIN_START;
-    let mut export = Vec::new();
-    let mut witness = String::new();
-    for i in 0..4u64 {
-        let mut event = AuditEvent::new(1_800_000_000_000 + i as i64, "read", Outcome::Success, "node-a");
-        event.resource_ids = vec![format!("Patient/daffy-{i}")];
-        let bytes = event.canonical_bytes();
-        let leaf = leaf_hash(&bytes);
-        chain = chain_hash(&chain, &leaf);
-        tree.push(leaf);
-        export.push(export_line(&StoredEntry { seq: i, bytes, leaf, chain }));
-    }
-    let cp = signer.sign(tree.size(), &tree.root(), &chain, 1_800_000_100_000);
-    witness.push_str(&serde_json::to_string(&cp).expect("json"));
-    write(&root, "audit_trail", "whole", format!("\0{}\0{witness}", export.join("\n")).as_bytes());
+    let (_, export, witness) = phivault_fuzzing::honest_trail(&signer, 4, &[4]);
+    write(&root, "audit_trail", "whole", format!("\0{export}\0{witness}").as_bytes());
     write(&root, "audit_trail", "edits", &[1, 10, 0, b'x', 77, 1, b'0', 200, 0, b'"']);
 
     for (i, text) in [

@@ -15,29 +15,36 @@ struct Honest {
     witness: String,
 }
 
+/// An honest trail of `n` read entries signed by `signer` at each size in `signed_at`: the
+/// entries, their verifier export (one line each) and the witness file.
+pub fn honest_trail(signer: &CheckpointSigner, n: u64, signed_at: &[u64]) -> (Vec<StoredEntry>, String, String) {
+    let mut entries = Vec::new();
+    let mut witness = String::new();
+    let mut tree = Accumulator::default();
+    let mut chain = CHAIN_START;
+    for i in 0..n {
+        let mut event = AuditEvent::new(1_800_000_000_000 + i as i64, "read", Outcome::Success, "node-a");
+        event.resource_ids = vec![format!("Patient/p{i}")];
+        let bytes = event.canonical_bytes();
+        let leaf = leaf_hash(&bytes);
+        chain = chain_hash(&chain, &leaf);
+        tree.push(leaf);
+        entries.push(StoredEntry { seq: i, bytes, leaf, chain });
+        if signed_at.contains(&tree.size()) {
+            let cp = signer.sign(tree.size(), &tree.root(), &chain, 1_800_000_100_000 + i as i64);
+            witness.push_str(&serde_json::to_string(&cp).expect("json"));
+            witness.push('\n');
+        }
+    }
+    let export = entries.iter().map(export_line).collect::<Vec<_>>().join("\n");
+    (entries, export, witness)
+}
+
 fn honest() -> &'static Honest {
     static HONEST: OnceLock<Honest> = OnceLock::new();
     HONEST.get_or_init(|| {
         let (signer, _) = CheckpointSigner::generate().expect("key");
-        let mut entries = Vec::new();
-        let mut witness = String::new();
-        let mut tree = Accumulator::default();
-        let mut chain = CHAIN_START;
-        for i in 0..6u64 {
-            let mut event = AuditEvent::new(1_800_000_000_000 + i as i64, "read", Outcome::Success, "node-a");
-            event.resource_ids = vec![format!("Patient/p{i}")];
-            let bytes = event.canonical_bytes();
-            let leaf = leaf_hash(&bytes);
-            chain = chain_hash(&chain, &leaf);
-            tree.push(leaf);
-            entries.push(StoredEntry { seq: i, bytes, leaf, chain });
-            if i == 2 || i == 5 {
-                let cp = signer.sign(tree.size(), &tree.root(), &chain, 1_800_000_100_000 + i as i64);
-                witness.push_str(&serde_json::to_string(&cp).expect("json"));
-                witness.push('\n');
-            }
-        }
-        let export = entries.iter().map(export_line).collect::<Vec<_>>().join("\n");
+        let (entries, export, witness) = honest_trail(&signer, 6, &[3, 6]);
         Honest { public_key: signer.public_key(), entries, export, witness }
     })
 }

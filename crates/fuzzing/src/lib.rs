@@ -14,7 +14,7 @@ mod keys;
 mod oauth;
 mod records;
 
-pub use audit::audit_trail;
+pub use audit::{audit_trail, honest_trail};
 pub use deid::{deid_resource, deid_text};
 pub use fhir::{fhir_resource, search_query};
 pub use keys::key_file;
