@@ -259,7 +259,7 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
     // The database's checkpoints and the witness file's: deleting them from the database
     // does not make the signer forget what it signed.
     let mut known = store.checkpoints().await?;
-    known.extend(witness_checkpoints(witness)?);
+    known.extend(newest_witness_checkpoints(witness)?);
     let vouched = known
         .into_iter()
         .filter(|c| c.key_id == signer.key_id() && c.tree_size > 0 && c.verify(&key))
@@ -339,6 +339,24 @@ pub(crate) async fn record_own(
         .await
         .context("the audit trail could not be written")?;
     Ok(())
+}
+
+/// The checkpoints in the last 64 KiB of the witness file (a few hundred: the newest the
+/// signer needs), so signing every minute does not parse a file that grows by a line a minute.
+fn newest_witness_checkpoints(path: &Path) -> Result<Vec<Checkpoint>> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let Ok(mut file) = std::fs::File::open(path) else { return Ok(Vec::new()) };
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let text = String::from_utf8_lossy(&tail);
+    // A tail that starts mid-file starts mid-line: that first part is not a whole line.
+    let whole = if start > 0 { text.split_once('\n').map_or("", |(_, rest)| rest) } else { &text };
+    phivault_audit::checkpoint::parse_witness(whole)
+        .map_err(|line| anyhow::anyhow!("{}: a line near its end is not a checkpoint ({line})", path.display()))
 }
 
 /// Checkpoints in the witness file (the copy outside the database).
@@ -903,4 +921,29 @@ fn write_cursor(path: &Path, next: u64) -> Result<()> {
         std::fs::File::open(dir)?.sync_all()
     };
     write().with_context(|| format!("cannot write the shipping cursor {}", path.display()))
+}
+
+#[cfg(test)]
+mod witness_tail {
+    use super::*;
+
+    /// The signer reads only the witness file's tail: the newest checkpoint is found, an old
+    /// damaged line far from the end does not stop signing, and not every line is parsed.
+    #[test]
+    fn the_newest_checkpoints_come_from_the_tail_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("witness.jsonl");
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let root = Accumulator::default().root();
+        let mut text = String::from("not a checkpoint\n");
+        for size in 1..=2_000u64 {
+            text.push_str(&serde_json::to_string(&signer.sign(size, &root, &root, 1)).expect("json"));
+            text.push('\n');
+        }
+        std::fs::write(&path, text).expect("write");
+        let newest = newest_witness_checkpoints(&path).expect("tail");
+        assert_eq!(newest.last().map(|c| c.tree_size), Some(2_000));
+        assert!(newest.len() < 2_000 && newest.len() > 50, "{}", newest.len());
+        assert!(witness_checkpoints(&path).is_err(), "the whole file, read by verify, still shows the bad line");
+    }
 }
