@@ -1,0 +1,242 @@
+//! Writing a backup: tables and files are streamed in, cut into chunks, stored once each,
+//! and listed in a manifest that is signed and stored last.
+
+use aws_lc_rs::digest;
+
+use crate::chunks::{self, Chunker};
+use crate::manifest::hex;
+use crate::{
+    AuditMark, BackupError, BackupKey, BackupPublicKey, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, Repository,
+    SignedManifest, TableEntry, TableSchema, Value, encode_row,
+};
+
+/// Where a store streams its tables: one `begin_table`, its rows, one `end_table`, per table.
+pub trait TableSink {
+    /// How many rows all tables hold together (for a progress bar).
+    fn expect_rows(&mut self, _total: u64) {}
+    fn begin_table(&mut self, schema: TableSchema) -> Result<(), BackupError>;
+    fn row(&mut self, row: &[Value]) -> Result<(), BackupError>;
+    fn end_table(&mut self) -> Result<(), BackupError>;
+}
+
+struct OpenStream {
+    rows: u64,
+    bytes: u64,
+    hash: digest::Context,
+    chunks: Vec<ChunkRef>,
+}
+
+/// Builds one backup in a repository. Hold the repository's lock while it lives.
+pub struct BackupWriter<'a> {
+    repo: &'a dyn Repository,
+    key: &'a BackupKey,
+    chunker: Chunker,
+    table: Option<(TableSchema, OpenStream)>,
+    tables: Vec<TableEntry>,
+    files: Vec<FileEntry>,
+    /// Chunks this backup stored (the rest were already there).
+    pub new_chunks: u64,
+    pub new_bytes: u64,
+    /// Called with the number of rows written so far, every 1,000 rows.
+    progress: Option<Box<dyn FnMut(u64) + 'a>>,
+    rows_total: u64,
+}
+
+impl std::fmt::Debug for BackupWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupWriter").field("repo", &self.repo).field("tables", &self.tables.len()).finish()
+    }
+}
+
+/// What the caller knows about the source, for the manifest.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub engine: String,
+    pub schema_version: i64,
+    pub audit: AuditMark,
+    pub phivault_version: String,
+}
+
+impl<'a> BackupWriter<'a> {
+    pub fn new(repo: &'a dyn Repository, key: &'a BackupKey) -> Self {
+        Self {
+            repo,
+            key,
+            chunker: Chunker::new(key.chunk_seed()),
+            table: None,
+            tables: Vec::new(),
+            files: Vec::new(),
+            new_chunks: 0,
+            new_bytes: 0,
+            progress: None,
+            rows_total: 0,
+        }
+    }
+
+    pub fn on_progress(&mut self, progress: impl FnMut(u64) + 'a) {
+        self.progress = Some(Box::new(progress));
+    }
+
+    fn store_chunk(&mut self, plaintext: &[u8]) -> Result<ChunkRef, BackupError> {
+        let id = chunks::name(self.key, plaintext);
+        if let Some(stored) = self.repo.chunk_size(&id)? {
+            return Ok(ChunkRef { id, stored });
+        }
+        let sealed = chunks::seal(self.key, &id, plaintext)?;
+        self.repo.put_chunk(&id, &sealed)?;
+        self.new_chunks += 1;
+        self.new_bytes += sealed.len() as u64;
+        Ok(ChunkRef { id, stored: sealed.len() as u64 })
+    }
+
+    /// Cuts what is buffered (all of it when `finish`) and stores the chunks.
+    fn flush(&mut self, finish: bool) -> Result<Vec<ChunkRef>, BackupError> {
+        let mut pieces = Vec::new();
+        let mut chunker = std::mem::replace(&mut self.chunker, Chunker::new(self.key.chunk_seed()));
+        let result = chunker.drain(finish, |piece| {
+            pieces.push(self.store_chunk(piece)?);
+            Ok(())
+        });
+        self.chunker = chunker;
+        result.map(|()| pieces)
+    }
+
+    /// Adds a whole file (configuration, key file, policies, witness).
+    pub fn add_file(&mut self, role: &str, name: &str, bytes: &[u8]) -> Result<(), BackupError> {
+        if self.table.is_some() {
+            return Err(BackupError::Io("a file was added while a table was open".into()));
+        }
+        self.chunker.buffer().extend_from_slice(bytes);
+        let chunks = self.flush(true)?;
+        self.files.push(FileEntry {
+            role: role.to_owned(),
+            name: name.to_owned(),
+            bytes: bytes.len() as u64,
+            sha256: hex(&phivault_crypto::sha256(bytes)),
+            chunks,
+        });
+        Ok(())
+    }
+
+    /// Signs the manifest and stores it after every chunk it names: from this moment the
+    /// backup exists, and not before.
+    pub fn finish(mut self, source: Source) -> Result<SignedManifest, BackupError> {
+        if self.table.is_some() {
+            return Err(BackupError::Io("the backup ended inside a table".into()));
+        }
+        let (seq, previous) = newest(self.repo, self.key.public())?;
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.to_owned(),
+            id: phivault_crypto::random_token(12).map_err(|_| BackupError::Crypto)?.replace(['-', '_'], "x"),
+            seq: seq + 1,
+            previous,
+            created_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            key_id: self.key.id().to_owned(),
+            phivault_version: source.phivault_version,
+            engine: source.engine,
+            schema_version: source.schema_version,
+            audit: source.audit,
+            tables: std::mem::take(&mut self.tables),
+            files: std::mem::take(&mut self.files),
+        };
+        // Every chunk must be there before the manifest that names it.
+        for chunk in manifest.chunk_refs() {
+            if self.repo.chunk_size(&chunk.id)? != Some(chunk.stored) {
+                return Err(BackupError::Chunk {
+                    id: chunk.id.to_string(),
+                    why: "vanished while the backup was written".into(),
+                });
+            }
+        }
+        let (signed, bytes) = SignedManifest::sign(manifest, self.key)?;
+        self.repo.put_manifest(&signed.name, &bytes)?;
+        Ok(signed)
+    }
+}
+
+/// The newest manifest's sequence number and digest. One signed under this key must verify
+/// (a backup never chains onto a forged manifest); one under an earlier, rotated key is
+/// chained onto by its digest.
+fn newest(repo: &dyn Repository, key: &BackupPublicKey) -> Result<(u64, Option<String>), BackupError> {
+    let Some(name) = repo.list_manifests()?.pop() else {
+        return Ok((0, None));
+    };
+    let bytes = repo.get_manifest(&name)?;
+    let seq: u64 = name
+        .split('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| BackupError::Manifest { name: name.clone(), why: "is not named <sequence>-<id>".into() })?;
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    if header.split(|&b| b == b' ').nth(1) == Some(key.id().as_bytes()) {
+        SignedManifest::open(&name, &bytes, std::slice::from_ref(key)).map_err(|e| {
+            BackupError::Repository(format!(
+                "refusing to add a backup after an invalid one: {e}; run `phivault backup verify`"
+            ))
+        })?;
+    }
+    Ok((seq, Some(hex(&phivault_crypto::sha256(&bytes)))))
+}
+
+impl TableSink for BackupWriter<'_> {
+    fn expect_rows(&mut self, _total: u64) {}
+
+    fn begin_table(&mut self, schema: TableSchema) -> Result<(), BackupError> {
+        if self.table.is_some() {
+            return Err(BackupError::Table { table: schema.name, why: "began inside another table".into() });
+        }
+        let stream = OpenStream { rows: 0, bytes: 0, hash: digest::Context::new(&digest::SHA256), chunks: Vec::new() };
+        self.table = Some((schema, stream));
+        Ok(())
+    }
+
+    fn row(&mut self, row: &[Value]) -> Result<(), BackupError> {
+        let Some((schema, stream)) = self.table.as_mut() else {
+            return Err(BackupError::Io("a row came outside any table".into()));
+        };
+        if row.len() != schema.columns.len() {
+            return Err(BackupError::Table {
+                table: schema.name.clone(),
+                why: "a row has the wrong number of values".into(),
+            });
+        }
+        let buffer = self.chunker.buffer();
+        let start = buffer.len();
+        encode_row(row, buffer);
+        stream.hash.update(&buffer[start..]);
+        stream.bytes += (buffer.len() - start) as u64;
+        stream.rows += 1;
+        self.rows_total += 1;
+        if self.rows_total.is_multiple_of(1000)
+            && let Some(progress) = self.progress.as_mut()
+        {
+            progress(self.rows_total);
+        }
+        let stored = self.flush(false)?;
+        if let Some((_, stream)) = self.table.as_mut() {
+            stream.chunks.extend(stored);
+        }
+        Ok(())
+    }
+
+    fn end_table(&mut self) -> Result<(), BackupError> {
+        let stored = self.flush(true)?;
+        let Some((schema, mut stream)) = self.table.take() else {
+            return Err(BackupError::Io("a table ended that was not begun".into()));
+        };
+        stream.chunks.extend(stored);
+        if let Some(progress) = self.progress.as_mut() {
+            progress(self.rows_total);
+        }
+        self.tables.push(TableEntry {
+            schema,
+            rows: stream.rows,
+            bytes: stream.bytes,
+            sha256: hex(stream.hash.finish().as_ref()),
+            chunks: stream.chunks,
+        });
+        Ok(())
+    }
+}
