@@ -19,6 +19,7 @@
 //! and reads them out through [`TableSink`] and [`BackupReader`].
 
 mod chunks;
+mod content;
 mod error;
 mod key;
 mod manifest;
@@ -29,6 +30,7 @@ mod rows;
 mod writer;
 
 pub use chunks::ChunkId;
+pub use content::{ContentDigest, DigestSink};
 pub use error::BackupError;
 pub use key::{BackupKey, BackupPublicKey, public_path};
 pub use manifest::{AuditMark, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest, TableEntry};

@@ -31,6 +31,9 @@ pub struct TableEntry {
     pub bytes: u64,
     /// SHA-256 of the canonical row stream, in hex: equal on any engine for the same rows.
     pub sha256: String,
+    /// The rows' order-independent content digest ([`crate::ContentDigest`]): what a
+    /// restored database, on either engine, must give.
+    pub content: String,
     pub chunks: Vec<ChunkRef>,
 }
 

@@ -6,7 +6,7 @@ use aws_lc_rs::digest;
 use crate::chunks::{self, Chunker};
 use crate::manifest::hex;
 use crate::{
-    AuditMark, BackupError, BackupKey, BackupPublicKey, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, Repository,
+    AuditMark, BackupError, ContentDigest, BackupKey, BackupPublicKey, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, Repository,
     SignedManifest, TableEntry, TableSchema, Value, encode_row,
 };
 
@@ -23,6 +23,7 @@ struct OpenStream {
     rows: u64,
     bytes: u64,
     hash: digest::Context,
+    content: ContentDigest,
     chunks: Vec<ChunkRef>,
 }
 
@@ -187,7 +188,13 @@ impl TableSink for BackupWriter<'_> {
         if self.table.is_some() {
             return Err(BackupError::Table { table: schema.name, why: "began inside another table".into() });
         }
-        let stream = OpenStream { rows: 0, bytes: 0, hash: digest::Context::new(&digest::SHA256), chunks: Vec::new() };
+        let stream = OpenStream {
+            rows: 0,
+            bytes: 0,
+            hash: digest::Context::new(&digest::SHA256),
+            content: ContentDigest::default(),
+            chunks: Vec::new(),
+        };
         self.table = Some((schema, stream));
         Ok(())
     }
@@ -206,6 +213,7 @@ impl TableSink for BackupWriter<'_> {
         let start = buffer.len();
         encode_row(row, buffer);
         stream.hash.update(&buffer[start..]);
+        stream.content.add_encoded(&buffer[start..]);
         stream.bytes += (buffer.len() - start) as u64;
         stream.rows += 1;
         self.rows_total += 1;
@@ -235,6 +243,7 @@ impl TableSink for BackupWriter<'_> {
             rows: stream.rows,
             bytes: stream.bytes,
             sha256: hex(stream.hash.finish().as_ref()),
+            content: stream.content.to_hex(),
             chunks: stream.chunks,
         });
         Ok(())

@@ -36,6 +36,25 @@ pub struct Config {
     pub review: ReviewConfig,
     #[serde(default)]
     pub export: ExportConfig,
+    #[serde(default)]
+    pub backup: BackupConfig,
+}
+
+/// Backups (`phivault backup`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The backup key (created by the first `backup create`). Never inside a backup: keep a
+    /// copy off this host, or no backup can be restored after losing it.
+    pub key_file: PathBuf,
+    /// The newest backup made into each repository, to detect a rolled-back repository.
+    pub state_file: PathBuf,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self { key_file: "backup/backup.key".into(), state_file: "backup/state.json".into() }
+    }
 }
 
 /// Bulk Data `$export`.
@@ -419,6 +438,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             review: ReviewConfig::default(),
             export: ExportConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }
@@ -489,6 +509,8 @@ impl Config {
         self.audit.ship_cursor = abs(&self.audit.ship_cursor);
         self.audit.syslog_ca = self.audit.syslog_ca.as_deref().map(abs);
         self.policy.dir = abs(&self.policy.dir);
+        self.backup.key_file = abs(&self.backup.key_file);
+        self.backup.state_file = abs(&self.backup.state_file);
         if let Some(rest) = self.database.strip_prefix("sqlite://") {
             let file = Path::new(rest.split('?').next().unwrap_or(rest));
             if !file.is_absolute() {

@@ -94,6 +94,12 @@ enum Command {
         #[command(subcommand)]
         action: commands::audit::AuditAction,
     },
+    /// Backups: create, list, verify, restore, prune, drill (encrypted, deduplicated,
+    /// signed; see docs/CONTINGENCY.md).
+    Backup {
+        #[command(subcommand)]
+        action: commands::backup::BackupAction,
+    },
     /// Alerts from the activity review rules: run them, list, review, flag patients.
     Alerts {
         #[command(subcommand)]
@@ -319,6 +325,7 @@ async fn run(cli: Cli) -> Result<()> {
             store.close().await;
             result
         }
+        Command::Backup { action } => commands::backup::run(&cli.data_dir, action).await,
         Command::Alerts { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;

@@ -13,6 +13,7 @@ mod export;
 mod identity;
 mod migrate;
 mod records;
+mod snapshot;
 mod sql;
 mod stamp;
 mod write;
@@ -26,6 +27,7 @@ use sqlx::{AnyPool, Executor};
 pub use phivault_audit::AuditStore;
 pub use phivault_identity::IdentityStore;
 pub use phivault_service::RecordStore;
+pub use snapshot::{Restore, SnapshotError, SnapshotInfo};
 
 /// Which database engine a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,11 @@ impl SqlStore {
     /// Connects to `url` (`sqlite://path/to/file.db` or `postgres://...`) and applies any
     /// pending migrations.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_to(url, None).await
+    }
+
+    /// Connects, migrating up to `schema_version` only when given.
+    pub(crate) async fn connect_to(url: &str, schema_version: Option<i64>) -> Result<Self, StoreError> {
         install_default_drivers();
         let engine = if url.starts_with("sqlite:") {
             Engine::Sqlite
@@ -131,7 +138,7 @@ impl SqlStore {
             audit_head: Default::default(),
             standing_cache: Default::default(),
         };
-        migrate::run(&store).await?;
+        migrate::run(&store, schema_version).await?;
         Ok(store)
     }
 

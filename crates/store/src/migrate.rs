@@ -31,7 +31,14 @@ const POSTGRES: &[(i64, &str)] = &[
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x7068_6976_6175_6c74;
 
-pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
+/// The newest schema version this build knows.
+pub(crate) fn latest() -> i64 {
+    SQLITE.iter().chain(POSTGRES).map(|(v, _)| *v).max().unwrap_or(0)
+}
+
+/// Applies pending migrations, up to `up_to` when given (a restore builds the schema its
+/// backup was taken at, loads it, then migrates forward).
+pub(crate) async fn run(store: &SqlStore, up_to: Option<i64>) -> Result<(), StoreError> {
     let migrations = match store.engine {
         Engine::Sqlite => SQLITE,
         Engine::Postgres => POSTGRES,
@@ -52,7 +59,7 @@ pub(crate) async fn run(store: &SqlStore) -> Result<(), StoreError> {
         .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-        for (version, sql) in migrations {
+        for (version, sql) in migrations.iter().filter(|(v, _)| up_to.is_none_or(|max| *v <= max)) {
             let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(*version)
                 .fetch_optional(&mut *conn)

@@ -329,8 +329,19 @@ pub(crate) async fn record_own(
     target: Option<String>,
     reason: String,
 ) -> Result<()> {
+    record_own_outcome(store, action, target, reason, phivault_audit::Outcome::Success).await
+}
+
+/// [`record_own`] for an act that may have failed.
+pub(crate) async fn record_own_outcome(
+    store: &dyn AuditStore,
+    action: &str,
+    target: Option<String>,
+    reason: String,
+    outcome: phivault_audit::Outcome,
+) -> Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let mut event = AuditEvent::new(now, action, phivault_audit::Outcome::Success, &crate::wiring::node_name());
+    let mut event = AuditEvent::new(now, action, outcome, &crate::wiring::node_name());
     event.user_id = Some(crate::actor::os_actor());
     event.target = target;
     event.reason = Some(reason);
@@ -572,6 +583,15 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
         }
     }
     Ok(())
+}
+
+/// The trail as `audit verify` checks it (every entry; the witness's and the database's
+/// checkpoints; the configured public key): for restores and drills.
+pub(crate) async fn check_trail(store: &dyn AuditStore, config: &AuditConfig) -> Result<phivault_audit::Report> {
+    let key = read_public_key(&config.public_key)?;
+    let checkpoints = all_checkpoints(store, config).await?;
+    let entries = all_entries(store).await?;
+    Ok(phivault_audit::verify(entries, &checkpoints, &key))
 }
 
 /// `audit verify`'s exit code when nothing could be verified (no checkpoint verifies under
