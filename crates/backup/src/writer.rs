@@ -6,8 +6,8 @@ use aws_lc_rs::digest;
 use crate::chunks::{self, Chunker};
 use crate::manifest::hex;
 use crate::{
-    AuditMark, BackupError, ContentDigest, BackupKey, BackupPublicKey, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, Repository,
-    SignedManifest, TableEntry, TableSchema, Value, encode_row,
+    AuditMark, BackupError, BackupKey, BackupPublicKey, ChunkRef, ContentDigest, FileEntry, MANIFEST_FORMAT, Manifest,
+    Repository, SignedManifest, TableEntry, TableSchema, Value, encode_row,
 };
 
 /// Where a store streams its tables: one `begin_table`, its rows, one `end_table`, per table.

@@ -98,9 +98,15 @@ impl Visit for Redactor<'_> {
 }
 
 /// Installs the global subscriber: `PHIVAULT_LOG` (an `EnvFilter`), to stderr, redacted.
-pub fn init() {
+/// `bulk_reads`: the command scans whole tables, so slow statements are expected.
+pub fn init(bulk_reads: bool) {
+    let default = if bulk_reads {
+        "info,sqlx=warn,sqlx::query=error,hyper=warn,rustls=warn,h2=warn"
+    } else {
+        "info,sqlx=warn,hyper=warn,rustls=warn,h2=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn,rustls=warn,h2=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).fmt_fields(RedactingFields).init();
 }
 

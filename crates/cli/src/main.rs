@@ -187,7 +187,8 @@ enum KeysAction {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    // A backup reads whole tables on purpose: sqlx's slow-statement warnings are noise there.
+    logging::init(matches!(cli.command, Command::Backup { .. }));
     phivault_api::tls::install_crypto_provider();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -82,7 +82,9 @@ async fn tables(engine: Engine, conn: &mut AnyConnection) -> Result<Vec<Table>, 
     let mut out = Vec::new();
     for name in names {
         if !is_identifier(&name) {
-            return Err(SnapshotError::Refused(format!("the database holds a table with an unexpected name: {name:?}")));
+            return Err(SnapshotError::Refused(format!(
+                "the database holds a table with an unexpected name: {name:?}"
+            )));
         }
         let (columns, key): (Vec<(String, String)>, Vec<String>) = match engine {
             Engine::Sqlite => {
@@ -147,7 +149,8 @@ async fn tables(engine: Engine, conn: &mut AnyConnection) -> Result<Vec<Table>, 
 /// SQLite may hand back another storage class than declared; a value that cannot be read
 /// as its column's kind is corruption, named by table and column.
 fn value(row: &AnyRow, i: usize, table: &str, column: &ColumnSpec) -> Result<Value, SnapshotError> {
-    let wrong = || SnapshotError::Refused(format!("table {table}, column {}: a value of an unexpected type", column.name));
+    let wrong =
+        || SnapshotError::Refused(format!("table {table}, column {}: a value of an unexpected type", column.name));
     let value = match column.kind {
         ColumnKind::Integer => row.try_get::<Option<i64>, _>(i).map(|v| v.map(Value::Integer)),
         ColumnKind::Real => row.try_get::<Option<f64>, _>(i).map(|v| v.map(Value::Real)),
@@ -250,10 +253,11 @@ impl SqlStore {
         let store = Self::connect_to(url, Some(schema_version)).await?;
         let mut conn = store.pool.acquire().await.map_err(db)?;
         for table in tables(store.engine, &mut conn).await? {
-            let any: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!("SELECT 1 FROM {} LIMIT 1", table.schema.name)))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db)?;
+            let any: Option<i64> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT 1 FROM {} LIMIT 1", table.schema.name)))
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db)?;
             if any.is_some() {
                 return Err(SnapshotError::Refused(format!(
                     "the target database is not empty (table {} holds rows): restore into a new database",
@@ -272,7 +276,8 @@ impl SqlStore {
     /// Starts loading a backup, in one transaction: all tables or none.
     pub async fn begin_restore(&self) -> Result<Restore, SnapshotError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let tables = tables(self.engine, &mut tx).await?.into_iter().map(|t| (t.schema.name.clone(), t.schema)).collect();
+        let tables =
+            tables(self.engine, &mut tx).await?.into_iter().map(|t| (t.schema.name.clone(), t.schema)).collect();
         Ok(Restore { tx, engine: self.engine, tables, loaded: Vec::new() })
     }
 }
@@ -328,7 +333,12 @@ impl Restore {
         Ok(loaded)
     }
 
-    async fn insert(&mut self, schema: &TableSchema, columns: &[&str], batch: &[Vec<Value>]) -> Result<(), SnapshotError> {
+    async fn insert(
+        &mut self,
+        schema: &TableSchema,
+        columns: &[&str],
+        batch: &[Vec<Value>],
+    ) -> Result<(), SnapshotError> {
         let width = columns.len();
         let mut sql = format!("INSERT INTO {} ({}) VALUES ", schema.name, columns.join(", "));
         for r in 0..batch.len() {
@@ -344,7 +354,10 @@ impl Restore {
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for row in batch {
             if row.len() != width {
-                return Err(SnapshotError::Refused(format!("table {}: a row has the wrong number of values", schema.name)));
+                return Err(SnapshotError::Refused(format!(
+                    "table {}: a row has the wrong number of values",
+                    schema.name
+                )));
             }
             for (value, column) in row.iter().zip(&schema.columns) {
                 query = match (value, column.kind) {

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use phivault_audit::merkle::Accumulator;
 use phivault_backup::{
-    AuditMark, BackupError, BackupKey, BackupWriter, DirRepository, Repository, SignedManifest, Source, TableSchema, TableSink, Value,
+    AuditMark, BackupError, BackupKey, BackupWriter, DirRepository, Repository, SignedManifest, Source, TableSchema,
+    TableSink, Value,
 };
 use phivault_store::{Engine, SqlStore};
 
@@ -60,7 +61,9 @@ impl TableSink for Observed<'_, '_> {
         let bad = |why: &str| BackupError::Table { table: "audit_log".into(), why: why.into() };
         match self.watching {
             Watching::Leaves(i) => match row.get(i) {
-                Some(Value::Bytes(leaf)) => self.leaves.push(leaf.as_slice().try_into().map_err(|_| bad("a leaf hash is not 32 bytes"))?),
+                Some(Value::Bytes(leaf)) => {
+                    self.leaves.push(leaf.as_slice().try_into().map_err(|_| bad("a leaf hash is not 32 bytes"))?)
+                }
                 _ => return Err(bad("an entry has no leaf hash")),
             },
             Watching::CheckpointSizes(i) => {
@@ -109,7 +112,13 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
     let audit = AuditMark {
         size: observed.leaves.size(),
         root: phivault_audit::checkpoint::hex(&observed.leaves.root()),
-        newest_checkpoint: observed.checkpoint_sizes.iter().copied().filter(|&s| s <= observed.leaves.size()).max().unwrap_or(0),
+        newest_checkpoint: observed
+            .checkpoint_sizes
+            .iter()
+            .copied()
+            .filter(|&s| s <= observed.leaves.size())
+            .max()
+            .unwrap_or(0),
     };
     for file in &data_files {
         let bytes = std::fs::read(&file.path).with_context(|| format!("cannot read {}", file.path.display()))?;

@@ -107,7 +107,9 @@ pub fn target(data_dir: &Path, config: &Config, role: &str, name: &str) -> Resul
         "audit_signing_key" => config.audit.signing_key.clone(),
         "audit_public_key" => config.audit.public_key.clone(),
         "audit_witness" => config.audit.witness_file.clone(),
-        "syslog_ca" => config.audit.syslog_ca.clone().context("the backup holds a syslog CA the configuration does not name")?,
+        "syslog_ca" => {
+            config.audit.syslog_ca.clone().context("the backup holds a syslog CA the configuration does not name")?
+        }
         "policy" => {
             if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
                 bail!("the backup holds a policy file with an unsafe name");

@@ -163,14 +163,24 @@ pub fn list(repo: &Path, keys: &[PathBuf], default_key: Option<&Path>) -> Result
 }
 
 /// `backup verify`: fails (non-zero) on any problem, prints warnings.
-pub fn verify(config_state: Option<&Path>, repo_path: &Path, keys: &[PathBuf], default_key: Option<&Path>, read_data: bool) -> Result<()> {
+pub fn verify(
+    config_state: Option<&Path>,
+    repo_path: &Path,
+    keys: &[PathBuf],
+    default_key: Option<&Path>,
+    read_data: bool,
+) -> Result<()> {
     let repo = DirRepository::open(repo_path, false)?;
     let publics = public_keys(keys, default_key)?;
     let secret = if read_data { Some(secret_key(keys, default_key)?) } else { None };
     let expected = config_state.map(|s| state::newest(s, repo_path)).transpose()?.flatten();
     let bar = crate::progress::bar(0, "verifying");
-    let report =
-        phivault_backup::verify_repository(&repo, &publics, secret.as_ref(), expected.as_ref().map(|(s, d)| (*s, d.as_str())))?;
+    let report = phivault_backup::verify_repository(
+        &repo,
+        &publics,
+        secret.as_ref(),
+        expected.as_ref().map(|(s, d)| (*s, d.as_str())),
+    )?;
     bar.finish_and_clear();
     println!("backups: {} with a valid signature", report.manifests.len());
     println!("chunks stored: {}", report.chunks_present);
@@ -194,7 +204,10 @@ pub fn verify(config_state: Option<&Path>, repo_path: &Path, keys: &[PathBuf], d
         }
     }
     if !report.is_intact() {
-        bail!("the backup repository is NOT intact: {} problem(s)", report.findings.iter().filter(|f| f.is_problem()).count());
+        bail!(
+            "the backup repository is NOT intact: {} problem(s)",
+            report.findings.iter().filter(|f| f.is_problem()).count()
+        );
     }
     println!("the backup repository is intact");
     Ok(())
@@ -209,7 +222,9 @@ pub fn prune(repo_path: &Path, key: Option<&Path>, retention: Retention, dry_run
     // Prune only what verifies: an unverifiable manifest is evidence, not garbage.
     let names = repo.list_manifests()?;
     if report.manifests.len() != names.len() {
-        bail!("refusing to prune: some manifests do not verify under this data dir's backup key (run `phivault backup verify`)");
+        bail!(
+            "refusing to prune: some manifests do not verify under this data dir's backup key (run `phivault backup verify`)"
+        );
     }
     let created: Vec<i64> = report.manifests.iter().map(|m| m.manifest.created_ms).collect();
     let kept = phivault_backup::select_kept(&created, retention);
@@ -281,7 +296,8 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
     match action {
         BackupAction::Create { to } => {
             let config = crate::config::Config::load(data_dir)?;
-            let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
             let created = create(data_dir, &config, &store, &to).await;
             let summary = created.as_ref().map(|c| {
                 let m = &c.signed.manifest;
@@ -323,10 +339,13 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             let state = local.as_ref().map(|c| c.backup.state_file.clone());
             let result = verify(state.as_deref(), &repo, &keys, default_key.as_deref(), read_data);
             if let Some(config) = &local {
-                let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+                let store =
+                    phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
                 let summary = result
                     .as_ref()
-                    .map(|()| format!("{} verified{}", repo.display(), if read_data { " with --read-data" } else { "" }))
+                    .map(|()| {
+                        format!("{} verified{}", repo.display(), if read_data { " with --read-data" } else { "" })
+                    })
                     .map_err(|e| anyhow::anyhow!("{e:#}"));
                 let recorded = record(&store, name, None, &summary).await;
                 store.close().await;
@@ -352,7 +371,9 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
                 restored.elapsed.as_secs_f64()
             );
             // The restored installation's own trail says where it came from.
-            let store = phivault_store::SqlStore::connect(&restored.database).await.context("cannot open the restored database")?;
+            let store = phivault_store::SqlStore::connect(&restored.database)
+                .await
+                .context("cannot open the restored database")?;
             let recorded = record(&store, name, Some(format!("backup:{}", m.id)), &Ok(summary.clone())).await;
             store.close().await;
             recorded?;
@@ -368,8 +389,10 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             if dry_run {
                 return result.map(|_| ());
             }
-            let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-            let summary = result.as_ref().map(|s| format!("{}: {s}", repo.display())).map_err(|e| anyhow::anyhow!("{e:#}"));
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let summary =
+                result.as_ref().map(|s| format!("{}: {s}", repo.display())).map_err(|e| anyhow::anyhow!("{e:#}"));
             let recorded = record(&store, name, None, &summary).await;
             store.close().await;
             recorded?;
@@ -377,7 +400,8 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
         }
         BackupAction::Drill { repo } => {
             let config = crate::config::Config::load(data_dir)?;
-            let store = phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
             let drilled = drill(&config, &store, &repo).await;
             let summary = drilled.as_ref().map(|d| {
                 let m = &d.restored.manifest;

@@ -81,7 +81,9 @@ pub async fn restore(
         bail!("{} already holds a phivault configuration; restore into a new data dir", target.display());
     }
     let created_dir = !target.exists();
-    if !created_dir && std::fs::read_dir(target).with_context(|| format!("cannot read {}", target.display()))?.next().is_some() {
+    if !created_dir
+        && std::fs::read_dir(target).with_context(|| format!("cannot read {}", target.display()))?.next().is_some()
+    {
         bail!("{} is not empty; restore into a new data dir", target.display());
     }
     std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
@@ -152,12 +154,7 @@ pub async fn restore(
             manifest.audit.newest_checkpoint
         );
     }
-    Ok(Restored {
-        manifest: manifest.clone(),
-        elapsed: started.elapsed(),
-        database: config.database.clone(),
-        trail,
-    })
+    Ok(Restored { manifest: manifest.clone(), elapsed: started.elapsed(), database: config.database.clone(), trail })
 }
 
 /// Loads every table in one transaction, reads it back, compares, commits.
@@ -179,7 +176,10 @@ async fn load(reader: &BackupReader<'_>, store: &SqlStore) -> Result<()> {
                 leaves.push(hash);
             }
         });
-        restore.load(&table.schema, rows).await.with_context(|| format!("cannot restore table {}", table.schema.name))?;
+        restore
+            .load(&table.schema, rows)
+            .await
+            .with_context(|| format!("cannot restore table {}", table.schema.name))?;
     }
     bar.finish_and_clear();
     if leaves.size() != manifest.audit.size || phivault_audit::checkpoint::hex(&leaves.root()) != manifest.audit.root {
@@ -224,10 +224,8 @@ pub struct Drilled {
 /// Restores the newest backup into a scratch data dir (SQLite, whatever the live engine),
 /// compares it with the live database, and removes the scratch copy again.
 pub async fn drill(config: &Config, live: &SqlStore, repo: &Path) -> Result<Drilled> {
-    let scratch = std::env::temp_dir().join(format!(
-        "phivault-drill-{}",
-        phivault_crypto::random_token(6)?.replace(['-', '_'], "x")
-    ));
+    let scratch = std::env::temp_dir()
+        .join(format!("phivault-drill-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x")));
     let database = format!("sqlite://{}", scratch.join("phivault.db").display());
     let result = restore(&scratch, repo, None, &config.backup.key_file, Some(&database)).await;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -244,5 +242,11 @@ pub async fn drill(config: &Config, live: &SqlStore, repo: &Path) -> Result<Dril
             _ => changed.push(table.schema.name.clone()),
         }
     }
-    Ok(Drilled { rto: restored.elapsed, rpo: Duration::from_millis(rpo_ms.max(0) as u64), restored, identical, changed })
+    Ok(Drilled {
+        rto: restored.elapsed,
+        rpo: Duration::from_millis(rpo_ms.max(0) as u64),
+        restored,
+        identical,
+        changed,
+    })
 }

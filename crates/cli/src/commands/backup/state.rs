@@ -26,7 +26,9 @@ fn key(repo: &Path) -> String {
 
 fn read(state_file: &Path) -> Result<State> {
     match std::fs::read_to_string(state_file) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is not a backup state file", state_file.display())),
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("{} is not a backup state file", state_file.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", state_file.display())),
     }
@@ -48,7 +50,8 @@ pub fn record(state_file: &Path, repo: &Path, signed: &phivault_backup::SignedMa
         std::fs::create_dir_all(parent)?;
     }
     let temp = state_file.with_extension("json.tmp");
-    std::fs::write(&temp, text).and_then(|()| std::fs::rename(&temp, state_file))
+    std::fs::write(&temp, text)
+        .and_then(|()| std::fs::rename(&temp, state_file))
         .with_context(|| format!("cannot write {}", state_file.display()))
 }
 

@@ -1,0 +1,400 @@
+//! `phivault backup`, tried as a clinic and as an attacker: a backup restores exactly (every
+//! table, file and audit entry; SQLite into SQLite and into PostgreSQL), and every kind of
+//! tampering with the repository is refused and named: a flipped byte, a missing chunk, a
+//! chunk from elsewhere, an edited, renamed or rolled-back manifest, the wrong key, an
+//! interrupted backup.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{phivault, text};
+use phivault_backup::DigestSink;
+
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// A data dir with fake patients (Daffy Duck and friends) and a signed checkpoint.
+fn installation(root: &Path) -> PathBuf {
+    let data = root.join("live");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let mut paths = Vec::new();
+    for (i, b) in phivault_demo::fake_patient_bundles().into_iter().take(3).enumerate() {
+        let path = root.join(format!("bundle-{i}.json"));
+        std::fs::write(&path, b.to_string()).expect("write");
+        paths.push(path);
+    }
+    for path in &paths {
+        let import = phivault(&data, &["import", arg(path)]);
+        assert!(import.status.success(), "{}", text(&import));
+    }
+    let checkpoint = phivault(&data, &["audit", "checkpoint"]);
+    assert!(checkpoint.status.success(), "{}", text(&checkpoint));
+    data
+}
+
+fn digests(url: &str) -> Vec<(String, u64, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(url).await.expect("store");
+        let mut sink = DigestSink::default();
+        store.snapshot(&mut sink).await.expect("snapshot");
+        store.close().await;
+        let mut out: Vec<_> = sink.tables.into_iter().map(|(s, d)| (s.name, d.rows(), d.to_hex())).collect();
+        out.sort();
+        out
+    })
+}
+
+fn sqlite_url(data: &Path) -> String {
+    format!("sqlite://{}", data.join("phivault.db").display())
+}
+
+/// The audit actions recorded in a data dir's trail, in order (but the exports this reading
+/// makes, which are recorded too).
+fn audit_actions(data: &Path) -> Vec<(String, String)> {
+    let export =
+        data.parent().expect("parent").join(format!("export-{}.jsonl", phivault_crypto::random_token(4).expect("rng")));
+    let out = phivault(data, &["audit", "export", "--out", arg(&export), "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::read_to_string(&export)
+        .expect("export")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            let entry = &v["event"];
+            (
+                entry["action"].as_str().unwrap_or_default().to_owned(),
+                entry["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .filter(|(action, _)| action != "cli.audit.export")
+        .collect()
+}
+
+fn chunk_files(repo: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for prefix in std::fs::read_dir(repo.join("chunks")).expect("chunks") {
+        for chunk in std::fs::read_dir(prefix.expect("dir").path()).expect("prefix") {
+            out.push(chunk.expect("chunk").path());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn manifests(repo: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> =
+        std::fs::read_dir(repo.join("manifests")).expect("manifests").map(|e| e.expect("entry").path()).collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_backup_restores_exactly_into_a_new_data_dir_and_the_restored_installation_works() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    let before = digests(&sqlite_url(&live));
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(text(&created).contains("Copy it OFF this host"), "the first backup says to escrow the key");
+    let key = live.join("backup/backup.key");
+    assert!(key.exists());
+    // The backup key never goes into a backup, and no chunk holds a record in the clear.
+    let needle = "Daffy";
+    for chunk in chunk_files(&repo) {
+        let bytes = std::fs::read(&chunk).expect("chunk");
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "plaintext in {}", chunk.display());
+    }
+
+    let restored = tmp.path().join("restored");
+    let out = phivault(&restored, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("verified"), "{}", text(&out));
+    // Every table holds exactly what the live one held at the backup (the restore adds its
+    // own audit entry, after the backup's).
+    let after = digests(&sqlite_url(&restored));
+    for (name, rows, digest) in &before {
+        let restored_table = after.iter().find(|(n, _, _)| n == name).expect("table restored");
+        if name == "audit_log" {
+            assert_eq!(restored_table.1, rows + 1, "one more entry: the restore's own");
+        } else {
+            assert_eq!((&restored_table.1, &restored_table.2), (rows, digest), "table {name}");
+        }
+    }
+    for file in ["keys.json", "policy/default.cedar", "audit/witness.jsonl", "audit/signing.pub", "tls/cert.pem"] {
+        if live.join(file).exists() {
+            assert_eq!(
+                std::fs::read(live.join(file)).expect("live"),
+                std::fs::read(restored.join(file)).expect("restored"),
+                "{file}"
+            );
+        }
+    }
+    assert!(!restored.join("backup/backup.key").exists(), "the backup key is not in the backup");
+    // The restored installation opens its records (keys and data keys came back) and its
+    // trail verifies against the signed checkpoints; the restore is its last entry.
+    let scan = phivault(&restored, &["integrity", "scan"]);
+    assert!(scan.status.success(), "{}", text(&scan));
+    let verify = phivault(&restored, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let actions = audit_actions(&restored);
+    let backed_up = before.iter().find(|(n, _, _)| n == "audit_log").expect("trail").1 as usize;
+    let (action, reason) = &actions[backed_up];
+    assert_eq!(action, "cli.backup.restore", "the entry after the backed-up trail");
+    assert!(reason.contains("restored backup #1"), "{reason}");
+    // The live trail records the backup, with its manifest digest.
+    assert!(audit_actions(&live).iter().any(|(a, r)| a == "cli.backup.create" && r.contains("manifest sha256")));
+
+    // A second restore into the same place is refused, and leaves it as it was.
+    let again = phivault(&restored, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already holds a phivault configuration"), "{}", text(&again));
+    assert!(restored.join("phivault.toml").exists());
+}
+
+#[test]
+fn an_unchanged_database_adds_almost_nothing_and_every_backup_stays_restorable() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let first = chunk_files(&repo).len();
+    let second = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(second.status.success(), "{}", text(&second));
+    // Only what changed (the audit trail's tail: the first backup's own entry) is new.
+    assert!(chunk_files(&repo).len() <= first + 2, "{} chunks after {first}", chunk_files(&repo).len());
+    let list = phivault(&live, &["backup", "list", "--repo", arg(&repo)]);
+    assert!(text(&list).contains("#1") && text(&list).contains("#2"), "{}", text(&list));
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("backups: 2 with a valid signature"), "{}", text(&verify));
+    let key = live.join("backup/backup.key");
+    let older = tmp.path().join("older");
+    let name = manifests(&repo)[0].file_name().expect("name").to_string_lossy().into_owned();
+    let out = phivault(&older, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key), "--backup", &name]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("restored backup #1"), "{}", text(&out));
+}
+
+#[test]
+fn a_flipped_byte_a_missing_chunk_or_a_chunk_from_elsewhere_is_named_and_nothing_is_restored() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let key = live.join("backup/backup.key");
+    let chunks = chunk_files(&repo);
+    assert!(chunks.len() >= 2);
+    let restore = |target: &Path| phivault(target, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+
+    // A flipped bit: found by --read-data, and by the restore, which leaves no data dir.
+    let victim = &chunks[0];
+    let original = std::fs::read(victim).expect("chunk");
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x01;
+    std::fs::write(victim, &flipped).expect("tamper");
+    let victim_name = victim.file_name().expect("name").to_string_lossy().into_owned();
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(!verify.status.success());
+    assert!(text(&verify).contains(&victim_name) && text(&verify).contains("does not decrypt"), "{}", text(&verify));
+    let target = tmp.path().join("t1");
+    let out = restore(&target);
+    assert!(!out.status.success());
+    assert!(text(&out).contains(&victim_name), "{}", text(&out));
+    assert!(!target.exists(), "a failed restore leaves nothing behind");
+
+    // Another chunk's valid content under this chunk's name.
+    std::fs::copy(&chunks[1], victim).expect("swap");
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(!verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains(&victim_name), "{}", text(&verify));
+    assert!(!restore(&tmp.path().join("t2")).status.success());
+
+    // Missing: found without reading data, and the restore refuses before writing.
+    std::fs::remove_file(victim).expect("remove");
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo)]);
+    assert!(!verify.status.success());
+    assert!(
+        text(&verify).contains(&format!("chunk {victim_name}")) && text(&verify).contains("missing"),
+        "{}",
+        text(&verify)
+    );
+    let target = tmp.path().join("t3");
+    let out = restore(&target);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("incomplete") && text(&out).contains(&victim_name), "{}", text(&out));
+    assert!(!target.exists());
+
+    // Put back, all is well again.
+    std::fs::write(victim, &original).expect("restore chunk");
+    assert!(phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]).status.success());
+}
+
+#[test]
+fn an_edited_renamed_or_rolled_back_manifest_or_a_wrong_key_is_refused() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let key = live.join("backup/backup.key");
+    let [first, second] = manifests(&repo).try_into().expect("two manifests");
+    let second_bytes = std::fs::read(&second).expect("manifest");
+
+    // Edited: one digit of a row count.
+    let text_manifest = String::from_utf8(second_bytes.clone()).expect("utf-8");
+    let edited = text_manifest.replacen("\"rows\": ", "\"rows\": 1", 1);
+    std::fs::write(&second, edited).expect("edit");
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo)]);
+    assert!(!verify.status.success());
+    assert!(text(&verify).contains("invalid signature"), "{}", text(&verify));
+    let out = phivault(&tmp.path().join("t1"), &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+    assert!(!out.status.success() && text(&out).contains("invalid signature"), "{}", text(&out));
+
+    // Rolled back: the newest manifest deleted. The repository alone cannot tell; this
+    // installation's record of its newest backup can.
+    std::fs::remove_file(&second).expect("roll back");
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo)]);
+    assert!(!verify.status.success());
+    assert!(text(&verify).contains("rolled back"), "{}", text(&verify));
+
+    // Replaced: the older backup's manifest put in under the newer one's name.
+    std::fs::copy(&first, &second).expect("replace");
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo)]);
+    assert!(!verify.status.success());
+    assert!(text(&verify).contains("another backup's name"), "{}", text(&verify));
+    std::fs::write(&second, &second_bytes).expect("put back");
+    assert!(phivault(&live, &["backup", "verify", "--repo", arg(&repo)]).status.success());
+
+    // The wrong key: another installation's.
+    let other = tmp.path().join("other");
+    assert!(phivault(&other, &["init", "--insecure-dev-keys"]).status.success());
+    assert!(phivault(&other, &["backup", "create", "--to", arg(&tmp.path().join("other-repo"))]).status.success());
+    let out = phivault(
+        &tmp.path().join("t2"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&other.join("backup/backup.key"))],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("signed by backup key") && text(&out).contains("--key"), "{}", text(&out));
+    assert!(!tmp.path().join("t2").exists());
+    // And a backup from another repository is not taken as this one's next.
+    let foreign = manifests(&tmp.path().join("other-repo")).pop().expect("foreign");
+    let verify = phivault(
+        &live,
+        &[
+            "backup",
+            "verify",
+            "--repo",
+            arg(&tmp.path().join("other-repo")),
+            "--key",
+            arg(&live.join("backup/backup.key")),
+        ],
+    );
+    assert!(!verify.status.success(), "{}", text(&verify));
+    assert!(foreign.exists());
+}
+
+#[test]
+fn an_interrupted_backup_is_never_a_backup_and_prune_clears_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    // What a backup killed before its manifest leaves: chunks nobody names, a temporary file.
+    let stray_dir = repo.join("chunks/ff");
+    std::fs::create_dir_all(&stray_dir).expect("dir");
+    std::fs::write(stray_dir.join("ff".repeat(32)), b"half a chunk").expect("stray");
+    std::fs::write(repo.join("manifests/.0000000002-x.tmp"), b"half a manifest").expect("tmp");
+    let list = phivault(&live, &["backup", "list", "--repo", arg(&repo)]);
+    assert!(!text(&list).contains("#2"), "{}", text(&list));
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo)]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("1 chunks no backup names"), "{}", text(&verify));
+    // A held lock stops a second writer, naming the holder.
+    std::fs::write(repo.join("lock"), "backup create by process 1").expect("lock");
+    let blocked = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!blocked.status.success() && text(&blocked).contains("locked"), "{}", text(&blocked));
+    std::fs::remove_file(repo.join("lock")).expect("unlock");
+    let prune = phivault(&live, &["backup", "prune", "--repo", arg(&repo)]);
+    assert!(prune.status.success(), "{}", text(&prune));
+    assert!(text(&prune).contains("removed 0 backups and 1 chunks"), "{}", text(&prune));
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(verify.status.success() && !text(&verify).contains("no backup names"), "{}", text(&verify));
+    // A directory that is not a repository is not filled with chunks.
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::write(home.join("notes.txt"), "x").expect("file");
+    let out = phivault(&live, &["backup", "create", "--to", arg(&home)]);
+    assert!(!out.status.success() && text(&out).contains("not empty"), "{}", text(&out));
+}
+
+#[test]
+fn a_drill_restores_compares_and_records_its_rto_and_rpo() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let drill = phivault(&live, &["backup", "drill", "--repo", arg(&repo)]);
+    assert!(drill.status.success(), "{}", text(&drill));
+    let out = text(&drill);
+    assert!(out.contains("drill passed") && out.contains("RTO") && out.contains("RPO"), "{out}");
+    // The audit log changed since the backup (the backup's own entry); the records did not.
+    assert!(out.contains("1 changed (audit_log)"), "{out}");
+    let actions = audit_actions(&live);
+    let (action, reason) = actions.last().expect("entries");
+    assert_eq!(action, "cli.backup.drill");
+    assert!(reason.contains("RTO") && reason.contains("drill passed"), "{reason}");
+    // A drill against a damaged repository fails, and says so in the trail.
+    for chunk in chunk_files(&repo) {
+        std::fs::remove_file(chunk).expect("remove");
+    }
+    let failed = phivault(&live, &["backup", "drill", "--repo", arg(&repo)]);
+    assert!(!failed.status.success());
+    let actions = audit_actions(&live);
+    let (action, reason) = actions.last().expect("entries");
+    assert_eq!(action, "cli.backup.drill");
+    assert!(reason.contains("incomplete"), "{reason}");
+}
+
+#[test]
+fn a_sqlite_backup_restores_into_postgresql_exactly() {
+    let Some(_) = phivault_testkit::postgres_url() else {
+        eprintln!("PHIVAULT_TEST_POSTGRES_URL not set: skipping the PostgreSQL restore");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let before = digests(&sqlite_url(&live));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (store, _db, url) = runtime.block_on(phivault_testkit::fresh_store("postgres"));
+    runtime.block_on(store.close());
+    let target = tmp.path().join("on-postgres");
+    let key = live.join("backup/backup.key");
+    let out = phivault(&target, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key), "--database", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = digests(&url);
+    for (name, rows, digest) in &before {
+        let table = after.iter().find(|(n, _, _)| n == name).expect("table on postgres");
+        if name != "audit_log" {
+            assert_eq!((&table.1, &table.2), (rows, digest), "table {name} on PostgreSQL");
+        }
+    }
+    assert!(std::fs::read_to_string(target.join("phivault.toml")).expect("config").contains(&url));
+    let verify = phivault(&target, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let scan = phivault(&target, &["integrity", "scan"]);
+    assert!(scan.status.success(), "{}", text(&scan));
+    // A database that is not empty is never restored into.
+    let again = phivault(
+        &tmp.path().join("again"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&key), "--database", &url],
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("not empty"), "{}", text(&again));
+}
