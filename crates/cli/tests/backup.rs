@@ -398,3 +398,49 @@ fn a_sqlite_backup_restores_into_postgresql_exactly() {
     assert!(!again.status.success());
     assert!(text(&again).contains("not empty"), "{}", text(&again));
 }
+
+#[test]
+fn a_postgresql_installation_backs_up_online_and_restores_into_sqlite() {
+    let Some(_) = phivault_testkit::postgres_url() else {
+        eprintln!("PHIVAULT_TEST_POSTGRES_URL not set: skipping the PostgreSQL backup");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let (store, _db, url) = runtime.block_on(phivault_testkit::fresh_store("postgres"));
+    runtime.block_on(store.close());
+    let live = tmp.path().join("live");
+    let init = phivault(&live, &["init", "--insecure-dev-keys", "--database", &url]);
+    assert!(init.status.success(), "{}", text(&init));
+    let bundle = tmp.path().join("daffy.json");
+    std::fs::write(&bundle, phivault_demo::fake_patient_bundles().remove(0).to_string()).expect("write");
+    assert!(phivault(&live, &["import", arg(&bundle)]).status.success());
+    assert!(phivault(&live, &["audit", "checkpoint"]).status.success());
+    let before = digests(&url);
+    let repo = tmp.path().join("repo");
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    let list = phivault(&live, &["backup", "list", "--repo", arg(&repo)]);
+    assert!(text(&list).contains("postgres"), "{}", text(&list));
+
+    let target = tmp.path().join("on-sqlite");
+    let key = live.join("backup/backup.key");
+    // Without --database the restore would go to the live PostgreSQL database: refused.
+    let onto_live = phivault(&target, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+    assert!(!onto_live.status.success() && text(&onto_live).contains("not empty"), "{}", text(&onto_live));
+    assert!(!target.exists());
+    let out = phivault(
+        &target,
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&key), "--database", "sqlite://phivault.db"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let after = digests(&sqlite_url(&target));
+    for (name, rows, digest) in &before {
+        let table = after.iter().find(|(n, _, _)| n == name).expect("table on sqlite");
+        if name != "audit_log" {
+            assert_eq!((&table.1, &table.2), (rows, digest), "table {name} on SQLite");
+        }
+    }
+    assert!(phivault(&target, &["audit", "verify"]).status.success());
+    assert!(phivault(&target, &["integrity", "scan"]).status.success());
+}
