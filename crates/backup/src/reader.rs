@@ -238,14 +238,15 @@ impl VerifyReport {
 }
 
 /// Checks a repository: every manifest's signature and place in the sequence, that every
-/// chunk a manifest names is present with its size, and with `read_data` (the secret key
-/// given) that every chunk decrypts to the content its name says. `expected_newest` is the
+/// chunk a manifest names is present with its size, and with `read_data` (the secret keys
+/// given; each manifest's chunks are read with the key that signed it) that every chunk
+/// decrypts to the content its name says. `expected_newest` is the
 /// newest backup the installation itself recorded `(seq, digest)`: a repository without it
 /// was rolled back.
 pub fn verify_repository(
     repo: &dyn Repository,
     keys: &[BackupPublicKey],
-    read_data: Option<&BackupKey>,
+    read_data: &[BackupKey],
     expected_newest: Option<(u64, &str)>,
 ) -> Result<VerifyReport, BackupError> {
     let mut report = VerifyReport::default();
@@ -314,8 +315,15 @@ pub fn verify_repository(
                     "chunk {} of backup {} has {size} bytes, not the {} its manifest says",
                     chunk.id, signed.name, chunk.stored
                 ))),
-                Some(_) => {
-                    if let Some(key) = read_data {
+                Some(_) if !read_data.is_empty() => {
+                    let Some(key) = read_data.iter().find(|k| k.id() == signed.manifest.key_id) else {
+                        report.findings.push(Finding::problem(format!(
+                            "backup {} is under backup key {}, which was not given: its chunks were not read",
+                            signed.name, signed.manifest.key_id
+                        )));
+                        continue;
+                    };
+                    {
                         let sealed = repo
                             .get_chunk(&chunk.id)?
                             .ok_or_else(|| BackupError::Chunk { id: chunk.id.to_string(), why: "vanished".into() })?;
@@ -325,6 +333,7 @@ pub fn verify_repository(
                         }
                     }
                 }
+                Some(_) => {}
             }
         }
     }

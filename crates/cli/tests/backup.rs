@@ -444,3 +444,47 @@ fn a_postgresql_installation_backs_up_online_and_restores_into_sqlite() {
     assert!(phivault(&target, &["audit", "verify"]).status.success());
     assert!(phivault(&target, &["integrity", "scan"]).status.success());
 }
+
+#[test]
+fn after_a_key_rotation_old_backups_stay_readable_with_the_retired_key_only() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let rotated = phivault(&live, &["backup", "rotate-key"]);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&rotated).contains("retired backup key"), "{}", text(&rotated));
+    let retired: Vec<PathBuf> = std::fs::read_dir(live.join("backup"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.to_string_lossy().ends_with(".retired"))
+        .collect();
+    assert_eq!(retired.len(), 1);
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    // Both backups verify and read with the data dir's keys, current and retired.
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let [first, second] = manifests(&repo).try_into().expect("two");
+    let name = |p: &PathBuf| p.file_name().expect("name").to_string_lossy().into_owned();
+    let new_key = live.join("backup/backup.key");
+    // The new key opens only the new backup; the retired one only the old.
+    let out = phivault(
+        &tmp.path().join("a"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&new_key), "--backup", &name(&first)],
+    );
+    assert!(!out.status.success() && text(&out).contains("signed by backup key"), "{}", text(&out));
+    let out = phivault(
+        &tmp.path().join("b"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&retired[0]), "--backup", &name(&first)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = phivault(
+        &tmp.path().join("c"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&new_key), "--backup", &name(&second)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // Only with the new key given, the old backup is named as unread, not passed.
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--key", arg(&new_key)]);
+    assert!(!verify.status.success(), "{}", text(&verify));
+    assert!(text(&verify).contains("not among the keys given"), "{}", text(&verify));
+}

@@ -81,6 +81,9 @@ pub enum BackupAction {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Replace the backup key: the old one is kept beside it, retired, for the backups made
+    /// under it; the next backup is a full one under the new key. Escrow the new key.
+    RotateKey,
     /// Restore the newest backup into a scratch directory, check it against the live system,
     /// time it, and record the drill (RTO, RPO) in the audit trail.
     Drill {
@@ -99,26 +102,67 @@ impl BackupAction {
             Self::Restore { .. } => "cli.backup.restore",
             Self::Prune { .. } => "cli.backup.prune",
             Self::Drill { .. } => "cli.backup.drill",
+            Self::RotateKey => "cli.backup.rotate_key",
         }
     }
 }
 
-/// The public keys to check manifests with: those given, else the data dir's backup key.
-fn public_keys(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<BackupPublicKey>> {
-    if given.is_empty() {
-        let path = default_key.context("give the backup key with --key")?;
-        return Ok(vec![BackupPublicKey::load(path)?]);
+/// The key files to use: those given, else the data dir's backup key and the keys it
+/// replaced (`backup rotate-key` keeps them beside it, for the backups made under them).
+fn key_files(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<PathBuf>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
     }
-    given.iter().map(|p| BackupPublicKey::load(p).map_err(anyhow::Error::from)).collect()
+    let current = default_key.context("give the backup key with --key")?;
+    let mut out = vec![current.to_owned()];
+    out.extend(retired_keys(current)?);
+    Ok(out)
 }
 
-fn secret_key(given: &[PathBuf], default_key: Option<&Path>) -> Result<BackupKey> {
-    let path = match given {
-        [] => default_key.context("give the backup key with --key")?.to_owned(),
-        [one] => one.clone(),
-        _ => bail!("--read-data reads with one backup key: give one --key"),
+/// `backup.key.<id>.retired` files beside `current`.
+fn retired_keys(current: &Path) -> Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (current.parent(), current.file_name()) else { return Ok(Vec::new()) };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries {
+            let entry = entry?;
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if file.starts_with(&prefix) && file.ends_with(".retired") {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn public_keys(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<BackupPublicKey>> {
+    key_files(given, default_key)?.iter().map(|p| BackupPublicKey::load(p).map_err(anyhow::Error::from)).collect()
+}
+
+fn secret_keys(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<BackupKey>> {
+    key_files(given, default_key)?.iter().map(|p| BackupKey::load(p).map_err(anyhow::Error::from)).collect()
+}
+
+/// `backup rotate-key`: the current key is kept as `<key>.<id>.retired` (backups made
+/// under it stay readable with it); a new key signs and seals every backup from now on.
+pub fn rotate_key(config: &crate::config::Config) -> Result<String> {
+    let current = &config.backup.key_file;
+    let old = BackupKey::load(current).context("there is no backup key to rotate yet (the first backup makes one)")?;
+    let retired = PathBuf::from(format!("{}.{}.retired", current.display(), old.id()));
+    std::fs::rename(current, &retired).with_context(|| format!("cannot retire {}", current.display()))?;
+    let public = phivault_backup::public_path(current);
+    let _ = std::fs::rename(&public, PathBuf::from(format!("{}.{}.retired.pub", current.display(), old.id())));
+    let new = match BackupKey::write_new(current) {
+        Ok(key) => key,
+        Err(e) => {
+            // Put the old key back rather than leave none.
+            let _ = std::fs::rename(&retired, current);
+            return Err(e.into());
+        }
     };
-    Ok(BackupKey::load(&path)?)
+    Ok(format!("retired backup key {} (kept as {}); new backup key {}", old.id(), retired.display(), new.id()))
 }
 
 pub fn format_ms(ms: i64) -> String {
@@ -172,13 +216,13 @@ pub fn verify(
 ) -> Result<()> {
     let repo = DirRepository::open(repo_path, false)?;
     let publics = public_keys(keys, default_key)?;
-    let secret = if read_data { Some(secret_key(keys, default_key)?) } else { None };
+    let secrets = if read_data { secret_keys(keys, default_key)? } else { Vec::new() };
     let expected = config_state.map(|s| state::newest(s, repo_path)).transpose()?.flatten();
     let bar = crate::progress::bar(0, "verifying");
     let report = phivault_backup::verify_repository(
         &repo,
         &publics,
-        secret.as_ref(),
+        &secrets,
         expected.as_ref().map(|(s, d)| (*s, d.as_str())),
     )?;
     bar.finish_and_clear();
@@ -218,7 +262,7 @@ pub fn prune(repo_path: &Path, key: Option<&Path>, retention: Retention, dry_run
     let repo = DirRepository::open(repo_path, false)?;
     let publics = public_keys(&[], key)?;
     let _lock = if dry_run { None } else { Some(repo.lock(&state::lock_holder("prune"))?) };
-    let report = phivault_backup::verify_repository(&repo, &publics, None, None)?;
+    let report = phivault_backup::verify_repository(&repo, &publics, &[], None)?;
     // Prune only what verifies: an unverifiable manifest is evidence, not garbage.
     let names = repo.list_manifests()?;
     if report.manifests.len() != names.len() {
@@ -397,6 +441,23 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             store.close().await;
             recorded?;
             result.map(|_| ())
+        }
+        BackupAction::RotateKey => {
+            let config = crate::config::Config::load(data_dir)?;
+            let result = rotate_key(&config);
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let summary = result.as_ref().map(String::clone).map_err(|e| anyhow::anyhow!("{e:#}"));
+            let recorded = record(&store, name, None, &summary).await;
+            store.close().await;
+            recorded?;
+            println!("{}", result?);
+            eprintln!(
+                "copy the new key {} OFF this host now, as you did the old one; keep the retired key as long as \
+                 backups made under it are kept",
+                config.backup.key_file.display()
+            );
+            Ok(())
         }
         BackupAction::Drill { repo } => {
             let config = crate::config::Config::load(data_dir)?;
