@@ -69,7 +69,7 @@ pub(crate) async fn decide_read_audit(
 
 /// Writes the entry for `action`; the response waits for it (fail closed).
 #[allow(clippy::too_many_arguments, reason = "one audit entry's fields")]
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,

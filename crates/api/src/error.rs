@@ -61,6 +61,10 @@ impl From<RecordError> for ApiError {
                 error.policy_ids = policy_ids.clone();
                 return error;
             }
+            // Expected while the mode is on: not an error of the server's to log.
+            RecordError::ReadOnly => {
+                return Self::new(S::SERVICE_UNAVAILABLE, IssueType::Transient, e.to_string());
+            }
             RecordError::NotFound { .. } => (S::NOT_FOUND, IssueType::NotFound),
             RecordError::Shredded { .. } => (S::GONE, IssueType::Deleted),
             RecordError::VersionMismatch => (S::PRECONDITION_FAILED, IssueType::Conflict),

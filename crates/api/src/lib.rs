@@ -10,6 +10,7 @@ mod body;
 mod break_glass;
 mod client_ip;
 mod cors;
+mod emergency;
 mod erase;
 mod error;
 pub mod fhir;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(authenticated.clone());
     let audit_review =
         alerts::routes().route("/entries", axum::routing::get(review::entries)).route_layer(authenticated.clone());
+    let emergency = emergency::routes().route_layer(authenticated.clone());
     let admin = admin::routes()
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin))
         .route_layer(authenticated)
@@ -99,7 +101,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/admin", admin)
         .nest("/access", access)
         .nest("/audit", audit_review)
+        .merge(emergency)
         .fallback(error::not_found_fallback)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), emergency::mark_responses))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .layer(axum::middleware::from_fn(headers::security_headers))

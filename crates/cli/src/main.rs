@@ -54,7 +54,17 @@ enum Command {
         hsm_token: Option<String>,
     },
     /// Serve the FHIR API, sign-in pages and admin API over HTTPS.
-    Serve,
+    Serve {
+        /// Refuse every record write from this process (reads go on): during a restore, or
+        /// on a degraded database. Responses say so in `X-Phivault-Mode`, pages in a banner.
+        #[arg(long)]
+        emergency_read_only: bool,
+    },
+    /// Emergency read-only mode for every node: on, off, status.
+    Emergency {
+        #[command(subcommand)]
+        action: commands::emergency::EmergencyAction,
+    },
     /// Create a throwaway data dir with obviously fake patients (and the Synthea samples if
     /// found), then serve it on https://127.0.0.1:8443.
     Demo {
@@ -213,9 +223,15 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Serve => {
+        Command::Serve { emergency_read_only } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;
+            if emergency_read_only {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+                services.store.force_emergency_read_only(now);
+                commands::audit::record_cli(&services.audit, "cli.serve.emergency_read_only", None, true).await?;
+                tracing::warn!("serving in emergency read-only mode: record writes are refused");
+            }
             commands::serve::serve(&config, services).await
         }
         Command::Demo { demo_dir, samples, listen, no_serve } => {
@@ -327,6 +343,14 @@ async fn run(cli: Cli) -> Result<()> {
             result
         }
         Command::Backup { action } => commands::backup::run(&cli.data_dir, action).await,
+        Command::Emergency { action } => {
+            let config = Config::load(&cli.data_dir)?;
+            let store =
+                phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+            let result = commands::emergency::run(&store, action).await;
+            store.close().await;
+            result
+        }
         Command::Alerts { action } => {
             let config = Config::load(&cli.data_dir)?;
             let services = wiring::open(&config).await?;

@@ -22,6 +22,8 @@ pub enum IssueType {
     Deleted,
     /// A rule of the organization's written policy refuses it (e.g. retention).
     BusinessRule,
+    /// A temporary condition (emergency read-only mode): try again later.
+    Transient,
 }
 
 impl IssueType {
@@ -46,6 +48,7 @@ impl IssueType {
             IssueType::Throttled => "throttled",
             IssueType::Deleted => "deleted",
             IssueType::BusinessRule => "business-rule",
+            IssueType::Transient => "transient",
         }
     }
 }

@@ -110,11 +110,13 @@ pub enum Action {
     ManageSystem,
     /// Approve a credential change another administrator asked for (separation of duties).
     ApproveCredentials,
+    /// Switch emergency read-only mode on or off (164.308(a)(7)(ii)(C)).
+    SetEmergencyMode,
 }
 
 impl Action {
     /// Every action, in schema order.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::Read,
         Action::Search,
         Action::History,
@@ -130,6 +132,7 @@ impl Action {
         Action::ReviewBreakGlass,
         Action::ManageSystem,
         Action::ApproveCredentials,
+        Action::SetEmergencyMode,
     ];
 
     /// The Cedar action name.
@@ -150,6 +153,7 @@ impl Action {
             Action::ReviewBreakGlass => "review_break_glass",
             Action::ManageSystem => "manage_system",
             Action::ApproveCredentials => "approve_credentials",
+            Action::SetEmergencyMode => "set_emergency_mode",
         }
     }
 

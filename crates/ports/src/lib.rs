@@ -21,6 +21,20 @@ pub enum StoreError {
     /// A row did not have the shape the schema promises.
     #[error("database row is malformed: {0}")]
     Corrupt(&'static str),
+    /// Emergency read-only mode is on: records are read, never written.
+    #[error("records are read-only: emergency mode is on")]
+    ReadOnly,
+}
+
+/// Emergency read-only mode (45 CFR 164.308(a)(7)(ii)(C) emergency mode operation): while
+/// it is on, records can be read and no record is written, on every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyMode {
+    pub since_ms: i64,
+    /// Who switched it on (`user:<id>`, `os:<name>`, or `serve --emergency-read-only`).
+    pub set_by: String,
+    /// Why, as they wrote it (for the trail and the officers; never shown to API callers).
+    pub reason: String,
 }
 
 /// Where the service reads the time, so tests can fix it.

@@ -43,6 +43,9 @@ pub enum RecordError {
     /// Keys could not be used (unknown KEK, primitive failure).
     #[error("the key ring cannot open this record")]
     Keys(#[source] phivault_crypto::CryptoError),
+    /// Emergency read-only mode is on: the write was not made.
+    #[error("phivault is in emergency read-only mode: records can be read but not changed; try again later")]
+    ReadOnly,
     /// Storage failed.
     #[error("storage is unavailable")]
     Store(#[source] StoreError),
@@ -56,6 +59,7 @@ impl From<StoreError> for RecordError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => RecordError::Conflict,
+            StoreError::ReadOnly => RecordError::ReadOnly,
             other => RecordError::Store(other),
         }
     }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use phivault_crypto::{BlindTerm, WrappedDataKey};
 use phivault_fhir::search::{DateCondition, Sort};
-pub use phivault_ports::{KeySource, StaticKeySource, StoreError};
+pub use phivault_ports::{EmergencyMode, KeySource, StaticKeySource, StoreError};
 
 /// A data key row: `wrapped` is `None` once the key was destroyed (crypto-shredded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +146,15 @@ pub struct DataKeyRewrap {
 pub trait RecordStore: Send + Sync + std::fmt::Debug {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether emergency read-only mode is on, as of at most a second ago (for banners and
+    /// headers; `commit` itself checks the mode in its own transaction).
+    async fn emergency_mode(&self) -> Result<Option<EmergencyMode>, StoreError> {
+        Ok(None)
+    }
+    /// Switches emergency read-only mode on (`Some`) or off, for every node.
+    async fn set_emergency_mode(&self, _mode: Option<EmergencyMode>) -> Result<(), StoreError> {
+        Err(StoreError::Corrupt("this store has no emergency mode"))
+    }
     /// The data key of a scope (`Patient/<id>` or `type/<ResourceType>`), if one exists.
     async fn data_key(&self, scope: &str) -> Result<Option<StoredDataKey>, StoreError>;
     /// The current version (`version = None`) or a given version of a resource.

@@ -9,6 +9,7 @@
 mod access;
 mod alerts;
 mod audit;
+mod emergency;
 mod export;
 mod identity;
 mod migrate;
@@ -52,6 +53,9 @@ pub struct SqlStore {
     /// stamp they were read under: valid until the stamp changes, which every change of a
     /// clearance or department makes (SQLite file databases only; see `access.rs`).
     standing_cache: std::sync::Arc<std::sync::Mutex<StandingCache>>,
+    /// Emergency read-only mode: forced for this process (`serve --emergency-read-only`),
+    /// and the database's switch as last read (see `emergency.rs`).
+    emergency: std::sync::Arc<emergency::ModeCache>,
 }
 
 /// user id → (stamp, when read, standing).
@@ -137,6 +141,7 @@ impl SqlStore {
             stamp,
             audit_head: Default::default(),
             standing_cache: Default::default(),
+            emergency: Default::default(),
         };
         migrate::run(&store, schema_version).await?;
         Ok(store)

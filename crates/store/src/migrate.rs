@@ -15,6 +15,7 @@ const SQLITE: &[(i64, &str)] = &[
     (7, include_str!("../migrations/sqlite/0007_audit_pending.sql")),
     (8, include_str!("../migrations/sqlite/0008_audit_patients.sql")),
     (9, include_str!("../migrations/sqlite/0009_credential_requests.sql")),
+    (10, include_str!("../migrations/sqlite/0010_emergency_mode.sql")),
 ];
 const POSTGRES: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_records.sql")),
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_audit_pending.sql")),
     (8, include_str!("../migrations/postgres/0008_audit_patients.sql")),
     (9, include_str!("../migrations/postgres/0009_credential_requests.sql")),
+    (10, include_str!("../migrations/postgres/0010_emergency_mode.sql")),
 ];
 
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.

@@ -98,6 +98,14 @@ impl RecordStore for SqlStore {
         Ok(())
     }
 
+    async fn emergency_mode(&self) -> Result<Option<phivault_service::EmergencyMode>, StoreError> {
+        self.cached_emergency_mode().await
+    }
+
+    async fn set_emergency_mode(&self, mode: Option<phivault_service::EmergencyMode>) -> Result<(), StoreError> {
+        self.store_emergency_mode(mode).await
+    }
+
     async fn data_key(&self, scope: &str) -> Result<Option<StoredDataKey>, StoreError> {
         let row = sqlx::query("SELECT key_id, scope, kek_id, wrapped, created_ms FROM data_keys WHERE scope = $1")
             .bind(scope.to_owned())
@@ -261,6 +269,7 @@ impl RecordStore for SqlStore {
         }
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        crate::emergency::refuse_writes(self, &mut tx).await?;
         crate::write::insert_new_keys(&mut tx, new_keys).await?;
         crate::write::apply(&mut tx, self.engine, writes).await?;
         if let Some(entry) = entry {

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod clients;
 pub mod deid;
 pub mod demo;
+pub mod emergency;
 pub mod import;
 pub mod init;
 pub mod keys;

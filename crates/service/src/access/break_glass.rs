@@ -185,6 +185,32 @@ impl GuardedRecords {
 
     /// Whether the policies allow `action` on the system (`manage_users`, `read_audit`,
     /// ...): the determining policy ids, or [`RecordError::Forbidden`].
+    /// Emergency read-only mode as of at most a second ago (for headers and banners).
+    pub async fn emergency_mode(&self) -> Result<Option<crate::EmergencyMode>, RecordError> {
+        Ok(self.records.store.emergency_mode().await?)
+    }
+
+    /// Switches emergency read-only mode on (`Some(reason)`) or off, if the policies let
+    /// the caller (`set_emergency_mode`); returns the deciding policies, for the entry the
+    /// caller writes.
+    pub async fn set_emergency_mode(
+        &self,
+        accessor: &Accessor,
+        reason: Option<String>,
+    ) -> Result<Vec<String>, RecordError> {
+        let policy_ids = self.may(accessor, Action::SetEmergencyMode).await?;
+        let mode = reason.map(|reason| crate::EmergencyMode {
+            since_ms: self.records.clock.now_ms(),
+            set_by: match &accessor.requester {
+                crate::access::Requester::User { user_id, .. } => format!("user:{user_id}"),
+                _ => "a backend service".to_owned(),
+            },
+            reason,
+        });
+        self.records.store.set_emergency_mode(mode).await?;
+        Ok(policy_ids)
+    }
+
     pub async fn may(&self, accessor: &Accessor, action: Action) -> Result<Vec<String>, RecordError> {
         let asking = self.asking(accessor).await?;
         let decision = asking.decide_on_system(action);
