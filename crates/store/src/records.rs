@@ -269,12 +269,15 @@ impl RecordStore for SqlStore {
         }
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        crate::emergency::refuse_writes(self, &mut tx).await?;
         crate::write::insert_new_keys(&mut tx, new_keys).await?;
         crate::write::apply(&mut tx, self.engine, writes).await?;
         if let Some(entry) = entry {
             outbox(&mut tx, entry).await?;
         }
+        // Checked last, once the transaction holds the write lock: a read first would make
+        // SQLite's deferred transaction fail to upgrade when another node wrote meanwhile.
+        // Refused, the transaction rolls back and nothing of the write remains.
+        crate::emergency::refuse_writes(self, &mut tx).await?;
         tx.commit().await.map_err(unavailable)
     }
 
