@@ -138,6 +138,19 @@ impl BackupKey {
         out
     }
 
+    /// A digest as the manifest records it: keyed (HMAC under the chunk-id key), so that a
+    /// manifest, which is signed but not encrypted, cannot confirm a guess at a small
+    /// table's or file's content.
+    pub fn keyed_digest(&self, raw: &[u8]) -> String {
+        let tag = hmac::sign(&self.id_key, &[b"phivault-backup-digest/1|".as_slice(), raw].concat());
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A table's content digest as the manifest records it.
+    pub fn content_digest(&self, digest: &crate::ContentDigest) -> String {
+        self.keyed_digest(digest.to_hex().as_bytes())
+    }
+
     pub(crate) fn seal_key(&self) -> &aead::LessSafeKey {
         &self.seal_key
     }

@@ -4,7 +4,8 @@
 //! File layout: a first line `phivault-backup-manifest/1 <key id> <signature, base64url>`,
 //! then the JSON body. The signature covers `phivault-backup-manifest/1\n` and the body's
 //! exact bytes, so nothing is re-serialized before checking. Manifests hold no PHI: table
-//! and file names, counts, keyed chunk names and hashes.
+//! and column names, row counts and sizes, keyed chunk names and keyed digests, the audit
+//! trail's size and Merkle root.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -29,10 +30,10 @@ pub struct TableEntry {
     pub rows: u64,
     /// Length of the canonical row stream.
     pub bytes: u64,
-    /// SHA-256 of the canonical row stream, in hex: equal on any engine for the same rows.
-    pub sha256: String,
-    /// The rows' order-independent content digest ([`crate::ContentDigest`]): what a
-    /// restored database, on either engine, must give.
+    /// SHA-256 of the canonical row stream, keyed ([`crate::BackupKey::keyed_digest`]).
+    pub digest: String,
+    /// The rows' order-independent content digest ([`crate::ContentDigest`]), keyed: what
+    /// a restored database, on either engine, must give.
     pub content: String,
     pub chunks: Vec<ChunkRef>,
 }
@@ -46,7 +47,8 @@ pub struct FileEntry {
     /// Its name within its role (a policy file's name; otherwise the file name).
     pub name: String,
     pub bytes: u64,
-    pub sha256: String,
+    /// SHA-256 of the file, keyed ([`crate::BackupKey::keyed_digest`]).
+    pub digest: String,
     pub chunks: Vec<ChunkRef>,
 }
 

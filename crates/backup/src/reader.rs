@@ -6,7 +6,6 @@ use std::io::Read;
 
 use aws_lc_rs::digest;
 
-use crate::manifest::hex;
 use crate::{
     BackupError, BackupKey, BackupPublicKey, ChunkId, ChunkRef, FileEntry, Repository, SignedManifest, TableEntry,
     Value, chunks, decode_row,
@@ -65,7 +64,13 @@ impl<'a> BackupReader<'a> {
 
     /// A table's rows, checked against the manifest as they are read.
     pub fn rows(&self, table: &'a TableEntry) -> TableRows<'a> {
-        TableRows { stream: ChunkStream::new(self.repo, self.key, &table.chunks), table, rows: 0, done: false }
+        TableRows {
+            key: self.key,
+            stream: ChunkStream::new(self.repo, self.key, &table.chunks),
+            table,
+            rows: 0,
+            done: false,
+        }
     }
 
     /// A file's content, checked against its digest.
@@ -73,7 +78,7 @@ impl<'a> BackupReader<'a> {
         let mut stream = ChunkStream::new(self.repo, self.key, &file.chunks);
         let mut bytes = Vec::new();
         stream.read_to_end(&mut bytes).map_err(|e| unwrap_io(e, &format!("{} file {}", file.role, file.name)))?;
-        if bytes.len() as u64 != file.bytes || hex(&phivault_crypto::sha256(&bytes)) != file.sha256 {
+        if bytes.len() as u64 != file.bytes || self.key.keyed_digest(&phivault_crypto::sha256(&bytes)) != file.digest {
             return Err(BackupError::Io(format!("{} file {} does not match its manifest", file.role, file.name)));
         }
         Ok(bytes)
@@ -146,6 +151,7 @@ impl Read for ChunkStream<'_> {
 /// Rows of one table; the last item is an error if the rows, their count or their digest
 /// are not what the manifest says.
 pub struct TableRows<'a> {
+    key: &'a BackupKey,
     stream: ChunkStream<'a>,
     table: &'a TableEntry,
     rows: u64,
@@ -174,12 +180,11 @@ impl Iterator for TableRows<'_> {
             }
             Ok(None) => {
                 self.done = true;
-                let digest = hex(std::mem::replace(&mut self.stream.hash, digest::Context::new(&digest::SHA256))
-                    .finish()
-                    .as_ref());
+                let hash = std::mem::replace(&mut self.stream.hash, digest::Context::new(&digest::SHA256)).finish();
+                let digest = self.key.keyed_digest(hash.as_ref());
                 if self.rows != self.table.rows {
                     Some(Err(bad(format!("holds {} rows, its manifest says {}", self.rows, self.table.rows))))
-                } else if self.stream.bytes != self.table.bytes || digest != self.table.sha256 {
+                } else if self.stream.bytes != self.table.bytes || digest != self.table.digest {
                     Some(Err(bad("does not match its manifest's digest".into())))
                 } else {
                     None

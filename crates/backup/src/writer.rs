@@ -56,6 +56,9 @@ pub struct Source {
     pub schema_version: i64,
     pub audit: AuditMark,
     pub phivault_version: String,
+    /// When the snapshot was taken (the data's age is measured from here, not from when
+    /// the backup finished writing).
+    pub taken_ms: i64,
 }
 
 impl<'a> BackupWriter<'a> {
@@ -113,7 +116,7 @@ impl<'a> BackupWriter<'a> {
             role: role.to_owned(),
             name: name.to_owned(),
             bytes: bytes.len() as u64,
-            sha256: hex(&phivault_crypto::sha256(bytes)),
+            digest: self.key.keyed_digest(&phivault_crypto::sha256(bytes)),
             chunks,
         });
         Ok(())
@@ -131,9 +134,7 @@ impl<'a> BackupWriter<'a> {
             id: phivault_crypto::random_token(12).map_err(|_| BackupError::Crypto)?.replace(['-', '_'], "x"),
             seq: seq + 1,
             previous,
-            created_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
+            created_ms: source.taken_ms,
             key_id: self.key.id().to_owned(),
             phivault_version: source.phivault_version,
             engine: source.engine,
@@ -242,8 +243,8 @@ impl TableSink for BackupWriter<'_> {
             schema,
             rows: stream.rows,
             bytes: stream.bytes,
-            sha256: hex(stream.hash.finish().as_ref()),
-            content: stream.content.to_hex(),
+            digest: self.key.keyed_digest(stream.hash.finish().as_ref()),
+            content: self.key.content_digest(&stream.content),
             chunks: stream.chunks,
         });
         Ok(())

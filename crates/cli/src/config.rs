@@ -465,6 +465,15 @@ impl Config {
         Ok(self)
     }
 
+    /// This configuration with paths resolved against `data_dir`, validated, and no
+    /// `PHIVAULT_*` override applied: what a restore writes files by, whatever the
+    /// restoring shell's environment holds.
+    pub fn resolved_without_env(mut self, data_dir: &Path) -> Result<Self> {
+        self.resolve(data_dir);
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Applies `PHIVAULT_*` overrides read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = var("PHIVAULT_DATABASE") {

@@ -488,3 +488,86 @@ fn after_a_key_rotation_old_backups_stay_readable_with_the_retired_key_only() {
     assert!(!verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("not among the keys given"), "{}", text(&verify));
 }
+
+#[test]
+fn a_backup_taken_while_the_server_runs_and_signs_restores_and_verifies() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    // The server signs a checkpoint at start and appends to the witness while it runs.
+    let server = common::Server::start(&live);
+    for round in 0..3 {
+        let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+        assert!(created.status.success(), "round {round}: {}", text(&created));
+    }
+    drop(server);
+    let key = live.join("backup/backup.key");
+    let restored = tmp.path().join("restored");
+    let out = phivault(&restored, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let verify = phivault(&restored, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+#[test]
+fn the_restoring_shells_environment_does_not_redirect_a_restore() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let before = digests(&sqlite_url(&live));
+    let restored = tmp.path().join("restored");
+    // An operator's shell still pointing at the live installation.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .arg("--data-dir")
+        .arg(&restored)
+        .args(["backup", "restore", "--from", arg(&repo), "--key", arg(&live.join("backup/backup.key"))])
+        .env("CI", "true")
+        .env("PHIVAULT_DATABASE", sqlite_url(&live))
+        .env("PHIVAULT_KEY_FILE", live.join("keys.json"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(restored.join("phivault.db").exists() && restored.join("keys.json").exists());
+    let after_live = digests(&sqlite_url(&live));
+    let audit = |d: &[(String, u64, String)]| d.iter().find(|(n, _, _)| n == "audit_log").map(|t| t.1);
+    // Nothing was restored into the live database (the restore's own entry went to the new one).
+    assert_eq!(audit(&after_live), audit(&before));
+    for (name, rows, _) in &before {
+        if name != "audit_log" {
+            assert_eq!(after_live.iter().find(|(n, _, _)| n == name).map(|t| t.1), Some(*rows), "{name}");
+        }
+    }
+}
+
+#[test]
+fn a_restored_installation_without_its_backup_key_does_not_start_a_second_series_silently() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let key = live.join("backup/backup.key");
+    let restored = tmp.path().join("restored");
+    assert!(phivault(&restored, &["backup", "restore", "--from", arg(&repo), "--key", arg(&key)]).status.success());
+    let refused = phivault(&restored, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("no backup key"), "{}", text(&refused));
+    assert!(!restored.join("backup/backup.key").exists());
+    // With the key copied back from escrow, the series goes on.
+    std::fs::create_dir_all(restored.join("backup")).expect("dir");
+    std::fs::copy(&key, restored.join("backup/backup.key")).expect("copy");
+    let created = phivault(&restored, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(text(&created).contains("backup #2"), "{}", text(&created));
+}
+
+#[test]
+fn a_drill_right_after_a_key_rotation_uses_the_retired_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    assert!(phivault(&live, &["backup", "rotate-key"]).status.success());
+    let drill = phivault(&live, &["backup", "drill", "--repo", arg(&repo)]);
+    assert!(drill.status.success(), "{}", text(&drill));
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::ProgressBar;
 use phivault_audit::merkle::Accumulator;
 use phivault_backup::{
@@ -83,20 +83,51 @@ impl TableSink for Observed<'_, '_> {
     }
 }
 
-/// Loads the backup key, or makes one on first use.
-fn key(config: &Config) -> Result<(BackupKey, bool)> {
+/// Loads the backup key, or makes one on first use: never for a repository that already
+/// holds backups (a restored data dir has no backup key until it is copied back, and a
+/// silent new key would start a second, unrelated series).
+fn key(config: &Config, repo: &DirRepository) -> Result<(BackupKey, bool)> {
     let path = &config.backup.key_file;
     if path.exists() {
         return Ok((BackupKey::load(path)?, false));
     }
+    if !repo.list_manifests()?.is_empty() {
+        bail!(
+            "{} holds backups but this data dir has no backup key at {}: copy the key those backups were made with \
+             there (a restored installation needs it back from escrow), or back up into a new repository",
+            repo.describe(),
+            path.display()
+        );
+    }
     Ok((BackupKey::write_new(path).with_context(|| format!("cannot create the backup key {}", path.display()))?, true))
+}
+
+/// The witness file as of the snapshot: the checkpoints covering no more entries than the
+/// snapshot holds (the server may sign a newer one while the backup runs; a restore would
+/// then find a checkpoint beyond its trail). A torn last line, being written, is left out.
+fn witness_as_of(path: &Path, size: u64) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = String::new();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match phivault_audit::checkpoint::parse_witness(line) {
+            Ok(cps) if cps.iter().all(|c| c.tree_size <= size) => out.push_str(line),
+            Ok(_) => {}
+            Err(_) if i + 1 == lines.len() && !line.ends_with('\n') => {}
+            Err(_) => bail!("{} line {} is not a checkpoint", path.display(), i + 1),
+        }
+    }
+    Ok(out.into_bytes())
 }
 
 pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_path: &Path) -> Result<Created> {
     let started = Instant::now();
-    let (key, key_created) = key(config)?;
     let repo = DirRepository::open(repo_path, true)?;
     let _lock = repo.lock(&state::lock_holder("backup create"))?;
+    let (key, key_created) = key(config, &repo)?;
     let data_files = files::collect(data_dir, config)?;
 
     let mut writer = BackupWriter::new(&repo, &key);
@@ -107,6 +138,7 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
         checkpoint_sizes: Vec::new(),
         bar: crate::progress::bar(0, "backing up"),
     };
+    let taken_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let info = store.snapshot(&mut observed).await.context("the backup failed reading the database")?;
     observed.bar.finish_and_clear();
     let audit = AuditMark {
@@ -121,7 +153,11 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
             .unwrap_or(0),
     };
     for file in &data_files {
-        let bytes = std::fs::read(&file.path).with_context(|| format!("cannot read {}", file.path.display()))?;
+        let bytes = if file.role == "audit_witness" {
+            witness_as_of(&file.path, audit.size)?
+        } else {
+            std::fs::read(&file.path).with_context(|| format!("cannot read {}", file.path.display()))?
+        };
         writer.add_file(file.role, &file.name, &bytes)?;
     }
     let (new_chunks, new_bytes) = (writer.new_chunks, writer.new_bytes);
@@ -134,8 +170,34 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
         schema_version: info.schema_version,
         audit,
         phivault_version: env!("CARGO_PKG_VERSION").to_owned(),
+        taken_ms,
     };
     let signed = writer.finish(source)?;
     state::record(&config.backup.state_file, repo_path, &signed)?;
     Ok(Created { signed, new_chunks, new_bytes, elapsed: started.elapsed(), key_created })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_witness_is_cut_to_the_snapshot_and_a_torn_last_line_is_left_out() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("witness.jsonl");
+        let line = |size: u64| {
+            format!(
+                "{{\"tree_size\":{size},\"root\":\"{}\",\"chain\":\"{}\",\"time_ms\":1,\"key_id\":\"k\",\"signature\":\"s\"}}\n",
+                "0".repeat(64),
+                "0".repeat(64)
+            )
+        };
+        let text = format!("{}{}{}{{\"tree_size\":9,\"ro", line(1), line(2), line(5));
+        std::fs::write(&path, &text).expect("write");
+        let kept = String::from_utf8(witness_as_of(&path, 2).expect("cut")).expect("utf-8");
+        assert_eq!(kept, format!("{}{}", line(1), line(2)));
+        // A bad line that is not the last is damage, not a write in progress.
+        std::fs::write(&path, format!("not json\n{}", line(1))).expect("write");
+        assert!(witness_as_of(&path, 5).is_err());
+    }
 }

@@ -59,8 +59,8 @@ pub enum BackupAction {
         /// The backup key (the data dir that held it may be gone).
         #[arg(long)]
         key: PathBuf,
-        /// The database to restore into (default: the backup's configuration, in the new
-        /// data dir for SQLite). Must be empty.
+        /// The database to restore into (default: the backup's configuration's; a relative
+        /// SQLite path, the default, lands in the new data dir). Must be empty.
         #[arg(long)]
         database: Option<String>,
     },
@@ -109,7 +109,7 @@ impl BackupAction {
 
 /// The key files to use: those given, else the data dir's backup key and the keys it
 /// replaced (`backup rotate-key` keeps them beside it, for the backups made under them).
-fn key_files(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<PathBuf>> {
+pub(super) fn key_files(given: &[PathBuf], default_key: Option<&Path>) -> Result<Vec<PathBuf>> {
     if !given.is_empty() {
         return Ok(given.to_vec());
     }

@@ -26,16 +26,26 @@ pub struct Restored {
     pub trail: phivault_audit::Report,
 }
 
-/// Removes a new data dir again if the restore into it fails.
+/// Empties the target again if the restore into it fails: removes it if the restore made
+/// it, else what the restore put in it (it was empty).
 struct Scratch {
     dir: PathBuf,
+    created: bool,
     armed: bool,
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if self.armed {
+        if !self.armed {
+            return;
+        }
+        if self.created {
             let _ = std::fs::remove_dir_all(&self.dir);
+        } else if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            }
         }
     }
 }
@@ -89,7 +99,7 @@ pub async fn restore(
     std::fs::create_dir_all(target).with_context(|| format!("cannot create {}", target.display()))?;
     #[cfg(unix)]
     std::fs::set_permissions(target, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let mut scratch = Scratch { dir: target.to_owned(), armed: created_dir };
+    let mut scratch = Scratch { dir: target.to_owned(), created: created_dir, armed: true };
 
     // Every file read and checked before anything is written.
     let mut restored_files = Vec::new();
@@ -103,12 +113,12 @@ pub async fn restore(
         .context("the backup holds no configuration")?;
     let on_disk: Config = toml::from_str(&config_text).context("the backup's configuration cannot be read")?;
     let (on_disk, changed) = files::relocate(on_disk, database);
-    let config = on_disk.clone().resolved(target)?;
+    let config = on_disk.clone().resolved_without_env(target)?;
 
     let store = SqlStore::connect_for_restore(&config.database, manifest.schema_version)
         .await
         .context("cannot prepare the database to restore into")?;
-    let outcome = load(&reader, &store).await;
+    let outcome = load(&reader, &key, &store).await;
     if let Err(e) = outcome {
         store.close().await;
         return Err(e);
@@ -158,7 +168,7 @@ pub async fn restore(
 }
 
 /// Loads every table in one transaction, reads it back, compares, commits.
-async fn load(reader: &BackupReader<'_>, store: &SqlStore) -> Result<()> {
+async fn load(reader: &BackupReader<'_>, key: &BackupKey, store: &SqlStore) -> Result<()> {
     let manifest = &reader.signed.manifest;
     let bar = crate::progress::bar(manifest.rows(), "restoring");
     let mut restore = store.begin_restore().await?;
@@ -191,7 +201,7 @@ async fn load(reader: &BackupReader<'_>, store: &SqlStore) -> Result<()> {
         let Some((_, digest)) = digests.tables.iter().find(|(s, _)| s.name == table.schema.name) else {
             bail!("table {} is missing from the restored database", table.schema.name);
         };
-        if digest.rows() != table.rows || digest.to_hex() != table.content {
+        if digest.rows() != table.rows || key.content_digest(digest) != table.content {
             bail!(
                 "table {} was not restored exactly ({} rows read back, {} backed up)",
                 table.schema.name,
@@ -205,6 +215,16 @@ async fn load(reader: &BackupReader<'_>, store: &SqlStore) -> Result<()> {
     }
     restore.finish().await?;
     Ok(())
+}
+
+/// The key id the repository's newest manifest names (its header), if any.
+fn newest_key_id(repo: &Path) -> Result<Option<String>> {
+    use phivault_backup::Repository;
+    let repo = DirRepository::open(repo, false)?;
+    let Some(name) = repo.list_manifests()?.pop() else { return Ok(None) };
+    let bytes = repo.get_manifest(&name)?;
+    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(String::from_utf8_lossy(header).split(' ').nth(1).map(str::to_owned))
 }
 
 /// What a drill found.
@@ -227,7 +247,16 @@ pub async fn drill(config: &Config, live: &SqlStore, repo: &Path) -> Result<Dril
     let scratch = std::env::temp_dir()
         .join(format!("phivault-drill-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x")));
     let database = format!("sqlite://{}", scratch.join("phivault.db").display());
-    let result = restore(&scratch, repo, None, &config.backup.key_file, Some(&database)).await;
+    // The newest backup may be under the current key or, just after a rotation, a retired one.
+    let key_files = super::key_files(&[], Some(&config.backup.key_file))?;
+    let newest_key = newest_key_id(repo)?;
+    let key_path = key_files
+        .iter()
+        .find(|p| BackupKey::load(p).is_ok_and(|k| Some(k.id()) == newest_key.as_deref()))
+        .cloned()
+        .unwrap_or_else(|| config.backup.key_file.clone());
+    let key = BackupKey::load(&key_path)?;
+    let result = restore(&scratch, repo, None, &key_path, Some(&database)).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let restored = result.context("the drill's restore failed")?;
     let rpo_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64
@@ -238,7 +267,7 @@ pub async fn drill(config: &Config, live: &SqlStore, repo: &Path) -> Result<Dril
     let mut changed = Vec::new();
     for table in &restored.manifest.tables {
         match live_digests.tables.iter().find(|(s, _)| s.name == table.schema.name) {
-            Some((_, d)) if d.rows() == table.rows && d.to_hex() == table.content => identical += 1,
+            Some((_, d)) if d.rows() == table.rows && key.content_digest(d) == table.content => identical += 1,
             _ => changed.push(table.schema.name.clone()),
         }
     }
