@@ -35,6 +35,9 @@ pub enum AlertKind {
     FlaggedPatient,
     /// The integrity scan found damaged or altered records.
     Integrity,
+    /// A scheduled backup or drill failed, the newest backup is older than allowed, or no
+    /// drill passed in time (45 CFR 164.308(a)(7)).
+    Contingency,
 }
 
 impl AlertKind {
@@ -48,6 +51,7 @@ impl AlertKind {
             Self::BreakGlass => "break_glass",
             Self::FlaggedPatient => "flagged_patient",
             Self::Integrity => "integrity",
+            Self::Contingency => "contingency",
         }
     }
 
@@ -61,6 +65,7 @@ impl AlertKind {
             Self::BreakGlass,
             Self::FlaggedPatient,
             Self::Integrity,
+            Self::Contingency,
         ]
         .into_iter()
         .find(|k| k.code() == code)

@@ -12,7 +12,7 @@ const MARKER: &str = "phivault-backup-repository";
 const MARKER_TEXT: &str = "phivault-backup-repository/1\n";
 
 /// A place that holds chunks and manifests.
-pub trait Repository: std::fmt::Debug {
+pub trait Repository: std::fmt::Debug + Send + Sync {
     /// The stored size of a chunk, if present.
     fn chunk_size(&self, id: &ChunkId) -> Result<Option<u64>, BackupError>;
     fn put_chunk(&self, id: &ChunkId, sealed: &[u8]) -> Result<(), BackupError>;

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Where a store streams its tables: one `begin_table`, its rows, one `end_table`, per table.
-pub trait TableSink {
+pub trait TableSink: Send {
     /// How many rows all tables hold together (for a progress bar).
     fn expect_rows(&mut self, _total: u64) {}
     fn begin_table(&mut self, schema: TableSchema) -> Result<(), BackupError>;
@@ -39,7 +39,7 @@ pub struct BackupWriter<'a> {
     pub new_chunks: u64,
     pub new_bytes: u64,
     /// Called with the number of rows written so far, every 1,000 rows.
-    progress: Option<Box<dyn FnMut(u64) + 'a>>,
+    progress: Option<Box<dyn FnMut(u64) + Send + 'a>>,
     rows_total: u64,
 }
 
@@ -77,7 +77,7 @@ impl<'a> BackupWriter<'a> {
         }
     }
 
-    pub fn on_progress(&mut self, progress: impl FnMut(u64) + 'a) {
+    pub fn on_progress(&mut self, progress: impl FnMut(u64) + Send + 'a) {
         self.progress = Some(Box::new(progress));
     }
 

@@ -47,13 +47,34 @@ pub struct BackupConfig {
     /// The backup key (created by the first `backup create`). Never inside a backup: keep a
     /// copy off this host, or no backup can be restored after losing it.
     pub key_file: PathBuf,
-    /// The newest backup made into each repository, to detect a rolled-back repository.
+    /// The newest backup made into each repository, to detect a rolled-back repository,
+    /// and the last drill.
     pub state_file: PathBuf,
+    /// Where `serve` backs up on its own schedule (a directory). None: no schedule, and no
+    /// alerts about backups (run `phivault backup create` from cron instead). Configure it on
+    /// one node.
+    pub repository: Option<PathBuf>,
+    /// How often `serve` backs up (backups are incremental: hourly costs little).
+    pub every_minutes: u64,
+    /// The recovery point objective: an alert is raised when the newest backup is older.
+    pub rpo_minutes: u64,
+    /// How often `serve` runs a drill (0: never; run `phivault backup drill` yourself).
+    pub drill_every_days: u64,
+    /// An alert is raised when no drill has passed for this long.
+    pub drill_within_days: u64,
 }
 
 impl Default for BackupConfig {
     fn default() -> Self {
-        Self { key_file: "backup/backup.key".into(), state_file: "backup/state.json".into() }
+        Self {
+            key_file: "backup/backup.key".into(),
+            state_file: "backup/state.json".into(),
+            repository: None,
+            every_minutes: 60,
+            rpo_minutes: 180,
+            drill_every_days: 30,
+            drill_within_days: 35,
+        }
     }
 }
 
@@ -520,6 +541,7 @@ impl Config {
         self.policy.dir = abs(&self.policy.dir);
         self.backup.key_file = abs(&self.backup.key_file);
         self.backup.state_file = abs(&self.backup.state_file);
+        self.backup.repository = self.backup.repository.as_deref().map(abs);
         if let Some(rest) = self.database.strip_prefix("sqlite://") {
             let file = Path::new(rest.split('?').next().unwrap_or(rest));
             if !file.is_absolute() {
@@ -538,6 +560,12 @@ impl Config {
         }
         if !self.server.public_base_url.starts_with("https://") {
             bail!("server.public_base_url must be an https:// URL: PHI is only served over TLS");
+        }
+        if self.backup.every_minutes == 0 {
+            bail!("backup.every_minutes must be at least 1");
+        }
+        if self.backup.rpo_minutes < self.backup.every_minutes {
+            bail!("backup.rpo_minutes must be at least backup.every_minutes, or every scheduled backup is late");
         }
         if self.server.max_body_bytes < 1024 {
             bail!("server.max_body_bytes below 1 KiB would refuse every resource");

@@ -232,7 +232,7 @@ async fn run(cli: Cli) -> Result<()> {
                 commands::audit::record_cli(&services.audit, "cli.serve.emergency_read_only", None, true).await?;
                 tracing::warn!("serving in emergency read-only mode: record writes are refused");
             }
-            commands::serve::serve(&config, services).await
+            commands::serve::serve(&cli.data_dir, &config, services).await
         }
         Command::Demo { demo_dir, samples, listen, no_serve } => {
             // A temporary dir is removed again when the demo ends; a named one is kept.

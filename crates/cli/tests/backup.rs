@@ -571,3 +571,53 @@ fn a_drill_right_after_a_key_rotation_uses_the_retired_key() {
     let drill = phivault(&live, &["backup", "drill", "--repo", arg(&repo)]);
     assert!(drill.status.success(), "{}", text(&drill));
 }
+
+/// Points the data dir's `[backup] repository` at `repo`: `serve` then backs up on its own.
+fn schedule_backups(data: &Path, repo: &Path) {
+    let path = data.join("phivault.toml");
+    let config = std::fs::read_to_string(&path).expect("config");
+    let config = config.replacen("[backup]\n", &format!("[backup]\nrepository = \"{}\"\n", repo.display()), 1);
+    std::fs::write(&path, config).expect("write config");
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn the_server_backs_up_and_drills_on_its_own_schedule_and_alerts_when_it_cannot() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    schedule_backups(&live, &repo);
+    let server = common::Server::start(&live);
+    // At start: a backup (none exists yet), then a drill (none has run yet).
+    wait_for("the scheduled backup", || repo.join("manifests").is_dir() && !manifests(&repo).is_empty());
+    let state = live.join("backup/state.json");
+    wait_for("the scheduled drill", || std::fs::read_to_string(&state).is_ok_and(|s| s.contains("last_passed_ms")));
+    drop(server);
+    let actions = audit_actions(&live);
+    let created = actions.iter().find(|(a, _)| a == "backup.create").expect("the schedule's backup is recorded");
+    assert!(created.1.contains("backup #1"), "{}", created.1);
+    let drilled = actions.iter().find(|(a, _)| a == "backup.drill").expect("the schedule's drill is recorded");
+    assert!(drilled.1.contains("drill passed"), "{}", drilled.1);
+    assert!(phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]).status.success());
+
+    // A repository the server cannot write to: the privacy officer hears of it.
+    let broken = tmp.path().join("not-a-repository");
+    std::fs::create_dir_all(&broken).expect("dir");
+    std::fs::write(broken.join("holiday-photos.txt"), "x").expect("file");
+    let other = tmp.path().join("other");
+    assert!(phivault(&other, &["init", "--insecure-dev-keys"]).status.success());
+    schedule_backups(&other, &broken);
+    let server = common::Server::start(&other);
+    wait_for("the contingency alert", || text(&phivault(&other, &["alerts", "list"])).contains("contingency"));
+    drop(server);
+    let alerts = text(&phivault(&other, &["alerts", "list"]));
+    assert!(alerts.contains("not empty and not a phivault backup repository"), "{alerts}");
+    assert!(!broken.join("chunks").exists(), "nothing was written into the wrong directory");
+}

@@ -299,7 +299,7 @@ impl Restore {
     pub async fn load(
         &mut self,
         schema: &TableSchema,
-        rows: impl Iterator<Item = Result<Vec<Value>, BackupError>>,
+        rows: impl Iterator<Item = Result<Vec<Value>, BackupError>> + Send,
     ) -> Result<u64, SnapshotError> {
         let target = self.tables.get(&schema.name).ok_or_else(|| {
             SnapshotError::Refused(format!("the backup holds a table this database does not have: {}", schema.name))

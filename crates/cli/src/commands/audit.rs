@@ -340,9 +340,22 @@ pub(crate) async fn record_own_outcome(
     reason: String,
     outcome: phivault_audit::Outcome,
 ) -> Result<()> {
+    record_as(store, &crate::actor::os_actor(), action, target, reason, outcome).await
+}
+
+/// An entry for an act by `actor` (`os:<name>` at the console, `system:phivault` for what
+/// the server does on its own schedule), straight to the store.
+pub(crate) async fn record_as(
+    store: &dyn AuditStore,
+    actor: &str,
+    action: &str,
+    target: Option<String>,
+    reason: String,
+    outcome: phivault_audit::Outcome,
+) -> Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let mut event = AuditEvent::new(now, action, outcome, &crate::wiring::node_name());
-    event.user_id = Some(crate::actor::os_actor());
+    event.user_id = Some(actor.to_owned());
     event.target = target;
     event.reason = Some(reason);
     store

@@ -145,5 +145,5 @@ pub async fn run(dir: &Path, samples: Option<&Path>, listen: &str, no_serve: boo
     config.server.listen = listen.to_owned();
     config.server.public_base_url = format!("https://{listen}");
     let services = wiring::open(&config).await?;
-    serve(&config, services).await
+    serve(dir, &config, services).await
 }

@@ -167,15 +167,13 @@ pub async fn integrity_scan(services: &Services, show_progress: bool) -> Result<
 /// the privacy officer: stored, recorded in the trail, and sent if a relay is configured.
 /// `detail` holds ids and counts only.
 pub async fn raise_integrity_alert(services: &Services, time_ms: i64, detail: String) -> Result<()> {
-    let new = NewAlert {
-        kind: AlertKind::Integrity,
-        time_ms,
-        user_id: None,
-        source_ip: None,
-        patient_ids: Vec::new(),
-        seqs: Vec::new(),
-        detail,
-    };
+    raise_alert(services, AlertKind::Integrity, time_ms, detail).await
+}
+
+/// Raises a system alert of `kind` (no user, no patient) and announces it.
+pub async fn raise_alert(services: &Services, kind: AlertKind, time_ms: i64, detail: String) -> Result<()> {
+    let new =
+        NewAlert { kind, time_ms, user_id: None, source_ip: None, patient_ids: Vec::new(), seqs: Vec::new(), detail };
     let alert = Alert::open(new, now_ms())?;
     services.store.insert_alert(&alert).await?;
     announce(services, &alert).await

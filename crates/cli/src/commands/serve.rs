@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::wiring::Services;
 
 /// Runs the server until Ctrl-C or SIGTERM, then drains in-flight requests.
-pub async fn serve(config: &Config, services: Services) -> Result<()> {
+pub async fn serve(data_dir: &std::path::Path, config: &Config, services: Services) -> Result<()> {
     let addr: SocketAddr =
         config.server.listen.parse().context("server.listen must be an address such as 127.0.0.1:8443")?;
     let tls = phivault_api::tls::server_config(&config.tls.cert, &config.tls.key)?;
@@ -161,6 +161,7 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         })
     };
     let review = super::review::spawn_periodic(&services, &config.review);
+    let backups = super::backup::spawn_schedule(&services, config, data_dir);
     let shipping = match ship_target.clone() {
         Some(target) => {
             let (store, cursor) = (services.store.clone(), config.audit.ship_cursor.clone());
@@ -195,6 +196,9 @@ pub async fn serve(config: &Config, services: Services) -> Result<()> {
         task.abort();
     }
     if let Some(task) = shipping {
+        task.abort();
+    }
+    if let Some(task) = backups {
         task.abort();
     }
     if let Err(e) = record_lifecycle(&services, "audit.stop", config).await {

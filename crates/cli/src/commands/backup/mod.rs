@@ -7,6 +7,7 @@
 mod create;
 mod files;
 mod restore;
+mod schedule;
 mod state;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use phivault_backup::{BackupKey, BackupPublicKey, DirRepository, Repository, Ret
 
 pub use create::create;
 pub use restore::{drill, restore};
+pub use schedule::spawn as spawn_schedule;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupAction {
@@ -323,12 +325,95 @@ async fn record(
     target: Option<String>,
     result: &Result<String>,
 ) -> Result<()> {
+    record_by(store, &crate::actor::os_actor(), action, target, result).await
+}
+
+async fn record_by(
+    store: &phivault_store::SqlStore,
+    actor: &str,
+    action: &str,
+    target: Option<String>,
+    result: &Result<String>,
+) -> Result<()> {
     let (reason, outcome) = match result {
         Ok(summary) => (summary.clone(), phivault_audit::Outcome::Success),
         // Messages name backups, chunks and tables, never record content.
         Err(e) => (format!("{e:#}"), phivault_audit::Outcome::Failure),
     };
-    super::audit::record_own_outcome(store, action, target, phivault_audit::clip(&reason, 1000), outcome).await
+    super::audit::record_as(store, actor, action, target, phivault_audit::clip(&reason, 1000), outcome).await
+}
+
+/// `backup create` and its entry (failures too); returns what it did and the summary.
+pub(crate) async fn create_recorded(
+    data_dir: &Path,
+    config: &crate::config::Config,
+    store: &phivault_store::SqlStore,
+    to: &Path,
+    actor: &str,
+    action: &str,
+) -> Result<(create::Created, String)> {
+    let created = create(data_dir, config, store, to).await;
+    let summary = created.as_ref().map(|c| {
+        let m = &c.signed.manifest;
+        format!(
+            "backup #{} {} into {}: {} tables, {} rows, {} files, audit trail {} entries (root {}); {} new chunks \
+             ({}); manifest sha256 {}",
+            m.seq,
+            m.id,
+            to.display(),
+            m.tables.len(),
+            m.rows(),
+            m.files.len(),
+            m.audit.size,
+            m.audit.root,
+            c.new_chunks,
+            megabytes(c.new_bytes),
+            c.signed.digest
+        )
+    });
+    let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
+    let target = created.as_ref().ok().map(|c| format!("backup:{}", c.signed.manifest.id));
+    let recorded = record_by(store, actor, action, target, &summary).await;
+    let created = created?;
+    recorded?;
+    Ok((created, summary?))
+}
+
+/// `backup drill`, its entry (failures too) and its place in the state file.
+pub(crate) async fn drill_recorded(
+    config: &crate::config::Config,
+    store: &phivault_store::SqlStore,
+    repo: &Path,
+    actor: &str,
+    action: &str,
+) -> Result<String> {
+    let drilled = drill(config, store, repo).await;
+    let summary = drilled.as_ref().map(|d| {
+        let m = &d.restored.manifest;
+        format!(
+            "drill passed: backup #{} {} restored and checked ({} tables, {} rows, audit trail {} entries, root {}); \
+             RTO {:.1} s; RPO {:.0} s; live system: {} tables unchanged since the backup, {} changed{}",
+            m.seq,
+            m.id,
+            m.tables.len(),
+            m.rows(),
+            m.audit.size,
+            m.audit.root,
+            d.rto.as_secs_f64(),
+            d.rpo.as_secs_f64(),
+            d.identical,
+            d.changed.len(),
+            if d.changed.is_empty() { String::new() } else { format!(" ({})", d.changed.join(", ")) }
+        )
+    });
+    let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let noted =
+        state::record_drill(&config.backup.state_file, repo, state::Drill { time_ms: now, passed: summary.is_ok() });
+    let recorded = record_by(store, actor, action, None, &summary).await;
+    recorded?;
+    noted?;
+    summary
 }
 
 /// Runs one `backup` action; every action that touches an installation is recorded in its
@@ -342,31 +427,9 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             let config = crate::config::Config::load(data_dir)?;
             let store =
                 phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-            let created = create(data_dir, &config, &store, &to).await;
-            let summary = created.as_ref().map(|c| {
-                let m = &c.signed.manifest;
-                format!(
-                    "backup #{} {} into {}: {} tables, {} rows, {} files, audit trail {} entries (root {}); {} new chunks \
-                     ({}); manifest sha256 {}",
-                    m.seq,
-                    m.id,
-                    to.display(),
-                    m.tables.len(),
-                    m.rows(),
-                    m.files.len(),
-                    m.audit.size,
-                    m.audit.root,
-                    c.new_chunks,
-                    megabytes(c.new_bytes),
-                    c.signed.digest
-                )
-            });
-            let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
-            let target = created.as_ref().ok().map(|c| format!("backup:{}", c.signed.manifest.id));
-            let recorded = record(&store, name, target, &summary).await;
+            let result = create_recorded(data_dir, &config, &store, &to, &crate::actor::os_actor(), name).await;
             store.close().await;
-            let created = created?;
-            recorded?;
+            let (created, summary) = result?;
             if created.key_created {
                 eprintln!(
                     "created the backup key {} (public half beside it). Copy it OFF this host now (a password manager, \
@@ -374,7 +437,7 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
                     config.backup.key_file.display()
                 );
             }
-            println!("{}", summary?);
+            println!("{summary}");
             println!("in {:.1} s", created.elapsed.as_secs_f64());
             Ok(())
         }
@@ -463,30 +526,9 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             let config = crate::config::Config::load(data_dir)?;
             let store =
                 phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-            let drilled = drill(&config, &store, &repo).await;
-            let summary = drilled.as_ref().map(|d| {
-                let m = &d.restored.manifest;
-                format!(
-                    "drill passed: backup #{} {} restored and checked ({} tables, {} rows, audit trail {} entries, root {}); \
-                     RTO {:.1} s; RPO {:.0} s; live system: {} tables unchanged since the backup, {} changed{}",
-                    m.seq,
-                    m.id,
-                    m.tables.len(),
-                    m.rows(),
-                    m.audit.size,
-                    m.audit.root,
-                    d.rto.as_secs_f64(),
-                    d.rpo.as_secs_f64(),
-                    d.identical,
-                    d.changed.len(),
-                    if d.changed.is_empty() { String::new() } else { format!(" ({})", d.changed.join(", ")) }
-                )
-            });
-            let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
-            let recorded = record(&store, name, None, &summary).await;
+            let result = drill_recorded(&config, &store, &repo, &crate::actor::os_actor(), name).await;
             store.close().await;
-            recorded?;
-            println!("{}", summary?);
+            println!("{}", result?);
             Ok(())
         }
     }

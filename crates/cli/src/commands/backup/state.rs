@@ -11,6 +11,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     repositories: BTreeMap<String, Newest>,
+    /// The drills per repository.
+    #[serde(default)]
+    drills: BTreeMap<String, Drills>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Drills {
+    last: Option<Drill>,
+    last_passed_ms: Option<i64>,
+}
+
+/// A drill's outcome, for the schedule and its alerts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drill {
+    pub time_ms: i64,
+    pub passed: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,13 +55,38 @@ pub fn newest(state_file: &Path, repo: &Path) -> Result<Option<(u64, String)>> {
     Ok(read(state_file)?.repositories.remove(&key(repo)).map(|n| (n.seq, n.digest)))
 }
 
+/// When the newest backup recorded for `repo` was taken.
+pub fn newest_time(state_file: &Path, repo: &Path) -> Result<Option<i64>> {
+    Ok(read(state_file)?.repositories.remove(&key(repo)).map(|n| n.created_ms))
+}
+
+/// The last drill recorded for `repo`, and the last one that passed.
+pub fn drills(state_file: &Path, repo: &Path) -> Result<(Option<Drill>, Option<i64>)> {
+    let drills = read(state_file)?.drills.remove(&key(repo)).unwrap_or_default();
+    Ok((drills.last, drills.last_passed_ms))
+}
+
+pub fn record_drill(state_file: &Path, repo: &Path, drill: Drill) -> Result<()> {
+    let mut state = read(state_file)?;
+    let drills = state.drills.entry(key(repo)).or_default();
+    if drill.passed {
+        drills.last_passed_ms = Some(drill.time_ms);
+    }
+    drills.last = Some(drill);
+    write(state_file, &state)
+}
+
 pub fn record(state_file: &Path, repo: &Path, signed: &phivault_backup::SignedManifest) -> Result<()> {
     let mut state = read(state_file)?;
     state.repositories.insert(
         key(repo),
         Newest { seq: signed.manifest.seq, digest: signed.digest.clone(), created_ms: signed.manifest.created_ms },
     );
-    let text = serde_json::to_string_pretty(&state)?;
+    write(state_file, &state)
+}
+
+fn write(state_file: &Path, state: &State) -> Result<()> {
+    let text = serde_json::to_string_pretty(state)?;
     if let Some(parent) = state_file.parent() {
         std::fs::create_dir_all(parent)?;
     }
