@@ -26,9 +26,9 @@ use crate::middleware::RequestId;
 
 pub const MODE_HEADER: &str = "x-phivault-mode";
 const READ_ONLY: &str = "emergency-read-only";
-/// The largest page the banner is put into (pages are small; a larger one is refused rather
-/// than shown without the banner).
-const MAX_PAGE: usize = 1024 * 1024;
+/// The largest page the banner is put into (pages are rendered in memory; a larger one is
+/// refused rather than shown without the banner).
+const MAX_PAGE: usize = 64 * 1024 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/emergency-mode", get(status).post(switch))

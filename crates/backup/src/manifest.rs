@@ -127,6 +127,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-256 of `bytes` in hex: how a manifest file's digest is written.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&phivault_crypto::sha256(bytes))
+}
+
 impl SignedManifest {
     /// Serializes and signs.
     pub(crate) fn sign(manifest: Manifest, key: &BackupKey) -> Result<(Self, Vec<u8>), BackupError> {
@@ -164,6 +169,9 @@ impl SignedManifest {
             serde_json::from_slice(body).map_err(|e| bad(format!("is signed but cannot be read: {e}")))?;
         if manifest.key_id != key_id {
             return Err(bad("names a key other than the one that signed it".into()));
+        }
+        if manifest.seq == 0 || manifest.seq >= 10_000_000_000 {
+            return Err(bad("has a sequence number outside 1..9999999999".into()));
         }
         if manifest.file_name() != name {
             return Err(bad(format!(

@@ -329,9 +329,20 @@ pub fn verify_repository(
                         continue;
                     };
                     {
-                        let sealed = repo
-                            .get_chunk(&chunk.id)?
-                            .ok_or_else(|| BackupError::Chunk { id: chunk.id.to_string(), why: "vanished".into() })?;
+                        let sealed = match repo.get_chunk(&chunk.id) {
+                            Ok(Some(sealed)) => sealed,
+                            Ok(None) => {
+                                report.findings.push(Finding::problem(format!(
+                                    "chunk {} of backup {} vanished while it was verified",
+                                    chunk.id, signed.name
+                                )));
+                                continue;
+                            }
+                            Err(e) => {
+                                report.findings.push(Finding::problem(format!("{e} (backup {})", signed.name)));
+                                continue;
+                            }
+                        };
                         match chunks::open(key, &chunk.id, &sealed) {
                             Ok(_) => report.chunks_read += 1,
                             Err(e) => report.findings.push(Finding::problem(format!("{e} (backup {})", signed.name))),

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::{BackupError, ChunkId};
 
 const MARKER: &str = "phivault-backup-repository";
+/// Larger than any manifest or chunk phivault writes: a planted huge file is refused, not read.
+const MAX_MANIFEST: u64 = 256 * 1024 * 1024;
+const MAX_CHUNK_FILE: u64 = 16 * 1024 * 1024;
 const MARKER_TEXT: &str = "phivault-backup-repository/1\n";
 
 /// A place that holds chunks and manifests.
@@ -38,16 +41,46 @@ pub struct DirRepository {
     root: PathBuf,
 }
 
-/// Held while writing; removes the lock file when dropped.
+/// Held while writing; removes the lock file when dropped, if it is still this holder's.
 #[derive(Debug)]
 pub struct RepoLock {
     path: PathBuf,
+    holder: String,
 }
 
 impl Drop for RepoLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if std::fs::read_to_string(&self.path).is_ok_and(|text| text == self.holder) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// `(process id, host)` of a holder text `… by process <pid> on <host> …`.
+fn holder_of(text: &str) -> Option<(u32, &str)> {
+    let rest = text.split("process ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let pid = words.next()?.parse().ok()?;
+    (words.next()? == "on").then_some(())?;
+    Some((pid, words.next()?))
+}
+
+/// Whether `existing` names a process on our host (as `ours` names it) that no longer runs.
+fn is_stale(existing: &str, ours: &str) -> bool {
+    match (holder_of(existing), holder_of(ours)) {
+        (Some((pid, host)), Some((_, our_host))) if host == our_host => !Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
+fn read_capped(file: std::fs::File, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot be read: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(format!("is larger than any phivault writes ({max} bytes): refused unread"));
+    }
+    Ok(bytes)
 }
 
 fn is_manifest_name(name: &str) -> bool {
@@ -145,11 +178,12 @@ impl Repository for DirRepository {
     }
 
     fn get_chunk(&self, id: &ChunkId) -> Result<Option<Vec<u8>>, BackupError> {
-        match std::fs::read(self.chunk_path(id)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(BackupError::io(format!("cannot read chunk {id}"), e)),
-        }
+        let file = match std::fs::File::open(self.chunk_path(id)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BackupError::io(format!("cannot read chunk {id}"), e)),
+        };
+        read_capped(file, MAX_CHUNK_FILE).map(Some).map_err(|why| BackupError::Chunk { id: id.to_string(), why })
     }
 
     fn list_chunks(&self) -> Result<Vec<(ChunkId, u64)>, BackupError> {
@@ -159,7 +193,11 @@ impl Repository for DirRepository {
             |d: &Path| std::fs::read_dir(d).map_err(|e| BackupError::io(format!("cannot read {}", d.display()), e));
         for prefix in read(&dir)? {
             let prefix = prefix.map_err(|e| BackupError::io("cannot list chunks", e))?;
-            if !prefix.path().is_dir() {
+            // Only the two-hex-digit folders phivault makes (a NAS adds its own, e.g. @eaDir).
+            let folder = prefix.file_name().to_string_lossy().into_owned();
+            let is_prefix =
+                folder.len() == 2 && folder.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !prefix.path().is_dir() || !is_prefix {
                 continue;
             }
             for entry in read(&prefix.path())? {
@@ -194,7 +232,9 @@ impl Repository for DirRepository {
 
     fn get_manifest(&self, name: &str) -> Result<Vec<u8>, BackupError> {
         let path = self.manifest_path(name)?;
-        std::fs::read(&path).map_err(|e| BackupError::io(format!("cannot read manifest {name}"), e))
+        let file =
+            std::fs::File::open(&path).map_err(|e| BackupError::io(format!("cannot read manifest {name}"), e))?;
+        read_capped(file, MAX_MANIFEST).map_err(|why| BackupError::Manifest { name: name.to_owned(), why })
     }
 
     fn list_manifests(&self) -> Result<Vec<String>, BackupError> {
@@ -223,21 +263,32 @@ impl Repository for DirRepository {
 
     fn lock(&self, holder: &str) -> Result<RepoLock, BackupError> {
         let path = self.root.join("lock");
-        let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let who = std::fs::read_to_string(&path).unwrap_or_default();
-                return Err(BackupError::Repository(format!(
-                    "{} is locked by another backup or prune ({}); if none is running, remove {}",
-                    self.root.display(),
-                    who.trim(),
-                    path.display()
-                )));
+        for attempt in 0..2 {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(holder.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| BackupError::io("cannot write the lock file", e))?;
+                    return Ok(RepoLock { path, holder: holder.to_owned() });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let who = std::fs::read_to_string(&path).unwrap_or_default();
+                    // A holder on this host whose process is gone left it by crashing.
+                    if attempt == 0 && is_stale(&who, holder) {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    return Err(BackupError::Repository(format!(
+                        "{} is locked by another backup or prune ({}); if none is running, remove {}",
+                        self.root.display(),
+                        who.trim(),
+                        path.display()
+                    )));
+                }
+                Err(e) => return Err(BackupError::io(format!("cannot lock {}", self.root.display()), e)),
             }
-            Err(e) => return Err(BackupError::io(format!("cannot lock {}", self.root.display()), e)),
-        };
-        file.write_all(holder.as_bytes()).map_err(|e| BackupError::io("cannot write the lock file", e))?;
-        Ok(RepoLock { path })
+        }
+        Err(BackupError::Repository(format!("{} could not be locked", self.root.display())))
     }
 
     fn describe(&self) -> String {

@@ -4,7 +4,6 @@
 use aws_lc_rs::digest;
 
 use crate::chunks::{self, Chunker};
-use crate::manifest::hex;
 use crate::{
     AuditMark, BackupError, BackupKey, BackupPublicKey, ChunkRef, ContentDigest, FileEntry, MANIFEST_FORMAT, Manifest,
     Repository, SignedManifest, TableEntry, TableSchema, Value, encode_row,
@@ -41,6 +40,12 @@ pub struct BackupWriter<'a> {
     /// Called with the number of rows written so far, every 1,000 rows.
     progress: Option<Box<dyn FnMut(u64) + Send + 'a>>,
     rows_total: u64,
+    /// Backup keys this one replaced: a newest backup made under one of them still counts.
+    known_keys: Vec<BackupPublicKey>,
+    /// Chunks the newest backup names, with the sizes it recorded: a stored chunk of
+    /// another size (truncated, damaged, or left by an interrupted backup) is written again
+    /// rather than trusted.
+    known_chunks: std::collections::HashMap<crate::ChunkId, u64>,
 }
 
 impl std::fmt::Debug for BackupWriter<'_> {
@@ -74,7 +79,21 @@ impl<'a> BackupWriter<'a> {
             new_bytes: 0,
             progress: None,
             rows_total: 0,
+            known_keys: Vec::new(),
+            known_chunks: std::collections::HashMap::new(),
         }
+    }
+
+    /// Reads the repository's newest backup (checked under `key` or `retired`), whose chunks
+    /// this backup may reuse. Refuses a repository whose newest manifest does not verify.
+    pub fn after_newest(mut self, retired: Vec<BackupPublicKey>) -> Result<Self, BackupError> {
+        self.known_keys = retired;
+        let mut keys = self.known_keys.clone();
+        keys.push(self.key.public().clone());
+        if let Some(signed) = newest(self.repo, &keys)? {
+            self.known_chunks = signed.manifest.chunk_refs().map(|c| (c.id.clone(), c.stored)).collect();
+        }
+        Ok(self)
     }
 
     pub fn on_progress(&mut self, progress: impl FnMut(u64) + Send + 'a) {
@@ -83,7 +102,9 @@ impl<'a> BackupWriter<'a> {
 
     fn store_chunk(&mut self, plaintext: &[u8]) -> Result<ChunkRef, BackupError> {
         let id = chunks::name(self.key, plaintext);
-        if let Some(stored) = self.repo.chunk_size(&id)? {
+        if let Some(stored) = self.repo.chunk_size(&id)?
+            && self.known_chunks.get(&id) == Some(&stored)
+        {
             return Ok(ChunkRef { id, stored });
         }
         let sealed = chunks::seal(self.key, &id, plaintext)?;
@@ -128,7 +149,12 @@ impl<'a> BackupWriter<'a> {
         if self.table.is_some() {
             return Err(BackupError::Io("the backup ended inside a table".into()));
         }
-        let (seq, previous) = newest(self.repo, self.key.public())?;
+        let mut keys = self.known_keys.clone();
+        keys.push(self.key.public().clone());
+        let (seq, previous) = match newest(self.repo, &keys)? {
+            Some(signed) => (signed.manifest.seq, Some(signed.digest)),
+            None => (0, None),
+        };
         let manifest = Manifest {
             format: MANIFEST_FORMAT.to_owned(),
             id: phivault_crypto::random_token(12).map_err(|_| BackupError::Crypto)?.replace(['-', '_'], "x"),
@@ -158,28 +184,19 @@ impl<'a> BackupWriter<'a> {
     }
 }
 
-/// The newest manifest's sequence number and digest. One signed under this key must verify
-/// (a backup never chains onto a forged manifest); one under an earlier, rotated key is
-/// chained onto by its digest.
-fn newest(repo: &dyn Repository, key: &BackupPublicKey) -> Result<(u64, Option<String>), BackupError> {
+/// The repository's newest backup, checked: it must verify under one of `keys` (the
+/// current and retired backup keys), so that a backup never chains onto, or numbers itself
+/// after, a manifest someone put there.
+fn newest(repo: &dyn Repository, keys: &[BackupPublicKey]) -> Result<Option<SignedManifest>, BackupError> {
     let Some(name) = repo.list_manifests()?.pop() else {
-        return Ok((0, None));
+        return Ok(None);
     };
     let bytes = repo.get_manifest(&name)?;
-    let seq: u64 = name
-        .split('-')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| BackupError::Manifest { name: name.clone(), why: "is not named <sequence>-<id>".into() })?;
-    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    if header.split(|&b| b == b' ').nth(1) == Some(key.id().as_bytes()) {
-        SignedManifest::open(&name, &bytes, std::slice::from_ref(key)).map_err(|e| {
-            BackupError::Repository(format!(
-                "refusing to add a backup after an invalid one: {e}; run `phivault backup verify`"
-            ))
-        })?;
-    }
-    Ok((seq, Some(hex(&phivault_crypto::sha256(&bytes)))))
+    SignedManifest::open(&name, &bytes, keys).map(Some).map_err(|e| {
+        BackupError::Repository(format!(
+            "refusing to add a backup after one that does not verify: {e}; run `phivault backup verify`"
+        ))
+    })
 }
 
 impl TableSink for BackupWriter<'_> {

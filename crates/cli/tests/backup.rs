@@ -621,3 +621,92 @@ fn the_server_backs_up_and_drills_on_its_own_schedule_and_alerts_when_it_cannot(
     assert!(alerts.contains("not empty and not a phivault backup repository"), "{alerts}");
     assert!(!broken.join("chunks").exists(), "nothing was written into the wrong directory");
 }
+
+#[test]
+fn a_configuration_that_climbs_out_of_its_data_dir_is_restored_inside_the_new_one() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    // The operator keeps the key file beside the data dir, named relative to it.
+    std::fs::create_dir_all(tmp.path().join("keys")).expect("dir");
+    std::fs::rename(live.join("keys.json"), tmp.path().join("keys/keys.json")).expect("move");
+    let config = std::fs::read_to_string(live.join("phivault.toml")).expect("config");
+    std::fs::write(
+        live.join("phivault.toml"),
+        config.replacen("key_file = \"keys.json\"", "key_file = \"../keys/keys.json\"", 1),
+    )
+    .expect("edit");
+    let repo = tmp.path().join("repo");
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    // Restored beside the live installation, `../keys/keys.json` would be the live key file.
+    let restored = tmp.path().join("restored");
+    let out = phivault(
+        &restored,
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&live.join("backup/backup.key"))],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(restored.join("keys.json").exists(), "the key file lands inside the new data dir");
+    assert!(
+        std::fs::read_to_string(restored.join("phivault.toml")).expect("config").contains("key_file = \"keys.json\"")
+    );
+    assert_eq!(std::fs::read_dir(tmp.path().join("keys")).expect("dir").count(), 1, "nothing written beside it");
+    assert!(phivault(&restored, &["integrity", "scan"]).status.success());
+}
+
+#[test]
+fn a_missing_disk_a_rolled_back_repository_or_a_planted_manifest_stops_the_next_backup() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+
+    // The backup disk is not mounted: its mount point is an empty folder.
+    std::fs::rename(&repo, tmp.path().join("repo-on-the-disk")).expect("unmount");
+    std::fs::create_dir_all(&repo).expect("mount point");
+    let out = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!out.status.success() && text(&out).contains("mounted"), "{}", text(&out));
+    assert!(std::fs::read_dir(&repo).expect("dir").next().is_none(), "no new repository made in its place");
+    std::fs::remove_dir(&repo).expect("rmdir");
+    std::fs::rename(tmp.path().join("repo-on-the-disk"), &repo).expect("mount");
+
+    // Rolled back: the newest manifest deleted.
+    let newest = manifests(&repo).pop().expect("newest");
+    let saved = std::fs::read(&newest).expect("manifest");
+    std::fs::remove_file(&newest).expect("roll back");
+    let out = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!out.status.success() && text(&out).contains("rolled back"), "{}", text(&out));
+    std::fs::write(&newest, saved).expect("put back");
+
+    // A manifest someone put there, numbered to come last, under a key nobody has.
+    let planted = repo.join("manifests/9999999999-planted");
+    std::fs::write(&planted, "phivault-backup-manifest/1 0011223344556677 AAAA\n{}").expect("plant");
+    let out = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!out.status.success() && text(&out).contains("does not verify"), "{}", text(&out));
+    std::fs::remove_file(&planted).expect("remove");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+}
+
+#[test]
+fn a_damaged_chunk_is_written_again_by_the_next_backup_and_a_crashed_holders_lock_is_taken_over() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let repo = tmp.path().join("repo");
+    assert!(phivault(&live, &["backup", "create", "--to", arg(&repo)]).status.success());
+    let largest = chunk_files(&repo)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("chunk");
+    let bytes = std::fs::read(&largest).expect("chunk");
+    std::fs::write(&largest, &bytes[..bytes.len() / 2]).expect("truncate");
+    assert!(!phivault(&live, &["backup", "verify", "--repo", arg(&repo)]).status.success());
+    // A backup process on this host that died holding the lock.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname").trim().to_owned();
+    std::fs::write(repo.join("lock"), format!("backup create by process 4194000 on {host} since 2026-12-03T00:00:00Z"))
+        .expect("lock");
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
+    assert!(verify.status.success(), "the rewritten chunk repairs both backups: {}", text(&verify));
+    assert!(!repo.join("lock").exists());
+}

@@ -14,6 +14,8 @@ use crate::{SqlStore, unavailable};
 
 /// How long the cached view is trusted.
 const CACHE_FOR: Duration = Duration::from_secs(1);
+/// How long a response waits for the database to say whether the mode is on.
+const READ_WITHIN: Duration = Duration::from_millis(250);
 
 /// Who forces the mode when `serve --emergency-read-only` does.
 pub const FORCED_BY: &str = "serve --emergency-read-only";
@@ -74,8 +76,24 @@ impl SqlStore {
         {
             return Ok(mode.clone());
         }
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        let mode = read_row(&mut conn).await?;
+        // A database that does not answer must not hold every response (health checks, the
+        // sign-in page) for the pool's acquire timeout: give up quickly and, for a second,
+        // answer "not known to be on" (writes are still refused by the commit's own check).
+        let read = tokio::time::timeout(READ_WITHIN, async {
+            let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+            read_row(&mut conn).await
+        })
+        .await
+        .unwrap_or(Err(StoreError::Corrupt("the emergency mode could not be read in time")));
+        let mode = match read {
+            Ok(mode) => mode,
+            Err(e) => {
+                if let Ok(mut cache) = self.emergency.read.lock() {
+                    *cache = Some((Instant::now(), None));
+                }
+                return Err(e);
+            }
+        };
         if let Ok(mut cache) = self.emergency.read.lock() {
             *cache = Some((Instant::now(), mode.clone()));
         }

@@ -276,8 +276,11 @@ impl RecordStore for SqlStore {
         }
         // Checked last, once the transaction holds the write lock: a read first would make
         // SQLite's deferred transaction fail to upgrade when another node wrote meanwhile.
-        // Refused, the transaction rolls back and nothing of the write remains.
-        crate::emergency::refuse_writes(self, &mut tx).await?;
+        // Refused, the transaction rolls back and nothing of the write remains. An entry
+        // alone (a transaction whose conditional creates all matched) changes no record.
+        if !writes.is_empty() || !new_keys.is_empty() {
+            crate::emergency::refuse_writes(self, &mut tx).await?;
+        }
         tx.commit().await.map_err(unavailable)
     }
 
@@ -406,6 +409,8 @@ impl RecordStore for SqlStore {
                     .map_err(unavailable)?;
             }
         }
+        // Shredding changes records for good: not while a restore may be pending.
+        crate::emergency::refuse_writes(self, &mut tx).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(done.rows_affected() > 0)
     }

@@ -183,8 +183,6 @@ impl GuardedRecords {
         self.may(accessor, Action::ReviewBreakGlass).await
     }
 
-    /// Whether the policies allow `action` on the system (`manage_users`, `read_audit`,
-    /// ...): the determining policy ids, or [`RecordError::Forbidden`].
     /// Emergency read-only mode as of at most a second ago (for headers and banners).
     pub async fn emergency_mode(&self) -> Result<Option<crate::EmergencyMode>, RecordError> {
         Ok(self.records.store.emergency_mode().await?)
@@ -211,6 +209,8 @@ impl GuardedRecords {
         Ok(policy_ids)
     }
 
+    /// Whether the policies allow `action` on the system (`manage_users`, `read_audit`,
+    /// ...): the determining policy ids, or [`RecordError::Forbidden`].
     pub async fn may(&self, accessor: &Accessor, action: Action) -> Result<Vec<String>, RecordError> {
         let asking = self.asking(accessor).await?;
         let decision = asking.decide_on_system(action);

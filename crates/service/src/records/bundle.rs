@@ -609,6 +609,12 @@ impl Records {
                 }
                 cache.clear();
             }
+            Err(crate::StoreError::ReadOnly) => {
+                for i in entries {
+                    results[i] = Err(RecordError::ReadOnly);
+                }
+                cache.clear();
+            }
             Err(e) => {
                 // Earlier groups are committed and stay reported as such; this group's
                 // entries are reported as not stored, so the response says exactly what is.

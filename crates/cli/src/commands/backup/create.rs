@@ -125,12 +125,40 @@ fn witness_as_of(path: &Path, size: u64) -> Result<Vec<u8>> {
 
 pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_path: &Path) -> Result<Created> {
     let started = Instant::now();
-    let repo = DirRepository::open(repo_path, true)?;
+    // A repository this installation has backed up into before must still hold its newest
+    // backup: otherwise it was rolled back, or the disk is not mounted and the path is an
+    // empty folder (made into a new repository, it would hide both).
+    let expected = state::newest(&config.backup.state_file, repo_path)?;
+    let repo = DirRepository::open(repo_path, expected.is_none()).map_err(|e| match &expected {
+        Some((seq, _)) => anyhow::anyhow!(
+            "{e}: this installation's newest backup there is #{seq}; is the backup disk mounted? (refusing to start \
+             a new repository where one was)"
+        ),
+        None => e.into(),
+    })?;
     let _lock = repo.lock(&state::lock_holder("backup create"))?;
+    if let Some((seq, digest)) = &expected {
+        let present = repo.list_manifests()?.into_iter().any(|name| {
+            name.starts_with(&format!("{seq:010}-"))
+                && repo.get_manifest(&name).is_ok_and(|b| phivault_backup::sha256_hex(&b) == *digest)
+        });
+        if !present {
+            bail!(
+                "{} no longer holds backup #{seq}, the newest this installation made there: it was rolled back or \
+                 replaced; run `phivault backup verify`, and back up into a new repository meanwhile",
+                repo_path.display()
+            );
+        }
+    }
     let (key, key_created) = key(config, &repo)?;
+    let retired: Vec<phivault_backup::BackupPublicKey> = super::key_files(&[], Some(&config.backup.key_file))?
+        .iter()
+        .skip(1)
+        .filter_map(|p| phivault_backup::BackupPublicKey::load(p).ok())
+        .collect();
     let data_files = files::collect(data_dir, config)?;
 
-    let mut writer = BackupWriter::new(&repo, &key);
+    let mut writer = BackupWriter::new(&repo, &key).after_newest(retired)?;
     let mut observed = Observed {
         writer: &mut writer,
         watching: Watching::Nothing,

@@ -61,13 +61,15 @@ pub fn collect(data_dir: &Path, config: &Config) -> Result<Vec<DataFile>> {
 }
 
 /// A restored configuration made self-contained: every path the backup placed outside its
-/// data dir (an absolute path) is moved to its default place inside the new one, and the
-/// database is the one given. Returns the new on-disk configuration and whether it differs.
+/// data dir (absolute, or climbing out with `..`) is moved to its default place inside the
+/// new one, a SQLite database too unless `--database` names one, and the database is the
+/// one given. Returns the new on-disk configuration and whether it differs.
 pub fn relocate(mut on_disk: Config, database: Option<&str>) -> (Config, bool) {
     let defaults = Config::default();
     let mut changed = false;
+    // Absolute, or climbing out with `..`: either would put a restored file outside NEW.
     let mut inside = |path: &mut PathBuf, default: &Path| {
-        if path.is_absolute() {
+        if !is_plain_relative(path) {
             *path = default.to_owned();
             changed = true;
         }
@@ -83,7 +85,7 @@ pub fn relocate(mut on_disk: Config, database: Option<&str>) -> (Config, bool) {
     inside(&mut on_disk.backup.key_file, &defaults.backup.key_file);
     inside(&mut on_disk.backup.state_file, &defaults.backup.state_file);
     if let Some(ca) = on_disk.audit.syslog_ca.as_mut()
-        && ca.is_absolute()
+        && !is_plain_relative(ca)
     {
         *ca = PathBuf::from("audit/syslog-ca.pem");
         changed = true;
@@ -93,8 +95,31 @@ pub fn relocate(mut on_disk: Config, database: Option<&str>) -> (Config, bool) {
     {
         on_disk.database = url.to_owned();
         changed = true;
+    } else if database.is_none()
+        && let Some(file) = on_disk.database.strip_prefix("sqlite://")
+        && !file.is_empty()
+        && !is_plain_relative(Path::new(file.split('?').next().unwrap_or(file)))
+    {
+        on_disk.database = defaults.database.clone();
+        changed = true;
     }
     (on_disk, changed)
+}
+
+/// A relative path of plain names only (no `..`, no root): it stays inside whatever it is
+/// joined to.
+fn is_plain_relative(path: &Path) -> bool {
+    use std::path::Component;
+    path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// Refuses a restore target outside the new data dir (the last line of defence behind
+/// [`relocate`]).
+pub fn ensure_inside(data_dir: &Path, path: &Path) -> Result<()> {
+    match path.strip_prefix(data_dir) {
+        Ok(rest) if is_plain_relative(rest) => Ok(()),
+        _ => bail!("the backup would write {} outside the new data dir; refusing", path.display()),
+    }
 }
 
 /// Where a restored file goes under the resolved configuration of the new data dir.

@@ -61,8 +61,8 @@ pub enum BackupAction {
         /// The backup key (the data dir that held it may be gone).
         #[arg(long)]
         key: PathBuf,
-        /// The database to restore into (default: the backup's configuration's; a relative
-        /// SQLite path, the default, lands in the new data dir). Must be empty.
+        /// The database to restore into (default: a SQLite file in the new data dir, or the
+        /// backup's PostgreSQL database). Must be empty.
         #[arg(long)]
         database: Option<String>,
     },

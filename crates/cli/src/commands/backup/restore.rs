@@ -129,7 +129,9 @@ pub async fn restore(
         if file.role == "config" {
             continue;
         }
-        write_private(&files::target(target, &config, &file.role, &file.name)?, bytes)?;
+        let path = files::target(target, &config, &file.role, &file.name)?;
+        files::ensure_inside(target, &path)?;
+        write_private(&path, bytes)?;
     }
     let config_bytes = if changed {
         let text = toml::to_string_pretty(&on_disk).context("cannot write the configuration")?;

@@ -38,6 +38,16 @@ pub fn spawn(services: &Services, config: &Config, data_dir: &Path) -> Option<to
     }))
 }
 
+/// Runs `work` on a blocking thread of the same runtime (its database pool stays usable).
+async fn off_the_workers(
+    work: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(work))
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the backup task failed: {e}")))
+}
+
 struct Schedule {
     services: Services,
     config: Config,
@@ -52,7 +62,19 @@ impl Schedule {
     async fn check(&mut self) {
         let backup = self.config.backup.clone();
         let now = now_ms();
-        let newest = state::newest_time(&backup.state_file, &self.repo).ok().flatten();
+        // An unreadable state file stops the schedule (it would back up every minute,
+        // and could not tell a rolled-back repository) until someone repairs it.
+        let newest = match state::newest_time(&backup.state_file, &self.repo) {
+            Ok(newest) => {
+                self.clear("state");
+                newest
+            }
+            Err(e) => {
+                let detail = format!("the backup schedule stopped: {e:#}");
+                self.alert("state", detail).await;
+                return;
+            }
+        };
         if newest.is_none_or(|t| now - t >= backup.every_minutes as i64 * MINUTE_MS) {
             self.back_up().await;
         }
@@ -93,14 +115,12 @@ impl Schedule {
     }
 
     async fn back_up(&mut self) {
-        let result = super::create_recorded(
-            &self.data_dir,
-            &self.config,
-            &self.services.store,
-            &self.repo,
-            ACTOR,
-            "backup.create",
-        )
+        let (data_dir, config, store, repo) =
+            (self.data_dir.clone(), self.config.clone(), self.services.store.clone(), self.repo.clone());
+        // File IO, compression and sealing on a blocking thread, not on the server's workers.
+        let result = off_the_workers(async move {
+            super::create_recorded(&data_dir, &config, &store, &repo, ACTOR, "backup.create").await.map(|_| ())
+        })
         .await;
         match result {
             Ok(_) => self.clear("backup-failed"),
@@ -115,7 +135,12 @@ impl Schedule {
     }
 
     async fn drill(&mut self) {
-        match super::drill_recorded(&self.config, &self.services.store, &self.repo, ACTOR, "backup.drill").await {
+        let (config, store, repo) = (self.config.clone(), self.services.store.clone(), self.repo.clone());
+        let result = off_the_workers(async move {
+            super::drill_recorded(&config, &store, &repo, ACTOR, "backup.drill").await.map(|_| ())
+        })
+        .await;
+        match result {
             Ok(_) => self.clear("drill-failed"),
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "the scheduled backup drill failed");

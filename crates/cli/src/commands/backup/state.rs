@@ -90,10 +90,17 @@ fn write(state_file: &Path, state: &State) -> Result<()> {
     if let Some(parent) = state_file.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let temp = state_file.with_extension("json.tmp");
-    std::fs::write(&temp, text)
-        .and_then(|()| std::fs::rename(&temp, state_file))
-        .with_context(|| format!("cannot write {}", state_file.display()))
+    // A name of its own per writer (a console backup and the server's drill may race),
+    // synced before it replaces the old state.
+    let temp = state_file.with_extension(format!("json.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, state_file)
+    };
+    write().with_context(|| format!("cannot write {}", state_file.display()))
 }
 
 /// Who holds a repository's lock, for the message another writer sees.
@@ -101,7 +108,7 @@ pub fn lock_holder(what: &str) -> String {
     format!(
         "{what} by process {} on {} since {}",
         std::process::id(),
-        crate::wiring::node_name(),
+        crate::wiring::node_name().split('/').next().unwrap_or("localhost"),
         super::format_ms(
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
         )
