@@ -243,11 +243,21 @@ pub struct Drilled {
     pub changed: Vec<String>,
 }
 
-/// Restores the newest backup into a scratch data dir (SQLite, whatever the live engine),
-/// compares it with the live database, and removes the scratch copy again.
+/// Restores the newest backup into a scratch data dir (SQLite, whatever the live engine)
+/// inside the data dir, compares it with the live database, and removes the scratch copy.
 pub async fn drill(config: &Config, live: &SqlStore, repo: &Path) -> Result<Drilled> {
-    let scratch = std::env::temp_dir()
-        .join(format!("phivault-drill-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x")));
+    // Beside the backup key in the data dir, not in a shared temporary directory: the
+    // scratch copy holds the database and the TLS key while the drill runs, and what a
+    // killed drill leaves is removed by the next one.
+    let scratch_parent = config.backup.state_file.parent().map_or_else(|| PathBuf::from("."), Path::to_owned);
+    std::fs::create_dir_all(&scratch_parent)?;
+    for leftover in std::fs::read_dir(&scratch_parent)?.flatten() {
+        if leftover.file_name().to_string_lossy().starts_with("drill-scratch-") {
+            let _ = std::fs::remove_dir_all(leftover.path());
+        }
+    }
+    let scratch =
+        scratch_parent.join(format!("drill-scratch-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x")));
     let database = format!("sqlite://{}", scratch.join("phivault.db").display());
     // The newest backup may be under the current key or, just after a rotation, a retired one.
     let key_files = super::key_files(&[], Some(&config.backup.key_file))?;
