@@ -162,20 +162,20 @@ mod tests {
 
     #[test]
     fn a_sealed_chunk_opens_only_unchanged_under_its_name_and_key() {
-        let key = BackupKey::generate().unwrap();
+        let key = BackupKey::generate().expect("test step");
         let id = name(&key, b"Daffy Duck, MRN 123456789");
-        let sealed = seal(&key, &id, b"Daffy Duck, MRN 123456789").unwrap();
-        assert_eq!(open(&key, &id, &sealed).unwrap(), b"Daffy Duck, MRN 123456789");
+        let sealed = seal(&key, &id, b"Daffy Duck, MRN 123456789").expect("test step");
+        assert_eq!(open(&key, &id, &sealed).expect("test step"), b"Daffy Duck, MRN 123456789");
         for i in 0..sealed.len() {
             let mut flipped = sealed.clone();
             flipped[i] ^= 1;
             assert!(open(&key, &id, &flipped).is_err(), "a flipped bit at {i} was accepted");
         }
         let other_id = name(&key, b"Porky Pig");
-        let other = seal(&key, &other_id, b"Porky Pig").unwrap();
+        let other = seal(&key, &other_id, b"Porky Pig").expect("test step");
         assert!(open(&key, &id, &other).is_err(), "a chunk under another name was accepted");
         assert!(open(&key, &other_id, &other).is_ok());
-        assert!(open(&BackupKey::generate().unwrap(), &id, &sealed).is_err(), "another key opened it");
+        assert!(open(&BackupKey::generate().expect("test step"), &id, &sealed).is_err(), "another key opened it");
         assert!(open(&key, &id, &sealed[..10]).is_err());
     }
 
@@ -197,14 +197,14 @@ mod tests {
                         out.push(c.to_vec());
                         Ok(())
                     })
-                    .unwrap();
+                    .expect("test step");
             }
             chunker
                 .drain(true, |c| {
                     out.push(c.to_vec());
                     Ok(())
                 })
-                .unwrap();
+                .expect("test step");
             out
         };
         let before = cut(&data);

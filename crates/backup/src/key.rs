@@ -245,13 +245,13 @@ mod tests {
 
     #[test]
     fn a_written_key_reads_back_with_the_same_id_and_derived_keys() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test step");
         let path = dir.path().join("backup.key");
-        let key = BackupKey::write_new(&path).unwrap();
-        let again = BackupKey::load(&path).unwrap();
+        let key = BackupKey::write_new(&path).expect("test step");
+        let again = BackupKey::load(&path).expect("test step");
         assert_eq!(key.id(), again.id());
         assert_eq!(key.chunk_mac(b"x"), again.chunk_mac(b"x"));
-        let public = BackupPublicKey::load(&public_path(&path)).unwrap();
+        let public = BackupPublicKey::load(&public_path(&path)).expect("test step");
         assert!(public.verify(b"m", &key.sign(b"m")));
         assert!(!public.verify(b"n", &key.sign(b"m")));
         // Never overwritten.
@@ -260,24 +260,24 @@ mod tests {
 
     #[test]
     fn an_edited_key_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test step");
         let path = dir.path().join("backup.key");
-        BackupKey::write_new(&path).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        let other = BackupKey::generate().unwrap();
+        BackupKey::write_new(&path).expect("test step");
+        let text = std::fs::read_to_string(&path).expect("test step");
+        let other = BackupKey::generate().expect("test step");
         let edited = text
             .lines()
             .map(|l| if l.starts_with("id: ") { format!("id: {}", other.id()) } else { l.to_owned() })
             .collect::<Vec<_>>()
             .join("\n");
-        std::fs::write(&path, edited).unwrap();
-        let err = BackupKey::load(&path).unwrap_err().to_string();
+        std::fs::write(&path, edited).expect("test step");
+        let err = BackupKey::load(&path).expect_err("must fail").to_string();
         assert!(err.contains("does not match"), "{err}");
     }
 
     #[test]
     fn different_keys_name_the_same_content_differently() {
-        let (a, b) = (BackupKey::generate().unwrap(), BackupKey::generate().unwrap());
+        let (a, b) = (BackupKey::generate().expect("test step"), BackupKey::generate().expect("test step"));
         assert_ne!(a.chunk_mac(b"Daffy Duck"), b.chunk_mac(b"Daffy Duck"));
         assert_ne!(a.id(), b.id());
     }

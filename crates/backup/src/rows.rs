@@ -154,11 +154,11 @@ mod tests {
         }
         let mut input = bytes.as_slice();
         let s = schema(5);
-        assert_eq!(decode_row(&mut input, &s).unwrap().unwrap(), rows[0]);
-        let second = decode_row(&mut input, &s).unwrap().unwrap();
+        assert_eq!(decode_row(&mut input, &s).expect("test step").expect("test step"), rows[0]);
+        let second = decode_row(&mut input, &s).expect("test step").expect("test step");
         assert_eq!(second[..4], rows[1][..4]);
         assert!(matches!(second[4], Value::Real(f) if f.to_bits() == (-0.0f64).to_bits()));
-        assert!(decode_row(&mut input, &s).unwrap().is_none());
+        assert!(decode_row(&mut input, &s).expect("test step").is_none());
     }
 
     #[test]
