@@ -710,3 +710,27 @@ fn a_damaged_chunk_is_written_again_by_the_next_backup_and_a_crashed_holders_loc
     assert!(verify.status.success(), "the rewritten chunk repairs both backups: {}", text(&verify));
     assert!(!repo.join("lock").exists());
 }
+
+#[test]
+fn a_table_made_by_hand_is_left_out_and_named_so_the_backup_still_restores() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let pool = phivault_testkit::raw_pool(&sqlite_url(&live)).await;
+        sqlx::raw_sql("CREATE TABLE clinic_notes (id INTEGER PRIMARY KEY, text TEXT)")
+            .execute(&pool)
+            .await
+            .expect("create");
+        pool.close().await;
+    });
+    let repo = tmp.path().join("repo");
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(text(&created).contains("left out tables that are not phivault's: clinic_notes"), "{}", text(&created));
+    let out = phivault(
+        &tmp.path().join("restored"),
+        &["backup", "restore", "--from", arg(&repo), "--key", arg(&live.join("backup/backup.key"))],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -33,6 +33,28 @@ const POSTGRES: &[(i64, &str)] = &[
 /// Arbitrary constant naming phivault's migration lock among PostgreSQL advisory locks.
 const PG_MIGRATION_LOCK: i64 = 0x7068_6976_6175_6c74;
 
+/// The tables phivault's own migrations up to `version` create (the SQLite texts; both
+/// engines create the same tables), for telling them from a table someone added by hand.
+pub(crate) fn table_names(version: i64) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (_, sql) in SQLITE.iter().filter(|(v, _)| *v <= version) {
+        let upper = sql.to_ascii_uppercase();
+        let mut from = 0;
+        while let Some(at) = upper[from..].find("CREATE TABLE ") {
+            let start = from + at + "CREATE TABLE ".len();
+            let rest = sql[start..].trim_start();
+            let rest =
+                if rest.to_ascii_uppercase().starts_with("IF NOT EXISTS ") { rest[14..].trim_start() } else { rest };
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() {
+                names.insert(name.to_ascii_lowercase());
+            }
+            from = start;
+        }
+    }
+    names
+}
+
 /// The newest schema version this build knows.
 pub(crate) fn latest() -> i64 {
     SQLITE.iter().chain(POSTGRES).map(|(v, _)| *v).max().unwrap_or(0)

@@ -18,6 +18,8 @@ use crate::config::Config;
 /// What a backup did.
 #[derive(Debug)]
 pub struct Created {
+    /// Tables left out: not phivault's (made by hand in its database).
+    pub skipped: Vec<String>,
     pub signed: SignedManifest,
     pub new_chunks: u64,
     pub new_bytes: u64,
@@ -202,7 +204,7 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
     };
     let signed = writer.finish(source)?;
     state::record(&config.backup.state_file, repo_path, &signed)?;
-    Ok(Created { signed, new_chunks, new_bytes, elapsed: started.elapsed(), key_created })
+    Ok(Created { skipped: info.skipped, signed, new_chunks, new_bytes, elapsed: started.elapsed(), key_created })
 }
 
 #[cfg(test)]

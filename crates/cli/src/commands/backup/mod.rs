@@ -369,7 +369,11 @@ pub(crate) async fn create_recorded(
             c.new_chunks,
             megabytes(c.new_bytes),
             c.signed.digest
-        )
+        ) + &if c.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; left out tables that are not phivault's: {}", c.skipped.join(", "))
+        }
     });
     let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
     let target = created.as_ref().ok().map(|c| format!("backup:{}", c.signed.manifest.id));
