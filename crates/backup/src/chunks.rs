@@ -120,6 +120,17 @@ impl Chunker {
         Self { buffer: Vec::with_capacity(2 * MAX_CHUNK), seed }
     }
 
+    /// A placeholder that allocates nothing.
+    pub(crate) fn empty(seed: u64) -> Self {
+        Self { buffer: Vec::new(), seed }
+    }
+
+    /// Whether [`Chunker::drain`] would emit anything now (it cuts only with a full buffer
+    /// or at the end): most rows just append.
+    pub(crate) fn is_ready(&self, finish: bool) -> bool {
+        finish || self.buffer.len() >= 2 * MAX_CHUNK
+    }
+
     pub(crate) fn buffer(&mut self) -> &mut Vec<u8> {
         &mut self.buffer
     }
@@ -131,7 +142,7 @@ impl Chunker {
         finish: bool,
         mut emit: impl FnMut(&[u8]) -> Result<(), BackupError>,
     ) -> Result<(), BackupError> {
-        if !finish && self.buffer.len() < 2 * MAX_CHUNK {
+        if !self.is_ready(finish) {
             return Ok(());
         }
         let cuts: Vec<(usize, usize)> = FastCDC::with_level_and_seed(

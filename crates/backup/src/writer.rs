@@ -37,9 +37,6 @@ pub struct BackupWriter<'a> {
     /// Chunks this backup stored (the rest were already there).
     pub new_chunks: u64,
     pub new_bytes: u64,
-    /// Called with the number of rows written so far, every 1,000 rows.
-    progress: Option<Box<dyn FnMut(u64) + Send + 'a>>,
-    rows_total: u64,
     /// Backup keys this one replaced: a newest backup made under one of them still counts.
     known_keys: Vec<BackupPublicKey>,
     /// Chunks the newest backup names, with the sizes it recorded: a stored chunk of
@@ -77,8 +74,6 @@ impl<'a> BackupWriter<'a> {
             files: Vec::new(),
             new_chunks: 0,
             new_bytes: 0,
-            progress: None,
-            rows_total: 0,
             known_keys: Vec::new(),
             known_chunks: std::collections::HashMap::new(),
         }
@@ -94,10 +89,6 @@ impl<'a> BackupWriter<'a> {
             self.known_chunks = signed.manifest.chunk_refs().map(|c| (c.id.clone(), c.stored)).collect();
         }
         Ok(self)
-    }
-
-    pub fn on_progress(&mut self, progress: impl FnMut(u64) + Send + 'a) {
-        self.progress = Some(Box::new(progress));
     }
 
     fn store_chunk(&mut self, plaintext: &[u8]) -> Result<ChunkRef, BackupError> {
@@ -116,8 +107,13 @@ impl<'a> BackupWriter<'a> {
 
     /// Cuts what is buffered (all of it when `finish`) and stores the chunks.
     fn flush(&mut self, finish: bool) -> Result<Vec<ChunkRef>, BackupError> {
+        // Called after every row: nothing to cut most of the time, and taking the chunker
+        // out (to store chunks while it drains) must not allocate a new 8 MiB buffer.
+        if !self.chunker.is_ready(finish) {
+            return Ok(Vec::new());
+        }
         let mut pieces = Vec::new();
-        let mut chunker = std::mem::replace(&mut self.chunker, Chunker::new(self.key.chunk_seed()));
+        let mut chunker = std::mem::replace(&mut self.chunker, Chunker::empty(self.key.chunk_seed()));
         let result = chunker.drain(finish, |piece| {
             pieces.push(self.store_chunk(piece)?);
             Ok(())
@@ -234,12 +230,6 @@ impl TableSink for BackupWriter<'_> {
         stream.content.add_encoded(&buffer[start..]);
         stream.bytes += (buffer.len() - start) as u64;
         stream.rows += 1;
-        self.rows_total += 1;
-        if self.rows_total.is_multiple_of(1000)
-            && let Some(progress) = self.progress.as_mut()
-        {
-            progress(self.rows_total);
-        }
         let stored = self.flush(false)?;
         if let Some((_, stream)) = self.table.as_mut() {
             stream.chunks.extend(stored);
@@ -253,9 +243,6 @@ impl TableSink for BackupWriter<'_> {
             return Err(BackupError::Io("a table ended that was not begun".into()));
         };
         stream.chunks.extend(stored);
-        if let Some(progress) = self.progress.as_mut() {
-            progress(self.rows_total);
-        }
         self.tables.push(TableEntry {
             schema,
             rows: stream.rows,
