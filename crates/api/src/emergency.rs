@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use phivault_audit::{Outcome, clip};
+use phivault_audit::Outcome;
 use phivault_fhir::{IssueType, format_instant};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,12 +62,16 @@ async fn switch(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             IssueType::Invalid,
-            "send {\"readOnly\": true, \"reason\": \"...\"} to switch emergency read-only mode on, {\"readOnly\": false} to switch it off",
+            format!(
+                "send {{\"readOnly\": true, \"reason\": <one of {}>}} to switch emergency read-only mode on, \
+                 {{\"readOnly\": false}} to switch it off",
+                phivault_service::EMERGENCY_REASONS.join(", ")
+            ),
         )
     };
     let Json(body) = body.map_err(|_| bad())?;
-    let reason = match (body.read_only, body.reason.as_deref().map(str::trim)) {
-        (true, Some(r)) if !r.is_empty() => Some(clip(r, 500)),
+    let reason = match (body.read_only, body.reason.as_deref()) {
+        (true, Some(r)) if phivault_service::EMERGENCY_REASONS.contains(&r) => Some(r.to_owned()),
         (true, _) => return Err(bad()),
         (false, _) => None,
     };

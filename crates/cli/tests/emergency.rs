@@ -15,12 +15,14 @@ fn the_console_switch_refuses_imports_until_it_is_off_and_is_recorded() {
     let bundle = bundle.to_str().expect("utf-8");
 
     assert!(text(&phivault(&data, &["emergency", "status"])).contains("off"));
-    let no_reason = phivault(&data, &["emergency", "on", "--reason", "  "]);
-    assert!(!no_reason.status.success() && text(&no_reason).contains("--reason"), "{}", text(&no_reason));
-    let on = phivault(&data, &["emergency", "on", "--reason", "restoring after a disk failure"]);
+    // A reason is a code: free text (which could name a patient) is refused before anything.
+    let free_text = phivault(&data, &["emergency", "on", "--reason", "Daffy Duck's chart is corrupt"]);
+    assert!(!free_text.status.success() && text(&free_text).contains("restore"), "{}", text(&free_text));
+    assert!(text(&phivault(&data, &["emergency", "status"])).contains("off"));
+    let on = phivault(&data, &["emergency", "on", "--reason", "degraded_database"]);
     assert!(on.status.success(), "{}", text(&on));
     let status = text(&phivault(&data, &["emergency", "status"]));
-    assert!(status.contains("ON") && status.contains("restoring after a disk failure"), "{status}");
+    assert!(status.contains("ON") && status.contains("degraded_database"), "{status}");
 
     let refused = phivault(&data, &["import", bundle]);
     assert!(!refused.status.success(), "{}", text(&refused));
@@ -38,6 +40,7 @@ fn the_console_switch_refuses_imports_until_it_is_off_and_is_recorded() {
             .success()
     );
     let trail = std::fs::read_to_string(&export).expect("trail");
-    assert!(trail.contains("cli.emergency.enter") && trail.contains("restoring after a disk failure"));
+    assert!(trail.contains("cli.emergency.enter") && trail.contains("degraded_database"));
     assert!(trail.contains("cli.emergency.leave"));
+    assert!(!trail.contains("Daffy"));
 }

@@ -33,9 +33,15 @@ pub struct EmergencyMode {
     pub since_ms: i64,
     /// Who switched it on (`user:<id>`, `os:<name>`, or `serve --emergency-read-only`).
     pub set_by: String,
-    /// Why, as they wrote it (for the trail and the officers; never shown to API callers).
+    /// Why: one of [`EMERGENCY_REASONS`]. A code, not free text, so that no name or
+    /// detail of a patient can reach the trail or the database through it (as break-glass
+    /// reasons are codes).
     pub reason: String,
 }
+
+/// The reasons emergency read-only mode may be switched on for.
+pub const EMERGENCY_REASONS: &[&str] =
+    &["restore", "degraded_database", "planned_maintenance", "security_incident", "drill"];
 
 /// Where the service reads the time, so tests can fix it.
 pub trait Clock: Send + Sync + std::fmt::Debug {

@@ -13,7 +13,7 @@ mod ports;
 pub mod records;
 
 pub use error::RecordError;
-pub use phivault_ports::{Clock, EmergencyMode, SystemClock};
+pub use phivault_ports::{Clock, EMERGENCY_REASONS, EmergencyMode, SystemClock};
 pub use ports::{
     DataKeyRewrap, Filter, KeySource, PendingEntry, RecordStore, ScannedVersion, ScopePatients, StaticKeySource,
     StoreError, StoreQuery, StoredDataKey, StoredVersion, VersionKey, VersionWrite,

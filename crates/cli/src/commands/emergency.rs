@@ -2,7 +2,7 @@
 //! 164.308(a)(7)(ii)(C)), for when no officer can sign in (the pages and API have the same
 //! switch for the privacy officer). Takes effect on every node at its next record write.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::Subcommand;
 use phivault_service::{EmergencyMode, RecordStore};
 use phivault_store::SqlStore;
@@ -11,8 +11,9 @@ use phivault_store::SqlStore;
 pub enum EmergencyAction {
     /// Refuse every record write (reads go on), on every node, until `off`.
     On {
-        /// Why (recorded in the audit trail): a restore, a degraded database, ...
-        #[arg(long)]
+        /// Why, as a code (recorded in the audit trail; no free text, so no patient's
+        /// details can enter it).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(phivault_service::EMERGENCY_REASONS))]
         reason: String,
     },
     /// Allow record writes again.
@@ -25,15 +26,7 @@ pub async fn run(store: &SqlStore, action: EmergencyAction) -> Result<()> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     match action {
         EmergencyAction::On { reason } => {
-            let reason = reason.trim();
-            if reason.is_empty() {
-                bail!("say why with --reason (it is recorded in the audit trail)");
-            }
-            let mode = EmergencyMode {
-                since_ms: now,
-                set_by: crate::actor::os_actor(),
-                reason: phivault_audit::clip(reason, 500),
-            };
+            let mode = EmergencyMode { since_ms: now, set_by: crate::actor::os_actor(), reason };
             store.set_emergency_mode(Some(mode.clone())).await?;
             super::audit::record_own(store, "cli.emergency.enter", None, mode.reason).await?;
             println!("emergency read-only mode is ON: records can be read, not written, on every node");
