@@ -139,9 +139,10 @@ impl<'a> BackupWriter<'a> {
         Ok(())
     }
 
-    /// Signs the manifest and stores it after every chunk it names: from this moment the
-    /// backup exists, and not before.
-    pub fn finish(mut self, source: Source) -> Result<SignedManifest, BackupError> {
+    /// Signs the manifest, once every chunk it names is stored. The backup exists from the
+    /// moment the caller stores the returned bytes ([`Repository::put_manifest`]), and not
+    /// before: the caller records it first.
+    pub fn seal(mut self, source: Source) -> Result<(SignedManifest, Vec<u8>), BackupError> {
         if self.table.is_some() {
             return Err(BackupError::Io("the backup ended inside a table".into()));
         }
@@ -174,9 +175,7 @@ impl<'a> BackupWriter<'a> {
                 });
             }
         }
-        let (signed, bytes) = SignedManifest::sign(manifest, self.key)?;
-        self.repo.put_manifest(&signed.name, &bytes)?;
-        Ok(signed)
+        SignedManifest::sign(manifest, self.key)
     }
 }
 

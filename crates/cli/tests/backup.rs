@@ -734,3 +734,34 @@ fn a_table_made_by_hand_is_left_out_and_named_so_the_backup_still_restores() {
     );
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn a_backup_whose_audit_entry_cannot_be_written_never_appears() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let live = installation(tmp.path());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    // The trail refuses every new entry (a full disk, a broken audit store).
+    let refuse = |on: bool| {
+        runtime.block_on(async {
+            let pool = phivault_testkit::raw_pool(&sqlite_url(&live)).await;
+            let sql = if on {
+                "CREATE TRIGGER trail_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'trail down'); END"
+            } else {
+                "DROP TRIGGER trail_down"
+            };
+            sqlx::raw_sql(sql).execute(&pool).await.expect("trigger");
+            pool.close().await;
+        })
+    };
+    refuse(true);
+    let repo = tmp.path().join("repo");
+    let out = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("was not stored"), "{}", text(&out));
+    assert!(manifests(&repo).is_empty(), "no backup exists without its entry");
+    refuse(false);
+    // Its chunks are unreferenced; the next backup is #1 and verifies.
+    let created = phivault(&live, &["backup", "create", "--to", arg(&repo)]);
+    assert!(created.status.success() && text(&created).contains("backup #1"), "{}", text(&created));
+    assert!(phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]).status.success());
+}

@@ -125,7 +125,17 @@ fn witness_as_of(path: &Path, size: u64) -> Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
-pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_path: &Path) -> Result<Created> {
+/// Backs up into `repo_path`. The backup is recorded in the trail (`action`, by `actor`)
+/// before its manifest is stored, so that no copy of the records and the trail exists
+/// unrecorded: if the entry cannot be written, the backup never appears.
+pub async fn create(
+    data_dir: &Path,
+    config: &Config,
+    store: &SqlStore,
+    repo_path: &Path,
+    actor: &str,
+    action: &str,
+) -> Result<Created> {
     let started = Instant::now();
     // A repository this installation has backed up into before must still hold its newest
     // backup: otherwise it was rolled back, or the disk is not mounted and the path is an
@@ -202,9 +212,16 @@ pub async fn create(data_dir: &Path, config: &Config, store: &SqlStore, repo_pat
         phivault_version: env!("CARGO_PKG_VERSION").to_owned(),
         taken_ms,
     };
-    let signed = writer.finish(source)?;
-    state::record(&config.backup.state_file, repo_path, &signed)?;
-    Ok(Created { skipped: info.skipped, signed, new_chunks, new_bytes, elapsed: started.elapsed(), key_created })
+    let (signed, bytes) = writer.seal(source)?;
+    let created =
+        Created { skipped: info.skipped, signed, new_chunks, new_bytes, elapsed: started.elapsed(), key_created };
+    let reason = super::summary(&created, repo_path);
+    super::audit_as(store, actor, action, Some(format!("backup:{}", created.signed.manifest.id)), reason)
+        .await
+        .context("the backup was not stored: its audit entry could not be written")?;
+    repo.put_manifest(&created.signed.name, &bytes)?;
+    state::record(&config.backup.state_file, repo_path, &created.signed)?;
+    Ok(created)
 }
 
 #[cfg(test)]

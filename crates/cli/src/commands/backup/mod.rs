@@ -343,7 +343,32 @@ async fn record_by(
     super::audit::record_as(store, actor, action, target, phivault_audit::clip(&reason, 1000), outcome).await
 }
 
-/// `backup create` and its entry (failures too); returns what it did and the summary.
+/// How a backup is described on the console and in its audit entry.
+fn summary(c: &create::Created, to: &Path) -> String {
+    let m = &c.signed.manifest;
+    let mut text = format!(
+        "backup #{} {} into {}: {} tables, {} rows, {} files, audit trail {} entries (root {}); {} new chunks ({}); \
+         manifest sha256 {}",
+        m.seq,
+        m.id,
+        to.display(),
+        m.tables.len(),
+        m.rows(),
+        m.files.len(),
+        m.audit.size,
+        m.audit.root,
+        c.new_chunks,
+        megabytes(c.new_bytes),
+        c.signed.digest
+    );
+    if !c.skipped.is_empty() {
+        text.push_str(&format!("; left out tables that are not phivault's: {}", c.skipped.join(", ")));
+    }
+    text
+}
+
+/// `backup create`: its success is recorded before the backup appears (in `create`); a
+/// failure, before or after that, is recorded here.
 pub(crate) async fn create_recorded(
     data_dir: &Path,
     config: &crate::config::Config,
@@ -352,35 +377,31 @@ pub(crate) async fn create_recorded(
     actor: &str,
     action: &str,
 ) -> Result<(create::Created, String)> {
-    let created = create(data_dir, config, store, to).await;
-    let summary = created.as_ref().map(|c| {
-        let m = &c.signed.manifest;
-        format!(
-            "backup #{} {} into {}: {} tables, {} rows, {} files, audit trail {} entries (root {}); {} new chunks \
-             ({}); manifest sha256 {}",
-            m.seq,
-            m.id,
-            to.display(),
-            m.tables.len(),
-            m.rows(),
-            m.files.len(),
-            m.audit.size,
-            m.audit.root,
-            c.new_chunks,
-            megabytes(c.new_bytes),
-            c.signed.digest
-        ) + &if c.skipped.is_empty() {
-            String::new()
-        } else {
-            format!("; left out tables that are not phivault's: {}", c.skipped.join(", "))
+    match create(data_dir, config, store, to, actor, action).await {
+        Ok(created) => {
+            let summary = summary(&created, to);
+            Ok((created, summary))
         }
-    });
-    let summary = summary.map_err(|e| anyhow::anyhow!("{e:#}"));
-    let target = created.as_ref().ok().map(|c| format!("backup:{}", c.signed.manifest.id));
-    let recorded = record_by(store, actor, action, target, &summary).await;
-    let created = created?;
-    recorded?;
-    Ok((created, summary?))
+        Err(e) => {
+            let failed = Err(anyhow::anyhow!("{e:#}"));
+            match record_by(store, actor, action, None, &failed).await {
+                Ok(()) => Err(e),
+                // The original error first: it says what happened to the backup.
+                Err(r) => Err(e.context(format!("(and the failure could not be recorded: {r:#})"))),
+            }
+        }
+    }
+}
+
+/// A successful act's entry, by `actor`.
+async fn audit_as(
+    store: &phivault_store::SqlStore,
+    actor: &str,
+    action: &str,
+    target: Option<String>,
+    reason: String,
+) -> Result<()> {
+    record_by(store, actor, action, target, &Ok(reason)).await
 }
 
 /// `backup drill`, its entry (failures too) and its place in the state file.
