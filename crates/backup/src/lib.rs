@@ -33,7 +33,9 @@ pub use chunks::ChunkId;
 pub use content::{ContentDigest, DigestSink};
 pub use error::BackupError;
 pub use key::{BackupKey, BackupPublicKey, public_path};
-pub use manifest::{AuditMark, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest, TableEntry, sha256_hex};
+pub use manifest::{
+    AuditMark, ChunkRef, FileEntry, MANIFEST_FORMAT, Manifest, SignedManifest, TableEntry, manifest_key_id, sha256_hex,
+};
 pub use prune::{Retention, select_kept};
 pub use reader::{BackupReader, Finding, Severity, TableRows, VerifyReport, verify_repository};
 pub use repo::{DirRepository, RepoLock, Repository};

@@ -127,6 +127,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The backup key id a stored manifest's header names (unchecked: for choosing the key to
+/// check it with).
+pub fn manifest_key_id(bytes: &[u8]) -> Option<String> {
+    let header = bytes.split(|&b| b == b'\n').next()?;
+    let mut parts = std::str::from_utf8(header).ok()?.split(' ');
+    (parts.next()? == MANIFEST_FORMAT).then_some(())?;
+    parts.next().map(str::to_owned)
+}
+
 /// SHA-256 of `bytes` in hex: how a manifest file's digest is written.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&phivault_crypto::sha256(bytes))

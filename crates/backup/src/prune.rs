@@ -19,17 +19,14 @@ impl Default for Retention {
     }
 }
 
-/// `(year, month)` of a day count since 1970-01-01 (Howard Hinnant's civil-from-days).
+/// `(year, month)` of a day count since 1970-01-01 (UTC).
 fn year_month(days: i64) -> (i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month)
+    // 2440588 is the Julian day of 1970-01-01; the calendar is the `time` crate's.
+    let julian = i32::try_from(2_440_588 + days).unwrap_or(i32::MAX);
+    match time::Date::from_julian_day(julian) {
+        Ok(date) => (i64::from(date.year()), i64::from(u8::from(date.month()))),
+        Err(_) => (i64::MAX, 0),
+    }
 }
 
 /// The indexes (into `created_ms`) of the backups to keep.

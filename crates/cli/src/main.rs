@@ -1,11 +1,13 @@
 //! The `phivault` binary: configuration, wiring and subcommands.
 
 mod actor;
+mod clock;
 mod commands;
 mod config;
 mod keysource;
 mod logging;
 mod notify;
+mod private_file;
 mod progress;
 mod wiring;
 

@@ -55,13 +55,7 @@ fn project_key(path: &Path) -> Result<Vec<u8>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0u8; 32];
             aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("the system random source failed"))?;
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            options
-                .open(path)
-                .and_then(|mut f| f.write_all(&key))
+            crate::private_file::write_new(path, &key)
                 .with_context(|| format!("cannot create the project key {}", path.display()))?;
             eprintln!("created a new project key in {} (keep it with the project)", path.display());
             Ok(key)

@@ -1,7 +1,7 @@
 //! `phivault init`: configuration, key file, TLS certificate, database, first admin.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use phivault_crypto::{KdfParams, KeyFile, KeyFileProtection};
@@ -28,21 +28,6 @@ pub struct InitOptions {
     pub database: Option<String>,
     /// PKCS#11 module and token label, when the KEKs live in an HSM.
     pub hsm: Option<(PathBuf, String)>,
-}
-
-fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    use std::io::Write;
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(contents))
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn new_passphrase() -> Result<String> {
@@ -82,7 +67,7 @@ pub async fn init(options: &InitOptions) -> Result<Option<BootstrapAdmin>> {
             let text = toml::to_string_pretty(&on_disk).context("cannot serialize the configuration")?;
             let header =
                 "# phivault configuration. Every setting can be overridden by a PHIVAULT_* variable (see README).\n";
-            write_private(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
+            crate::private_file::write_new(&dir.join(CONFIG_FILE), format!("{header}{text}").as_bytes())?;
             Ok(admin)
         }
         Err(e) => {
@@ -116,9 +101,9 @@ async fn create_keys_tls_and_database(
     if !config.tls.cert.exists() {
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
         let certified = rcgen::generate_simple_self_signed(names).context("cannot create a self-signed certificate")?;
-        write_private(&config.tls.key, certified.signing_key.serialize_pem().as_bytes())?;
+        crate::private_file::write_new(&config.tls.key, certified.signing_key.serialize_pem().as_bytes())?;
         created.push(config.tls.key.clone());
-        write_private(&config.tls.cert, certified.cert.pem().as_bytes())?;
+        crate::private_file::write_new(&config.tls.cert, certified.cert.pem().as_bytes())?;
         created.push(config.tls.cert.clone());
     }
 

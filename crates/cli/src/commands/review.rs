@@ -67,9 +67,7 @@ pub enum IntegrityAction {
     Scan,
 }
 
-fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
-}
+use crate::clock::now_ms;
 
 /// What the rules know beyond the trail: flagged patients, and the patients sharing a
 /// staff member's family name (through the blind index).

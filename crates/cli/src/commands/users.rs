@@ -84,17 +84,10 @@ fn print_summary(u: &UserSummary) {
     println!("mfa enrolled:         {}", u.mfa_enrolled);
     println!("must change password: {}", u.must_change_password);
     if let Some(until) = u.locked_until_ms {
-        println!("locked out until:     {}", format_ms(until));
+        println!("locked out until:     {}", crate::clock::format_ms(until));
     }
-    println!("last login:           {}", u.last_login_ms.map_or("never".into(), format_ms));
-    println!("created:              {}", format_ms(u.created_ms));
-}
-
-fn format_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
+    println!("last login:           {}", u.last_login_ms.map_or("never".into(), crate::clock::format_ms));
+    println!("created:              {}", crate::clock::format_ms(u.created_ms));
 }
 
 pub async fn run(identity: &Identity, action: UserAction) -> Result<()> {
@@ -136,9 +129,9 @@ pub async fn run(identity: &Identity, action: UserAction) -> Result<()> {
                     g.grant,
                     g.kind,
                     g.client_id.as_deref().unwrap_or("-"),
-                    format_ms(g.started_ms),
-                    format_ms(g.last_seen_ms),
-                    format_ms(g.expires_ms),
+                    crate::clock::format_ms(g.started_ms),
+                    crate::clock::format_ms(g.last_seen_ms),
+                    crate::clock::format_ms(g.expires_ms),
                     if g.mfa { "  (second factor)" } else { "" }
                 );
             }

@@ -167,12 +167,7 @@ pub fn rotate_key(config: &crate::config::Config) -> Result<String> {
     Ok(format!("retired backup key {} (kept as {}); new backup key {}", old.id(), retired.display(), new.id()))
 }
 
-pub fn format_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use crate::clock::format_ms;
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)

@@ -50,21 +50,6 @@ impl Drop for Scratch {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 pub async fn restore(
     target: &Path,
     from: &Path,
@@ -131,7 +116,7 @@ pub async fn restore(
         }
         let path = files::target(target, &config, &file.role, &file.name)?;
         files::ensure_inside(target, &path)?;
-        write_private(&path, bytes)?;
+        crate::private_file::write_new(&path, bytes)?;
     }
     let config_bytes = if changed {
         let text = toml::to_string_pretty(&on_disk).context("cannot write the configuration")?;
@@ -143,7 +128,7 @@ pub async fn restore(
     } else {
         config_text.into_bytes()
     };
-    write_private(&target.join(CONFIG_FILE), &config_bytes)?;
+    crate::private_file::write_new(&target.join(CONFIG_FILE), &config_bytes)?;
 
     let trail = super::super::audit::check_trail(&store, &config.audit).await;
     store.close().await;
@@ -224,9 +209,7 @@ fn newest_key_id(repo: &Path) -> Result<Option<String>> {
     use phivault_backup::Repository;
     let repo = DirRepository::open(repo, false)?;
     let Some(name) = repo.list_manifests()?.pop() else { return Ok(None) };
-    let bytes = repo.get_manifest(&name)?;
-    let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    Ok(String::from_utf8_lossy(header).split(' ').nth(1).map(str::to_owned))
+    Ok(phivault_backup::manifest_key_id(&repo.get_manifest(&name)?))
 }
 
 /// What a drill found.

@@ -19,9 +19,7 @@ const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
 const ACTOR: &str = "system:phivault";
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+use crate::clock::now_ms;
 
 /// Starts the schedule when a repository is configured.
 pub fn spawn(services: &Services, config: &Config, data_dir: &Path) -> Option<tokio::task::JoinHandle<()>> {
