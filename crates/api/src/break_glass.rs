@@ -154,7 +154,7 @@ async fn request(
 /// Sends the grant to the privacy officer (ids, reason code and times only; the note stays
 /// in the review queue). A failure is logged and audited; the grant stands, since the
 /// clinician may be treating the patient.
-async fn notify(state: &AppState, grant: &phivault_service::access::BreakGlassGrant) {
+pub(crate) async fn notify(state: &AppState, grant: &phivault_service::access::BreakGlassGrant) {
     let Some(notifier) = &state.notifier else { return };
     let subject = format!("phivault: break-glass access to Patient/{}", grant.patient_id);
     let body = format!(

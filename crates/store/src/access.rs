@@ -267,6 +267,24 @@ impl AccessStore for SqlStore {
         rows.iter().map(grant_from_row).collect()
     }
 
+    async fn emergency_access_until(
+        &self,
+        user_id: &str,
+        patient_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(expires_ms) FROM break_glass_grants WHERE user_id = $1 AND patient_id = $2 AND expires_ms > $3",
+        )
+        .bind(user_id.to_owned())
+        .bind(patient_id.to_owned())
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.try_get::<Option<i64>, _>(0).map_err(unavailable)
+    }
+
     async fn review_break_glass(
         &self,
         id: &str,

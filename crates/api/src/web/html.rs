@@ -52,11 +52,26 @@ pub fn error_line(error: Option<&str>) -> String {
     error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default()
 }
 
-pub const STYLESHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f6f8;color:#1b1f23;margin:0}\
+pub const STYLESHEET: &str = "body{font-family:system-ui,sans-serif;background:#f4f6f8;color:#1b1f23;margin:0;line-height:1.45}\
 main{max-width:32rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px #0002}\
-label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
-button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}.error{color:#a40000;font-weight:600}\
-code{background:#eef;padding:.1rem .3rem}.qr svg{width:14rem;height:14rem}ol.codes{font-family:monospace}";
+body.app main{max-width:64rem;margin:1rem auto}\
+label{display:block;margin:.8rem 0 .2rem}input,select,textarea{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box;font-family:inherit}\
+button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem;cursor:pointer}.error{color:#a40000;font-weight:600}\
+a{color:#0b4f9c}:focus-visible{outline:3px solid #d35400;outline-offset:2px}\
+code{background:#eef;padding:.1rem .3rem}.qr svg{width:14rem;height:14rem}ol.codes{font-family:monospace}\
+header.bar{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:center;background:#12355b;color:#fff;padding:.3rem 1rem}\
+header.bar ul{list-style:none;display:flex;gap:1.2rem;margin:0;padding:0}header.bar a{color:#fff;font-weight:600}\
+header.bar form{display:flex;align-items:center;gap:.8rem}header.bar button{margin:0;padding:.3rem .8rem}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #dde;vertical-align:top}\
+caption{text-align:left;font-weight:600;padding:.3rem 0}\
+.allergies{border:3px solid #a40000;border-radius:6px;padding:.2rem 1rem;background:#fff4f4}\
+.banner{background:#fff3cd;border:2px solid #8a6d00;padding:.6rem 1rem;border-radius:6px}\
+.glass{border-color:#a40000}.saved{background:#e6f4ea;border:2px solid #1e7e34;padding:.6rem 1rem;border-radius:6px}\
+.note{color:#4a5560}dl.demographics{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
+.vitals-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem}\
+pre.note-text{white-space:pre-wrap;font-family:inherit;background:#f8f9fb;padding:.6rem}\
+form.inline{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem;align-items:end}\
+@media (max-width:40rem){main,body.app main{margin:0;border-radius:0;padding:1rem}}";
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,14 @@
 //! Every POST checks that it comes from this site (`Origin`) and, once a session exists,
 //! carries the session's CSRF token. Each step issues a new session id.
 
+mod chart;
+mod chart_forms;
+mod fhir_view;
 pub(crate) mod html;
+mod patients;
 mod review;
+mod shell;
+mod trend;
 
 use axum::Form;
 use axum::Router;
@@ -33,6 +39,12 @@ pub fn routes() -> Router<AppState> {
         .route("/login/enrol", get(enrol_form).post(enrol_submit))
         .route("/account", get(account))
         .route("/logout", axum::routing::post(logout))
+        .route("/patients", get(patients::my_patients))
+        .route("/patients/search", axum::routing::post(patients::search))
+        .route("/chart/{id}", get(chart::chart))
+        .route("/chart/{id}/notes", axum::routing::post(chart_forms::write_note))
+        .route("/chart/{id}/vitals", axum::routing::post(chart_forms::record_vitals))
+        .route("/chart/{id}/break-glass", axum::routing::post(chart_forms::break_glass))
         .route("/review", get(review::review_page))
         .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
         .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))
@@ -522,7 +534,12 @@ async fn enrol_submit(
 
 // ---- account and logout -----------------------------------------------------------------
 
-async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+) -> Response {
     let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
     let view = match state.identity.session(&secret).await {
         Ok(v) => v,
@@ -531,22 +548,27 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     if view.token.stage != LoginStage::Complete {
         return Redirect::to(stage_path(view.token.stage)).into_response();
     }
-    // Counts as activity; fails (and so logs off) after the idle timeout.
-    if state.identity.authenticate(&secret).await.is_err() {
-        return Redirect::to("/login").into_response();
-    }
+    let signed = match shell::signed_in(&state, &headers, client.as_deref(), request_id.as_deref(), "/account").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     let roles: Vec<&str> = view.user.roles.iter().map(|r| r.as_str()).collect();
-    page(
+    let start = if signed.clinician() {
+        "<p><a href=\"/patients\">Go to my patients</a></p>"
+    } else if signed.has(phivault_identity::Role::PrivacyOfficer) {
+        "<p><a href=\"/review\">Go to the review queue</a></p>"
+    } else {
+        ""
+    };
+    shell::app_page(
         StatusCode::OK,
-        "Signed in",
+        &signed,
+        "Your account",
         &format!(
-            "<p>{} (<code>{}</code>), roles: {}.</p>\
-             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\">Sign out</button></form>",
+            "<dl><dt>Name</dt><dd>{}</dd><dt>Username</dt><dd><code>{}</code></dd><dt>Roles</dt><dd>{}</dd></dl>{start}",
             escape(&view.user.display_name),
             escape(&view.user.username),
             escape(&roles.join(", ")),
-            csrf_token(&secret)
         ),
     )
 }

@@ -16,4 +16,4 @@ pub use extract::{IndexEntries, extract_index_entries};
 pub use history::{HistoryWindow, history_window};
 pub use normalize::{prefix_term, text_words};
 pub use params::{ParamDef, ParamKind, params_for, search_param_names};
-pub use query::{Clause, DateCondition, DateOp, SearchRequest, Sort, parse_search, token_term_system};
+pub use query::{Clause, DateCondition, DateOp, MAX_COUNT, SearchRequest, Sort, parse_search, token_term_system};

@@ -97,6 +97,11 @@ impl GuardedRecords {
         self
     }
 
+    /// How long a break-glass grant lasts, in minutes (what the request form tells).
+    pub fn break_glass_minutes(&self) -> u32 {
+        u32::try_from(self.break_glass_ms / 60_000).unwrap_or(u32::MAX)
+    }
+
     /// Checks that the database answers (readiness).
     pub async fn ping(&self) -> Result<(), crate::StoreError> {
         self.records.store.ping().await
@@ -240,7 +245,7 @@ impl GuardedRecords {
     /// Records a refused direct read, vread or history with the patient it concerned and
     /// the deciding policies (the caller is told only "not found", or that emergency access
     /// can be requested).
-    async fn record_refusal(
+    pub(super) async fn record_refusal(
         &self,
         accessor: &Accessor,
         action: &str,
@@ -263,7 +268,7 @@ impl GuardedRecords {
     /// A destroyed record answers "gone" (410) only to those who may erase its patient's
     /// records (the privacy officer); to anyone else it looks like a record that never
     /// existed, so shredding leaves no trace of which ids were real.
-    async fn hide_shredded(&self, asking: &Asking<'_>, error: RecordError) -> RecordError {
+    pub(super) async fn hide_shredded(&self, asking: &Asking<'_>, error: RecordError) -> RecordError {
         let RecordError::Shredded { resource_type, id } = &error else { return error };
         let patient = match self.records.store.read(resource_type, id, None).await {
             Ok(Some(row)) => row.key.scope.strip_prefix("Patient/").map(str::to_owned),
@@ -284,7 +289,7 @@ impl GuardedRecords {
     /// who may break the glass for the record's patient learns that it exists (a 403 that
     /// says so), since the emergency procedure needs it. Either way the refusal keeps its
     /// policies and the patient it concerned, for the audit entry.
-    fn hide_refusal(
+    pub(super) fn hide_refusal(
         &self,
         asking: &Asking<'_>,
         error: RecordError,

@@ -11,6 +11,7 @@
 
 mod asking;
 mod break_glass;
+mod chart;
 mod erase;
 mod export;
 mod guarded;
@@ -20,6 +21,7 @@ mod store;
 mod trail;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
+pub use chart::{CHART_MAX_PER_TYPE, ChartSection, PatientChart};
 pub use export::{EXPORT_PAGE, ExportCursor, ExportItem, ExportLevel, ExportPage, ExportWindow};
 pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,

@@ -124,6 +124,14 @@ pub trait AccessStore: Send + Sync + std::fmt::Debug {
     async fn insert_break_glass(&self, grant: &BreakGlassGrant, entry: &crate::PendingEntry) -> Result<(), StoreError>;
     /// Grants, newest first: all, or only those not yet reviewed.
     async fn break_glass_grants(&self, pending_only: bool, limit: u64) -> Result<Vec<BreakGlassGrant>, StoreError>;
+    /// When `user_id`'s live break-glass access to `patient_id` ends, if it holds any at
+    /// `now_ms` (the latest end of its live grants).
+    async fn emergency_access_until(
+        &self,
+        user_id: &str,
+        patient_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError>;
     /// Records the review of a grant not yet reviewed; `false` if none such.
     async fn review_break_glass(
         &self,

@@ -1,0 +1,148 @@
+//! One patient's record in one decision pass and one audit entry: the Patient, then for
+//! each type asked the newest resources in their compartment the caller may read. What a
+//! chart page, a patient's own record page and (later) `$everything` show.
+//!
+//! The Patient is decided first, exactly as a read: refused, it looks like a record that
+//! does not exist (or, to a caller who may break the glass, like one behind a door that
+//! can be opened), and no other type is searched. A type the caller's role may not search
+//! at all (billing and notes) is left out and marked withheld rather than failing the page.
+//!
+//! Safeguards: 45 CFR 164.312(a)(1) access control; 164.312(b) audit controls (one entry
+//! naming every resource shown, written before the record leaves); 164.502(b) minimum
+//! necessary (each resource masked by its own decision).
+
+use phivault_audit::Outcome;
+use phivault_fhir::search::{parse_search, search_param_names};
+use phivault_policy::Action;
+
+use super::guarded::GuardedRecords;
+use super::trail::{event_for, name, name_resources};
+use super::{Accessor, Granted, Requester};
+use crate::RecordError;
+use crate::records::StoredResource;
+
+/// The newest resources of one type in a patient's compartment.
+#[derive(Debug, Clone)]
+pub struct ChartSection {
+    pub resource_type: String,
+    /// Newest first (by the type's clinical date where it has one, else by last update).
+    pub resources: Vec<StoredResource>,
+    /// Whether the compartment holds more than were returned.
+    pub more: bool,
+    /// The caller's role may not search this type: nothing was looked at.
+    pub withheld: bool,
+}
+
+/// A patient and the sections asked for, each resource masked to the caller's view.
+#[derive(Debug, Clone)]
+pub struct PatientChart {
+    pub patient: StoredResource,
+    pub sections: Vec<ChartSection>,
+    /// When the caller's break-glass access to this patient ends, if that is what opens
+    /// the chart to them now (every page of the patient shows it).
+    pub emergency_until_ms: Option<i64>,
+}
+
+impl PatientChart {
+    /// The section of `resource_type`, if it was asked for.
+    pub fn section(&self, resource_type: &str) -> Option<&ChartSection> {
+        self.sections.iter().find(|s| s.resource_type == resource_type)
+    }
+}
+
+/// At most this many resources of one type in one chart.
+pub const CHART_MAX_PER_TYPE: usize = phivault_fhir::search::MAX_COUNT;
+
+impl GuardedRecords {
+    /// `patient_id`'s chart: the Patient and, for each of `types`, up to `per_type` of the
+    /// newest resources the caller may read. One audit entry (`action` `chart`, or the
+    /// adapter's name for it) names every resource shown.
+    pub async fn patient_chart(
+        &self,
+        accessor: &Accessor,
+        patient_id: &str,
+        types: &[&str],
+        per_type: usize,
+    ) -> Result<Granted<PatientChart>, RecordError> {
+        let per_type = per_type.clamp(1, CHART_MAX_PER_TYPE);
+        let asking = self.asking(accessor).await?;
+        let mut patient = match self.records.read("Patient", patient_id, None).await {
+            Ok(patient) => patient,
+            Err(e) => return Err(self.hide_shredded(&asking, e).await),
+        };
+        let patient_ref = patient_id.to_owned();
+        self.relate(&asking, std::slice::from_ref(&patient_ref)).await?;
+        let mut policy_ids = match asking.show(Action::Read, &mut patient) {
+            Ok(ids) => ids,
+            Err(e) => {
+                let refusal = self.hide_refusal(&asking, e, "Patient", patient_id, Some(&patient_ref));
+                self.record_refusal(accessor, "chart", &refusal).await?;
+                return Err(refusal);
+            }
+        };
+        let emergency_until_ms = match &accessor.requester {
+            Requester::User { user_id, .. } if asking.relations_to(patient_id).emergency => {
+                self.access.emergency_access_until(user_id, patient_id, asking.now_ms).await?
+            }
+            _ => None,
+        };
+        let mut sections = Vec::with_capacity(types.len());
+        for resource_type in types {
+            let by_date = search_param_names(resource_type).iter().any(|(n, _)| *n == "date");
+            let query = [
+                ("patient".to_owned(), patient_id.to_owned()),
+                ("_sort".to_owned(), if by_date { "-date" } else { "-_lastUpdated" }.to_owned()),
+                ("_count".to_owned(), per_type.to_string()),
+            ];
+            let request = parse_search(resource_type, &query, true)?;
+            let scope = asking.search_scope(Action::Search, resource_type, &request)?;
+            if scope.is_empty() {
+                sections.push(ChartSection {
+                    resource_type: (*resource_type).to_owned(),
+                    resources: Vec::new(),
+                    more: false,
+                    withheld: true,
+                });
+                continue;
+            }
+            policy_ids.extend(scope.policy_ids.iter().cloned());
+            let filters = self.scope_filters(&asking, &scope, true).await?;
+            let page = self.records.search_in(resource_type, &request, 0, filters).await?;
+            let more = page.count > 0 && page.count < page.total;
+            self.relate_results(&asking, &page.resources).await?;
+            let (resources, ids, _) = asking.filter(Action::Search, page.resources);
+            policy_ids.extend(ids);
+            sections.push(ChartSection {
+                resource_type: (*resource_type).to_owned(),
+                resources,
+                more,
+                withheld: false,
+            });
+        }
+        policy_ids.sort();
+        policy_ids.dedup();
+        let chart = PatientChart { patient, sections, emergency_until_ms };
+        self.record_chart(accessor, &chart, &policy_ids).await?;
+        Ok(Granted { value: chart, policy_ids })
+    }
+
+    /// The entry for a chart shown: the Patient first, then every resource of every section.
+    async fn record_chart(
+        &self,
+        accessor: &Accessor,
+        chart: &PatientChart,
+        policy_ids: &[String],
+    ) -> Result<(), RecordError> {
+        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), "chart", Outcome::Success);
+        event.reason = Some("200".to_owned());
+        event.resource_type = Some("Patient".to_owned());
+        event.policies = policy_ids.to_vec();
+        name(&mut event, [("Patient", chart.patient.id.as_str(), Some(chart.patient.id.clone()))]);
+        for section in &chart.sections {
+            name_resources(&mut event, &section.resources);
+        }
+        self.audit.record(&event).await.map_err(|_| RecordError::AuditUnavailable)?;
+        accessor.trail.mark_recorded();
+        Ok(())
+    }
+}
