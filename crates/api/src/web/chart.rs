@@ -266,8 +266,15 @@ fn render_chart(signed: &Signed, chart: &PatientChart, now_ms: i64, notice: &Not
     out.push_str(&notes(chart.section("DocumentReference")));
     out.push_str(&list_section("Immunizations", "immunizations", chart.section("Immunization"), immunization_row));
     out.push_str(&list_section("Procedures", "procedures", chart.section("Procedure"), procedure_row));
-    if signed.clinician() {
-        out.push_str(&super::chart_forms::forms(signed, &chart.patient.id, notice));
+    out.push_str(&super::chart_forms::forms(
+        signed,
+        &chart.patient.id,
+        notice,
+        chart.may_create("DocumentReference"),
+        chart.may_create("Observation"),
+    ));
+    if chart.emergency_until_ms.is_some() && chart.writable.is_empty() {
+        out.push_str("<p class=\"note\">Emergency access reads the chart; it does not write to it.</p>");
     }
     out
 }

@@ -35,7 +35,7 @@ const NOTE_KINDS: [(&str, &str); 4] = [
 ];
 
 /// The forms under a chart, refilled with what was typed when it was refused.
-pub fn forms(signed: &Signed, patient_id: &str, notice: &Notice<'_>) -> String {
+pub fn forms(signed: &Signed, patient_id: &str, notice: &Notice<'_>, note: bool, vitals: bool) -> String {
     let typed_note = match notice {
         Notice::NoteError(_, text) => *text,
         _ => "",
@@ -56,17 +56,22 @@ pub fn forms(signed: &Signed, patient_id: &str, notice: &Notice<'_>) -> String {
             escape(value)
         )
     };
-    format!(
+    let mut out = String::new();
+    if note {
+        out.push_str(&format!(
         "<section aria-labelledby=\"write-note\"><h2 id=\"write-note\">Write a note</h2>\
          <form method=\"post\" action=\"/chart/{id}/notes\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"kind\">Kind of note</label><select id=\"kind\" name=\"kind\">{kinds}</select>\
          <label for=\"text\">Note</label><textarea id=\"text\" name=\"text\" rows=\"6\" maxlength=\"{MAX_NOTE_CHARS}\" required>{}</textarea>\
-         <button type=\"submit\">Save note</button></form></section>\
-         <section aria-labelledby=\"record-vitals\"><h2 id=\"record-vitals\">Record vital signs</h2>\
+         <button type=\"submit\">Save note</button></form></section>",
+        escape(typed_note)));
+    }
+    if vitals {
+        out.push_str(&format!(
+        "<section aria-labelledby=\"record-vitals\"><h2 id=\"record-vitals\">Record vital signs</h2>\
          <form method=\"post\" action=\"/chart/{id}/vitals\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <p class=\"note\">Fill in what you measured; leave the rest empty.</p><div class=\"vitals-grid\">{}{}{}{}{}{}{}</div>\
          <button type=\"submit\">Save vital signs</button></form></section>",
-        escape(typed_note),
         input("systolic", "Systolic pressure", "mmHg", &typed.systolic),
         input("diastolic", "Diastolic pressure", "mmHg", &typed.diastolic),
         input("heart_rate", "Heart rate", "beats/min", &typed.heart_rate),
@@ -74,7 +79,9 @@ pub fn forms(signed: &Signed, patient_id: &str, notice: &Notice<'_>) -> String {
         input("temperature", "Temperature", "°C", &typed.temperature),
         input("oxygen_saturation", "Oxygen saturation", "%", &typed.oxygen_saturation),
         input("weight", "Weight", "kg", &typed.weight),
-    )
+        ));
+    }
+    out
 }
 
 /// The chart's address after a save, naming what was saved (never a value).

@@ -15,6 +15,7 @@ use phivault_audit::Outcome;
 use phivault_fhir::search::{parse_search, search_param_names};
 use phivault_policy::Action;
 
+use super::asking::facts_of;
 use super::guarded::GuardedRecords;
 use super::trail::{event_for, name, name_resources};
 use super::{Accessor, Granted, Requester};
@@ -41,12 +42,21 @@ pub struct PatientChart {
     /// When the caller's break-glass access to this patient ends, if that is what opens
     /// the chart to them now (every page of the patient shows it).
     pub emergency_until_ms: Option<i64>,
+    /// Of the types asked for, those the caller may create in this patient's compartment
+    /// now (a page offers only the forms whose write the policies would allow: a
+    /// break-glass grant reads, it does not write).
+    pub writable: Vec<String>,
 }
 
 impl PatientChart {
     /// The section of `resource_type`, if it was asked for.
     pub fn section(&self, resource_type: &str) -> Option<&ChartSection> {
         self.sections.iter().find(|s| s.resource_type == resource_type)
+    }
+
+    /// Whether the caller may create `resource_type` for this patient now.
+    pub fn may_create(&self, resource_type: &str) -> bool {
+        self.writable.iter().any(|t| t == resource_type)
     }
 }
 
@@ -121,7 +131,18 @@ impl GuardedRecords {
         }
         policy_ids.sort();
         policy_ids.dedup();
-        let chart = PatientChart { patient, sections, emergency_until_ms };
+        let writable = types
+            .iter()
+            .filter(|t| {
+                let proposed = serde_json::json!({
+                    "resourceType": t,
+                    "subject": {"reference": format!("Patient/{patient_id}")},
+                });
+                asking.decide(Action::Create, facts_of(t, "", &proposed)).is_ok()
+            })
+            .map(|t| (*t).to_owned())
+            .collect();
+        let chart = PatientChart { patient, sections, emergency_until_ms, writable };
         self.record_chart(accessor, &chart, &policy_ids).await?;
         Ok(Granted { value: chart, policy_ids })
     }
