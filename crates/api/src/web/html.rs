@@ -63,13 +63,13 @@ header.bar{display:flex;flex-wrap:wrap;justify-content:space-between;align-items
 header.bar ul{list-style:none;display:flex;gap:1.2rem;margin:0;padding:0}header.bar a{color:#fff;font-weight:600}\
 header.bar form{display:flex;align-items:center;gap:.8rem}header.bar button{margin:0;padding:.3rem .8rem}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #dde;vertical-align:top}\
-caption{text-align:left;font-weight:600;padding:.3rem 0}\
+td:last-child{white-space:nowrap}caption{text-align:left;font-weight:600;padding:.3rem 0}\
 .allergies{border:3px solid #a40000;border-radius:6px;padding:.2rem 1rem;background:#fff4f4}\
 .banner{background:#fff3cd;border:2px solid #8a6d00;padding:.6rem 1rem;border-radius:6px}\
 .glass{border-color:#a40000}.saved{background:#e6f4ea;border:2px solid #1e7e34;padding:.6rem 1rem;border-radius:6px}\
 .note{color:#4a5560}dl.demographics{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
 .vitals-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem}\
-pre.note-text{white-space:pre-wrap;font-family:inherit;background:#f8f9fb;padding:.6rem}\
+summary{padding:.45rem 0;min-height:1.6rem;cursor:pointer}details{border-bottom:1px solid #dde}pre.note-text{white-space:pre-wrap;font-family:inherit;background:#f8f9fb;padding:.6rem}\
 form.inline{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem;align-items:end}\
 @media (max-width:40rem){main,body.app main{margin:0;border-radius:0;padding:1rem}}";
 
