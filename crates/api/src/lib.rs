@@ -49,6 +49,9 @@ pub struct ApiConfig {
     /// Origins (`https://app.example`) whose browser apps may call the API (CORS); none by
     /// default.
     pub cors_origins: Vec<String>,
+    /// The clinic's offset from UTC in minutes, for times people read and type on the
+    /// pages (appointments); the same offset as the after-hours rule's working hours.
+    pub local_offset_minutes: i32,
 }
 
 /// Shared state of every handler.

@@ -129,6 +129,7 @@ fn with_broken_audit(app: &common::TestApp, policy: &str, with_exports: bool) ->
             trusted_proxies: vec![],
             zones: phivault_policy::Zones::default(),
             cors_origins: Vec::new(),
+            local_offset_minutes: 0,
         }),
     })
 }

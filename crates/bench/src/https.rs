@@ -58,6 +58,7 @@ impl Server {
                 trusted_proxies: vec![],
                 zones: phivault_policy::Zones::default(),
                 cors_origins: Vec::new(),
+                local_offset_minutes: 0,
             }),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

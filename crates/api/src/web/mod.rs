@@ -6,6 +6,7 @@
 
 mod chart;
 mod chart_forms;
+mod desk;
 mod fhir_view;
 pub(crate) mod html;
 mod patients;
@@ -45,6 +46,10 @@ pub fn routes() -> Router<AppState> {
         .route("/chart/{id}/notes", axum::routing::post(chart_forms::write_note))
         .route("/chart/{id}/vitals", axum::routing::post(chart_forms::record_vitals))
         .route("/chart/{id}/break-glass", axum::routing::post(chart_forms::break_glass))
+        .route("/desk/register", get(desk::register_form).post(desk::register))
+        .route("/desk/patient/{id}", get(desk::registration))
+        .route("/desk/patient/{id}/care-team", axum::routing::post(desk::change_care_team))
+        .route("/desk/patient/{id}/appointments", axum::routing::post(desk::book))
         .route("/review", get(review::review_page))
         .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
         .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))

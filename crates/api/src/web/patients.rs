@@ -39,7 +39,8 @@ fn search_form(signed: &Signed, form: &SearchForm, error: Option<&str>) -> Strin
     )
 }
 
-fn patient_table(patients: &[StoredResource], caption: &str) -> String {
+fn patient_table(signed: &Signed, patients: &[StoredResource], caption: &str) -> String {
+    let base = patient_page(signed);
     if patients.is_empty() {
         return format!("<p>{}</p>", escape(caption));
     }
@@ -47,7 +48,7 @@ fn patient_table(patients: &[StoredResource], caption: &str) -> String {
         .iter()
         .map(|p| {
             format!(
-                "<tr><td><a href=\"/chart/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td><a href=\"{base}/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&p.id),
                 escape(&non_empty(person_name(&p.body), "(no name)")),
                 escape(p.body.get("birthDate").and_then(|v| v.as_str()).unwrap_or("")),
@@ -61,6 +62,17 @@ fn patient_table(patients: &[StoredResource], caption: &str) -> String {
          <th scope=\"col\">Sex</th><th scope=\"col\">MRN</th></tr></thead><tbody>{rows}</tbody></table>",
         escape(caption)
     )
+}
+
+/// Where a patient opens for this person: the chart for clinicians, the registration
+/// page for the front desk.
+fn patient_page(signed: &Signed) -> &'static str {
+    if signed.clinician() { "/chart" } else { "/desk/patient" }
+}
+
+/// Whether this person's work starts from finding a patient.
+fn finds_patients(signed: &Signed) -> bool {
+    signed.clinician() || signed.has(phivault_identity::Role::FrontDesk)
 }
 
 fn non_empty(text: String, otherwise: &str) -> String {
@@ -88,8 +100,22 @@ pub async fn my_patients(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.clinician() {
+    if !finds_patients(&signed) {
         return not_clinical(&signed);
+    }
+    if !signed.clinician() {
+        // The front desk registers and schedules everyone: a list of all would be the
+        // whole clinic; they search.
+        let form = SearchForm::default();
+        return app_page(
+            StatusCode::OK,
+            &signed,
+            "Patients",
+            &format!(
+                "{}<p><a href=\"/desk/register\">Register a new patient</a></p>",
+                search_form(&signed, &form, None)
+            ),
+        );
     }
     let query = [("_count".to_owned(), LIST_LIMIT.to_string())];
     let listed = match phivault_fhir::search::parse_search("Patient", &query, true) {
@@ -107,7 +133,7 @@ pub async fn my_patients(
             } else {
                 format!("Patients you may see ({})", patients.len())
             };
-            patient_table(&patients, &caption)
+            patient_table(&signed, &patients, &caption)
         }
         Err(phivault_service::RecordError::Forbidden { .. }) => "<p>Your role does not list patients.</p>".to_owned(),
         Err(e) => return super::chart::record_trouble(&state, &signed, "search", e).await,
@@ -189,7 +215,7 @@ pub async fn search(
             Ok(s) => s,
             Err(r) => return r,
         };
-    if !signed.clinician() {
+    if !finds_patients(&signed) {
         return not_clinical(&signed);
     }
     let query = match search_query(&form) {
@@ -223,7 +249,7 @@ pub async fn search(
             } else {
                 format!("Matches ({})", patients.len())
             };
-            patient_table(&patients, &caption)
+            patient_table(&signed, &patients, &caption)
         }
         Err(phivault_service::RecordError::Forbidden { .. }) => {
             "<p class=\"error\" role=\"alert\">Your role may not search patients this way.</p>".to_owned()

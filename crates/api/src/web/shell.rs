@@ -127,6 +127,10 @@ fn nav(signed: &Signed) -> String {
     if signed.clinician() {
         links.push(("/patients", "My patients"));
     }
+    if signed.has(Role::FrontDesk) && !signed.clinician() {
+        links.push(("/patients", "Find a patient"));
+        links.push(("/desk/register", "Register a patient"));
+    }
     if signed.has(Role::PrivacyOfficer) {
         links.push(("/review", "Review"));
     }

@@ -96,6 +96,7 @@ pub async fn app_on(
             trusted_proxies: vec![],
             zones,
             cors_origins: vec![APP_ORIGIN.into()],
+            local_offset_minutes: 0,
         }),
     };
     (TestApp { router: router(state), store, records, identity, token: token.expose().to_owned(), url }, db)

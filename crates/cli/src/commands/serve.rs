@@ -45,6 +45,7 @@ pub async fn serve(data_dir: &std::path::Path, config: &Config, services: Servic
             trusted_proxies,
             zones: config.policy.zones()?,
             cors_origins: config.server.cors_origins()?,
+            local_offset_minutes: config.review.rules.working_hours.as_ref().map_or(0, |h| h.utc_offset_minutes),
         }),
     };
     let policy_reload = tokio::spawn(super::policy::watch(
