@@ -32,7 +32,7 @@ use phivault_audit::Outcome;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/account") }))
+        .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
         .route("/login", get(login_form).post(login_submit))
         .route("/login/mfa", get(mfa_form).post(mfa_submit))
@@ -70,8 +70,35 @@ fn safe_next(next: Option<&str>) -> String {
     };
     match next {
         Some(n) if local(n) => n.to_owned(),
-        _ => "/account".to_owned(),
+        _ => "/".to_owned(),
     }
+}
+
+/// `/`: where each person's work starts (the sign-in page when signed out).
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<crate::RequestId>>,
+) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
+    if let Ok(view) = state.identity.session(&secret).await
+        && view.token.stage != LoginStage::Complete
+    {
+        return Redirect::to(stage_path(view.token.stage)).into_response();
+    }
+    let signed = match shell::signed_in(&state, &headers, client.as_deref(), request_id.as_deref(), "/").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let start = if signed.clinician() || signed.has(phivault_identity::Role::FrontDesk) {
+        "/patients"
+    } else if signed.has(phivault_identity::Role::PrivacyOfficer) {
+        "/review"
+    } else {
+        "/account"
+    };
+    Redirect::to(start).into_response()
 }
 
 #[cfg(test)]
@@ -91,9 +118,9 @@ mod tests {
             "javascript:alert(1)",
             "",
         ] {
-            assert_eq!(safe_next(Some(hostile)), "/account", "{hostile:?}");
+            assert_eq!(safe_next(Some(hostile)), "/", "{hostile:?}");
         }
-        assert_eq!(safe_next(None), "/account");
+        assert_eq!(safe_next(None), "/");
     }
 }
 
@@ -130,7 +157,7 @@ fn stage_path(stage: LoginStage) -> &'static str {
         LoginStage::NeedsMfa => "/login/mfa",
         LoginStage::NeedsPasswordChange => "/login/password",
         LoginStage::NeedsEnrolment => "/login/enrol",
-        LoginStage::Complete => "/account",
+        LoginStage::Complete => "/",
     }
 }
 
