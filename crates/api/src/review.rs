@@ -113,8 +113,51 @@ pub async fn entries(
 fn is_record_access(action: &str) -> bool {
     matches!(
         action,
-        "read" | "vread" | "search" | "history" | "create" | "update" | "batch" | "erase" | "export.patients"
+        "read"
+            | "vread"
+            | "search"
+            | "history"
+            | "create"
+            | "update"
+            | "batch"
+            | "chart"
+            | "everything"
+            | "erase"
+            | "export.patients"
     ) || action.starts_with("break_glass.request")
+}
+
+/// The patient of a patient's own account, or the refusal.
+pub(crate) fn own_patient(caller: &Caller) -> Result<String, ApiError> {
+    let p = &caller.principal;
+    match (&p.patient_id, p.roles.contains(&Role::Patient), &p.user_id) {
+        (Some(patient), true, Some(_)) => Ok(patient.clone()),
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            IssueType::Forbidden,
+            "the accounting of accesses is for a patient's own account",
+        )),
+    }
+}
+
+/// Every access to `own`'s records by someone other than the caller, oldest first; the
+/// reading itself is recorded first (`accounting`), and nothing is returned if it cannot be.
+pub(crate) async fn accesses_of(
+    state: &AppState,
+    caller: &Caller,
+    origin: crate::audit::Origin,
+    own: &str,
+) -> Result<Vec<phivault_audit::AuditEvent>, ApiError> {
+    let mut event = crate::audit::caller_event(state, caller, origin, "accounting", Outcome::Success);
+    event.patient_ids.push(own.to_owned());
+    crate::audit::write(state, &event).await?;
+    let query = AuditQuery { patient_id: Some(own.to_owned()), ..AuditQuery::default() };
+    let found = phivault_audit::search(state.audit.store().as_ref(), &query, usize::MAX).await.map_err(unavailable)?;
+    Ok(found
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| is_record_access(&e.action) && e.user_id != caller.principal.user_id)
+        .collect())
 }
 
 /// `GET /access/accounting`: for a patient's own account, every access to their records by
@@ -127,27 +170,11 @@ pub async fn accounting(
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = &caller.principal;
-    let own = match (&p.patient_id, p.roles.contains(&Role::Patient), &p.user_id) {
-        (Some(patient), true, Some(_)) => patient.clone(),
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                IssueType::Forbidden,
-                "the accounting of accesses is for a patient's own account",
-            ));
-        }
-    };
+    let own = own_patient(&caller)?;
     let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
-    let mut event = crate::audit::caller_event(&state, &caller, origin, "accounting", Outcome::Success);
-    event.patient_ids.push(own.clone());
-    crate::audit::write(&state, &event).await?;
-    let query = AuditQuery { patient_id: Some(own.clone()), ..AuditQuery::default() };
-    let found = phivault_audit::search(state.audit.store().as_ref(), &query, usize::MAX).await.map_err(unavailable)?;
-    let accesses: Vec<Value> = found
+    let accesses: Vec<Value> = accesses_of(&state, &caller, origin, &own)
+        .await?
         .into_iter()
-        .map(|(_, e)| e)
-        .filter(|e| is_record_access(&e.action) && e.user_id != p.user_id)
         .map(|e| {
             json!({
                 "time": format_instant(e.time_ms),

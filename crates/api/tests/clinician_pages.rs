@@ -192,6 +192,8 @@ async fn the_chart_is_one_audited_read_that_escapes_every_value() {
     let c = clinic().await;
     let shown = send_as_is(&c.app.router, page(&c.app.token, &format!("/chart/{}", c.daffy))).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+    assert!(shown.text.contains("<title>Chart · phivault</title>"), "no name in the window title (history, tabs)");
+    assert!(shown.text.contains("<h1>Daffy Duck</h1>"));
     let allergies = shown.text.find("id=\"allergies\"").expect("allergies section");
     let problems = shown.text.find("id=\"problems\"").expect("problems section");
     assert!(allergies < problems, "allergies come first");
@@ -294,11 +296,17 @@ async fn a_patient_outside_the_team_is_a_closed_door_that_only_break_glass_opens
         ),
     )
     .await;
-    assert_ne!(note.status, StatusCode::SEE_OTHER);
+    assert_eq!(note.status, StatusCode::FORBIDDEN);
+    assert!(note.text.contains("This was not saved"), "the refusal is said, not just a chart: {}", note.text);
     assert_eq!(count(&c.app, "DocumentReference", &c.porky).await, 0);
 
     let entries = trail(&c.app).await;
     assert!(entries.iter().any(|e| e.action == "break_glass.request" && e.patient_ids == vec![c.porky.clone()]));
+    // Probing ids that no record has leaves a trace as well.
+    assert!(
+        entries.iter().any(|e| e.action == "chart" && e.patient_ids == vec!["no-such-patient-0001".to_owned()]),
+        "an invented id is recorded"
+    );
     let refusals =
         entries.iter().filter(|e| e.action == "chart" && e.outcome == phivault_audit::Outcome::Denied).count();
     assert!(refusals >= 3, "every closed door is recorded: {refusals}");

@@ -11,6 +11,7 @@ use axum::http::{Request, StatusCode};
 use common::{BASE, Reply, TestApp, app_with, send_as_is};
 use phivault_audit::{AuditEvent, AuditStore, Outcome};
 use phivault_identity::Role;
+use phivault_service::access::AccessStore;
 use phivault_testkit::TestDb;
 
 const COOKIE: &str = "__Host-phivault-session";
@@ -245,4 +246,66 @@ async fn the_desk_books_appointments_in_the_clinics_time_and_other_roles_cannot(
     .await;
     assert_eq!(self_assign.status, StatusCode::FORBIDDEN, "a physician cannot put themselves on a care team");
     assert!(!send_as_is(router, page(physician, "/patients")).await.text.contains(&daffy));
+
+    // Someone who is both at the desk and a nurse cannot add themselves either.
+    let both =
+        phivault_testkit::signed_in(&d.app.identity, "desk-nurse-tweety", vec![Role::FrontDesk, Role::Nurse], None)
+            .await;
+    let tweety = d.app.identity.find_user("desk-nurse-tweety").await.expect("account");
+    let form = send_as_is(router, page(both.expose(), &format!("/desk/patient/{daffy}"))).await;
+    let own = send_as_is(
+        router,
+        post(
+            both.expose(),
+            &format!("/desk/patient/{daffy}/care-team"),
+            &[("csrf", &csrf(&form)), ("user", &tweety.id), ("change", "add")],
+            BASE,
+        ),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::FORBIDDEN);
+    assert!(own.text.contains("You cannot change your own care-team membership"), "{}", own.text);
+    let events = trail(&d.app).await;
+    assert!(events.iter().any(|e| e.action == "web.careteam.add"
+        && e.outcome == Outcome::Denied
+        && e.policies == vec!["no-self-assignment".to_owned()]));
+
+    // No assignment and no appointment for an id no registration has.
+    let invented = "no-such-patient-0001";
+    let assign = send_as_is(
+        router,
+        post(
+            &d.desk,
+            &format!("/desk/patient/{invented}/care-team"),
+            &[("csrf", &token), ("user", &dr.id), ("change", "add")],
+            BASE,
+        ),
+    )
+    .await;
+    assert_eq!(assign.status, StatusCode::NOT_FOUND);
+    let rows = d
+        .app
+        .store
+        .assignments(phivault_service::access::AssignmentKind::CareTeam, None, Some(invented))
+        .await
+        .expect("rows");
+    assert!(rows.is_empty(), "a standing grant to an id no record has yet would open whatever later takes it");
+    let ghost = send_as_is(
+        router,
+        post(
+            &d.desk,
+            &format!("/desk/patient/{invented}/appointments"),
+            &[("csrf", &token), ("date", "2099-12-10"), ("time", "09:30"), ("minutes", "30")],
+            BASE,
+        ),
+    )
+    .await;
+    assert_eq!(ghost.status, StatusCode::NOT_FOUND);
+    let query = [("_count".to_owned(), "100".to_owned())];
+    let request = phivault_fhir::search::parse_search("Appointment", &query, true).expect("query");
+    assert_eq!(
+        d.app.records.search("Appointment", &request, 0).await.expect("search").resources.len(),
+        1,
+        "only the real booking"
+    );
 }

@@ -74,6 +74,12 @@ fn compartment_paths(resource_type: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// The resource types R4's Patient CompartmentDefinition places in a patient's compartment
+/// (besides the Patient itself): what a patient's whole record is made of.
+pub fn patient_compartment_types() -> impl Iterator<Item = &'static str> {
+    crate::RESOURCE_TYPES.iter().copied().filter(|t| compartment_paths(t).is_some())
+}
+
 /// The id of the patient whose compartment the resource belongs to, if any: the Patient's
 /// own id, or the first `Patient/...` reference along the type's compartment paths.
 pub fn patient_compartment(resource_type: &str, id: &str, resource: &Value) -> Option<String> {

@@ -19,7 +19,7 @@ mod resource_types;
 pub mod search;
 mod validate;
 
-pub use compartment::{check_one_patient, compartment_patients, patient_compartment};
+pub use compartment::{check_one_patient, compartment_patients, patient_compartment, patient_compartment_types};
 pub use date::{DateRange, format_instant, parse_date_range};
 pub use elements::{Subset, apply_subset, parse_subset};
 pub use error::{FhirError, IssueType};

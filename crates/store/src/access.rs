@@ -210,6 +210,40 @@ impl AccessStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn change_care_team_recorded(
+        &self,
+        assignment: &Assignment,
+        add: bool,
+        entry: &PendingEntry,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        crate::records::outbox(&mut tx, entry).await?;
+        let done = if add {
+            sqlx::query(
+                "INSERT INTO access_assignments (kind, user_id, value, assigned_by, assigned_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (kind, user_id, value) DO NOTHING",
+            )
+            .bind(AssignmentKind::CareTeam.as_str().to_owned())
+            .bind(assignment.user_id.clone())
+            .bind(assignment.value.clone())
+            .bind(assignment.assigned_by.clone())
+            .bind(assignment.assigned_ms)
+            .execute(&mut *tx)
+            .await
+        } else {
+            sqlx::query("DELETE FROM access_assignments WHERE kind = $1 AND user_id = $2 AND value = $3")
+                .bind(AssignmentKind::CareTeam.as_str().to_owned())
+                .bind(assignment.user_id.clone())
+                .bind(assignment.value.clone())
+                .execute(&mut *tx)
+                .await
+        }
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn assignments(
         &self,
         kind: AssignmentKind,

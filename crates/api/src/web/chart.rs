@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use phivault_audit::Outcome;
 use phivault_service::RecordError;
-use phivault_service::access::{BREAK_GLASS_REASONS, ChartSection, PatientChart};
+use phivault_service::access::{BREAK_GLASS_REASONS, ChartQuery, ChartSection, PatientChart};
 use phivault_service::records::StoredResource;
 use serde_json::Value;
 
@@ -21,26 +21,25 @@ use super::fhir_view::{
     LOINC, code_in, concept, date_of, in_category, mrn, note_text, number, observation_value, person_name, quantity,
 };
 use super::html::escape;
-use super::shell::{Signed, app_page, ensure_recorded, signed_in, unavailable};
+use super::shell::{Signed, app_page, app_page_headed, ensure_recorded, signed_in, unavailable};
 use super::trend::{Reading, sparkline};
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::middleware::RequestId;
 
-/// What a chart shows, in the order its sections appear.
-pub const CHART_TYPES: [&str; 8] = [
-    "AllergyIntolerance",
-    "Condition",
-    "MedicationRequest",
-    "Observation",
-    "Encounter",
-    "DocumentReference",
-    "Immunization",
-    "Procedure",
+/// What a chart reads, and so shows: every resource read is on the page, so the audit
+/// entry that names them says what the clinician saw.
+pub const CHART_QUERIES: [ChartQuery<'static>; 9] = [
+    ChartQuery::all("AllergyIntolerance", 100),
+    ChartQuery::all("Condition", 100),
+    ChartQuery::all("MedicationRequest", 100),
+    ChartQuery { section: "vitals", resource_type: "Observation", params: &[("category", "vital-signs")], limit: 300 },
+    ChartQuery { section: "labs", resource_type: "Observation", params: &[("category", "laboratory")], limit: 40 },
+    ChartQuery::all("Encounter", 20),
+    ChartQuery::all("DocumentReference", 20),
+    ChartQuery::all("Immunization", 50),
+    ChartQuery::all("Procedure", 50),
 ];
-
-/// The newest resources of each type a chart reads.
-pub const CHART_PER_TYPE: usize = 200;
 
 /// Vital signs charted, by LOINC code: label and unit as people write them. Blood
 /// pressure is read from its panel's two components.
@@ -183,25 +182,33 @@ pub enum Notice<'a> {
     Saved(&'a str),
     NoteError(&'a str, &'a str),
     VitalsError(&'a str, &'a super::chart_forms::VitalsForm),
+    /// A write the policies refused, on a chart the caller may still read.
+    Refused(&'a str),
 }
 
 /// Reads and renders `id`'s chart for `signed`, with `notice`.
 pub async fn open_chart(state: &AppState, signed: &Signed, id: &str, notice: Notice<'_>) -> Response {
-    match state.records.patient_chart(&signed.accessor, id, &CHART_TYPES, CHART_PER_TYPE).await {
+    match state.records.patient_chart(&signed.accessor, id, &CHART_QUERIES).await {
         Ok(granted) => {
             let status = match notice {
                 Notice::NoteError(..) | Notice::VitalsError(..) => StatusCode::BAD_REQUEST,
-                _ => StatusCode::OK,
+                Notice::Refused(_) => StatusCode::FORBIDDEN,
+                Notice::None | Notice::Saved(_) => StatusCode::OK,
             };
             let chart = granted.value;
-            let title = non_empty(person_name(&chart.patient.body), "Patient");
+            let heading = non_empty(person_name(&chart.patient.body), "Patient");
             let now_ms = state.identity.now_ms();
-            app_page(status, signed, &title, &render_chart(signed, &chart, now_ms, &notice))
+            app_page_headed(status, signed, "Chart", &heading, &render_chart(signed, &chart, now_ms, &notice))
         }
         Err(RecordError::Refused { break_glass: true, .. }) => {
             break_glass_page(signed, id, state.records.break_glass_minutes(), None, StatusCode::FORBIDDEN)
         }
-        Err(RecordError::Refused { .. } | RecordError::NotFound { .. } | RecordError::Shredded { .. }) => {
+        Err(RecordError::Refused { .. }) => no_such_chart(signed),
+        // An id no record has is recorded too: probing for ids leaves a trace.
+        Err(RecordError::NotFound { .. } | RecordError::Shredded { .. }) => {
+            if let Err(r) = ensure_recorded(state, signed, "chart", Outcome::Failure, "404", Some(id)).await {
+                return r;
+            }
             no_such_chart(signed)
         }
         Err(RecordError::Forbidden { .. }) => {
@@ -239,7 +246,7 @@ fn render_chart(signed: &Signed, chart: &PatientChart, now_ms: i64, notice: &Not
     }
     match notice {
         Notice::Saved(what) => out.push_str(&format!("<p class=\"saved\" role=\"status\">{}</p>", escape(what))),
-        Notice::NoteError(message, _) | Notice::VitalsError(message, _) => {
+        Notice::NoteError(message, _) | Notice::VitalsError(message, _) | Notice::Refused(message) => {
             out.push_str(&super::html::error_line(Some(message)));
         }
         Notice::None => {}
@@ -257,11 +264,11 @@ fn render_chart(signed: &Signed, chart: &PatientChart, now_ms: i64, notice: &Not
         escape(&or_withheld(phone(p), masked)),
         if masked { "<p class=\"note\">Some details are withheld from your role (minimum necessary).</p>" } else { "" },
     ));
-    out.push_str(&allergies(chart.section("AllergyIntolerance")));
+    out.push_str(&allergies("Allergies", chart.section("AllergyIntolerance")));
     out.push_str(&list_section("Problems", "problems", chart.section("Condition"), problem_row));
     out.push_str(&list_section("Medications", "medications", chart.section("MedicationRequest"), medication_row));
-    out.push_str(&vitals(chart.section("Observation")));
-    out.push_str(&labs(chart.section("Observation")));
+    out.push_str(&vitals("Vital signs", chart.section("vitals")));
+    out.push_str(&labs("Recent results", chart.section("labs")));
     out.push_str(&list_section("Encounters", "encounters", chart.section("Encounter"), encounter_row));
     out.push_str(&notes(chart.section("DocumentReference")));
     out.push_str(&list_section("Immunizations", "immunizations", chart.section("Immunization"), immunization_row));
@@ -326,7 +333,7 @@ fn more_line(section: &ChartSection, shown: usize) -> String {
     if section.more { format!("<p class=\"note\">The newest {shown} are shown.</p>") } else { String::new() }
 }
 
-fn allergies(section: Option<&ChartSection>) -> String {
+pub(super) fn allergies(title: &str, section: Option<&ChartSection>) -> String {
     let body = empty_words(section, "No allergies recorded.").unwrap_or_else(|| {
         let items: String = section
             .map(|s| s.resources.as_slice())
@@ -361,11 +368,12 @@ fn allergies(section: Option<&ChartSection>) -> String {
         format!("<ul>{items}</ul>")
     });
     format!(
-        "<section class=\"allergies\" aria-labelledby=\"allergies\"><h2 id=\"allergies\">Allergies</h2>{body}</section>"
+        "<section class=\"allergies\" aria-labelledby=\"allergies\"><h2 id=\"allergies\">{}</h2>{body}</section>",
+        escape(title)
     )
 }
 
-fn list_section(
+pub(super) fn list_section(
     title: &str,
     anchor: &str,
     section: Option<&ChartSection>,
@@ -390,7 +398,7 @@ fn status_of(body: &Value, field: &str) -> String {
     }
 }
 
-fn problem_row(r: &StoredResource) -> (bool, String) {
+pub(super) fn problem_row(r: &StoredResource) -> (bool, String) {
     let status = status_of(&r.body, "clinicalStatus");
     let active = matches!(status.as_str(), "active" | "recurrence" | "relapse");
     (
@@ -404,7 +412,7 @@ fn problem_row(r: &StoredResource) -> (bool, String) {
     )
 }
 
-fn medication_row(r: &StoredResource) -> (bool, String) {
+pub(super) fn medication_row(r: &StoredResource) -> (bool, String) {
     let status = status_of(&r.body, "status");
     let dosage = r.body.pointer("/dosageInstruction/0/text").and_then(Value::as_str).unwrap_or("");
     (
@@ -419,7 +427,7 @@ fn medication_row(r: &StoredResource) -> (bool, String) {
     )
 }
 
-fn encounter_row(r: &StoredResource) -> (bool, String) {
+pub(super) fn encounter_row(r: &StoredResource) -> (bool, String) {
     let kind = r.body.get("type").and_then(Value::as_array).and_then(|t| t.first()).map(|t| concept(Some(t)));
     (
         false,
@@ -432,7 +440,7 @@ fn encounter_row(r: &StoredResource) -> (bool, String) {
     )
 }
 
-fn immunization_row(r: &StoredResource) -> (bool, String) {
+pub(super) fn immunization_row(r: &StoredResource) -> (bool, String) {
     (
         false,
         format!(
@@ -443,7 +451,7 @@ fn immunization_row(r: &StoredResource) -> (bool, String) {
     )
 }
 
-fn procedure_row(r: &StoredResource) -> (bool, String) {
+pub(super) fn procedure_row(r: &StoredResource) -> (bool, String) {
     (
         false,
         format!(
@@ -476,46 +484,78 @@ fn readings(observations: &[&StoredResource], loinc: &str) -> Vec<Reading> {
     out
 }
 
-fn vitals(section: Option<&ChartSection>) -> String {
+pub(super) fn vitals(title: &str, section: Option<&ChartSection>) -> String {
     let body = empty_words(section, "No vital signs recorded.").unwrap_or_else(|| {
         let observations: Vec<&StoredResource> = section
             .map(|s| s.resources.iter().filter(|o| in_category(&o.body, "vital-signs")).collect())
             .unwrap_or_default();
-        let rows: String = VITALS
-            .iter()
-            .filter_map(|(code, label, unit)| {
-                let series = readings(&observations, code);
-                let latest = series.last()?;
-                Some(format!(
+        let row = |label: &str, unit: &str, series: &[Reading]| {
+            series.last().map(|latest| {
+                format!(
                     "<tr><th scope=\"row\">{}</th><td>{} {}</td><td>{}</td><td>{}</td></tr>",
                     escape(label),
                     escape(&number(latest.value)),
                     escape(unit),
                     escape(&latest.date),
-                    sparkline(label, unit, &series),
-                ))
+                    sparkline(label, unit, series),
+                )
             })
-            .collect();
+        };
+        let mut rows: String =
+            VITALS.iter().filter_map(|(code, label, unit)| row(label, unit, &readings(&observations, code))).collect();
+        // Every other vital sign the chart read is shown too (height, pain score, head
+        // circumference...): the audit entry names them, so the page shows them.
+        let mut others: Vec<(String, String, String)> = Vec::new();
+        for o in &observations {
+            let code = code_in(o.body.get("code"), LOINC).unwrap_or_default();
+            let known = VITALS.iter().any(|(c, _, _)| *c == code) || o.body.get("component").is_some();
+            if known || others.iter().any(|(c, _, _)| *c == code) {
+                continue;
+            }
+            let unit = quantity(o.body.get("valueQuantity")).map(|(_, u)| u).unwrap_or_default();
+            others.push((code, non_empty(concept(o.body.get("code")), "(measurement)"), unit));
+        }
+        for (code, label, unit) in &others {
+            let series = readings(&observations, code);
+            match row(label, unit, &series) {
+                Some(r) => rows.push_str(&r),
+                None => {
+                    // A reading without a number (a coded or text value): the newest one.
+                    let newest =
+                        observations.iter().find(|o| code_in(o.body.get("code"), LOINC).as_deref() == Some(code));
+                    if let Some(o) = newest {
+                        rows.push_str(&format!(
+                            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td></td></tr>",
+                            escape(label),
+                            escape(&observation_value(&o.body)),
+                            escape(&date_of(&o.body, &["effectiveDateTime", "effectivePeriod", "effectiveInstant"])),
+                        ));
+                    }
+                }
+            }
+        }
         if rows.is_empty() {
             "<p>No vital signs recorded.</p>".to_owned()
         } else {
             format!(
                 "<table class=\"vitals\"><thead><tr><th scope=\"col\">Vital sign</th><th scope=\"col\">Latest</th>\
-                 <th scope=\"col\">Taken</th><th scope=\"col\">Trend</th></tr></thead><tbody>{rows}</tbody></table>"
+                 <th scope=\"col\">Taken</th><th scope=\"col\">Trend</th></tr></thead><tbody>{rows}</tbody></table>{}",
+                section.map(|s| more_line(s, s.resources.len())).unwrap_or_default()
             )
         }
     });
-    format!("<section aria-labelledby=\"vitals\"><h2 id=\"vitals\">Vital signs</h2>{body}</section>")
+    format!("<section aria-labelledby=\"vitals\"><h2 id=\"vitals\">{}</h2>{body}</section>", escape(title))
 }
 
-fn labs(section: Option<&ChartSection>) -> String {
+pub(super) fn labs(title: &str, section: Option<&ChartSection>) -> String {
     let body = empty_words(section, "No results recorded.").unwrap_or_else(|| {
         let rows: String = section
             .map(|s| s.resources.as_slice())
             .unwrap_or_default()
             .iter()
-            .filter(|o| in_category(&o.body, "laboratory"))
-            .take(30)
+            // Everything but vital signs: laboratory results in a chart (which reads only
+            // those), every other observation in a whole-record copy.
+            .filter(|o| !in_category(&o.body, "vital-signs"))
             .map(|o| {
                 format!(
                     "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -530,11 +570,12 @@ fn labs(section: Option<&ChartSection>) -> String {
         } else {
             format!(
                 "<table><thead><tr><th scope=\"col\">Date</th><th scope=\"col\">Test</th><th scope=\"col\">Result</th></tr></thead>\
-                 <tbody>{rows}</tbody></table>"
+                 <tbody>{rows}</tbody></table>{}",
+                section.map(|s| more_line(s, s.resources.len())).unwrap_or_default()
             )
         }
     });
-    format!("<section aria-labelledby=\"labs\"><h2 id=\"labs\">Recent results</h2>{body}</section>")
+    format!("<section aria-labelledby=\"labs\"><h2 id=\"labs\">{}</h2>{body}</section>", escape(title))
 }
 
 fn notes(section: Option<&ChartSection>) -> String {
@@ -543,7 +584,6 @@ fn notes(section: Option<&ChartSection>) -> String {
         let items: String = section
             .resources
             .iter()
-            .take(20)
             .map(|d| {
                 let title = non_empty(concept(d.body.get("type")), "Note");
                 let text = note_text(&d.body, 4000).unwrap_or_else(|| "(no readable text)".to_owned());
@@ -555,7 +595,7 @@ fn notes(section: Option<&ChartSection>) -> String {
                 )
             })
             .collect();
-        format!("{items}{}", more_line(section, section.resources.len().min(20)))
+        format!("{items}{}", more_line(section, section.resources.len()))
     });
     format!("<section aria-labelledby=\"notes\"><h2 id=\"notes\">Notes</h2>{body}</section>")
 }

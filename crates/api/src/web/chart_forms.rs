@@ -113,7 +113,8 @@ async fn refused_write(state: &AppState, signed: &Signed, patient_id: &str, acti
     if let Err(r) = ensure_recorded(state, signed, action, Outcome::Denied, "403", Some(patient_id)).await {
         return r;
     }
-    open_chart(state, signed, patient_id, Notice::None).await
+    let refusal = "This was not saved: your access to this chart does not include writing to it.";
+    open_chart(state, signed, patient_id, Notice::Refused(refusal)).await
 }
 
 #[derive(Deserialize)]
@@ -426,15 +427,12 @@ pub async fn record_vitals(
         .collect();
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
     match state.records.process_bundle(&signed.accessor, bundle).await {
-        Ok(granted) => match granted.value.entries.iter().find_map(|e| e.as_ref().err()) {
+        Ok(granted) => match granted.value.entries.into_iter().find_map(Result::err) {
             // A transaction either wrote every entry or none; an entry error means none.
             Some(RecordError::Forbidden { .. } | RecordError::Refused { .. }) => {
                 refused_write(&state, &signed, &patient_id, "batch").await
             }
-            Some(_) => {
-                tracing::error!("a vital-signs transaction reported an entry error");
-                record_trouble(&state, &signed, "batch", RecordError::AuditUnavailable).await
-            }
+            Some(e) => record_trouble(&state, &signed, "batch", e).await,
             None => saved(&patient_id, "vitals"),
         },
         Err(RecordError::Forbidden { .. } | RecordError::Refused { .. }) => {

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use phivault_audit::Outcome;
 use phivault_identity::Role;
 use phivault_service::RecordError;
-use phivault_service::access::{AssignmentKind, PatientChart};
+use phivault_service::access::{AssignmentKind, CareTeamChange, PatientChart};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -283,8 +283,10 @@ pub async fn register(
         Ok(m) => m,
         Err(e) => return record_trouble(&state, &signed, "create", e).await,
     };
+    let offset = time::UtcOffset::from_whole_seconds(state.config.local_offset_minutes.saturating_mul(60))
+        .unwrap_or(time::UtcOffset::UTC);
     let today = time::OffsetDateTime::from_unix_timestamp(state.identity.now_ms().div_euclid(1000))
-        .map(|t| t.date())
+        .map(|t| t.to_offset(offset).date())
         .unwrap_or(time::Date::MIN);
     let patient = match patient_resource(&form, today, &assigned) {
         Ok(p) => p,
@@ -501,8 +503,9 @@ fn registration_page(
         },
         offset_words(offset),
     ));
-    let title = person_name(p);
-    app_page(status, signed, if title.trim().is_empty() { "Registration" } else { &title }, &body)
+    let heading = person_name(p);
+    let heading = if heading.trim().is_empty() { "Registration" } else { heading.as_str() };
+    super::shell::app_page_headed(status, signed, "Registration", heading, &body)
 }
 
 /// Reads the registration (the Patient and appointments, in the front desk's view) and
@@ -515,9 +518,14 @@ async fn open_registration(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let chart = match state.records.patient_chart(&signed.accessor, patient_id, &["Appointment"], 100).await {
+    let queries = [phivault_service::access::ChartQuery::all("Appointment", 100)];
+    let chart = match state.records.patient_chart(&signed.accessor, patient_id, &queries).await {
         Ok(granted) => granted.value,
-        Err(RecordError::Refused { .. } | RecordError::NotFound { .. } | RecordError::Shredded { .. }) => {
+        Err(RecordError::Refused { .. }) => return no_such_patient(signed),
+        Err(RecordError::NotFound { .. } | RecordError::Shredded { .. }) => {
+            if let Err(r) = ensure_recorded(state, signed, "chart", Outcome::Failure, "404", Some(patient_id)).await {
+                return r;
+            }
             return no_such_patient(signed);
         }
         Err(RecordError::Forbidden { .. }) => {
@@ -643,70 +651,72 @@ pub async fn change_care_team(
         }
     };
     let action = if adding { "web.careteam.add" } else { "web.careteam.remove" };
-    let policy_ids = match state.records.may(&signed.accessor, phivault_policy::Action::ManageCareTeams).await {
-        Ok(ids) => ids,
-        Err(_) => {
-            if let Err(r) = record_change(&state, &signed, action, Outcome::Denied, None, &patient_id, Vec::new()).await
-            {
-                return r;
+    // The member: an active physician or nurse to add; to remove, whoever is on the team
+    // now (an account since deactivated included).
+    let member_roles = if adding {
+        let clinicians = match clinicians(&state).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+        match clinicians.into_iter().find(|c| c.id == form.user) {
+            Some(member) => member.roles,
+            None => {
+                let error = "Choose a clinician from the list.";
+                return open_registration(&state, &signed, &patient_id, None, Some(error), StatusCode::BAD_REQUEST)
+                    .await;
             }
-            return not_front_desk(&signed);
         }
-    };
-    let clinicians = match clinicians(&state).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Some(member) = clinicians.iter().find(|c| c.id == form.user) else {
-        let error = "Choose a clinician from the list.";
-        return open_registration(&state, &signed, &patient_id, None, Some(error), StatusCode::BAD_REQUEST).await;
-    };
-    let actor = signed.caller.principal.user_id.clone().unwrap_or_default();
-    let changed = if adding {
-        state.records.add_membership(AssignmentKind::CareTeam, &member.id, &member.roles, &patient_id, &actor).await
     } else {
-        state.records.remove_membership(AssignmentKind::CareTeam, &member.id, &patient_id).await
+        Vec::new()
     };
-    match changed {
-        Ok(_) => {
-            if let Err(r) =
-                record_change(&state, &signed, action, Outcome::Success, Some(&member.id), &patient_id, policy_ids)
-                    .await
-            {
-                // Fail closed: a change the trail cannot show is undone.
-                let _ = if adding {
-                    state.records.remove_membership(AssignmentKind::CareTeam, &member.id, &patient_id).await
-                } else {
-                    state
-                        .records
-                        .add_membership(AssignmentKind::CareTeam, &member.id, &member.roles, &patient_id, &actor)
-                        .await
-                };
+    let change =
+        CareTeamChange { add: adding, member_id: form.user.clone(), member_roles, patient_id: patient_id.clone() };
+    match state.records.change_care_team(&signed.accessor, &change, action).await {
+        Ok(_) => Redirect::to(&format!("/desk/patient/{patient_id}?saved=careteam")).into_response(),
+        Err(RecordError::Forbidden { policy_ids }) => {
+            if let Err(r) = record_change(&state, &signed, action, Outcome::Denied, &change, policy_ids).await {
                 return r;
             }
-            Redirect::to(&format!("/desk/patient/{patient_id}?saved=careteam")).into_response()
+            if change.member_id == signed.caller.principal.user_id.clone().unwrap_or_default() {
+                let error = "You cannot change your own care-team membership: ask a colleague at the desk.";
+                return open_registration(&state, &signed, &patient_id, None, Some(error), StatusCode::FORBIDDEN).await;
+            }
+            not_front_desk(&signed)
         }
-        Err(RecordError::NotFound { .. }) => no_such_patient(&signed),
+        Err(RecordError::NotFound { .. } | RecordError::Shredded { .. } | RecordError::Refused { .. }) => {
+            if let Err(r) = ensure_recorded(&state, &signed, action, Outcome::Failure, "404", Some(&patient_id)).await {
+                return r;
+            }
+            no_such_patient(&signed)
+        }
+        Err(RecordError::Invalid(e)) => {
+            let error = e.to_string();
+            open_registration(&state, &signed, &patient_id, None, Some(&error), StatusCode::BAD_REQUEST).await
+        }
         Err(e) => record_trouble(&state, &signed, action, e).await,
     }
 }
 
 /// The entry for a care-team change: who changed it, whose membership, which patient.
+/// The entry for a refused care-team change (an allowed one commits its own with it).
 async fn record_change(
     state: &AppState,
     signed: &Signed,
     action: &str,
     outcome: Outcome,
-    member: Option<&str>,
-    patient_id: &str,
+    change: &CareTeamChange,
     policies: Vec<String>,
 ) -> Result<(), Response> {
     let mut event = crate::audit::caller_event(state, &signed.caller, signed.origin.clone(), action, outcome);
-    event.target = member.map(|m| format!("user:{m}"));
-    event.patient_ids.push(patient_id.to_owned());
-    event.resource_ids.push(format!("Patient/{patient_id}"));
+    if phivault_fhir::is_valid_id(&change.member_id) {
+        event.target = Some(format!("user:{}", change.member_id));
+    }
+    event.patient_ids.push(change.patient_id.clone());
+    event.resource_ids.push(format!("Patient/{}", change.patient_id));
     event.policies = policies;
-    crate::audit::write(state, &event).await.map_err(|_| unavailable())
+    crate::audit::write(state, &event).await.map_err(|_| unavailable())?;
+    signed.accessor.trail.mark_recorded();
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -797,6 +807,17 @@ pub async fn book(
         Ok(s) => s,
         Err(r) => return r,
     };
+    // The patient must be one the desk may see: no appointment for an invented id.
+    match state.records.read(&signed.accessor, "Patient", &patient_id, None).await {
+        Ok(_) => {}
+        Err(RecordError::Refused { .. } | RecordError::NotFound { .. } | RecordError::Shredded { .. }) => {
+            if let Err(r) = ensure_recorded(&state, &signed, "read", Outcome::Failure, "404", Some(&patient_id)).await {
+                return r;
+            }
+            return no_such_patient(&signed);
+        }
+        Err(e) => return record_trouble(&state, &signed, "read", e).await,
+    }
     let clinicians = match clinicians(&state).await {
         Ok(c) => c,
         Err(r) => return r,

@@ -10,6 +10,7 @@ mod desk;
 mod fhir_view;
 pub(crate) mod html;
 mod patients;
+mod portal;
 mod review;
 mod shell;
 mod trend;
@@ -50,6 +51,10 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/patient/{id}", get(desk::registration))
         .route("/desk/patient/{id}/care-team", axum::routing::post(desk::change_care_team))
         .route("/desk/patient/{id}/appointments", axum::routing::post(desk::book))
+        .route("/my-record", get(portal::my_record))
+        .route("/my-record/download", get(portal::download))
+        .route("/my-record/summary", get(portal::summary))
+        .route("/my-record/access", get(portal::access))
         .route("/review", get(review::review_page))
         .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
         .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))
@@ -95,6 +100,8 @@ async fn home(
         "/patients"
     } else if signed.has(phivault_identity::Role::PrivacyOfficer) {
         "/review"
+    } else if signed.has(phivault_identity::Role::Patient) {
+        "/my-record"
     } else {
         "/account"
     };

@@ -81,12 +81,15 @@ pub async fn form_signed_in(
     here: &str,
     csrf: &str,
 ) -> Result<Signed, Response> {
-    let signed = signed_in(state, headers, client, request_id, here).await?;
-    let Some(secret) = session_cookie(headers) else { return Err(super::forbidden()) };
+    // Checked before the session is touched: a forged cross-site post must not even keep
+    // an idle session alive.
+    let Some(secret) = session_cookie(headers) else {
+        return signed_in(state, headers, client, request_id, here).await;
+    };
     if !same_origin(state, headers) || !csrf_matches(&secret, csrf) {
         return Err(super::forbidden());
     }
-    Ok(signed)
+    signed_in(state, headers, client, request_id, here).await
 }
 
 /// Records what a page did when the record service wrote no entry of its own (a refusal
@@ -108,7 +111,9 @@ pub async fn ensure_recorded(
         event.patient_ids.push(patient.to_owned());
         event.resource_ids.push(format!("Patient/{patient}"));
     }
-    crate::audit::write(state, &event).await.map_err(|_| unavailable())
+    crate::audit::write(state, &event).await.map_err(|_| unavailable())?;
+    signed.accessor.trail.mark_recorded();
+    Ok(())
 }
 
 /// The page for a request whose audit entry could not be written: nothing was shown.
@@ -134,6 +139,10 @@ fn nav(signed: &Signed) -> String {
     if signed.has(Role::PrivacyOfficer) {
         links.push(("/review", "Review"));
     }
+    if signed.has(Role::Patient) {
+        links.push(("/my-record", "My record"));
+        links.push(("/my-record/access", "Who has seen my record"));
+    }
     links.push(("/account", "Account"));
     let items: String = links.iter().map(|(href, label)| format!("<li><a href=\"{href}\">{label}</a></li>")).collect();
     format!(
@@ -147,6 +156,13 @@ fn nav(signed: &Signed) -> String {
 
 /// A page of the signed-in application. `body` must already be escaped HTML.
 pub fn app_page(status: StatusCode, signed: &Signed, title: &str, body: &str) -> Response {
+    app_page_headed(status, signed, title, title, body)
+}
+
+/// [`app_page`] whose heading differs from its window title: a page about a patient puts
+/// their name in the heading only, since titles live on in the browser's history, tab
+/// lists and session restore.
+pub fn app_page_headed(status: StatusCode, signed: &Signed, title: &str, heading: &str, body: &str) -> Response {
     html_response(
         status,
         format!(
@@ -156,7 +172,7 @@ pub fn app_page(status: StatusCode, signed: &Signed, title: &str, body: &str) ->
              <body class=\"app\">{}<main><h1>{}</h1>{body}</main></body></html>",
             escape(title),
             nav(signed),
-            escape(title)
+            escape(heading)
         ),
     )
 }

@@ -74,16 +74,6 @@ impl GuardedRecords {
         accessor: &Accessor,
         request: &BreakGlassRequest,
     ) -> Result<Granted<BreakGlassGrant>, RecordError> {
-        if !BREAK_GLASS_REASONS.contains(&request.reason.as_str()) {
-            return Err(refused("the reason must be one of the listed break-glass reasons"));
-        }
-        let note = request.note.trim();
-        if note.chars().count() < MIN_NOTE_CHARS {
-            return Err(refused("a break-glass request needs a note of at least 10 characters saying why"));
-        }
-        if note.chars().count() > MAX_NOTE_CHARS {
-            return Err(refused("the break-glass note is longer than 2000 characters"));
-        }
         let asking = self.asking(accessor).await?;
         let user_id = match &accessor.requester {
             super::Requester::User { user_id, .. } => user_id.clone(),
@@ -93,6 +83,17 @@ impl GuardedRecords {
         let decision = asking.decide_on_patient(Action::BreakGlass, &request.patient_id);
         if !decision.allowed {
             return Err(RecordError::Forbidden { policy_ids: decision.policy_ids });
+        }
+        // Only someone who may ask is told what a request needs.
+        if !BREAK_GLASS_REASONS.contains(&request.reason.as_str()) {
+            return Err(refused("the reason must be one of the listed break-glass reasons"));
+        }
+        let note = request.note.trim();
+        if note.chars().count() < MIN_NOTE_CHARS {
+            return Err(refused("a break-glass request needs a note of at least 10 characters saying why"));
+        }
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(refused("the break-glass note is longer than 2000 characters"));
         }
         // The patient must exist: a grant for an id no record has yet would open whatever
         // record later takes it.

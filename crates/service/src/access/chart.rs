@@ -22,9 +22,30 @@ use super::{Accessor, Granted, Requester};
 use crate::RecordError;
 use crate::records::StoredResource;
 
+/// One section of a chart to read: the newest `limit` resources of `resource_type` in the
+/// patient's compartment that also match `params` (say `category=laboratory`). A page asks
+/// for what it shows, so the audit entry names what was shown, not more.
+#[derive(Debug, Clone, Copy)]
+pub struct ChartQuery<'a> {
+    /// The page's name for the section (`labs`).
+    pub section: &'a str,
+    pub resource_type: &'a str,
+    pub params: &'a [(&'a str, &'a str)],
+    pub limit: usize,
+}
+
+impl<'a> ChartQuery<'a> {
+    /// Every resource of `resource_type`, up to `limit`, under the type's own name.
+    pub const fn all(resource_type: &'a str, limit: usize) -> Self {
+        Self { section: resource_type, resource_type, params: &[], limit }
+    }
+}
+
 /// The newest resources of one type in a patient's compartment.
 #[derive(Debug, Clone)]
 pub struct ChartSection {
+    /// The section's name, as asked ([`ChartQuery::section`]).
+    pub name: String,
     pub resource_type: String,
     /// Newest first (by the type's clinical date where it has one, else by last update).
     pub resources: Vec<StoredResource>,
@@ -42,19 +63,20 @@ pub struct PatientChart {
     /// When the caller's break-glass access to this patient ends, if that is what opens
     /// the chart to them now (every page of the patient shows it).
     pub emergency_until_ms: Option<i64>,
-    /// Of the types asked for, those the caller may create in this patient's compartment
+    /// Of the types read, those the caller may create in this patient's compartment
     /// now (a page offers only the forms whose write the policies would allow: a
     /// break-glass grant reads, it does not write).
     pub writable: Vec<String>,
 }
 
 impl PatientChart {
-    /// The section of `resource_type`, if it was asked for.
-    pub fn section(&self, resource_type: &str) -> Option<&ChartSection> {
-        self.sections.iter().find(|s| s.resource_type == resource_type)
+    /// The section named `name`, if it was asked for.
+    pub fn section(&self, name: &str) -> Option<&ChartSection> {
+        self.sections.iter().find(|s| s.name == name)
     }
 
-    /// Whether the caller may create `resource_type` for this patient now.
+    /// Whether the caller may create `resource_type` for this patient now (of the types
+    /// the chart read).
     pub fn may_create(&self, resource_type: &str) -> bool {
         self.writable.iter().any(|t| t == resource_type)
     }
@@ -63,18 +85,45 @@ impl PatientChart {
 /// At most this many resources of one type in one chart.
 pub const CHART_MAX_PER_TYPE: usize = phivault_fhir::search::MAX_COUNT;
 
+/// At most this many resources of one type in a patient's whole record (a download); a
+/// type with more is marked `more`, never silently cut.
+pub const EVERYTHING_MAX_PER_TYPE: usize = 20_000;
+
 impl GuardedRecords {
-    /// `patient_id`'s chart: the Patient and, for each of `types`, up to `per_type` of the
-    /// newest resources the caller may read. One audit entry (`action` `chart`, or the
-    /// adapter's name for it) names every resource shown.
+    /// `patient_id`'s chart: the Patient and, for each of `queries`, up to its limit (at
+    /// most [`CHART_MAX_PER_TYPE`]) of the newest resources the caller may read. One audit
+    /// entry (`chart`, or the adapter's name for it) names every resource returned.
     pub async fn patient_chart(
         &self,
         accessor: &Accessor,
         patient_id: &str,
-        types: &[&str],
-        per_type: usize,
+        queries: &[ChartQuery<'_>],
     ) -> Result<Granted<PatientChart>, RecordError> {
-        let per_type = per_type.clamp(1, CHART_MAX_PER_TYPE);
+        let queries: Vec<ChartQuery<'_>> =
+            queries.iter().map(|q| ChartQuery { limit: q.limit.clamp(1, CHART_MAX_PER_TYPE), ..*q }).collect();
+        self.compartment_read(accessor, patient_id, &queries, "chart").await
+    }
+
+    /// `patient_id`'s whole record as the caller may read it: every type of R4's Patient
+    /// compartment, up to [`EVERYTHING_MAX_PER_TYPE`] of each (a section with more says
+    /// so). One audit entry (`everything`). What a patient downloads, and `$everything`.
+    pub async fn patient_everything(
+        &self,
+        accessor: &Accessor,
+        patient_id: &str,
+    ) -> Result<Granted<PatientChart>, RecordError> {
+        let queries: Vec<ChartQuery<'_>> =
+            phivault_fhir::patient_compartment_types().map(|t| ChartQuery::all(t, EVERYTHING_MAX_PER_TYPE)).collect();
+        self.compartment_read(accessor, patient_id, &queries, "everything").await
+    }
+
+    async fn compartment_read(
+        &self,
+        accessor: &Accessor,
+        patient_id: &str,
+        queries: &[ChartQuery<'_>],
+        action: &str,
+    ) -> Result<Granted<PatientChart>, RecordError> {
         let asking = self.asking(accessor).await?;
         let mut patient = match self.records.read("Patient", patient_id, None).await {
             Ok(patient) => patient,
@@ -86,7 +135,7 @@ impl GuardedRecords {
             Ok(ids) => ids,
             Err(e) => {
                 let refusal = self.hide_refusal(&asking, e, "Patient", patient_id, Some(&patient_ref));
-                self.record_refusal(accessor, "chart", &refusal).await?;
+                self.record_refusal(accessor, action, &refusal).await?;
                 return Err(refusal);
             }
         };
@@ -96,18 +145,21 @@ impl GuardedRecords {
             }
             _ => None,
         };
-        let mut sections = Vec::with_capacity(types.len());
-        for resource_type in types {
+        let mut sections = Vec::with_capacity(queries.len());
+        for asked in queries {
+            let resource_type = &asked.resource_type;
             let by_date = search_param_names(resource_type).iter().any(|(n, _)| *n == "date");
-            let query = [
+            let mut query = vec![
                 ("patient".to_owned(), patient_id.to_owned()),
                 ("_sort".to_owned(), if by_date { "-date" } else { "-_lastUpdated" }.to_owned()),
-                ("_count".to_owned(), per_type.to_string()),
             ];
-            let request = parse_search(resource_type, &query, true)?;
+            query.extend(asked.params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            let mut request = parse_search(resource_type, &query, true)?;
+            request.count = asked.limit;
             let scope = asking.search_scope(Action::Search, resource_type, &request)?;
             if scope.is_empty() {
                 sections.push(ChartSection {
+                    name: asked.section.to_owned(),
                     resource_type: (*resource_type).to_owned(),
                     resources: Vec::new(),
                     more: false,
@@ -123,6 +175,7 @@ impl GuardedRecords {
             let (resources, ids, _) = asking.filter(Action::Search, page.resources);
             policy_ids.extend(ids);
             sections.push(ChartSection {
+                name: asked.section.to_owned(),
                 resource_type: (*resource_type).to_owned(),
                 resources,
                 more,
@@ -131,19 +184,20 @@ impl GuardedRecords {
         }
         policy_ids.sort();
         policy_ids.dedup();
-        let writable = types
+        let mut writable: Vec<String> = queries
             .iter()
+            .map(|q| q.resource_type)
             .filter(|t| {
-                let proposed = serde_json::json!({
-                    "resourceType": t,
-                    "subject": {"reference": format!("Patient/{patient_id}")},
-                });
+                // The patient in both places a compartment reads it from.
+                let reference = serde_json::json!({"reference": format!("Patient/{patient_id}")});
+                let proposed = serde_json::json!({"resourceType": t, "subject": reference, "patient": reference});
                 asking.decide(Action::Create, facts_of(t, "", &proposed)).is_ok()
             })
-            .map(|t| (*t).to_owned())
+            .map(str::to_owned)
             .collect();
+        writable.dedup();
         let chart = PatientChart { patient, sections, emergency_until_ms, writable };
-        self.record_chart(accessor, &chart, &policy_ids).await?;
+        self.record_chart(accessor, action, &chart, &policy_ids).await?;
         Ok(Granted { value: chart, policy_ids })
     }
 
@@ -151,10 +205,11 @@ impl GuardedRecords {
     async fn record_chart(
         &self,
         accessor: &Accessor,
+        action: &str,
         chart: &PatientChart,
         policy_ids: &[String],
     ) -> Result<(), RecordError> {
-        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), "chart", Outcome::Success);
+        let mut event = event_for(&self.audit, accessor, self.records.clock.now_ms(), action, Outcome::Success);
         event.reason = Some("200".to_owned());
         event.resource_type = Some("Patient".to_owned());
         event.policies = policy_ids.to_vec();

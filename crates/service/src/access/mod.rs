@@ -21,12 +21,13 @@ mod store;
 mod trail;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
-pub use chart::{CHART_MAX_PER_TYPE, ChartSection, PatientChart};
+pub use chart::{CHART_MAX_PER_TYPE, ChartQuery, ChartSection, EVERYTHING_MAX_PER_TYPE, PatientChart};
 pub use export::{EXPORT_PAGE, ExportCursor, ExportItem, ExportLevel, ExportPage, ExportWindow};
 pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,
 };
 pub use live::LivePolicies;
+pub use membership::{CareTeamChange, NO_SELF_ASSIGNMENT};
 pub use store::{
     AccessStore, Assignment, AssignmentKind, BreakGlassGrant, CLEARANCE_CATEGORIES, PatientLinks, Relationships,
     Standing,

@@ -111,6 +111,15 @@ pub trait AccessStore: Send + Sync + std::fmt::Debug {
     async fn assign(&self, assignment: &Assignment) -> Result<bool, StoreError>;
     /// Removes an assignment; `false` when there was none.
     async fn unassign(&self, kind: AssignmentKind, user_id: &str, value: &str) -> Result<bool, StoreError>;
+    /// Adds (`add`) or removes the care-team membership `assignment` names, and stores
+    /// `entry`, the audit entry that records it, in the same transaction: no membership
+    /// changes unrecorded. Whether anything changed.
+    async fn change_care_team_recorded(
+        &self,
+        assignment: &Assignment,
+        add: bool,
+        entry: &crate::PendingEntry,
+    ) -> Result<bool, StoreError>;
     /// Assignments of one kind, for one user or (with `value`) for one patient or category.
     async fn assignments(
         &self,

@@ -56,7 +56,9 @@ impl Trail {
         self.recorded.load(Ordering::Acquire)
     }
 
-    pub(super) fn mark_recorded(&self) {
+    /// Marks the request recorded: by an operation, or by an adapter that wrote the
+    /// request's own entry (so a second one is not written).
+    pub fn mark_recorded(&self) {
         self.recorded.store(true, Ordering::Release);
     }
 }
