@@ -76,9 +76,9 @@ enum Command {
         /// Folder of Synthea bundles to load (default: ../shared/fhir-samples/synthea if present).
         #[arg(long)]
         samples: Option<PathBuf>,
-        /// Address to serve on.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: String,
+        /// Address to serve on (default: PHIVAULT_LISTEN, else 127.0.0.1:8443).
+        #[arg(long)]
+        listen: Option<String>,
         /// Load the data and exit without serving.
         #[arg(long)]
         no_serve: bool,
@@ -244,6 +244,10 @@ async fn run(cli: Cli) -> Result<()> {
                 None => std::env::temp_dir()
                     .join(format!("phivault-demo-{}", phivault_crypto::random_token(6)?.replace(['-', '_'], "x"))),
             };
+            // The environment overrides the configuration, as for `serve`.
+            let listen = listen
+                .or_else(|| std::env::var("PHIVAULT_LISTEN").ok().filter(|v| !v.trim().is_empty()))
+                .unwrap_or_else(|| "127.0.0.1:8443".to_owned());
             let result = commands::demo::run(&dir, samples.as_deref(), &listen, no_serve).await;
             // With --no-serve the data is what the caller wants: keep it.
             if is_temporary && !no_serve {

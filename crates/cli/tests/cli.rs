@@ -238,13 +238,15 @@ fn demo_creates_one_account_per_role_with_distinct_temporary_passwords() {
         .filter(|l| l.starts_with("  ") && l.split_whitespace().count() == 3)
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
-    assert_eq!(passwords.len(), 7, "admin plus six staff roles: {printed}");
+    assert_eq!(passwords.len(), 8, "admin, six staff roles and one patient: {printed}");
     let mut unique = passwords.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 7, "no shared passwords");
+    assert_eq!(unique.len(), 8, "no shared passwords");
     let list = phivault_with(&demo_dir, &["user", "list"], None);
-    for user in ["admin", "dr-demo", "nurse-demo", "desk-demo", "billing-demo", "research-demo", "privacy-demo"] {
+    for user in
+        ["admin", "dr-demo", "nurse-demo", "desk-demo", "billing-demo", "research-demo", "privacy-demo", "patient-demo"]
+    {
         assert!(text(&list).contains(user), "{user} missing: {}", text(&list));
     }
 }

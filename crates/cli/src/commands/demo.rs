@@ -82,6 +82,22 @@ pub async fn prepare(data_dir: &Path, samples: Option<&Path>) -> Result<Prepared
             assign_fake_patients(&services, &created.id).await?;
         }
     }
+    // A patient account for Daffy Duck, the first cartoon patient: the portal's pages.
+    let query = [("family".to_owned(), "Duck".to_owned()), ("given".to_owned(), "Daffy".to_owned())];
+    let request = phivault_fhir::search::parse_search("Patient", &query, true)?;
+    if let Some(daffy) = services.records.search("Patient", &request, 0).await?.resources.first() {
+        let account = NewAccount {
+            username: "patient-demo".into(),
+            display_name: "Daffy Duck".into(),
+            roles: vec![Role::Patient],
+            patient_id: Some(daffy.id.clone()),
+            password: None,
+        };
+        let (_, password) = services.identity.create_user(account).await?;
+        if let Some(password) = password {
+            accounts.push(("patient-demo".to_owned(), "patient".to_owned(), password));
+        }
+    }
     services.store.close().await;
     Ok(Prepared { config, summary, samples, accounts })
 }
@@ -129,21 +145,24 @@ pub async fn run(dir: &Path, samples: Option<&Path>, listen: &str, no_serve: boo
     for problem in summary.problems.iter().take(10) {
         eprintln!("  {problem}");
     }
-    println!(
-        "sign in at https://{listen}/login (self-signed certificate: accept it). Temporary passwords, shown once:"
-    );
+    let base = std::env::var("PHIVAULT_PUBLIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map_or_else(|| format!("https://{listen}"), |v| v.trim_end_matches('/').to_owned());
+    println!("sign in at {base}/login (self-signed certificate: accept it). Temporary passwords, shown once:");
     for (username, role, password) in &accounts {
         println!("  {username:<14} {role:<16} {password}");
     }
     println!(
         "at first sign-in you choose a new password and set up an authenticator app (any TOTP app, or oathtool); \
-         then https://{listen}/fhir/Patient?family=Duck shows the fake patients"
+         then clinicians and the front desk work at {base}/patients, patient-demo (Daffy Duck's own account) at \
+         {base}/my-record, the privacy officer at {base}/review"
     );
     if no_serve {
         return Ok(());
     }
     config.server.listen = listen.to_owned();
-    config.server.public_base_url = format!("https://{listen}");
+    config.server.public_base_url = base;
     let services = wiring::open(&config).await?;
     serve(dir, &config, services).await
 }
