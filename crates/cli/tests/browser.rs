@@ -1,7 +1,9 @@
 //! End-to-end in a real browser: headless Chromium driven over WebDriver (Debian's
 //! `chromium` and `chromium-driver`) signs a physician in with a temporary password and
 //! TOTP enrolment, finds a patient, reads the chart, writes a note and vital signs, is
-//! refused a patient outside the team and breaks the glass, with axe-core checking every
+//! refused a patient outside the team and breaks the glass; the front desk registers a
+//! patient, assigns the physician and books an appointment, and the physician then finds
+//! them; the patient reads and downloads their record and sees who opened it; axe-core checks every
 //! page and no identifying value in any address, cookie or web storage
 //! (`tests/interop/browser_e2e.py`). Screenshots go to `target/e2e-screenshots/`.
 //!
@@ -65,6 +67,12 @@ fn a_physician_works_in_a_real_browser_and_leaves_no_phi_in_addresses_or_storage
     let daffy = import_patient(&data, tmp.path(), 0);
     let porky = import_patient(&data, tmp.path(), 2);
     assert!(phivault(&data, &["careteam", "add", "dr-porky", &daffy]).status.success());
+    let desk = phivault(&data, &["user", "add", "desk-granny", "--name", "Granny Desk", "--roles", "front_desk"]);
+    assert!(desk.status.success());
+    let patient =
+        phivault(&data, &["user", "add", "daffy", "--name", "Daffy", "--roles", "patient", "--patient-id", &daffy]);
+    assert!(patient.status.success(), "{}", String::from_utf8_lossy(&patient.stderr));
+    let physician_id = field(&user, "id:");
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
@@ -76,6 +84,11 @@ fn a_physician_works_in_a_real_browser_and_leaves_no_phi_in_addresses_or_storage
         .env("PV_BASE", server.base_url())
         .env("PV_USER", "dr-porky")
         .env("PV_PASSWORD", &password)
+        .env("PV_PHYSICIAN_ID", &physician_id)
+        .env("PV_DESK", "desk-granny")
+        .env("PV_DESK_PASSWORD", field(&desk, "temporary password:"))
+        .env("PV_PATIENT", "daffy")
+        .env("PV_PATIENT_PASSWORD", field(&patient, "temporary password:"))
         .env("PV_DAFFY", &daffy)
         .env("PV_PORKY", &porky)
         .env("PV_PHI", phi)

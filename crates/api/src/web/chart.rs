@@ -404,7 +404,7 @@ pub(super) fn problem_row(r: &StoredResource) -> (bool, String) {
     (
         active,
         format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
             escape(&non_empty(concept(r.body.get("code")), "(unnamed)")),
             escape(&status),
             escape(&date_of(&r.body, &["onsetDateTime", "onsetPeriod", "recordedDate"])),
@@ -418,7 +418,7 @@ pub(super) fn medication_row(r: &StoredResource) -> (bool, String) {
     (
         status == "active",
         format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"when\">{}</td></tr>",
             escape(&non_empty(concept(r.body.get("medicationCodeableConcept")), "(medication)")),
             escape(dosage),
             escape(&status),
@@ -432,7 +432,7 @@ pub(super) fn encounter_row(r: &StoredResource) -> (bool, String) {
     (
         false,
         format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&date_of(&r.body, &["period"])),
             escape(&non_empty(kind.unwrap_or_default(), "Encounter")),
             escape(&status_of(&r.body, "status")),
@@ -444,7 +444,7 @@ pub(super) fn immunization_row(r: &StoredResource) -> (bool, String) {
     (
         false,
         format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{}</td></tr>",
             escape(&date_of(&r.body, &["occurrenceDateTime"])),
             escape(&non_empty(concept(r.body.get("vaccineCode")), "(vaccine)")),
         ),
@@ -455,7 +455,7 @@ pub(super) fn procedure_row(r: &StoredResource) -> (bool, String) {
     (
         false,
         format!(
-            "<tr><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\">{}</td><td>{}</td></tr>",
             escape(&date_of(&r.body, &["performedDateTime", "performedPeriod"])),
             escape(&non_empty(concept(r.body.get("code")), "(procedure)")),
         ),
@@ -492,7 +492,7 @@ pub(super) fn vitals(title: &str, section: Option<&ChartSection>) -> String {
         let row = |label: &str, unit: &str, series: &[Reading]| {
             series.last().map(|latest| {
                 format!(
-                    "<tr><th scope=\"row\">{}</th><td>{} {}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><th scope=\"row\">{}</th><td>{} {}</td><td class=\"when\">{}</td><td>{}</td></tr>",
                     escape(label),
                     escape(&number(latest.value)),
                     escape(unit),
@@ -558,7 +558,7 @@ pub(super) fn labs(title: &str, section: Option<&ChartSection>) -> String {
             .filter(|o| !in_category(&o.body, "vital-signs"))
             .map(|o| {
                 format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td class=\"when\">{}</td><td>{}</td><td>{}</td></tr>",
                     escape(&date_of(&o.body, &["effectiveDateTime", "effectivePeriod", "issued"])),
                     escape(&non_empty(concept(o.body.get("code")), "(test)")),
                     escape(&observation_value(&o.body)),

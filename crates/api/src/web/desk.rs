@@ -441,12 +441,18 @@ fn registration_page(
             )
         })
         .collect();
+    let add_form = if choices.is_empty() {
+        "<p class=\"note\">Every physician and nurse is on this care team.</p>".to_owned()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/desk/patient/{id}/care-team\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"change\" value=\"add\">\
+             <label for=\"user\">Add a clinician</label><select id=\"user\" name=\"user\" required>{choices}</select>\
+             <button type=\"submit\">Add to the care team</button></form>"
+        )
+    };
     body.push_str(&format!(
-        "<section aria-labelledby=\"team\"><h2 id=\"team\">Care team</h2>{}\
-         <form method=\"post\" action=\"/desk/patient/{id}/care-team\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <input type=\"hidden\" name=\"change\" value=\"add\">\
-         <label for=\"user\">Add a clinician</label><select id=\"user\" name=\"user\" required>{choices}</select>\
-         <button type=\"submit\">Add to the care team</button></form></section>",
+        "<section aria-labelledby=\"team\"><h2 id=\"team\">Care team</h2>{}{add_form}</section>",
         if team.is_empty() {
             "<p>Nobody yet: no clinician can open this patient's chart until one is added.</p>".to_owned()
         } else {
@@ -468,7 +474,7 @@ fn registration_page(
                 .and_then(|p| p.iter().find_map(|p| p.pointer("/actor/display").and_then(Value::as_str)))
                 .unwrap_or("");
             format!(
-                "<tr><td>{}</td><td>{} min</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"when\">{}</td><td>{} min</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&local_text(a.get("start").and_then(Value::as_str).unwrap_or(""), offset)),
                 a.get("minutesDuration").and_then(Value::as_u64).unwrap_or(0),
                 escape(with),

@@ -63,7 +63,7 @@ header.bar{display:flex;flex-wrap:wrap;justify-content:space-between;align-items
 header.bar ul{list-style:none;display:flex;gap:1.2rem;margin:0;padding:0}header.bar a{color:#fff;font-weight:600}\
 header.bar form{display:flex;align-items:center;gap:.8rem}header.bar button{margin:0;padding:.3rem .8rem}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #dde;vertical-align:top}\
-td:last-child{white-space:nowrap}caption{text-align:left;font-weight:600;padding:.3rem 0}\
+td.when{white-space:nowrap}caption{text-align:left;font-weight:600;padding:.3rem 0}\
 .allergies{border:3px solid #a40000;border-radius:6px;padding:.2rem 1rem;background:#fff4f4}\
 .banner{background:#fff3cd;border:2px solid #8a6d00;padding:.6rem 1rem;border-radius:6px}\
 .glass{border-color:#a40000}.saved{background:#e6f4ea;border:2px solid #1e7e34;padding:.6rem 1rem;border-radius:6px}\

@@ -283,9 +283,29 @@ fn role_words(roles: &[String]) -> String {
     words.join(", ")
 }
 
-/// What kinds of record an entry names (`Observation/…` → `Observation`).
+/// A resource type as a patient reads it.
+fn kind_words(resource_type: &str) -> &str {
+    match resource_type {
+        "Patient" => "your details",
+        "AllergyIntolerance" => "allergies",
+        "Condition" => "health problems",
+        "MedicationRequest" | "MedicationStatement" | "MedicationAdministration" | "MedicationDispense" => "medicines",
+        "Observation" => "measurements and test results",
+        "DiagnosticReport" => "test reports",
+        "Encounter" => "visits",
+        "Appointment" => "appointments",
+        "DocumentReference" | "Composition" => "notes",
+        "Immunization" => "vaccines",
+        "Procedure" => "procedures",
+        "Claim" | "ExplanationOfBenefit" | "Coverage" => "billing and insurance",
+        "CarePlan" | "Goal" => "care plans",
+        other => other,
+    }
+}
+
+/// What kinds of record an entry names (`Observation/…` → measurements and test results).
 fn what_words(event: &AuditEvent) -> String {
-    let mut kinds: Vec<&str> = event.resource_ids.iter().filter_map(|r| r.split('/').next()).collect();
+    let mut kinds: Vec<&str> = event.resource_ids.iter().filter_map(|r| r.split('/').next()).map(kind_words).collect();
     kinds.sort_unstable();
     kinds.dedup();
     kinds.join(", ")
@@ -328,7 +348,7 @@ pub async fn access(
             };
             let via_app = if e.client_id.is_some() && e.user_id.is_some() { " (through an app)" } else { "" };
             format!(
-                "<tr><td>{}</td><td>{}{via_app}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td class=\"when\">{}</td><td>{}{via_app}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&phivault_fhir::format_instant(e.time_ms)[..16].replace('T', " ")),
                 escape(&who),
                 escape(&role_words(&e.roles)),
@@ -366,7 +386,7 @@ mod tests {
             why_words(&e),
             "emergency access (break the glass), reviewed by the privacy officer; caring for you (care team)"
         );
-        assert_eq!(what_words(&e), "Observation, Patient");
+        assert_eq!(what_words(&e), "measurements and test results, your details");
         e.outcome = Outcome::Denied;
         assert_eq!(why_words(&e), "refused: they were not allowed");
         assert_eq!(role_words(&["front_desk".into(), "physician".into()]), "front desk, physician");

@@ -12,6 +12,7 @@ PV_CHROMEDRIVER, PV_CHROMIUM.
 """
 
 import base64
+import secrets
 import json
 import os
 import shutil
@@ -42,9 +43,16 @@ def check(condition, message):
         fail(message)
 
 
+ELEMENT_KEY = []
+
+
 def element_id(reference):
-    """The id in a W3C web element reference (its one key is the spec's element identifier)."""
-    return next(iter(reference.values()))
+    """The id in a W3C web element reference (its one key is the spec's element
+    identifier, kept to pass elements back as script arguments)."""
+    key, value = next(iter(reference.items()))
+    if not ELEMENT_KEY:
+        ELEMENT_KEY.append(key)
+    return value
 
 
 class WebDriver:
@@ -112,7 +120,23 @@ class WebDriver:
         self.s("POST", f"/element/{element}/value", {"text": text})
 
     def click(self, css):
-        self.s("POST", f"/element/{self.find(css)}/click", {})
+        """Clicks, and when the click loads a new page (a link, a form's button), waits for
+        it: the old document is marked first, and the new one is ready when it lacks the
+        mark."""
+        element = self.find(css)
+        navigates = self.run(
+            "const e = arguments[0]; window.__pvOld = true;"
+            "return e.tagName === 'A' || (e.tagName === 'BUTTON' && !!e.form);",
+            {ELEMENT_KEY[0]: element},
+        )
+        self.s("POST", f"/element/{element}/click", {})
+        if navigates:
+            for _ in range(200):
+                if self.run("return window.__pvOld !== true && document.readyState === 'complete';"):
+                    break
+                time.sleep(0.05)
+            else:
+                fail(f"no new page after clicking {css}")
         self.note_url()
 
     def run(self, script, *args):
@@ -160,30 +184,60 @@ def accessible(driver, name):
     print(f"page ok: {name} ({len(result)} minor findings)")
 
 
-def sign_in(driver, user, password):
-    driver.go(f"{BASE}/patients")
-    check("/login?next=%2Fpatients" in driver.url(), f"signed-out visit goes to sign-in: {driver.url()}")
-    accessible(driver, "01-sign-in")
+def sign_in(driver, user, password, start="/patients", shots=True):
+    """First sign-in: temporary password, a new password, TOTP enrolment. Returns the new
+    password and the recovery codes."""
+    driver.go(f"{BASE}{start}")
+    check(f"/login?next={urllib.parse.quote(start, safe='')}" in driver.url(), f"signed-out visit goes to sign-in: {driver.url()}")
+    if shots:
+        accessible(driver, "01-sign-in")
     driver.type("#username", user)
     driver.type("#password", password)
     driver.click("button[type=submit]")
     check(driver.url().startswith(f"{BASE}/login/password"), f"first sign-in asks for a new password: {driver.url()}")
-    accessible(driver, "02-new-password")
-    new_password = "a long new password for the e2e physician"
+    if shots:
+        accessible(driver, "02-new-password")
+    # Not derived from the username (the password rules refuse that).
+    new_password = "a long new password " + secrets.token_hex(6)
     driver.type("#current", password)
     driver.type("#new", new_password)
     driver.type("#repeat", new_password)
     driver.click("button[type=submit]")
     check(driver.url().startswith(f"{BASE}/login/enrol"), f"then enrolment: {driver.url()}")
-    accessible(driver, "03-enrol")
+    if shots:
+        accessible(driver, "03-enrol")
     secret = driver.run("return document.querySelector('code').textContent;")
     totp = pyotp.TOTP(secret)
     driver.type("#code", totp.now())
     driver.click("button[type=submit]")
     check("Recovery codes" in driver.text(), "recovery codes are shown once")
-    accessible(driver, "04-recovery-codes")
+    codes = driver.run("return [...document.querySelectorAll('ol.codes li')].map(li => li.textContent);")
+    check(len(codes) == 10, f"ten recovery codes: {codes}")
+    if shots:
+        accessible(driver, "04-recovery-codes")
     driver.click("main a")
-    check(driver.url() == f"{BASE}/patients", f"and back where the visit began: {driver.url()}")
+    check(driver.url() == f"{BASE}{start}", f"and back where the visit began: {driver.url()}")
+    return new_password, codes
+
+
+def sign_in_again(driver, user, password, code, start):
+    """A returning user: password, then a recovery code (a TOTP code may not be reused
+    within its 30 seconds)."""
+    driver.go(f"{BASE}{start}")
+    driver.type("#username", user)
+    driver.type("#password", password)
+    driver.click("button[type=submit]")
+    check(driver.url().startswith(f"{BASE}/login/mfa"), f"the second factor is asked: {driver.url()}")
+    driver.type("#code", code)
+    driver.click("button[type=submit]")
+    check(driver.url() == f"{BASE}{start}", f"signed in again at {start}: {driver.url()}")
+
+
+def sign_out(driver):
+    driver.click("header form.signout button")
+    check(driver.url().startswith(f"{BASE}/login"), f"signed out to the sign-in page: {driver.url()} {driver.text()[:200]}")
+    for value in PHI:
+        check(value not in driver.source(), "no identifying value left in the page")
 
 
 def main():
@@ -206,7 +260,7 @@ def main():
         driver.start(os.environ.get("PV_CHROMIUM", "/usr/bin/chromium"), profile)
         daffy, porky = os.environ["PV_DAFFY"], os.environ["PV_PORKY"]
 
-        sign_in(driver, os.environ["PV_USER"], os.environ["PV_PASSWORD"])
+        physician_password, physician_codes = sign_in(driver, os.environ["PV_USER"], os.environ["PV_PASSWORD"])
         accessible(driver, "05-my-patients")
         check(f"/chart/{daffy}" in driver.source(), "the care-team patient is listed")
         check(f"/chart/{porky}" not in driver.source(), "a patient outside the team is not")
@@ -252,7 +306,7 @@ def main():
         check("Porky" in driver.text(), "the chart is open")
         accessible(driver, "10-chart-emergency")
 
-        # Nothing identifying in any address visited, in a cookie, or in storage.
+        # Nothing identifying in any address visited so far, in a cookie, or in storage.
         cookies = driver.s("GET", "/cookie")
         check([c["name"] for c in cookies] == ["__Host-phivault-session"], f"one cookie only: {cookies}")
         check(cookies[0]["httpOnly"] and cookies[0]["secure"], "HttpOnly and Secure")
@@ -267,12 +321,61 @@ def main():
                 check(value not in cookie["value"], "an identifying value in a cookie")
 
         # Signing out leaves nothing of the record on screen.
-        driver.click("header form.signout button")
-        check(driver.url().startswith(f"{BASE}/login"), "signed out to the sign-in page")
-        for value in PHI:
-            check(value not in driver.source(), "no identifying value left in the page")
+        sign_out(driver)
         driver.go(f"{BASE}/chart/{daffy}")
         check("/login" in driver.url(), "the chart needs signing in again")
+
+        # The front desk registers a patient and puts the physician on the care team.
+        sign_in(driver, os.environ["PV_DESK"], os.environ["PV_DESK_PASSWORD"], shots=False)
+        accessible(driver, "11-desk-find")
+        driver.click("a[href='/desk/register']")
+        accessible(driver, "12-desk-register")
+        driver.type("#family", "Martian")
+        driver.type("#given", "Marvin")
+        driver.run("document.querySelector('#birthdate').value = '1948-07-24'; return true;")
+        driver.click("#sex option[value='male']")
+        driver.type("#phone", "555-0199")
+        driver.click("form[action='/desk/register'] button")
+        check("Patient registered." in driver.text(), f"registered: {driver.text()[:300]}")
+        marvin = driver.url().split("/desk/patient/")[1].split("?")[0]
+        accessible(driver, "13-desk-registration")
+        driver.click(f"#user option[value='{os.environ['PV_PHYSICIAN_ID']}']")
+        driver.click("form[action$='/care-team'] input[value='add'] ~ button")
+        check("Care team updated." in driver.text() and "Dr Quincy Test" in driver.text(), "the physician is on the team")
+        driver.run("document.querySelector('#date').value = '2099-12-10';"
+                   "document.querySelector('#time').value = '09:30'; return true;")
+        driver.type("#description", "Check-up")
+        driver.click("form[action$='/appointments'] button")
+        check("Appointment booked." in driver.text() and "2099-12-10 09:30" in driver.text(), "the appointment is booked")
+        accessible(driver, "14-desk-booked")
+        sign_out(driver)
+
+        # The physician now finds the new patient among their own.
+        sign_in_again(driver, os.environ["PV_USER"], physician_password, physician_codes[0], "/patients")
+        check(f"/chart/{marvin}" in driver.source(), "the newly assigned patient is listed")
+        driver.click(f"a[href='/chart/{marvin}']")
+        check("Allergies" in driver.text(), "and their chart opens")
+        sign_out(driver)
+
+        # The patient reads their record, downloads it, and sees who opened it.
+        sign_in(driver, os.environ["PV_PATIENT"], os.environ["PV_PATIENT_PASSWORD"], start="/my-record", shots=False)
+        check("Your allergies" in driver.text(), "the record in plain words")
+        accessible(driver, "15-my-record")
+        bundle = driver.run_async(
+            "const done = arguments[arguments.length - 1];"
+            "fetch('/my-record/download').then(r => r.json()).then(b => done([b.resourceType, b.entry.length]))"
+            ".catch(e => done(['error', String(e)]));"
+        )
+        check(bundle[0] == "Bundle" and bundle[1] > 1, f"the download is a FHIR Bundle: {bundle}")
+        driver.click("a[href='/my-record/access']")
+        check("Dr Quincy Test" in driver.text() and "opened your chart" in driver.text(), "who opened the chart, by name")
+        check(os.environ["PV_PHYSICIAN_ID"] not in driver.source(), "no account ids")
+        accessible(driver, "16-who-has-seen")
+        sign_out(driver)
+        for url in VISITED:
+            decoded = urllib.parse.unquote(url)
+            for value in PHI + ["Marvin", "Martian", "1948-07-24", "555-0199"]:
+                check(value not in decoded, f"an identifying value in an address: {url}")
         print(f"addresses visited: {len(VISITED)}")
         print("OK")
     finally:

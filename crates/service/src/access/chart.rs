@@ -167,7 +167,8 @@ impl GuardedRecords {
                 });
                 continue;
             }
-            policy_ids.extend(scope.policy_ids.iter().cloned());
+            // Only the policies that decided what is shown: the scope's list names every
+            // permit that could have admitted a record, which is not why these were.
             let filters = self.scope_filters(&asking, &scope, true).await?;
             let page = self.records.search_in(resource_type, &request, 0, filters).await?;
             let more = page.count > 0 && page.count < page.total;
