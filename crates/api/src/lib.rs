@@ -22,6 +22,8 @@ mod oauth;
 mod review;
 pub mod tls;
 mod web;
+/// What a chart page reads (for the benchmark of its cost).
+pub use web::CHART_QUERIES;
 
 use std::sync::Arc;
 use std::time::Duration;

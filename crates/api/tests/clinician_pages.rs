@@ -408,6 +408,45 @@ async fn notes_and_vital_signs_written_in_the_browser_appear_in_the_chart_exactl
 }
 
 #[tokio::test]
+async fn a_policy_that_names_one_record_is_obeyed_though_its_siblings_share_every_other_fact() {
+    // Decisions are reused within a request for records with the same facts, unless a
+    // policy names a record by id: then each is decided on its own.
+    let forbid = "@id(\"test-one-reading-withheld\")\n\
+                  forbid (principal, action, resource == PhiVault::Record::\"Observation/hr-2\");";
+    let policies = phivault_testkit::policies_with(forbid);
+    assert!(!policies.decisions_follow_record_facts(), "the policy names a record");
+    assert!(phivault_policy::Policies::defaults().expect("defaults").decisions_follow_record_facts());
+    let (app, _db) = app_with(1 << 20, policies, Default::default()).await;
+    let daffy =
+        create(&app, json!({"resourceType": "Patient", "name": [{"family": "Duck", "given": ["Daffy"]}]})).await;
+    for (i, rate) in [61.0, 62.0, 63.0].iter().enumerate() {
+        let id = format!("hr-{}", i + 1);
+        let mut body = vital(&daffy, "8867-4", *rate, "/min", &format!("2026-0{}-01", i + 1));
+        body["id"] = json!(id);
+        app.records.update("Observation", &id, body, None).await.expect("put");
+    }
+    let physician = app.identity.find_user("dr-daffy").await.expect("physician").id;
+    app.store
+        .assign(&Assignment {
+            kind: AssignmentKind::CareTeam,
+            user_id: physician,
+            value: daffy.clone(),
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        })
+        .await
+        .expect("assign");
+    let shown = send_as_is(&app.router, page(&app.token, &format!("/chart/{daffy}"))).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
+    assert!(shown.text.contains("Heart rate: 2 readings"), "the named reading is withheld: {}", shown.text);
+    assert!(!shown.text.contains("highest 62"), "{}", shown.text);
+    let entries = trail(&app).await;
+    let chart = entries.iter().find(|e| e.action == "chart").expect("chart entry");
+    assert!(!chart.resource_ids.contains(&"Observation/hr-2".to_owned()), "nor named as shown");
+    assert!(chart.resource_ids.contains(&"Observation/hr-3".to_owned()));
+}
+
+#[tokio::test]
 async fn signed_out_visits_go_to_sign_in_and_come_back_by_opaque_address_only() {
     let c = clinic().await;
     for (uri, next) in [

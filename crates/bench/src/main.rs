@@ -1,6 +1,8 @@
 //! `cargo run --release -p phivault-bench -- [sqlite|postgres] [max_patients]`, or
 //! `... -- panel [sqlite|postgres] [patients]` for the access path at panel sizes (`panel.rs`),
-//! or `... -- seed <data-dir> <patients> <team>` to fill a data dir for `scripts/bench-http.sh`.
+//! or `... -- seed <data-dir> <patients> <team>` to fill a data dir for `scripts/bench-http.sh`,
+//! or `... -- chart [sqlite|postgres] [patients]` for the chart page of a 500-resource patient
+//! (`chart.rs`).
 //!
 //! Measures, on a fresh database: Synthea import rate; bulk patient load; at 10k and
 //! `max_patients` patients, read by id, create and family-name search through the service;
@@ -11,6 +13,7 @@
 
 mod audit;
 mod auth;
+mod chart;
 mod https;
 mod panel;
 mod policy;
@@ -37,6 +40,16 @@ async fn main() {
             std::process::exit(2);
         };
         seed::run(std::path::Path::new(data), patients, team).await;
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("chart") {
+        let engine = args.get(2).map_or("sqlite", String::as_str);
+        let patients = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+        if engine == "postgres" && phivault_testkit::postgres_url().is_none() {
+            eprintln!("set PHIVAULT_TEST_POSTGRES_URL to benchmark PostgreSQL");
+            std::process::exit(2);
+        }
+        chart::run(engine, patients).await;
         return;
     }
     if args.get(1).map(String::as_str) == Some("panel") {

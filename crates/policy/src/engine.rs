@@ -70,6 +70,12 @@ pub struct Policies {
     retention: Retention,
     /// Policy id → file it came from.
     origins: BTreeMap<String, String>,
+    /// Policy id → its `@view` and `@deidentify` annotations, read once: looking an
+    /// annotation up in the set costs more than the rest of an allow's bookkeeping.
+    annotations: HashMap<String, (Option<String>, Option<String>)>,
+    /// Whether some policy names a record by its id (`PhiVault::Record::"..."`): only
+    /// then can two records with the same facts get different decisions.
+    names_records: bool,
 }
 
 /// The schema's entity type names, parsed once: parsing one costs a run of Cedar's
@@ -209,7 +215,25 @@ impl Policies {
         }
         let retention = Retention::parse(defaults::RETENTION)?;
         let by_action = by_action(&set).map_err(|e| PolicyError::Invalid(vec![e]))?;
-        Ok(Self { set, views, retention, origins, by_action })
+        let annotations = set
+            .policies()
+            .map(|p| {
+                let own = |key: &str| p.annotation(key).map(str::to_owned);
+                (p.id().to_string(), (own("view"), own("deidentify")))
+            })
+            .collect();
+        let names_records = set.policies().any(|p| {
+            let text: String = p.to_string().chars().filter(|c| !c.is_whitespace()).collect();
+            text.contains("Record::\"")
+        });
+        Ok(Self { set, views, retention, origins, by_action, annotations, names_records })
+    }
+
+    /// Whether a record's decision follows from its facts alone (type, category, patient,
+    /// labels) and not its id: true unless some policy names a record by id. The access
+    /// layer then decides once per distinct set of facts in a request.
+    pub fn decisions_follow_record_facts(&self) -> bool {
+        !self.names_records
     }
 
     /// The built-in schema. Operators replace policies, not the schema: the server fills in
@@ -310,13 +334,14 @@ impl Policies {
         let mut deidentify: Option<String> = None;
         let mut every_permit_deidentifies = true;
         for id in &policy_ids {
-            let pid = PolicyId::new(id);
-            let view = self.set.annotation(&pid, "view").and_then(|v| self.views.get(v)).cloned().unwrap_or_default();
+            let (view_name, deidentify_profile) =
+                self.annotations.get(id).map_or((None, None), |(v, d)| (v.as_deref(), d.as_deref()));
+            let view = view_name.and_then(|v| self.views.get(v)).cloned().unwrap_or_default();
             mask = Some(match mask {
                 None => view,
                 Some(m) => m.intersect(&view),
             });
-            match self.set.annotation(&pid, "deidentify") {
+            match deidentify_profile {
                 Some(profile) => deidentify = Some(profile.to_owned()),
                 None => every_permit_deidentifies = false,
             }

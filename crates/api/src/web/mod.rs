@@ -5,6 +5,7 @@
 //! carries the session's CSRF token. Each step issues a new session id.
 
 mod chart;
+pub use chart::CHART_QUERIES;
 mod chart_forms;
 mod desk;
 mod fhir_view;

@@ -38,6 +38,22 @@ pub(super) struct Asking<'a> {
     /// Relations to the patients looked up so far in this request.
     relations: Mutex<HashMap<String, Relations>>,
     pub(super) policies: Arc<Policies>,
+    /// Record decisions made so far in this request, by everything they depend on (see
+    /// [`DecisionKey`]): a chart of 500 resources has a handful of distinct facts.
+    decisions: Mutex<HashMap<DecisionKey, Decision>>,
+}
+
+/// What a record decision depends on within one request (the caller, the request's facts
+/// and the policies being fixed): the action, the record's facts but its id, and the
+/// caller's relations to its patient. Used only when no policy names a record by id
+/// ([`Policies::decisions_follow_record_facts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    action: Action,
+    resource_type: String,
+    patient: Option<String>,
+    labels: Vec<String>,
+    relations: Option<Relations>,
 }
 
 impl Asking<'_> {
@@ -71,8 +87,26 @@ impl Asking<'_> {
         {
             return Err(RecordError::Forbidden { policy_ids: vec![LAUNCH_PATIENT_RULE.to_owned()] });
         }
-        let subject = self.subject_for(facts.patient.as_deref());
-        let decision = self.policies.decide(&subject, action, &Target::Record(facts), &self.accessor.request);
+        let key = self.policies.decisions_follow_record_facts().then(|| DecisionKey {
+            action,
+            resource_type: facts.resource_type.clone(),
+            patient: facts.patient.clone(),
+            labels: facts.labels.clone(),
+            relations: facts.patient.as_deref().map(|p| self.relations_to(p)),
+        });
+        let known =
+            key.as_ref().and_then(|k| self.decisions.lock().unwrap_or_else(PoisonError::into_inner).get(k).cloned());
+        let decision = match known {
+            Some(decision) => decision,
+            None => {
+                let subject = self.subject_for(facts.patient.as_deref());
+                let decision = self.policies.decide(&subject, action, &Target::Record(facts), &self.accessor.request);
+                if let Some(key) = key {
+                    self.decisions.lock().unwrap_or_else(PoisonError::into_inner).insert(key, decision.clone());
+                }
+                decision
+            }
+        };
         if !decision.errors.is_empty() {
             // Ids and policy text only: no record content reaches a policy error.
             tracing::warn!(errors = ?decision.errors, "a policy could not be evaluated and counted as not matching");
@@ -196,6 +230,7 @@ impl GuardedRecords {
             now_ms,
             relations: Mutex::new(HashMap::new()),
             policies: self.policies().current(),
+            decisions: Mutex::new(HashMap::new()),
         };
         if let Some(launch) = &accessor.launch_patient {
             self.relate(&asking, std::slice::from_ref(launch)).await?;
