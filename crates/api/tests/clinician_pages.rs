@@ -114,6 +114,10 @@ async fn clinic() -> Clinic {
         create(&app, vital(&daffy, "8867-4", *rate, "/min", &format!("2026-0{}-01", i + 1))).await;
     }
     create(&app, vital(&porky, "8867-4", 99.0, "/min", "2026-01-01")).await;
+    // An HIV result the physician, without that clearance, may not see: newest of all.
+    let mut hiv = vital(&daffy, "8867-4", 140.0, "/min", "2026-06-01");
+    hiv["meta"] = json!({"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]});
+    create(&app, hiv).await;
     let physician = app.identity.find_user("dr-daffy").await.expect("physician").id;
     app.store
         .assign(&Assignment {
@@ -207,6 +211,7 @@ async fn the_chart_is_one_audited_read_that_escapes_every_value() {
     );
     assert!(shown.text.contains("action=\"/chart/") && shown.text.contains("/notes\""), "the care team writes notes");
     assert!(!shown.text.contains("99 /min"), "another patient's reading is not in this chart");
+    assert!(!shown.text.contains("140"), "a labelled record the physician is not cleared for is not shown");
 
     let entries = trail(&c.app).await;
     let charts: Vec<_> = entries.iter().filter(|e| e.action == "chart").collect();

@@ -24,7 +24,7 @@ mod zones;
 pub use engine::{Decision, Policies, PolicySource, PreparedSubject};
 pub use facts::{Action, RecordFacts, RequestFacts, Subject, Target, TargetKind, UserFacts, category, security_labels};
 pub use retention::Retention;
-pub use scope::{PatientScope, Relations, SearchScope};
+pub use scope::{PROBED_LABELS, PatientScope, Relations, SearchScope};
 pub use view::{FieldMask, REDACTED_CODE, REDACTED_SYSTEM, Removal, Views};
 pub use zones::{ANY_ZONE, Cidr, OUTSIDE_ZONE, Zones};
 

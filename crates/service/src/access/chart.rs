@@ -156,8 +156,12 @@ impl GuardedRecords {
             query.extend(asked.params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
             let mut request = parse_search(resource_type, &query, true)?;
             request.count = asked.limit;
-            let scope = asking.search_scope(Action::Search, resource_type, &request)?;
-            if scope.is_empty() {
+            // The patient is known and related already: what this caller may see of the
+            // type in this one compartment is decided for it directly (the decision a
+            // search scope would derive by probing every kind of relationship), with the
+            // labels that would refuse a record left out of the query, so the newest
+            // `limit` the store returns are the newest the caller may see.
+            let Some(filters) = self.chart_filters(&asking, resource_type, patient_id, &request) else {
                 sections.push(ChartSection {
                     name: asked.section.to_owned(),
                     resource_type: (*resource_type).to_owned(),
@@ -166,10 +170,7 @@ impl GuardedRecords {
                     withheld: true,
                 });
                 continue;
-            }
-            // Only the policies that decided what is shown: the scope's list names every
-            // permit that could have admitted a record, which is not why these were.
-            let filters = self.scope_filters(&asking, &scope, true).await?;
+            };
             let page = self.records.search_in(resource_type, &request, 0, filters).await?;
             let more = page.count > 0 && page.count < page.total;
             self.relate_results(&asking, &page.resources).await?;
@@ -200,6 +201,49 @@ impl GuardedRecords {
         let chart = PatientChart { patient, sections, emergency_until_ms, writable };
         self.record_chart(accessor, action, &chart, &policy_ids).await?;
         Ok(Granted { value: chart, policy_ids })
+    }
+
+    /// The store filters for `resource_type` in `patient_id`'s compartment, or `None` when
+    /// the caller may not search it there (or the query looks at an element their view of
+    /// it hides). Probes go through the request's decision cache.
+    fn chart_filters(
+        &self,
+        asking: &super::asking::Asking<'_>,
+        resource_type: &str,
+        patient_id: &str,
+        request: &phivault_fhir::search::SearchRequest,
+    ) -> Option<Vec<crate::Filter>> {
+        let probe = |labels: Vec<String>| {
+            let facts = phivault_policy::RecordFacts {
+                resource_type: resource_type.to_owned(),
+                id: None,
+                patient: Some(patient_id.to_owned()),
+                labels,
+            };
+            asking.decide(Action::Search, facts)
+        };
+        let decision = probe(Vec::new()).ok()?;
+        for clause in &request.clauses {
+            let phivault_fhir::search::Clause::Terms { param, any_of } = clause else { continue };
+            for term in any_of.iter().flatten() {
+                let system = phivault_fhir::search::token_term_system(term);
+                if decision.mask.removals.iter().any(|r| r.hides_search(resource_type, param, system)) {
+                    return None;
+                }
+            }
+        }
+        let excluded: Vec<&str> = phivault_policy::PROBED_LABELS
+            .iter()
+            .copied()
+            .filter(|label| probe(vec![(*label).to_owned()]).is_err())
+            .collect();
+        let mut filters = Vec::new();
+        if !excluded.is_empty() {
+            let index = self.records.keys.ring().blind_index();
+            let terms = excluded.iter().map(|label| index.term("_security", &format!("c:{label}"))).collect();
+            filters.push(crate::Filter::WithoutTerms { param: "_security", terms });
+        }
+        Some(filters)
     }
 
     /// The entry for a chart shown: the Patient first, then every resource of every section.
