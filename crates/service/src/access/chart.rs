@@ -171,10 +171,9 @@ impl GuardedRecords {
                 });
                 continue;
             };
-            let page = self.records.search_in(resource_type, &request, 0, filters).await?;
-            let more = page.count > 0 && page.count < page.total;
-            self.relate_results(&asking, &page.resources).await?;
-            let (resources, ids, _) = asking.filter(Action::Search, page.resources);
+            let (found, more) = self.records.search_first(resource_type, &request, filters).await?;
+            self.relate_results(&asking, &found).await?;
+            let (resources, ids, _) = asking.filter(Action::Search, found);
             policy_ids.extend(ids);
             sections.push(ChartSection {
                 name: asked.section.to_owned(),

@@ -272,6 +272,28 @@ impl Records {
         Ok(SearchPage { resources, total, offset, count: request.count as u64 })
     }
 
+    /// The first `request.count` matches and whether more follow, without counting them all:
+    /// one more row is asked for instead (a chart's sections need no total).
+    pub(crate) async fn search_first(
+        &self,
+        resource_type: &str,
+        request: &SearchRequest,
+        extra: Vec<crate::Filter>,
+    ) -> Result<(Vec<StoredResource>, bool), RecordError> {
+        check_type(resource_type)?;
+        let mut one_more = request.clone();
+        one_more.count = request.count.saturating_add(1);
+        let mut query = self.store_query(resource_type, &one_more, 0);
+        query.count_total = false;
+        query.filters.extend(extra);
+        let (mut rows, _) = self.store.search(&query).await?;
+        let more = rows.len() > request.count;
+        rows.truncate(request.count);
+        let mut cache = KeyCache::default();
+        let resources = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;
+        Ok((resources, more))
+    }
+
     /// The one resource matching `query`, `None` if none, an error if several.
     pub(crate) async fn find_unique(
         &self,
