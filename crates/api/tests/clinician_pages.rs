@@ -421,6 +421,11 @@ async fn a_policy_that_names_one_record_is_obeyed_though_its_siblings_share_ever
     let policies = phivault_testkit::policies_with(forbid);
     assert!(!policies.decisions_follow_record_facts(), "the policy names a record");
     assert!(phivault_policy::Policies::defaults().expect("defaults").decisions_follow_record_facts());
+    // A comment between the tokens does not hide the record it names.
+    let hidden = phivault_testkit::policies_with(
+        "@id(\"test-commented\")\nforbid (principal, action, resource == PhiVault::Record:: // the VIP\n \"Observation/vip\");",
+    );
+    assert!(!hidden.decisions_follow_record_facts(), "read from the parsed policy, not its text");
     let (app, _db) = app_with(1 << 20, policies, Default::default()).await;
     let daffy =
         create(&app, json!({"resourceType": "Patient", "name": [{"family": "Duck", "given": ["Daffy"]}]})).await;

@@ -222,10 +222,10 @@ impl Policies {
                 (p.id().to_string(), (own("view"), own("deidentify")))
             })
             .collect();
-        let names_records = set.policies().any(|p| {
-            let text: String = p.to_string().chars().filter(|c| !c.is_whitespace()).collect();
-            text.contains("Record::\"")
-        });
+        // From the parsed policy, not its text: a comment may sit between any two tokens.
+        let record_type = type_name("Record");
+        let names_records =
+            set.policies().any(|p| p.entity_literals().iter().any(|uid| uid.type_name() == &record_type));
         Ok(Self { set, views, retention, origins, by_action, annotations, names_records })
     }
 

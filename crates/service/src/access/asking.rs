@@ -94,12 +94,20 @@ impl Asking<'_> {
             labels: facts.labels.clone(),
             relations: facts.patient.as_deref().map(|p| self.relations_to(p)),
         });
+        // Decided with the relations the key holds, so a cached decision is always the one
+        // those relations give.
         let known =
             key.as_ref().and_then(|k| self.decisions.lock().unwrap_or_else(PoisonError::into_inner).get(k).cloned());
         let decision = match known {
             Some(decision) => decision,
             None => {
-                let subject = self.subject_for(facts.patient.as_deref());
+                let relations = key.as_ref().and_then(|k| k.relations);
+                let subject = match (&self.subject, facts.patient.as_deref(), relations) {
+                    (Subject::User(user), Some(patient), Some(relations)) => {
+                        Subject::User(relations.facts_for(user, patient))
+                    }
+                    _ => self.subject_for(facts.patient.as_deref()),
+                };
                 let decision = self.policies.decide(&subject, action, &Target::Record(facts), &self.accessor.request);
                 if let Some(key) = key {
                     self.decisions.lock().unwrap_or_else(PoisonError::into_inner).insert(key, decision.clone());

@@ -171,9 +171,13 @@ impl GuardedRecords {
                 });
                 continue;
             };
-            let (found, more) = self.records.search_first(resource_type, &request, filters).await?;
+            let found = self.records.search_first(resource_type, &request, filters).await?;
             self.relate_results(&asking, &found).await?;
-            let (resources, ids, _) = asking.filter(Action::Search, found);
+            let (mut resources, ids, _) = asking.filter(Action::Search, found);
+            // More follow only if the caller may see one past the limit: a refused record
+            // must not announce itself as "more". (Refusals can leave a section short.)
+            let more = resources.len() > asked.limit;
+            resources.truncate(asked.limit);
             policy_ids.extend(ids);
             sections.push(ChartSection {
                 name: asked.section.to_owned(),

@@ -272,26 +272,24 @@ impl Records {
         Ok(SearchPage { resources, total, offset, count: request.count as u64 })
     }
 
-    /// The first `request.count` matches and whether more follow, without counting them all:
-    /// one more row is asked for instead (a chart's sections need no total).
+    /// The first `request.count + 1` matches, without counting them all: the one past the
+    /// limit tells the caller whether more follow, once it has decided it may see it (a
+    /// chart's sections need no total).
     pub(crate) async fn search_first(
         &self,
         resource_type: &str,
         request: &SearchRequest,
         extra: Vec<crate::Filter>,
-    ) -> Result<(Vec<StoredResource>, bool), RecordError> {
+    ) -> Result<Vec<StoredResource>, RecordError> {
         check_type(resource_type)?;
         let mut one_more = request.clone();
         one_more.count = request.count.saturating_add(1);
         let mut query = self.store_query(resource_type, &one_more, 0);
         query.count_total = false;
         query.filters.extend(extra);
-        let (mut rows, _) = self.store.search(&query).await?;
-        let more = rows.len() > request.count;
-        rows.truncate(request.count);
+        let (rows, _) = self.store.search(&query).await?;
         let mut cache = KeyCache::default();
-        let resources = rows.iter().map(|r| self.decrypt(&mut cache, r)).collect::<Result<_, _>>()?;
-        Ok((resources, more))
+        rows.iter().map(|r| self.decrypt(&mut cache, r)).collect()
     }
 
     /// The one resource matching `query`, `None` if none, an error if several.
