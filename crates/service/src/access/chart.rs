@@ -225,21 +225,29 @@ impl GuardedRecords {
             };
             asking.decide(Action::Search, facts)
         };
+        // Whether a view that would show a record hides an element the query looks at:
+        // searching by it would confirm the hidden value.
+        let hides = |mask: &phivault_policy::FieldMask| {
+            request.clauses.iter().any(|clause| {
+                let phivault_fhir::search::Clause::Terms { param, any_of } = clause else { return false };
+                any_of.iter().flatten().any(|term| {
+                    let system = phivault_fhir::search::token_term_system(term);
+                    mask.removals.iter().any(|r| r.hides_search(resource_type, param, system))
+                })
+            })
+        };
         let decision = probe(Vec::new()).ok()?;
-        for clause in &request.clauses {
-            let phivault_fhir::search::Clause::Terms { param, any_of } = clause else { continue };
-            for term in any_of.iter().flatten() {
-                let system = phivault_fhir::search::token_term_system(term);
-                if decision.mask.removals.iter().any(|r| r.hides_search(resource_type, param, system)) {
-                    return None;
-                }
+        if hides(&decision.mask) {
+            return None;
+        }
+        let mut excluded: Vec<&str> = Vec::new();
+        for label in phivault_policy::PROBED_LABELS {
+            match probe(vec![label.to_owned()]) {
+                Ok(labelled) if hides(&labelled.mask) => return None,
+                Ok(_) => {}
+                Err(_) => excluded.push(label),
             }
         }
-        let excluded: Vec<&str> = phivault_policy::PROBED_LABELS
-            .iter()
-            .copied()
-            .filter(|label| probe(vec![(*label).to_owned()]).is_err())
-            .collect();
         let mut filters = Vec::new();
         if !excluded.is_empty() {
             let index = self.records.keys.ring().blind_index();
