@@ -457,6 +457,33 @@ async fn a_policy_that_names_one_record_is_obeyed_though_its_siblings_share_ever
 }
 
 #[tokio::test]
+async fn every_page_states_its_idle_timeout_and_only_the_session_itself_can_keep_it_alive() {
+    let c = clinic().await;
+    let shown = send_as_is(&c.app.router, page(&c.app.token, "/patients")).await;
+    assert!(shown.text.contains("data-idle-seconds=\"900\""), "the session's timeout, for the warning");
+    assert!(shown.text.contains("<script src=\"/static/idle.js\" defer></script>"), "a file, never inline script");
+    let script = send_as_is(&c.app.router, Request::get("/static/idle.js").body(Body::empty()).expect("request")).await;
+    assert!(
+        location(&script).is_empty() && script.text.contains("replaceChildren"),
+        "the page is removed at the timeout"
+    );
+    let keep = |csrf: &str, origin: &str| {
+        Request::post("/session/keepalive")
+            .header("cookie", format!("{COOKIE}={}", c.app.token))
+            .header("x-csrf-token", csrf)
+            .header("origin", origin)
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(send_as_is(&c.app.router, keep("guess", BASE)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send_as_is(&c.app.router, keep(&csrf(&shown), "https://evil.example")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(send_as_is(&c.app.router, keep(&csrf(&shown), BASE)).await.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn signed_out_visits_go_to_sign_in_and_come_back_by_opaque_address_only() {
     let c = clinic().await;
     for (uri, next) in [

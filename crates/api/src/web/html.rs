@@ -71,6 +71,8 @@ td.when{white-space:nowrap}caption{text-align:left;font-weight:600;padding:.3rem
 .vitals-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem}\
 summary{padding:.45rem 0;min-height:1.6rem;cursor:pointer}details{border-bottom:1px solid #dde}pre.note-text{white-space:pre-wrap;font-family:inherit;background:#f8f9fb;padding:.6rem}\
 form.inline{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem;align-items:end}\
+.idle-warning{position:fixed;inset:auto 1rem 1rem auto;max-width:24rem;background:#fff;border:3px solid #8a6d00;\
+border-radius:8px;padding:1rem;box-shadow:0 2px 12px #0005;z-index:10}\
 @media (max-width:40rem){main,body.app main{margin:0;border-radius:0;padding:1rem}}";
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/static/app.css", get(stylesheet))
+        .route("/static/idle.js", get(idle_script))
+        .route("/session/keepalive", axum::routing::post(keep_alive))
         .route("/login", get(login_form).post(login_submit))
         .route("/login/mfa", get(mfa_form).post(mfa_submit))
         .route("/login/password", get(password_form).post(password_submit))
@@ -65,6 +67,30 @@ async fn stylesheet() -> Response {
     let mut r = html::STYLESHEET.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
     r
+}
+
+/// The idle-logoff warning every signed-in page loads (no inline script: the CSP allows
+/// only this site's files).
+const IDLE_SCRIPT: &str = include_str!("static/idle.js");
+
+async fn idle_script() -> Response {
+    let mut r = IDLE_SCRIPT.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    r
+}
+
+/// `POST /session/keepalive` (the warning's "Stay signed in"): counts as activity on the
+/// session, from this site with the session's CSRF header; 204, or 401 once it has ended.
+async fn keep_alive(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(secret) = session_cookie(&headers) else { return StatusCode::UNAUTHORIZED.into_response() };
+    let presented = headers.get(crate::auth::CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !same_origin(&state, &headers) || !csrf_matches(&secret, presented) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    match state.identity.authenticate(&secret).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => StatusCode::UNAUTHORIZED.into_response(),
+    }
 }
 
 /// Where to continue after sign-in: a local path only (no open redirects).

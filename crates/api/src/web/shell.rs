@@ -26,6 +26,8 @@ pub struct Signed {
     pub accessor: Accessor,
     pub origin: Origin,
     pub display_name: String,
+    /// The session's idle timeout, for the page's logoff warning.
+    pub idle_seconds: i64,
 }
 
 impl Signed {
@@ -60,15 +62,15 @@ pub async fn signed_in(
         Ok(principal) => principal,
         Err(_) => return Err(to_login()),
     };
-    let display_name = match state.identity.session(&secret).await {
-        Ok(view) => view.user.display_name,
+    let (display_name, idle_seconds) = match state.identity.session(&secret).await {
+        Ok(view) => (view.user.display_name, view.token.idle_ms / 1000),
         Err(_) => return Err(to_login()),
     };
     let caller = Caller { principal, via_cookie: true };
     let origin = origin_of(headers, client, request_id);
     let mut accessor = accessor(state, &caller, client.map(|c| c.0), ScopeReach::Unnarrowed);
     origin.onto(&mut accessor);
-    Ok(Signed { caller, csrf: csrf_token(&secret), accessor, origin, display_name })
+    Ok(Signed { caller, csrf: csrf_token(&secret), accessor, origin, display_name, idle_seconds })
 }
 
 /// [`signed_in`] for a posted form: it must come from this site and carry the session's
@@ -168,9 +170,11 @@ pub fn app_page_headed(status: StatusCode, signed: &Signed, title: &str, heading
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{} · phivault</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head>\
-             <body class=\"app\">{}<main><h1>{}</h1>{body}</main></body></html>",
+             <title>{} · phivault</title><link rel=\"stylesheet\" href=\"/static/app.css\">\
+             <script src=\"/static/idle.js\" defer></script></head>\
+             <body class=\"app\" data-idle-seconds=\"{}\">{}<main><h1>{}</h1>{body}</main></body></html>",
             escape(title),
+            signed.idle_seconds,
             nav(signed),
             escape(heading)
         ),
