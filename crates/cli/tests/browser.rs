@@ -100,3 +100,44 @@ fn a_physician_works_in_a_real_browser_and_leaves_no_phi_in_addresses_or_storage
     assert!(run.status.success(), "{out}");
     assert!(out.trim_end().ends_with("OK"), "{out}");
 }
+
+#[test]
+fn an_idle_page_warns_then_removes_itself_for_the_sign_in_page() {
+    if std::env::var("PHIVAULT_TEST_BROWSER").as_deref() != Ok("1") {
+        eprintln!("skipped: set PHIVAULT_TEST_BROWSER=1 and PHIVAULT_AXE (needs chromium, chromedriver, axe-core)");
+        return;
+    }
+    let axe = std::env::var("PHIVAULT_AXE").expect("PHIVAULT_AXE names axe.min.js");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    assert!(phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    // Sessions idle out after one minute (the shortest setting).
+    let config = data.join("phivault.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("idle_timeout_minutes = 15"), "{text}");
+    std::fs::write(&config, text.replace("idle_timeout_minutes = 15", "idle_timeout_minutes = 1")).expect("config");
+    let user = phivault(&data, &["user", "add", "dr-idle", "--name", "Dr Quincy Test", "--roles", "physician"]);
+    assert!(user.status.success());
+    let daffy = import_patient(&data, tmp.path(), 0);
+    assert!(phivault(&data, &["careteam", "add", "dr-idle", &daffy]).status.success());
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let server = Server::start(&data);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/browser_e2e.py");
+    let phi = serde_json::to_string(&phivault_demo::planted_identifiers()).expect("json");
+    let run = Command::new("python3")
+        .arg(&script)
+        .env("PV_MODE", "idle")
+        .env("PV_BASE", server.base_url())
+        .env("PV_USER", "dr-idle")
+        .env("PV_PASSWORD", field(&user, "temporary password:"))
+        .env("PV_DAFFY", &daffy)
+        .env("PV_PHI", phi)
+        .env("PV_AXE", axe)
+        .env("PV_SHOTS", &shots)
+        .output()
+        .expect("python3");
+    let out = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{out}");
+    assert!(out.trim_end().ends_with("OK"), "{out}");
+}

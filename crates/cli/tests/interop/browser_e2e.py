@@ -385,5 +385,54 @@ def main():
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def idle():
+    """The idle-logoff warning against a server whose sessions idle out after a minute."""
+    profile = tempfile.mkdtemp(prefix="pv-chromium-")
+    port = free_port()
+    chromedriver = subprocess.Popen(
+        [os.environ.get("PV_CHROMEDRIVER", "/usr/bin/chromedriver"), f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    driver = WebDriver(port)
+    try:
+        for _ in range(100):
+            try:
+                if driver.call("GET", "/status").get("ready"):
+                    break
+            except Exception:  # not listening yet
+                pass
+            time.sleep(0.1)
+        driver.start(os.environ.get("PV_CHROMIUM", "/usr/bin/chromium"), profile)
+        daffy = os.environ["PV_DAFFY"]
+        sign_in(driver, os.environ["PV_USER"], os.environ["PV_PASSWORD"], shots=False)
+        driver.go(f"{BASE}/chart/{daffy}")
+        check("Allergies" in driver.text(), "the chart is open")
+        check(driver.run("return document.body.dataset.idleSeconds;") == "60", "a minute's idle timeout")
+        started = time.time()
+        while time.time() - started < 45 and not driver.run("return !!document.querySelector('.idle-warning');"):
+            time.sleep(0.5)
+        check(driver.run("return !!document.querySelector('[role=alertdialog]');"), "a warning before the timeout")
+        check("signed out in" in driver.text(), "with a countdown")
+        accessible(driver, "17-idle-warning")
+        while time.time() - started < 90 and "/login" not in driver.url():
+            time.sleep(0.5)
+        check(driver.url().startswith(f"{BASE}/login?next=%2Fchart%2F{daffy}"), f"then the sign-in page: {driver.url()}")
+        for value in PHI:
+            check(value not in driver.source(), "no identifying value left in the page")
+        # And the server agrees: the session has ended.
+        driver.go(f"{BASE}/chart/{daffy}")
+        check("/login" in driver.url(), "the chart needs signing in again")
+        print("OK")
+    finally:
+        driver.quit()
+        chromedriver.terminate()
+        chromedriver.wait(timeout=10)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main()
+    if os.environ.get("PV_MODE") == "idle":
+        idle()
+    else:
+        main()
