@@ -497,6 +497,16 @@ async fn signed_out_visits_go_to_sign_in_and_come_back_by_opaque_address_only() 
     let typed =
         send_as_is(&c.app.router, Request::get("/chart/Daffy%20Duck").body(Body::empty()).expect("request")).await;
     assert_eq!(location(&typed), "/login?next=%2Fpatients", "text that is not an id never rides into an address");
+    // The API from a signed-out browser: sign-in and back to the path, never the query.
+    let browser = Request::get("/fhir/Patient?family=Duck&birthdate=1937-04-17")
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .body(Body::empty())
+        .expect("request");
+    let reply = send_as_is(&c.app.router, browser).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&reply), "/login?next=%2Ffhir%2FPatient", "the search values stay behind");
+    let app = send_as_is(&c.app.router, Request::get("/fhir/Patient").body(Body::empty()).expect("request")).await;
+    assert_eq!(app.status, StatusCode::UNAUTHORIZED, "an app still gets its 401");
     let ended = send_as_is(&c.app.router, page("not-a-session", "/patients")).await;
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
 }

@@ -86,9 +86,41 @@ pub fn unauthorized(token_presented: bool, message: &str) -> Response {
     response
 }
 
+/// A signed-out browser navigating to the API (a `GET` that accepts HTML, as an address
+/// typed or followed does) goes to sign-in and back; apps keep their 401. The way back is
+/// the path alone: a query (`?family=Duck`) may hold PHI and never rides along.
+fn browser_to_sign_in(request: &Request) -> Option<Response> {
+    if request.method() != Method::GET {
+        return None;
+    }
+    let accept = request.headers().get(header::ACCEPT)?.to_str().ok()?;
+    if !accept.split(',').any(|m| m.split(';').next().unwrap_or("").trim() == "text/html") {
+        return None;
+    }
+    // Inside a nested router the URI has lost its prefix; the original one has not.
+    let original = request.extensions().get::<axum::extract::OriginalUri>().map(|u| u.0.path().to_owned());
+    let path = original.as_deref().unwrap_or_else(|| request.uri().path());
+    let safe = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._$".contains(&b)) && !path.starts_with("//");
+    let next = if safe { path } else { "/" };
+    let encoded: String = next
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Some(axum::response::Redirect::to(&format!("/login?next={encoded}")).into_response())
+}
+
 /// Middleware: requires a fully authenticated caller and puts [`Caller`] in the request.
 pub async fn require_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let Some((secret, via_cookie)) = presented_token(request.headers()) else {
+        if let Some(to_login) = browser_to_sign_in(&request) {
+            return to_login;
+        }
         return unauthorized(false, "authentication is required");
     };
     let principal = match state.identity.authenticate(&secret).await {
