@@ -71,6 +71,7 @@ async fn the_privacy_officer_reviews_alerts_and_emergency_access_in_the_browser(
     let shown = send_as_is(&app.router, page(officer, "/review")).await;
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
     assert!(shown.text.contains("after_hours") && shown.text.contains(&daffy), "{}", shown.text);
+    assert!(shown.text.contains("by Test user dr-daffy (physician)"), "the clinician by name and role: {}", shown.text);
     assert!(shown.text.contains("&lt;script&gt;alert(1)&lt;/script&gt; found unresponsive"), "escaped note");
     assert!(!shown.text.contains("<script>"), "no markup from a note reaches the page");
     let token = csrf(&shown);

@@ -83,6 +83,24 @@ pub async fn review_page(
     };
     // A reviewer of activity who may not review emergency access still sees the alerts.
     let grants = crate::break_glass::pending_grants(&state, &caller, &headers, ids).await.unwrap_or_default();
+    // Workforce accounts by name and role (patient accounts keep their id: a patient's name
+    // is not the reviewer's to see here).
+    let people: std::collections::HashMap<String, String> = state
+        .identity
+        .list_users()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| !u.roles.iter().any(|r| r == "patient"))
+        .map(|u| (u.id.clone(), format!("{} ({})", u.display_name, u.roles.join(", ").replace('_', " "))))
+        .collect();
+    let who = |id: Option<&str>| match id {
+        Some(id) => match people.get(id) {
+            Some(name) => format!("{} <code>{}</code>", escape(name), escape(id)),
+            None => format!("<code>{}</code>", escape(id)),
+        },
+        None => "-".to_owned(),
+    };
     let mut body = format!("<h2>Open alerts ({})</h2>", alerts.len());
     if alerts.is_empty() {
         body.push_str("<p>No open alerts.</p>");
@@ -90,11 +108,11 @@ pub async fn review_page(
     for alert in &alerts {
         let action = format!("/review/alerts/{}", alert.id);
         body.push_str(&format!(
-            "<section class=\"item\"><p><strong>{}</strong> at {}: {}</p><p>Account: <code>{}</code>{}{} · audit entries {}</p>{}</section>",
+            "<section class=\"item\"><p><strong>{}</strong> at {}: {}</p><p>Who: {}{}{} · audit entries {}</p>{}</section>",
             escape(alert.kind.code()),
             escape(&format_instant(alert.time_ms)),
             escape(&alert.detail),
-            escape(alert.user_id.as_deref().unwrap_or("-")),
+            who(alert.user_id.as_deref()),
             alert.source_ip.as_deref().map(|ip| format!(" · address <code>{}</code>", escape(ip))).unwrap_or_default(),
             if alert.patient_ids.is_empty() {
                 String::new()
@@ -112,10 +130,10 @@ pub async fn review_page(
     for grant in &grants {
         let action = format!("/review/break-glass/{}", grant.id);
         body.push_str(&format!(
-            "<section class=\"item\"><p><strong>{}</strong> · account <code>{}</code> · patient <code>{}</code></p>\
+            "<section class=\"item\"><p><strong>{}</strong> · by {} · patient <code>{}</code></p>\
              <p>{} to {}</p><blockquote>{}</blockquote>{}</section>",
             escape(&grant.reason),
-            escape(&grant.user_id),
+            who(Some(&grant.user_id)),
             escape(&grant.patient_id),
             escape(&format_instant(grant.started_ms)),
             escape(&format_instant(grant.expires_ms)),
