@@ -102,16 +102,7 @@ fn browser_to_sign_in(request: &Request) -> Option<Response> {
     let path = original.as_deref().unwrap_or_else(|| request.uri().path());
     let safe = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._$".contains(&b)) && !path.starts_with("//");
     let next = if safe { path } else { "/" };
-    let encoded: String = next
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = crate::web::html::url_encode(next);
     Some(axum::response::Redirect::to(&format!("/login?next={encoded}")).into_response())
 }
 

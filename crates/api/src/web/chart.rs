@@ -18,7 +18,8 @@ use phivault_service::records::StoredResource;
 use serde_json::Value;
 
 use super::fhir_view::{
-    LOINC, code_in, concept, date_of, in_category, mrn, note_text, number, observation_value, person_name, quantity,
+    LOINC, code_in, concept, date_of, in_category, mrn, non_empty, note_text, number, observation_value, person_name,
+    quantity,
 };
 use super::html::escape;
 use super::shell::{Signed, app_page, app_page_headed, ensure_recorded, signed_in, unavailable};
@@ -219,10 +220,6 @@ pub async fn open_chart(state: &AppState, signed: &Signed, id: &str, notice: Not
         }
         Err(e) => record_trouble(state, signed, "chart", e).await,
     }
-}
-
-fn non_empty(text: String, otherwise: &str) -> String {
-    if text.trim().is_empty() { otherwise.to_owned() } else { text }
 }
 
 /// Text for a field, or "withheld" when a mask removed what the record holds.

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::chart::record_trouble;
-use super::fhir_view::{mrn, person_name};
+use super::fhir_view::{mrn, person_name, role_words};
 use super::html::{error_line, escape};
 use super::shell::{Signed, app_page, ensure_recorded, form_signed_in, signed_in, unavailable};
 use crate::AppState;
@@ -345,18 +345,6 @@ async fn clinicians(state: &AppState) -> Result<Vec<phivault_identity::UserSumma
     users.retain(|u| u.status == "active" && u.roles.iter().any(|r| r == "physician" || r == "nurse"));
     users.sort_by(|a, b| a.display_name.cmp(&b.display_name));
     Ok(users)
-}
-
-fn role_words(roles: &[String]) -> String {
-    let words: Vec<&str> = roles
-        .iter()
-        .filter_map(|r| match r.as_str() {
-            "physician" => Some("physician"),
-            "nurse" => Some("nurse"),
-            _ => None,
-        })
-        .collect();
-    words.join(", ")
 }
 
 /// A local date and time (`2026-12-10`, `09:30`) as an instant with the clinic's offset.

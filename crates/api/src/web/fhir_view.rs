@@ -21,6 +21,23 @@ pub fn concept(value: Option<&Value>) -> String {
         .to_owned()
 }
 
+/// `text`, or `otherwise` when it is blank: what a page shows for a nameless entry.
+pub fn non_empty(text: String, otherwise: &str) -> String {
+    if text.trim().is_empty() { otherwise.to_owned() } else { text }
+}
+
+/// Role names as people say them (`front_desk` → front desk).
+pub fn role_words(roles: &[String]) -> String {
+    let words: Vec<String> = roles
+        .iter()
+        .map(|r| match r.as_str() {
+            "admin" => "administrator".to_owned(),
+            other => other.replace('_', " "),
+        })
+        .collect();
+    words.join(", ")
+}
+
 /// The first coding's code in `system` (a LOINC code for an Observation).
 pub fn code_in(value: Option<&Value>, system: &str) -> Option<String> {
     value?

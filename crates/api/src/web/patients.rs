@@ -12,7 +12,7 @@ use phivault_audit::Outcome;
 use phivault_service::records::StoredResource;
 use serde::Deserialize;
 
-use super::fhir_view::{family_name, mrn, person_name};
+use super::fhir_view::{family_name, mrn, non_empty, person_name};
 use super::html::escape;
 use super::shell::{Signed, app_page, ensure_recorded, form_signed_in, signed_in};
 use crate::AppState;
@@ -73,10 +73,6 @@ fn patient_page(signed: &Signed) -> &'static str {
 /// Whether this person's work starts from finding a patient.
 fn finds_patients(signed: &Signed) -> bool {
     signed.clinician() || signed.has(phivault_identity::Role::FrontDesk)
-}
-
-fn non_empty(text: String, otherwise: &str) -> String {
-    if text.trim().is_empty() { otherwise.to_owned() } else { text }
 }
 
 /// A page for people whose role has no patient list.

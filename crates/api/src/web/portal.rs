@@ -22,6 +22,7 @@ use super::chart::{
     allergies, encounter_row, immunization_row, labs, list_section, medication_row, problem_row, procedure_row,
     record_trouble, vitals,
 };
+use super::fhir_view::role_words;
 use super::html::escape;
 use super::shell::{Signed, app_page, ensure_recorded, signed_in};
 use crate::AppState;
@@ -264,23 +265,6 @@ fn why_words(event: &AuditEvent) -> String {
         }
     }
     if unique.is_empty() { "a clinic policy".to_owned() } else { unique.join("; ") }
-}
-
-fn role_words(roles: &[String]) -> String {
-    let words: Vec<String> = roles
-        .iter()
-        .map(|r| match r.as_str() {
-            "physician" => "physician".to_owned(),
-            "nurse" => "nurse".to_owned(),
-            "front_desk" => "front desk".to_owned(),
-            "billing" => "billing".to_owned(),
-            "privacy_officer" => "privacy officer".to_owned(),
-            "researcher" => "researcher".to_owned(),
-            "admin" => "administrator".to_owned(),
-            other => other.replace('_', " "),
-        })
-        .collect();
-    words.join(", ")
 }
 
 /// A resource type as a patient reads it.

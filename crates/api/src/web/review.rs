@@ -92,7 +92,7 @@ pub async fn review_page(
         .unwrap_or_default()
         .into_iter()
         .filter(|u| !u.roles.iter().any(|r| r == "patient"))
-        .map(|u| (u.id.clone(), format!("{} ({})", u.display_name, u.roles.join(", ").replace('_', " "))))
+        .map(|u| (u.id.clone(), format!("{} ({})", u.display_name, super::fhir_view::role_words(&u.roles))))
         .collect();
     let who = |id: Option<&str>| match id {
         Some(id) => match people.get(id) {
