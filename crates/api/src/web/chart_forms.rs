@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::chart::{Notice, break_glass_page, open_chart, record_trouble};
 use super::fhir_view::{LOINC, OBSERVATION_CATEGORY};
 use super::html::escape;
-use super::shell::{Signed, ensure_recorded, form_signed_in};
+use super::shell::{Signed, ensure_recorded, patient_form_signed_in};
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::middleware::RequestId;
@@ -89,24 +89,6 @@ fn saved(patient_id: &str, what: &str) -> Response {
     Redirect::to(&format!("/chart/{patient_id}?saved={what}")).into_response()
 }
 
-/// The signed-in author of a chart form for a valid patient id, or the response to give.
-async fn chart_form_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    ids: (Option<&ClientIp>, Option<&RequestId>),
-    patient_id: &str,
-    csrf: &str,
-) -> Result<Signed, Response> {
-    if !phivault_fhir::is_valid_id(patient_id) {
-        return Err(super::html::page(
-            StatusCode::NOT_FOUND,
-            "No such chart",
-            "<p>No patient record has this address.</p>",
-        ));
-    }
-    form_signed_in(state, headers, ids.0, ids.1, &format!("/chart/{patient_id}"), csrf).await
-}
-
 /// A write the policies refused: the chart is answered as the chart would be (not found,
 /// or the break-glass form), so a form cannot probe what a read would hide.
 async fn refused_write(state: &AppState, signed: &Signed, patient_id: &str, action: &str) -> Response {
@@ -172,7 +154,7 @@ pub async fn write_note(
     Form(form): Form<NoteForm>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match chart_form_caller(&state, &headers, ids, &patient_id, &form.csrf).await {
+    let signed = match patient_form_signed_in(&state, &headers, ids, "/chart", &patient_id, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -405,7 +387,7 @@ pub async fn record_vitals(
     Form(form): Form<VitalsForm>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match chart_form_caller(&state, &headers, ids, &patient_id, &form.csrf).await {
+    let signed = match patient_form_signed_in(&state, &headers, ids, "/chart", &patient_id, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -468,7 +450,7 @@ pub async fn break_glass(
     Form(form): Form<BreakGlassForm>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match chart_form_caller(&state, &headers, ids, &patient_id, &form.csrf).await {
+    let signed = match patient_form_signed_in(&state, &headers, ids, "/chart", &patient_id, &form.csrf).await {
         Ok(s) => s,
         Err(r) => return r,
     };

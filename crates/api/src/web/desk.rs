@@ -608,14 +608,7 @@ async fn desk_form_caller(
     patient_id: &str,
     csrf: &str,
 ) -> Result<Signed, Response> {
-    if !phivault_fhir::is_valid_id(patient_id) {
-        return Err(super::html::page(
-            StatusCode::NOT_FOUND,
-            "No such patient",
-            "<p>No registration has this address.</p>",
-        ));
-    }
-    let signed = form_signed_in(state, headers, ids.0, ids.1, &format!("/desk/patient/{patient_id}"), csrf).await?;
+    let signed = super::shell::patient_form_signed_in(state, headers, ids, "/desk/patient", patient_id, csrf).await?;
     if !signed.has(Role::FrontDesk) {
         return Err(not_front_desk(&signed));
     }

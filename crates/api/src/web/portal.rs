@@ -155,26 +155,21 @@ fn cut_short(chart: &PatientChart) -> Vec<&str> {
     chart.sections.iter().filter(|s| s.more).map(|s| s.resource_type.as_str()).collect()
 }
 
-/// `GET /my-record/download`: the whole record as FHIR JSON.
-pub async fn download(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<ClientIp>>,
-    request_id: Option<axum::Extension<RequestId>>,
-) -> Response {
-    let (signed, own) =
-        match patient_of(&state, &headers, (client.as_deref(), request_id.as_deref()), "/my-record").await {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
+/// The signed-in patient's whole record, for either copy; refused with a page when it is
+/// too large for one (a copy that silently lacks records would mislead whoever relies on it).
+async fn whole_record(
+    state: &AppState,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+) -> Result<(Signed, PatientChart), Response> {
+    let (signed, own) = patient_of(state, headers, ids, "/my-record").await?;
     let chart = match state.records.patient_everything(&signed.accessor, &own).await {
         Ok(granted) => granted.value,
-        Err(e) => return refused(&state, &signed, "everything", e).await,
+        Err(e) => return Err(refused(state, &signed, "everything", e).await),
     };
     let short = cut_short(&chart);
     if !short.is_empty() {
-        // A copy that silently lacks records would mislead whoever relies on it.
-        return app_page(
+        let page = app_page(
             StatusCode::SERVICE_UNAVAILABLE,
             &signed,
             "Download",
@@ -184,7 +179,22 @@ pub async fn download(
                 escape(&short.join(", "))
             ),
         );
+        return Err(page);
     }
+    Ok((signed, chart))
+}
+
+/// `GET /my-record/download`: the whole record as FHIR JSON.
+pub async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: Option<axum::Extension<ClientIp>>,
+    request_id: Option<axum::Extension<RequestId>>,
+) -> Response {
+    let (_, chart) = match whole_record(&state, &headers, (client.as_deref(), request_id.as_deref())).await {
+        Ok(found) => found,
+        Err(r) => return r,
+    };
     let bundle = everything_bundle(&chart, &state.config.base_url);
     let bytes = serde_json::to_vec_pretty(&bundle).unwrap_or_default();
     attachment(bytes, "application/fhir+json", "my-health-record.json")
@@ -197,14 +207,9 @@ pub async fn summary(
     client: Option<axum::Extension<ClientIp>>,
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
-    let (signed, own) =
-        match patient_of(&state, &headers, (client.as_deref(), request_id.as_deref()), "/my-record").await {
-            Ok(p) => p,
-            Err(r) => return r,
-        };
-    let chart = match state.records.patient_everything(&signed.accessor, &own).await {
-        Ok(granted) => granted.value,
-        Err(e) => return refused(&state, &signed, "everything", e).await,
+    let (_, chart) = match whole_record(&state, &headers, (client.as_deref(), request_id.as_deref())).await {
+        Ok(found) => found,
+        Err(r) => return r,
     };
     let name = super::fhir_view::person_name(&chart.patient.body);
     let html = format!(

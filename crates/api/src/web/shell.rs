@@ -94,6 +94,26 @@ pub async fn form_signed_in(
     signed_in(state, headers, client, request_id, here).await
 }
 
+/// [`form_signed_in`] for a form posted about one patient, under `page` (`/chart`): an id
+/// that is not a valid id never reaches the service or an address.
+pub async fn patient_form_signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    ids: (Option<&ClientIp>, Option<&RequestId>),
+    page: &str,
+    patient_id: &str,
+    csrf: &str,
+) -> Result<Signed, Response> {
+    if !phivault_fhir::is_valid_id(patient_id) {
+        return Err(super::html::page(
+            StatusCode::NOT_FOUND,
+            "No such patient",
+            "<p>No patient record has this address.</p>",
+        ));
+    }
+    form_signed_in(state, headers, ids.0, ids.1, &format!("{page}/{patient_id}"), csrf).await
+}
+
 /// Records what a page did when the record service wrote no entry of its own (a refusal
 /// before any record was reached, input refused): every clinical page leaves one.
 pub async fn ensure_recorded(
