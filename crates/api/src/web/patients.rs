@@ -113,7 +113,8 @@ pub async fn my_patients(
             ),
         );
     }
-    let query = [("_count".to_owned(), LIST_LIMIT.to_string())];
+    // The most recently updated first, so the list says which ones it holds.
+    let query = [("_count".to_owned(), LIST_LIMIT.to_string()), ("_sort".to_owned(), "-_lastUpdated".to_owned())];
     let listed = match phivault_fhir::search::parse_search("Patient", &query, true) {
         Ok(request) => state.records.search(&signed.accessor, "Patient", &request, 0).await,
         Err(e) => Err(e.into()),
@@ -123,7 +124,9 @@ pub async fn my_patients(
             let mut patients = page.value.resources;
             patients.sort_by_key(|p| (family_name(&p.body), person_name(&p.body)));
             let caption = if page.value.has_more {
-                format!("The first {LIST_LIMIT} patients you may see, by name: search to find the others.")
+                format!(
+                    "{LIST_LIMIT} of the patients you may see (the most recently updated), sorted by name: search to find the others."
+                )
             } else if patients.is_empty() {
                 "No patient is assigned to you yet. The front desk assigns care teams.".to_owned()
             } else {
