@@ -9,52 +9,11 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{BASE, Reply, TestApp, app_with, send_as_is};
-use phivault_audit::{AuditEvent, AuditStore};
+use common::{BASE, COOKIE, TestApp, app_with, csrf, location, page, post, send_as_is, trail};
 use phivault_identity::Role;
 use phivault_service::access::{AccessStore, Assignment, AssignmentKind};
 use phivault_testkit::TestDb;
 use serde_json::{Value, json};
-
-const COOKIE: &str = "__Host-phivault-session";
-
-fn page(token: &str, uri: &str) -> Request<Body> {
-    Request::get(uri).header("cookie", format!("{COOKIE}={token}")).body(Body::empty()).expect("request")
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fields.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect::<Vec<_>>().join("&")
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn post(token: &str, uri: &str, fields: &[(&str, &str)], origin: &str) -> Request<Body> {
-    Request::post(uri)
-        .header("cookie", format!("{COOKIE}={token}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", origin)
-        .body(Body::from(form_body(fields)))
-        .expect("request")
-}
-
-fn csrf(reply: &Reply) -> String {
-    let start = reply.text.find("name=\"csrf\" value=\"").expect("a form") + "name=\"csrf\" value=\"".len();
-    reply.text[start..].split('"').next().expect("value").to_owned()
-}
-
-fn location(reply: &Reply) -> String {
-    reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-}
 
 struct Clinic {
     app: TestApp,
@@ -130,11 +89,6 @@ async fn clinic() -> Clinic {
         .await
         .expect("assign");
     Clinic { app, _db: db, daffy, porky, physician }
-}
-
-async fn trail(app: &TestApp) -> Vec<AuditEvent> {
-    let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
-    entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("event")).collect()
 }
 
 async fn count(app: &TestApp, resource_type: &str, patient: &str) -> usize {

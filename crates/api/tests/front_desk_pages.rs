@@ -6,50 +6,12 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use common::{BASE, Reply, TestApp, app_with, send_as_is};
-use phivault_audit::{AuditEvent, AuditStore, Outcome};
+use axum::http::StatusCode;
+use common::{BASE, TestApp, app_with, csrf, location, page, post, send_as_is, trail};
+use phivault_audit::Outcome;
 use phivault_identity::Role;
 use phivault_service::access::AccessStore;
 use phivault_testkit::TestDb;
-
-const COOKIE: &str = "__Host-phivault-session";
-
-fn page(token: &str, uri: &str) -> Request<Body> {
-    Request::get(uri).header("cookie", format!("{COOKIE}={token}")).body(Body::empty()).expect("request")
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn post(token: &str, uri: &str, fields: &[(&str, &str)], origin: &str) -> Request<Body> {
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", url_encode(v))).collect();
-    Request::post(uri)
-        .header("cookie", format!("{COOKIE}={token}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", origin)
-        .body(Body::from(body.join("&")))
-        .expect("request")
-}
-
-fn csrf(reply: &Reply) -> String {
-    let start = reply.text.find("name=\"csrf\" value=\"").expect("a form") + "name=\"csrf\" value=\"".len();
-    reply.text[start..].split('"').next().expect("value").to_owned()
-}
-
-fn location(reply: &Reply) -> String {
-    reply.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
-}
 
 struct Desk {
     app: TestApp,
@@ -86,11 +48,6 @@ async fn register(d: &Desk) -> String {
     let target = location(&done);
     assert!(target.ends_with("?saved=registered"), "{target}");
     target.trim_start_matches("/desk/patient/").trim_end_matches("?saved=registered").to_owned()
-}
-
-async fn trail(app: &TestApp) -> Vec<AuditEvent> {
-    let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
-    entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("event")).collect()
 }
 
 #[tokio::test]

@@ -7,24 +7,14 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Reply, TestApp, app_with, send_as_is};
+use common::{COOKIE, TestApp, app_with, header, page, send_as_is};
 use phivault_identity::Role;
 use phivault_service::access::{AccessStore, Assignment, AssignmentKind};
 use serde_json::{Value, json};
 
-const COOKIE: &str = "__Host-phivault-session";
-
-fn page(token: &str, uri: &str) -> Request<Body> {
-    Request::get(uri).header("cookie", format!("{COOKIE}={token}")).body(Body::empty()).expect("request")
-}
-
 async fn create(app: &TestApp, body: Value) -> String {
     let t = body["resourceType"].as_str().expect("type").to_owned();
     app.records.create(&t, body, None).await.expect("created").resource.id
-}
-
-fn header(reply: &Reply, name: &str) -> String {
-    reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }
 
 #[tokio::test]

@@ -155,3 +155,58 @@ pub fn daffy() -> Value {
         "birthDate": "1937-04-17"
     })
 }
+
+// ---- browser pages -----------------------------------------------------------------------
+
+/// The session cookie's name.
+pub const COOKIE: &str = "__Host-phivault-session";
+
+/// `GET uri` with the session cookie `token`.
+pub fn page(token: &str, uri: &str) -> Request<Body> {
+    Request::get(uri).header("cookie", format!("{COOKIE}={token}")).body(Body::empty()).expect("request")
+}
+
+/// A form posted with the session cookie from `origin`.
+pub fn post(token: &str, uri: &str, fields: &[(&str, &str)], origin: &str) -> Request<Body> {
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    Request::post(uri)
+        .header("cookie", format!("{COOKIE}={token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", origin)
+        .body(Body::from(body.join("&")))
+        .expect("request")
+}
+
+/// The CSRF token of the first form on a page.
+pub fn csrf(reply: &Reply) -> String {
+    let start = reply.text.find("name=\"csrf\" value=\"").expect("a form") + "name=\"csrf\" value=\"".len();
+    reply.text[start..].split('"').next().expect("value").to_owned()
+}
+
+/// A response header's value, or empty.
+pub fn header(reply: &Reply, name: &str) -> String {
+    reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+}
+
+/// Where a redirect points, or empty.
+pub fn location(reply: &Reply) -> String {
+    header(reply, "location")
+}
+
+/// Every entry of the app's audit trail, decoded.
+pub async fn trail(app: &TestApp) -> Vec<phivault_audit::AuditEvent> {
+    use phivault_audit::AuditStore;
+    let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
+    entries.iter().map(|e| phivault_audit::AuditEvent::from_canonical(&e.bytes).expect("event")).collect()
+}
