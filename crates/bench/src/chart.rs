@@ -11,7 +11,6 @@ use phivault_policy::Policies;
 use phivault_service::access::{AccessStore, Assignment, AssignmentKind, GuardedRecords};
 use phivault_testkit::{fresh_store, records_with_ring, test_ring};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use crate::https::{Connection, Server, cpu_seconds};
 use crate::workload::load_patients;
@@ -117,26 +116,7 @@ fn chart_resources(patient: &str) -> Vec<(String, Value)> {
 /// `GET path` with the session cookie on `stream`; the body's length. Panics unless 200.
 async fn get_page(stream: &mut Connection, path: &str, cookie: &str) -> usize {
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: __Host-phivault-session={cookie}\r\n\r\n");
-    stream.get_mut().write_all(request.as_bytes()).await.expect("write");
-    let mut length = 0;
-    let mut status = String::new();
-    loop {
-        let mut line = String::new();
-        stream.read_line(&mut line).await.expect("read");
-        if status.is_empty() {
-            status = line.clone();
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            length = v.trim().parse().expect("length");
-        }
-    }
-    assert!(status.contains(" 200 "), "{status}");
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).await.expect("body");
-    length
+    crate::https::exchange(stream, &request).await
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -91,6 +91,12 @@ impl Server {
 pub(crate) async fn get_patient(stream: &mut Connection, id: &str, token: &str) {
     let request =
         format!("GET /fhir/Patient/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
+    exchange(stream, &request).await;
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) on `stream` and reads the answer; panics
+/// unless it is 200. The body's length.
+pub(crate) async fn exchange(stream: &mut Connection, request: &str) -> usize {
     stream.get_mut().write_all(request.as_bytes()).await.expect("write");
     let mut length = 0;
     let mut status = String::new();
@@ -110,6 +116,7 @@ pub(crate) async fn get_patient(stream: &mut Connection, id: &str, token: &str) 
     assert!(status.contains(" 200 "), "{status}");
     let mut body = vec![0u8; length];
     stream.read_exact(&mut body).await.expect("body");
+    length
 }
 
 /// (mean µs latency, µs of process CPU per request) reading `ids` in turn; every read
