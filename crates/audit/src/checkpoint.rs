@@ -62,6 +62,13 @@ pub fn key_id_of(public_key: &[u8]) -> String {
     B64.encode(&public_key[..public_key.len().min(8)])
 }
 
+/// The checkpoints that name `public_key` and whose signatures verify under it: the only
+/// ones any command relies on (a checkpoint's `key_id` is not signed, so both are checked).
+pub fn signed_by<'a>(checkpoints: &'a [Checkpoint], public_key: &'a [u8]) -> impl Iterator<Item = &'a Checkpoint> {
+    let ours = key_id_of(public_key);
+    checkpoints.iter().filter(move |c| c.key_id == ours && c.verify(public_key))
+}
+
 impl Checkpoint {
     /// The exact bytes that are signed (documented in docs/AUDIT.md).
     pub fn signed_text(tree_size: u64, root: &str, chain: &str, time_ms: i64) -> String {
@@ -110,6 +117,12 @@ impl CheckpointSigner {
 
     pub fn key_id(&self) -> String {
         key_id_of(&self.public_key())
+    }
+
+    /// Signs other statements made with this key (an archive run's, [`crate::archive`]);
+    /// each has its own first line, so no signature stands for another kind.
+    pub(crate) fn sign_bytes(&self, text: &[u8]) -> Vec<u8> {
+        self.key.sign(text).as_ref().to_vec()
     }
 
     pub fn sign(&self, tree_size: u64, root: &Hash, chain: &Hash, time_ms: i64) -> Checkpoint {

@@ -9,6 +9,7 @@
 //! auditable events and tamper-resistance.
 
 pub mod alerts;
+pub mod archive;
 pub mod checkpoint;
 pub mod detect;
 pub mod event;

@@ -41,4 +41,12 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
         Err(StoreError::Unavailable("this audit store cannot archive".into()))
     }
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+    /// The `limit` largest checkpoints naming `key_id`, largest first: what the signer needs
+    /// each tick, without reading a table that grows by a row a minute.
+    async fn newest_checkpoints(&self, key_id: &str, limit: usize) -> Result<Vec<Checkpoint>, StoreError> {
+        let mut all: Vec<Checkpoint> = self.checkpoints().await?.into_iter().filter(|c| c.key_id == key_id).collect();
+        all.sort_by_key(|c| std::cmp::Reverse(c.tree_size));
+        all.truncate(limit);
+        Ok(all)
+    }
 }

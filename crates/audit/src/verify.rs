@@ -2,8 +2,9 @@
 //! every signed checkpoint against the entries. Finds edited, deleted, inserted and reordered
 //! entries and a truncated tail, and names the first bad entry.
 
+use crate::archive::ArchiveStatement;
 use crate::checkpoint::{Checkpoint, hex, unhex};
-use crate::event::AuditEvent;
+use crate::event::{AuditEvent, Outcome};
 use crate::merkle::{Accumulator, CHAIN_START, Hash, chain_hash, leaf_hash};
 
 /// One stored entry as read back: its position and what the database holds for it.
@@ -50,16 +51,27 @@ impl Report {
     }
 }
 
-/// The end (exclusive) of the range an `audit.archive` entry recorded: its reason reads
-/// `entries #<first>..#<last> moved to an archive file`.
-fn archived_until(event: &AuditEvent) -> Option<u64> {
-    if event.action != "audit.archive" {
+/// An `audit.archive` entry's signed statement, if `event` is one that counts: a successful
+/// run whose reason carries a statement signed under `public_key`, recorded after the
+/// checkpoint it names (a run can only rely on a checkpoint that already exists).
+fn archive_claim(event: &AuditEvent, position: u64, public_key: &[u8]) -> Option<ArchiveStatement> {
+    if event.action != "audit.archive" || event.outcome != Outcome::Success {
         return None;
     }
-    let reason = event.reason.as_deref()?;
-    let range = reason.strip_prefix("entries #")?.split_whitespace().next()?;
-    let (_, last) = range.split_once("..#")?;
-    last.parse::<u64>().ok().map(|last| last + 1)
+    ArchiveStatement::from_signed_reason(event.reason.as_deref()?, public_key).filter(|s| position >= s.size)
+}
+
+/// Consecutive positions `(first, last)` inclusive, merged as they are added in order.
+#[derive(Default)]
+struct Runs(Vec<(u64, u64)>);
+
+impl Runs {
+    fn add(&mut self, position: u64) {
+        match self.0.last_mut() {
+            Some((_, last)) if *last + 1 == position => *last = position,
+            _ => self.0.push((position, position)),
+        }
+    }
 }
 
 /// Verifies `entries` (in stored order) against `checkpoints` signed by `public_key`.
@@ -74,6 +86,9 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
     let mut problem: Option<(u64, String)> = None;
     let mut verified = 0;
     let mut last_good = 0u64;
+    // (size, root) of each checkpoint that verified: an archive statement counts only if the
+    // checkpoint it names is one of them.
+    let mut good: Vec<(u64, String)> = Vec::new();
     let mut tree = Accumulator::default();
     let mut previous = CHAIN_START;
     let mut check = |cp: &Checkpoint, tree: &Accumulator, chain: &Hash, problem: &mut Option<(u64, String)>| {
@@ -86,6 +101,7 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         } else if unhex(&cp.root).is_some_and(|r| r == tree.root()) && unhex(&cp.chain).is_some_and(|c| c == *chain) {
             verified += 1;
             last_good = size;
+            good.push((size, cp.root.clone()));
         } else if last_good >= size {
             // Another validly signed checkpoint of this size matched: the key signed two
             // different trees of one size (a fork), not a changed range.
@@ -111,10 +127,11 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         }
     }
     let mut archived = 0u64;
-    let mut seen_content = false;
-    // How far archive runs recorded in the trail itself reach: content may be missing only
-    // there (an `audit.archive` entry is written before the content is removed).
-    let mut recorded_archive_end = 0u64;
+    // Where content is missing, and what signed archive runs recorded: content may be missing
+    // only there (an `audit.archive` entry is written before the content is removed; archive
+    // files given back fill some of it, so the missing part need not be a prefix).
+    let mut emptied = Runs::default();
+    let mut claims: Vec<ArchiveStatement> = Vec::new();
     for (expected, entry) in entries.into_iter().enumerate() {
         let expected = expected as u64;
         let mut note = |why: String| {
@@ -125,24 +142,17 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         if entry.seq != expected {
             note(format!("entry #{expected} is missing or out of order (found #{})", entry.seq));
         }
-        // Empty content is an archived entry: only a prefix of the log may be archived, and
-        // its stored leaf must still fit the chain and the signed trees.
+        // Empty content is an archived entry: its stored leaf must still fit the chain and the
+        // signed trees, and a signed archive run must name it (checked after the walk).
         let leaf = if entry.bytes.is_empty() {
-            if seen_content {
-                note(format!("entry #{expected} has no content, but only the oldest entries may be archived"));
-            }
+            emptied.add(expected);
             archived += 1;
             entry.leaf
         } else {
-            seen_content = true;
             let leaf = leaf_hash(&entry.bytes);
             match AuditEvent::from_canonical(&entry.bytes) {
                 None => note(format!("entry #{expected} is not a well-formed audit event")),
-                Some(event) => {
-                    if let Some(end) = archived_until(&event) {
-                        recorded_archive_end = recorded_archive_end.max(end);
-                    }
-                }
+                Some(event) => claims.extend(archive_claim(&event, expected, public_key)),
             }
             if leaf != entry.leaf {
                 note(format!("entry #{expected} was changed (its content does not match its hash)"));
@@ -155,19 +165,37 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         }
         previous = chain;
         tree.push(leaf);
+        let mut batch: Vec<&Checkpoint> = Vec::new();
         while let Some(cp) = pending.next_if(|cp| cp.tree_size <= tree.size()) {
             if cp.tree_size == tree.size() {
-                check(cp, &tree, &chain, &mut problem);
+                batch.push(cp);
             }
+        }
+        // Of several checkpoints of one size, the ones matching the stored trail first: then
+        // a validly signed other tree of that size is named as the fork it is, whatever the
+        // order the checkpoints came in.
+        let root = hex(&tree.root());
+        batch.sort_by_key(|cp| !(cp.root == root && unhex(&cp.chain).is_some_and(|c| c == chain)));
+        for cp in batch {
+            check(cp, &tree, &chain, &mut problem);
         }
     }
     let entries_read = tree.size();
-    if archived > recorded_archive_end {
+    // A run archives everything before its `last` that earlier runs had not (its `first`),
+    // and a later run may archive an earlier run's own entry: so a statement vouches for
+    // every position up to its `last`.
+    let covered_end = claims
+        .iter()
+        .filter(|c| good.iter().any(|(size, root)| *size == c.size && *root == c.root))
+        .map(|c| c.last + 1)
+        .max()
+        .unwrap_or(0);
+    let uncovered = emptied.0.iter().find(|(_, last)| *last >= covered_end).map(|&(f, l)| (f.max(covered_end), l));
+    if let Some((first, last)) = uncovered {
         problem.get_or_insert((
-            recorded_archive_end,
+            first,
             format!(
-                "the content of entries #{recorded_archive_end}..#{} was removed, but no archive run recorded in the trail covers them",
-                archived - 1
+                "the content of entries #{first}..#{last} was removed, but no signed archive run recorded in the trail covers them"
             ),
         ));
     }
@@ -199,7 +227,6 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
 mod tests {
     use super::*;
     use crate::checkpoint::CheckpointSigner;
-    use crate::event::Outcome;
 
     #[test]
     fn a_size_zero_checkpoint_is_checked_but_vouches_for_nothing() {
@@ -267,9 +294,68 @@ mod tests {
         other[5].bytes = edited(&other[5]);
         rehash(&mut other);
         let cps = vec![checkpoint(&signer, &entries, 39), checkpoint(&signer, &other, 39)];
-        let report = verify(entries, &cps, &signer.public_key());
-        let (_, why) = report.first_problem.expect("a problem");
-        assert!(why.contains("fork") && !why.contains("#39..#38"), "{why}");
+        // In either order (the review found the message depended on it).
+        for cps in [cps.clone(), cps.into_iter().rev().collect()] {
+            let report = verify(entries.clone(), &cps, &signer.public_key());
+            let (_, why) = report.first_problem.expect("a problem");
+            assert!(why.contains("fork") && !why.contains("#39..#38"), "{why}");
+        }
+    }
+
+    /// Appends an `audit.archive` entry with `reason`, chained as the log would.
+    fn append_archive_entry(entries: &mut Vec<StoredEntry>, reason: String) {
+        let mut e = AuditEvent::new(1_900_000_000_000, "audit.archive", Outcome::Success, "node-a");
+        e.reason = Some(reason);
+        let bytes = e.canonical_bytes();
+        let leaf = leaf_hash(&bytes);
+        let chain = chain_hash(&entries.last().expect("entries").chain, &leaf);
+        entries.push(StoredEntry { seq: entries.len() as u64, bytes, leaf, chain });
+    }
+
+    /// Missing content is excused only by an archive run signed with the checkpoint key and
+    /// naming a checkpoint that verifies; any part of the archived range may be missing (an
+    /// auditor may give back only some archive files).
+    #[test]
+    fn only_a_signed_archive_run_excuses_missing_content() {
+        let (signer, _) = CheckpointSigner::generate().expect("key");
+        let (stranger, _) = CheckpointSigner::generate().expect("key");
+        let entries = log(20);
+        let anchor = checkpoint(&signer, &entries, 20);
+        let statement = ArchiveStatement { first: 0, last: 9, size: 20, root: anchor.root.clone() };
+        let honest = {
+            let mut e = entries.clone();
+            append_archive_entry(&mut e, statement.reason(&signer));
+            e
+        };
+        let emptied = |mut e: Vec<StoredEntry>, positions: std::ops::Range<usize>| {
+            for entry in &mut e[positions] {
+                entry.bytes.clear();
+            }
+            e
+        };
+        let key = signer.public_key();
+        let cps = |e: &[StoredEntry]| vec![anchor.clone(), checkpoint(&signer, e, e.len())];
+        // The run emptied #0..#9; an auditor filled #0..#4 back from one of two files.
+        for range in [0..10, 5..10, 3..7] {
+            let e = emptied(honest.clone(), range.clone());
+            let report = verify(e.clone(), &cps(&e), &key);
+            assert!(report.is_intact() && report.archived == range.len() as u64, "{range:?}: {report:?}");
+        }
+        // Beyond the signed range.
+        let e = emptied(honest.clone(), 0..12);
+        let (at, why) = verify(e.clone(), &cps(&e), &key).first_problem.expect("found");
+        assert!(at == 10 && why.contains("#10..#11") && why.contains("signed archive run"), "{at} {why}");
+        // A run signed by another key, and one naming a checkpoint that does not verify.
+        let forged_runs = [
+            statement.reason(&stranger),
+            ArchiveStatement { root: hex(&[9; 32]), ..statement.clone() }.reason(&signer),
+        ];
+        for reason in forged_runs {
+            let mut e = entries.clone();
+            append_archive_entry(&mut e, reason);
+            let e = emptied(e, 0..10);
+            assert!(!verify(e.clone(), &cps(&e), &key).is_intact());
+        }
     }
 
     #[test]

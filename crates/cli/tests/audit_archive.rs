@@ -127,7 +127,7 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     });
     let hidden = phivault(&data, &["audit", "verify", "--archive", archive_arg]);
     assert!(!hidden.status.success(), "{}", text(&hidden));
-    assert!(text(&hidden).contains("only the oldest entries may be archived") && text(&hidden).contains("#17"));
+    assert!(text(&hidden).contains("entries #17..#17 was removed, but no signed archive run"), "{}", text(&hidden));
     runtime.block_on(async {
         let pool = sqlx::SqlitePool::connect(&url).await.expect("raw");
         sqlx::query("UPDATE audit_log SET entry = $1 WHERE seq = 17")
@@ -148,7 +148,34 @@ fn archived_entries_stay_verifiable_and_a_changed_archive_shows() {
     });
     let beyond = phivault(&data, &["audit", "verify"]);
     assert!(!beyond.status.success(), "{}", text(&beyond));
-    assert!(text(&beyond).contains("no archive run recorded in the trail covers them"), "{}", text(&beyond));
+    assert!(text(&beyond).contains("entries #11..#12 was removed, but no signed archive run"), "{}", text(&beyond));
+
+    // The database owner then records an archive run of its own, correctly chained (in the
+    // form older versions wrote, and with the real run's signature over a wider range), and
+    // the next checkpoint signs it: it still excuses nothing, having no valid signature.
+    let real = text(&recorded);
+    let signed_reason =
+        real.split("\"reason\":\"").nth(1).and_then(|r| r.split('"').next()).expect("reason").to_owned();
+    for forged in ["entries #0..#12 moved to an archive file".to_owned(), signed_reason.replace("#0..#10", "#0..#12")] {
+        runtime.block_on(async {
+            let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+            let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+            let mut e = phivault_audit::AuditEvent::new(
+                NOON + 3_600_000,
+                "audit.archive",
+                phivault_audit::Outcome::Success,
+                "test",
+            );
+            e.user_id = Some("os:root".into());
+            e.reason = Some(forged.clone());
+            log.record(&e).await.expect("durable");
+            store.close().await;
+        });
+        assert!(phivault(&data, &["audit", "checkpoint"]).status.success());
+        let excused = phivault(&data, &["audit", "verify"]);
+        assert!(!excused.status.success(), "{forged}: {}", text(&excused));
+        assert!(text(&excused).contains("entries #11..#12 was removed"), "{}", text(&excused));
+    }
 }
 
 /// Content emptied with no archive run recorded at all is tampering, not an archive.

@@ -402,16 +402,30 @@ fn audit_verify_fails_closed_when_no_checkpoint_verifies() {
     let recorded = phivault_with(&data, &["audit", "search", "--action", "cli.client.add"], None);
     assert!(text(&recorded).contains("\"target\":\"client:"), "{}", text(&recorded));
     assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
+    // A second one (the first's own entry makes the trail grow), for a rollback to drop.
+    assert!(phivault_with(&data, &["audit", "checkpoint"], None).status.success());
     let honest = phivault_with(&data, &["audit", "verify"], None);
     assert!(honest.status.success() && text(&honest).contains("intact"), "{}", text(&honest));
     assert!(text(&honest).contains("--public-key"), "an unpinned verdict says what it cannot prove");
     assert!(!text(&honest).contains("warning: the witness file"), "{}", text(&honest));
-    // A witness rolled back (here: emptied) while the database keeps its checkpoints is flagged.
+    // A witness rolled back (its last line dropped), emptied or deleted while the database
+    // keeps its checkpoints: not intact, unless nodes sharing a trail keep partial witnesses.
     let witness_path = data.join("audit/witness.jsonl");
     let kept = std::fs::read_to_string(&witness_path).expect("witness");
-    std::fs::write(&witness_path, "").expect("roll back");
-    let rolled = phivault_with(&data, &["audit", "verify"], None);
-    assert!(text(&rolled).contains("warning: the witness file"), "{}", text(&rolled));
+    let lines: Vec<&str> = kept.lines().collect();
+    assert!(lines.len() >= 2, "{kept}");
+    let rolled_back = lines[..lines.len() - 1].join("\n") + "\n";
+    for (how, witness) in [("rolled back", Some(rolled_back.as_str())), ("emptied", Some("")), ("deleted", None)] {
+        match witness {
+            Some(text) => std::fs::write(&witness_path, text).expect("roll back"),
+            None => std::fs::remove_file(&witness_path).expect("delete"),
+        }
+        let out = phivault_with(&data, &["audit", "verify"], None);
+        assert_eq!(out.status.code(), Some(1), "{how}: {}", text(&out));
+        assert!(text(&out).contains("NOT intact: the witness file") && !text(&out).contains("is intact"), "{how}");
+        let partial = phivault_with(&data, &["audit", "verify", "--allow-partial-witness"], None);
+        assert!(partial.status.success() && text(&partial).contains("warning: the witness file"), "{how}");
+    }
     std::fs::write(&witness_path, kept).expect("restore");
 
     let url = format!("sqlite://{}", data.join("phivault.db").display());

@@ -296,18 +296,36 @@ impl AuditStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let c = |_| StoreError::Corrupt("checkpoint row");
-                Ok(Checkpoint {
-                    tree_size: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(0),
-                    root: r.try_get(1).map_err(c)?,
-                    chain: r.try_get(2).map_err(c)?,
-                    time_ms: r.try_get(3).map_err(c)?,
-                    key_id: r.try_get(4).map_err(c)?,
-                    signature: r.try_get(5).map_err(c)?,
-                })
-            })
-            .collect()
+        checkpoint_rows(&rows)
     }
+
+    async fn newest_checkpoints(&self, key_id: &str, limit: usize) -> Result<Vec<Checkpoint>, StoreError> {
+        // Through the primary key, backwards: a few rows, however long the table.
+        let rows = sqlx::query(
+            "SELECT tree_size, root, chain, time_ms, key_id, signature FROM audit_checkpoints \
+             WHERE key_id = $1 ORDER BY tree_size DESC LIMIT $2",
+        )
+        .bind(key_id.to_owned())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        checkpoint_rows(&rows)
+    }
+}
+
+fn checkpoint_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Checkpoint>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let c = |_| StoreError::Corrupt("checkpoint row");
+            Ok(Checkpoint {
+                tree_size: u64::try_from(r.try_get::<i64, _>(0).map_err(c)?).unwrap_or(0),
+                root: r.try_get(1).map_err(c)?,
+                chain: r.try_get(2).map_err(c)?,
+                time_ms: r.try_get(3).map_err(c)?,
+                key_id: r.try_get(4).map_err(c)?,
+                signature: r.try_get(5).map_err(c)?,
+            })
+        })
+        .collect()
 }

@@ -145,3 +145,22 @@ async fn the_index_by_patient_finds_what_a_walk_of_the_trail_finds() {
         assert_eq!(phivault_audit::search(&store, &p2, usize::MAX).await.expect("p2").len(), 11, "{engine}");
     }
 }
+
+/// The signer asks for its key's newest checkpoints only: the largest first, other keys'
+/// left out, at most the number asked for.
+#[tokio::test]
+async fn the_newest_checkpoints_of_one_key_come_largest_first() {
+    for engine in engines() {
+        let (store, _db, _url) = fresh_store(engine).await;
+        let (ours, _) = CheckpointSigner::generate().expect("key");
+        let (theirs, _) = CheckpointSigner::generate().expect("key");
+        for size in 1..=6u64 {
+            let signer = if size == 6 { &theirs } else { &ours };
+            store.insert_checkpoint(&signer.sign(size, &[1; 32], &[2; 32], size as i64)).await.expect("checkpoint");
+        }
+        let newest = store.newest_checkpoints(&ours.key_id(), 3).await.expect("newest");
+        let sizes: Vec<u64> = newest.iter().map(|c| c.tree_size).collect();
+        assert_eq!(sizes, vec![5, 4, 3], "{engine}");
+        assert!(newest.iter().all(|c| c.verify(&ours.public_key())), "{engine}: rows read back exactly");
+    }
+}

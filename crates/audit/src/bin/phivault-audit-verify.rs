@@ -26,10 +26,42 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The command line, read strictly: each of `--log`, `--witness` and `--public-key` exactly
+/// once, `--archive` any number of times, every flag followed by a value that is not a flag,
+/// and nothing else (a mistyped flag must not be ignored by a verifier).
+struct Args {
+    log: String,
+    witness: String,
+    key: String,
+    archives: Vec<String>,
+}
+
+fn parse_args(args: &[String]) -> Option<Args> {
+    let (mut log, mut witness, mut key, mut archives) = (None, None, None, Vec::new());
+    let mut words = args.iter();
+    while let Some(flag) = words.next() {
+        let value = words.next().filter(|v| !v.starts_with("--"))?.clone();
+        let once = |slot: &mut Option<String>| slot.replace(value.clone()).is_none();
+        let fresh = match flag.as_str() {
+            "--log" => once(&mut log),
+            "--witness" => once(&mut witness),
+            "--public-key" => once(&mut key),
+            "--archive" => {
+                archives.push(value.clone());
+                true
+            }
+            _ => false,
+        };
+        if !fresh {
+            return None;
+        }
+    }
+    Some(Args { log: log?, witness: witness?, key: key?, archives })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let (Some(log), Some(witness), Some(key)) = (value("--log"), value("--witness"), value("--public-key")) else {
+    let Some(Args { log, witness, key, archives }) = parse_args(&args) else {
         return usage();
     };
     let Some(key) = std::fs::read_to_string(&key).ok().as_deref().and_then(parse_public_key) else {
@@ -68,9 +100,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let archives: Vec<&String> =
-        args.iter().enumerate().filter(|(_, a)| *a == "--archive").filter_map(|(i, _)| args.get(i + 1)).collect();
-    for path in archives {
+    for path in &archives {
         let Ok(text) = std::fs::read_to_string(path) else {
             eprintln!("error: cannot read {path}");
             return ExitCode::from(2);
@@ -118,6 +148,34 @@ fn main() -> ExitCode {
         None => {
             println!("intact");
             ExitCode::SUCCESS
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(words: &str) -> Option<Vec<String>> {
+        let args: Vec<String> = words.split_whitespace().map(str::to_owned).collect();
+        parse_args(&args).map(|a| [vec![a.log, a.witness, a.key], a.archives].concat())
+    }
+
+    #[test]
+    fn the_command_line_is_read_strictly() {
+        assert_eq!(
+            parse("--log l --witness w --public-key k --archive a --archive b"),
+            Some(["l", "w", "k", "a", "b"].map(String::from).to_vec())
+        );
+        for bad in [
+            "--log l --witness w",                            // a required flag missing
+            "--log l --witness w --public-key k --log other", // given twice
+            "--log l --witness w --public-key k --archiv a",  // mistyped
+            "--log --witness w --public-key k",               // a flag where a value belongs
+            "--log l --witness w --public-key k extra",       // a stray word
+            "--log l --witness w --public-key",               // no value
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
         }
     }
 }

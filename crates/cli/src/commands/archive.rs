@@ -8,7 +8,8 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use phivault_audit::{AuditEvent, AuditStore, Checkpoint, Outcome, StoredEntry};
+use phivault_audit::archive::ArchiveStatement;
+use phivault_audit::{AuditEvent, AuditStore, Checkpoint, CheckpointSigner, Outcome, StoredEntry};
 
 /// Reads archive files (verifier export lines); names the file and line of a bad one.
 pub fn read_archives(paths: &[PathBuf]) -> Result<Vec<StoredEntry>> {
@@ -26,21 +27,28 @@ pub fn read_archives(paths: &[PathBuf]) -> Result<Vec<StoredEntry>> {
 }
 
 /// Archives the entries written before `before_ms` that a validly signed checkpoint already
-/// covers, after checking the whole trail; returns how many.
+/// covers, after checking the whole trail; returns how many. The run's record carries a
+/// statement signed by `signer` (the checkpoint key): without one, the verifier treats the
+/// missing content as removed by someone else.
 pub async fn archive(
     store: &dyn AuditStore,
     checkpoints: &[Checkpoint],
-    public_key: &[u8],
+    signer: &CheckpointSigner,
     before_ms: i64,
     out: &Path,
 ) -> Result<u64> {
+    let public_key = &signer.public_key()[..];
     let entries = super::audit::all_entries(store).await?;
     let report = phivault_audit::verify(entries.iter().cloned(), checkpoints, public_key);
     if let Some((seq, why)) = report.first_problem {
         bail!("refusing to archive a trail that is not intact: {why} (first bad entry #{seq})");
     }
     // Only what a signed checkpoint anchors, so the archive can always be proven against it.
-    let signed = checkpoints.iter().filter(|c| c.verify(public_key)).map(|c| c.tree_size).max().unwrap_or(0);
+    let Some(anchor) = phivault_audit::checkpoint::signed_by(checkpoints, public_key).max_by_key(|c| c.tree_size)
+    else {
+        bail!("nothing to archive: no checkpoint is signed yet (run `phivault audit checkpoint` first)");
+    };
+    let signed = anchor.tree_size;
     let end = entries
         .iter()
         .take_while(|e| e.seq < signed)
@@ -81,7 +89,8 @@ pub async fn archive(
     let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
     let mut event = AuditEvent::new(now, "audit.archive", Outcome::Success, &crate::wiring::node_name());
     event.user_id = Some(crate::actor::os_actor());
-    event.reason = Some(format!("entries #{already}..#{} moved to an archive file", end - 1));
+    let statement = ArchiveStatement { first: already, last: end - 1, size: signed, root: anchor.root.clone() };
+    event.reason = Some(statement.reason(signer));
     store.append_audit(&[(now, event.canonical_bytes())], true).await?;
     store.archive_prefix(end).await?;
     Ok(end - already)

@@ -106,6 +106,10 @@ pub enum AuditAction {
         /// Archive files (from `audit archive`) whose content to check too.
         #[arg(long)]
         archive: Vec<std::path::PathBuf>,
+        /// Accept a witness file that lacks checkpoints the database holds: only where several
+        /// nodes share one trail and each keeps a witness of its own signings.
+        #[arg(long)]
+        allow_partial_witness: bool,
     },
     /// Move the content of the entries written before a time, and covered by a signed
     /// checkpoint, into an archive file; their hashes stay, so the trail still verifies.
@@ -256,9 +260,13 @@ const PAGE: u64 = 10_000;
 pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witness: &Path) -> Result<Checkpoint> {
     use phivault_audit::merkle::{CHAIN_START, chain_hash, leaf_hash};
     let key = signer.public_key();
-    // The database's checkpoints and the witness file's: deleting them from the database
-    // does not make the signer forget what it signed.
-    let mut known = store.checkpoints().await?;
+    // Entries a crashed process committed with its writes but did not chain are chained
+    // first, so a checkpoint at start covers what the previous run left.
+    store.append_audit(&[], true).await?;
+    // The database's newest checkpoints and the witness file's: deleting them from the
+    // database does not make the signer forget what it signed. (A few of the newest: rows
+    // naming the key that do not verify cannot push the witness's out of sight.)
+    let mut known = store.newest_checkpoints(&signer.key_id(), 64).await?;
     known.extend(newest_witness_checkpoints(witness)?);
     let vouched = known
         .into_iter()
@@ -464,10 +472,8 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
         AuditAction::Prove { seq, public_key } => {
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
-            let key_id = phivault_audit::checkpoint::key_id_of(&key);
-            let Some(cp) = checkpoints
-                .iter()
-                .filter(|c| c.tree_size > seq && c.key_id == key_id && c.verify(&key))
+            let Some(cp) = phivault_audit::checkpoint::signed_by(&checkpoints, &key)
+                .filter(|c| c.tree_size > seq)
                 .max_by_key(|c| c.tree_size)
             else {
                 bail!("no validly signed checkpoint covers entry #{seq} yet; run `phivault audit checkpoint`");
@@ -519,13 +525,15 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
             consistency(store, old, new, archived).await?;
         }
         AuditAction::Archive { before, out } => {
-            let key = read_public_key(&config.public_key)?;
-            let checkpoints = all_checkpoints(store, config).await?;
             let before = rfc3339_ms(Some(&before), "before")?.context("--before is required")?;
-            let moved = super::archive::archive(store, &checkpoints, &key, before, &out).await?;
+            // The run signs its record with the checkpoint key (sealed under the key file).
+            let keys = crate::wiring::open_key_file(key_file)?;
+            let (signer, _) = signer(config, keys.ring())?;
+            let checkpoints = all_checkpoints(store, config).await?;
+            let moved = super::archive::archive(store, &checkpoints, &signer, before, &out).await?;
             println!("archived {moved} entries to {}; keep it with the witness file", out.display());
         }
-        AuditAction::Verify { public_key, archive } => {
+        AuditAction::Verify { public_key, archive, allow_partial_witness } => {
             let pinned = public_key.is_some();
             let key = read_public_key(&public_key.unwrap_or_else(|| config.public_key.clone()))?;
             let checkpoints = all_checkpoints(store, config).await?;
@@ -545,14 +553,17 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
             // database holds was rolled back, replaced or deleted.
             let witnessed = witness_checkpoints(&config.witness_file)?;
             let unwitnessed: Vec<&Checkpoint> =
-                checkpoints.iter().filter(|c| c.verify(&key) && !witnessed.contains(c)).collect();
-            if let Some(newest) = unwitnessed.iter().map(|c| c.tree_size).max() {
-                println!(
-                    "warning: the witness file {} lacks {} signed checkpoints the database holds (the newest at size {newest}): \
+                phivault_audit::checkpoint::signed_by(&checkpoints, &key).filter(|c| !witnessed.contains(c)).collect();
+            let witness_problem = unwitnessed.iter().map(|c| c.tree_size).max().map(|newest| {
+                format!(
+                    "the witness file {} lacks {} signed checkpoints the database holds (the newest at size {newest}): \
                      it was rolled back, replaced or deleted; keep it append-only, off this host",
                     config.witness_file.display(),
                     unwitnessed.len()
-                );
+                )
+            });
+            if let (Some(why), true) = (&witness_problem, allow_partial_witness) {
+                println!("warning: {why}");
             }
             if report.checkpoints_other_keys > 0 {
                 println!(
@@ -568,6 +579,11 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 }
                 bail!("the audit trail is NOT intact: {why} (first bad entry #{seq})");
             }
+            // The witness is the copy the database owner cannot rewrite: one that lost
+            // checkpoints no longer shows what they would (a rewrite behind them).
+            if let (Some(why), false) = (witness_problem, allow_partial_witness) {
+                bail!("the audit trail is NOT intact: {why}");
+            }
             // Fail closed: without a checkpoint that verifies, the entries are covered only
             // by the hash chain, which whoever controls the database can recompute.
             if report.entries > 0 && report.checkpoints_verified == 0 {
@@ -579,7 +595,8 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 );
                 std::process::exit(NOT_VERIFIED_EXIT);
             }
-            let newest = checkpoints.iter().filter(|c| c.verify(&key)).map(|c| c.tree_size).max().unwrap_or(0);
+            let newest =
+                phivault_audit::checkpoint::signed_by(&checkpoints, &key).map(|c| c.tree_size).max().unwrap_or(0);
             if report.entries > newest {
                 println!(
                     "entries after the newest verified checkpoint: {} (bound by the hash chain only until the next checkpoint)",
@@ -615,7 +632,7 @@ pub const NOT_VERIFIED_EXIT: i32 = 3;
 /// signed checkpoints of one size with different roots mean the key signed two histories:
 /// no proof between them would mean anything, so that is an error of its own.
 fn signed_checkpoints(checkpoints: Vec<Checkpoint>, key: &[u8]) -> Result<Vec<Checkpoint>> {
-    let mut signed: Vec<Checkpoint> = checkpoints.into_iter().filter(|c| c.verify(key)).collect();
+    let mut signed: Vec<Checkpoint> = phivault_audit::checkpoint::signed_by(&checkpoints, key).cloned().collect();
     signed.sort_by_key(|c| c.tree_size);
     signed.dedup_by(|later, earlier| later.tree_size == earlier.tree_size && later.root == earlier.root);
     if let Some(pair) = signed.windows(2).find(|w| w[0].tree_size == w[1].tree_size) {
@@ -868,6 +885,11 @@ async fn write_export(
         }
         ExportFormat::Jsonl | ExportFormat::FhirNdjson => {
             each_entry(store, |e| {
+                // An archived entry's content is in its archive file (the verifier format
+                // keeps its hashes): there is nothing here to write.
+                if e.bytes.is_empty() {
+                    return Ok(());
+                }
                 let event = parse_entry(e)?;
                 if !query.matches(&event) {
                     return Ok(());
@@ -885,6 +907,9 @@ async fn write_export(
         ExportFormat::FhirBundle => {
             let mut bundle = phivault_audit::fhir::BundleWriter::new(&mut out)?;
             each_entry(store, |e| {
+                if e.bytes.is_empty() {
+                    return Ok(());
+                }
                 let event = parse_entry(e)?;
                 if query.matches(&event) {
                     bundle.push(e.seq, &event)?;
@@ -917,7 +942,9 @@ pub async fn ship_new_entries(store: &dyn AuditStore, target: &ShipTarget, curso
         let page = store.audit_entries(next, SHIP_BATCH).await?;
         let Some(last) = page.last().map(|e| e.seq) else { return Ok(shipped) };
         let mut bytes = Vec::new();
-        for entry in &page {
+        // Archived entries were shipped when they were new (archive runs only on what a
+        // checkpoint covers); their content is in the archive file, not here.
+        for entry in page.iter().filter(|e| !e.bytes.is_empty()) {
             let message = phivault_audit::syslog::message(entry.seq, &parse_entry(entry)?);
             bytes.extend(phivault_audit::syslog::frame(&message));
         }
