@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod config;
 mod keysource;
+mod listing;
 mod logging;
 mod notify;
 mod private_file;
@@ -334,9 +335,16 @@ async fn run(cli: Cli) -> Result<()> {
             let services = wiring::open(&config).await?;
             let (name, target) = action.audit_name();
             let result = commands::users::run(&services.identity, action).await;
-            let audited =
-                commands::audit::record_cli(&services.audit, name, target.map(|t| format!("user:{t}")), result.is_ok())
-                    .await;
+            // The account by its id, as every other entry names accounts: what was typed
+            // (a username, or a mistake) is client text and never enters the trail as given.
+            let target = match target {
+                Some(typed) => Some(match services.identity.find_user(&typed).await {
+                    Ok(user) => format!("user:{}", user.id),
+                    Err(_) => "user:unknown".to_owned(),
+                }),
+                None => None,
+            };
+            let audited = commands::audit::record_cli(&services.audit, name, target, result.is_ok()).await;
             services.store.close().await;
             result.and(audited)
         }

@@ -249,3 +249,47 @@ fn ship_sends_each_entry_once_over_tcp_and_tls() {
     assert!(!down.status.success() && text(&down).contains("cannot connect"), "{}", text(&down));
     assert!(ok(&data, &["audit", "ship", "--to", &to]).contains("shipped 1 entries"));
 }
+
+/// `phivault audit search ... | head`: a reader that stops early ends the listing quietly,
+/// never with a panic (println! panics on a closed pipe).
+#[test]
+fn a_listing_piped_into_a_reader_that_stops_early_ends_quietly() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    assert!(common::phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
+    let url = format!("sqlite://{}", data.join("phivault.db").display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
+        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+        // Well over a pipe's 64 KiB of output.
+        for i in 0..2_000i64 {
+            let mut e = phivault_audit::AuditEvent::new(
+                1_900_000_000_000 + i,
+                "read",
+                phivault_audit::Outcome::Success,
+                "test",
+            );
+            e.resource_ids = vec![format!("Patient/p{i}")];
+            log.record(&e).await.expect("durable");
+        }
+        store.close().await;
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["audit", "search", "--action", "read", "--limit", "5000"])
+        .env("CI", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 16];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("the listing starts");
+    // The reader is gone (dropped above): the rest of the listing meets a closed pipe.
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(first.starts_with(b"{\"seq\":"), "{}", String::from_utf8_lossy(&first));
+}

@@ -208,7 +208,16 @@ fn user_administration_from_the_command_line() {
     };
     let locks = search(&["--action", "cli.user.lock"]);
     assert_eq!(String::from_utf8_lossy(&locks.stdout).lines().count(), 1, "{}", text(&locks));
-    assert!(text(&locks).contains("\"target\":\"user:daffy\""), "{}", text(&locks));
+    // Accounts by id, as everywhere in the trail; a mistyped or unknown account as a marker,
+    // never as typed.
+    let daffy = text(&add).lines().find_map(|l| l.strip_prefix("id:")).map(str::trim).expect("id").to_owned();
+    assert!(text(&locks).contains(&format!("\"target\":\"user:{daffy}\"")), "{}", text(&locks));
+    let shows = search(&["--action", "cli.user.show"]);
+    assert!(
+        text(&shows).contains("\"target\":\"user:unknown\"") && !text(&shows).contains("nobody"),
+        "{}",
+        text(&shows)
+    );
     let failures = search(&["--outcome", "failure"]);
     assert_eq!(String::from_utf8_lossy(&failures.stdout).lines().count(), 5, "{}", text(&failures));
     let later = search(&["--since", "2999-01-01T00:00:00Z"]);

@@ -463,9 +463,9 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
                 until_ms: until,
             };
             let found = phivault_audit::search(store, &query, limit).await?;
-            for (seq, event) in &found {
-                println!("{{\"seq\":{seq},\"event\":{}}}", String::from_utf8_lossy(&event.canonical_bytes()));
-            }
+            crate::listing::print_lines(found.iter().map(|(seq, event)| {
+                format!("{{\"seq\":{seq},\"event\":{}}}", String::from_utf8_lossy(&event.canonical_bytes()))
+            }))?;
             let found = found.len();
             eprintln!("{found} matching entries");
         }

@@ -128,11 +128,13 @@ async fn create_keys_tls_and_database(
     let identity = crate::wiring::identity(config, &store, std::sync::Arc::new(FileKeySource::new(key_file)))?;
     let admin = match identity.create_bootstrap_admin().await {
         Ok(Some((username, password))) => {
-            // Who made the first account, and when: the trail's first entry.
+            // Who made the first account, and when: the trail's first entry (the account by
+            // its id, as every entry names accounts).
+            let id = identity.find_user(&username).await.map(|u| u.id).context("the new administrator")?;
             let recorded = super::audit::record_own(
                 &store,
                 "cli.init.bootstrap_admin",
-                Some(format!("user:{username}")),
+                Some(format!("user:{id}")),
                 "bootstrap administrator created; password shown once on the console".into(),
             )
             .await;

@@ -104,12 +104,13 @@ pub async fn run(identity: &Identity, action: UserAction) -> Result<()> {
         }
         UserAction::List => {
             let users = identity.list_users().await?;
-            println!("{:<24} {:<28} {:<12} {:<5} ROLES", "USERNAME", "ID", "STATUS", "MFA");
-            for u in &users {
+            let header = format!("{:<24} {:<28} {:<12} {:<5} ROLES", "USERNAME", "ID", "STATUS", "MFA");
+            let rows = users.iter().map(|u| {
                 let status = if u.locked_until_ms.is_some() { "locked-out" } else { u.status.as_str() };
                 let mfa = if u.mfa_enrolled { "yes" } else { "no" };
-                println!("{:<24} {:<28} {:<12} {:<5} {}", u.username, u.id, status, mfa, u.roles.join(","));
-            }
+                format!("{:<24} {:<28} {:<12} {:<5} {}", u.username, u.id, status, mfa, u.roles.join(","))
+            });
+            crate::listing::print_lines(std::iter::once(header).chain(rows))?;
         }
         UserAction::Show { user } => print_summary(&identity.find_user(&user).await?.summary(identity.now_ms())),
         UserAction::Lock { user } => print_summary(&identity.lock(&user).await?),
