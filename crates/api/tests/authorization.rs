@@ -1097,3 +1097,81 @@ async fn refused_bundle_entries_are_recorded_as_denied_with_their_patient() {
         .expect("search");
     assert_eq!(all.total, 1, "only the batch's allowed write: the transaction wrote nothing");
 }
+
+async fn everything(app: &TestApp, who: &str, patient: &str, query: &str) -> Reply {
+    as_user(app, who, get(&format!("/fhir/Patient/{patient}/$everything{query}"))).await
+}
+
+/// `Patient/{id}/$everything` and the compartment search `Patient/{id}/{type}` run on the
+/// guarded path: what the caller may read of that one patient, nothing of another (the
+/// answer to a patient out of reach is the answer a direct read gives), labels the caller
+/// is not cleared for left out, narrowing by `_type` and `_since`, anything else refused
+/// without echoing it, and one `everything` entry naming every resource returned.
+#[tokio::test]
+async fn everything_and_compartment_search_return_one_patients_readable_record_and_nothing_more() {
+    let c = clinic().await;
+    let vitals = observation(&c.app, &c.daffy, None, "heart rate").await;
+    let hiv = observation(&c.app, &c.daffy, Some("HIV"), "hiv test").await;
+    let others = observation(&c.app, &c.porky, None, "someone else's").await;
+    let physician = &c.app.token;
+
+    let all = everything(&c.app, physician, &c.daffy, "").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.text);
+    assert_eq!((all.body["type"].as_str(), all.body["total"].as_u64()), (Some("searchset"), Some(2)), "{}", all.text);
+    assert_eq!(ids(&all.body), vec![c.daffy.clone(), vitals.clone()], "no HIV-labelled record, nobody else's");
+    let entries = trail(&c.app).await;
+    let entry = entries.iter().rev().find(|e| e.action == "everything").expect("recorded");
+    assert_eq!(entry.outcome, Outcome::Success);
+    assert_eq!(entry.patient_ids, vec![c.daffy.clone()]);
+    assert!(
+        entry.resource_ids.contains(&format!("Observation/{vitals}"))
+            && !entry.resource_ids.iter().any(|r| r.contains(&hiv))
+    );
+
+    // Narrowed: one type; nothing changed since a future date (the Patient, its subject, stays).
+    let typed = everything(&c.app, physician, &c.daffy, "?_type=Observation").await;
+    assert_eq!(ids(&typed.body), vec![c.daffy.clone(), vitals.clone()], "{}", typed.text);
+    let conditions = everything(&c.app, physician, &c.daffy, "?_type=Condition").await;
+    assert_eq!(ids(&conditions.body), vec![c.daffy.clone()], "{}", conditions.text);
+    let since = everything(&c.app, physician, &c.daffy, "?_since=2999-01-01T00:00:00Z").await;
+    assert_eq!(ids(&since.body), vec![c.daffy.clone()], "{}", since.text);
+    for bad in ["?_since=not-a-date", "?_type=NotAType", "?_count=5", "?family=Duck"] {
+        let refused = everything(&c.app, physician, &c.daffy, bad).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {}", refused.text);
+        assert!(
+            !refused.text.contains("not-a-date")
+                && !refused.text.contains("NotAType")
+                && !refused.text.contains("Duck")
+        );
+    }
+
+    // A patient out of reach, and an id no record has: each answered as a direct read is.
+    for patient in [c.porky.as_str(), "made-up-id"] {
+        let read = as_user(&c.app, physician, get(&format!("/fhir/Patient/{patient}"))).await;
+        let whole = everything(&c.app, physician, patient, "").await;
+        assert_eq!(whole.status, read.status, "{patient}: {}", whole.text);
+        assert!(!whole.text.contains(&others) && !whole.text.contains("Pig"), "{}", whole.text);
+        let compartment = as_user(&c.app, physician, get(&format!("/fhir/Patient/{patient}/Observation"))).await;
+        assert_eq!(compartment.status, StatusCode::OK, "{}", compartment.text);
+        assert!(ids(&compartment.body).is_empty(), "{}", compartment.text);
+    }
+
+    // The compartment search: this patient's records of the type, as a search of it.
+    let compartment = as_user(&c.app, physician, get(&format!("/fhir/Patient/{}/Observation", c.daffy))).await;
+    assert_eq!(ids(&compartment.body), vec![vitals.clone()], "{}", compartment.text);
+    let unknown = as_user(&c.app, physician, get(&format!("/fhir/Patient/{}/Observation?nonsense=1", c.daffy))).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "strict, as every search: {}", unknown.text);
+
+    // The patient: their own record, their own labelled records included; nobody else's.
+    let patient = token(&c.app, "daffy-duck", vec![Role::Patient], Some(&c.daffy)).await;
+    let own = everything(&c.app, &patient, &c.daffy, "").await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    let mut own_ids = ids(&own.body);
+    own_ids.sort();
+    let mut expected = vec![c.daffy.clone(), vitals.clone(), hiv.clone()];
+    expected.sort();
+    assert_eq!(own_ids, expected);
+    assert_eq!(everything(&c.app, &patient, &c.porky, "").await.status, StatusCode::NOT_FOUND);
+    let theirs = as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}/Observation", c.porky))).await;
+    assert!(ids(&theirs.body).is_empty(), "{}", theirs.text);
+}

@@ -272,7 +272,8 @@ async fn every_response_carries_security_headers() {
 }
 
 /// A Bundle sent over the API holds at most 10,000 entries: a bigger one is refused before
-/// any entry is looked at or written, with a message that says to split it.
+/// any entry is looked at or written (before it is even parsed into memory: its entries are
+/// counted on the bytes), with a message that says to split it.
 #[tokio::test]
 async fn a_bundle_over_the_entry_limit_is_refused_whole() {
     let (app, _db) = app_with_limit(8 * 1024 * 1024).await;
@@ -280,8 +281,8 @@ async fn a_bundle_over_the_entry_limit_is_refused_whole() {
         "request": {"method": "POST", "url": "Organization"}});
     let bundle = json!({"resourceType": "Bundle", "type": "batch", "entry": vec![entry; 10_001]});
     let r = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", &r.text[..r.text.len().min(300)]);
-    assert!(r.text.contains("at most 10000 entries"), "{}", r.text);
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", &r.text[..r.text.len().min(300)]);
+    assert!(r.text.contains("at most 10000 entries; this one has 10001"), "{}", r.text);
     let raw = phivault_testkit::raw_pool(&app.url).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE resource_type = 'Organization'")
         .fetch_one(&raw)

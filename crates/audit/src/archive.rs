@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use crate::checkpoint::{CheckpointSigner, unhex};
+use crate::event::{AuditEvent, Outcome};
 
 /// What an archive run signs: entries `first..=last` were moved to an archive file, all of
 /// them covered by the checkpoint of `size` entries with Merkle root `root` (hex).
@@ -59,6 +60,25 @@ impl ArchiveStatement {
         UnparsedPublicKey::new(&ED25519, public_key).verify(statement.signed_text().as_bytes(), &signature).ok()?;
         Some(statement)
     }
+}
+
+/// An `audit.archive` entry's signed statement, if `event` (at `position` in the trail) is
+/// one that counts: a successful run whose reason carries a statement signed under
+/// `public_key`, recorded after the checkpoint it names (a run can only rely on a
+/// checkpoint that already exists). Whether that checkpoint verifies is the caller's to check.
+pub fn archive_claim(event: &AuditEvent, position: u64, public_key: &[u8]) -> Option<ArchiveStatement> {
+    if event.action != "audit.archive" || event.outcome != Outcome::Success {
+        return None;
+    }
+    ArchiveStatement::from_signed_reason(event.reason.as_deref()?, public_key).filter(|s| position >= s.size)
+}
+
+/// How far content may be missing: one past the largest `last` of the `claims` whose named
+/// checkpoint `verified` accepts (0 if none). A run archives everything before its `last`
+/// that earlier runs had not, and a later run may archive an earlier run's own record, so
+/// each statement vouches for every position up to its `last`.
+pub fn vouched_end(claims: &[ArchiveStatement], verified: impl Fn(u64, &str) -> bool) -> u64 {
+    claims.iter().filter(|c| verified(c.size, &c.root)).map(|c| c.last + 1).max().unwrap_or(0)
 }
 
 /// An unsigned decimal in its one spelling: digits only, no sign, no leading zero.

@@ -2,9 +2,9 @@
 //! every signed checkpoint against the entries. Finds edited, deleted, inserted and reordered
 //! entries and a truncated tail, and names the first bad entry.
 
-use crate::archive::ArchiveStatement;
+use crate::archive::{ArchiveStatement, archive_claim, vouched_end};
 use crate::checkpoint::{Checkpoint, hex, unhex};
-use crate::event::{AuditEvent, Outcome};
+use crate::event::AuditEvent;
 use crate::merkle::{Accumulator, CHAIN_START, Hash, chain_hash, leaf_hash};
 
 /// One stored entry as read back: its position and what the database holds for it.
@@ -49,16 +49,6 @@ impl Report {
     pub fn is_verified(&self) -> bool {
         self.entries == 0 || self.checkpoints_verified > 0
     }
-}
-
-/// An `audit.archive` entry's signed statement, if `event` is one that counts: a successful
-/// run whose reason carries a statement signed under `public_key`, recorded after the
-/// checkpoint it names (a run can only rely on a checkpoint that already exists).
-fn archive_claim(event: &AuditEvent, position: u64, public_key: &[u8]) -> Option<ArchiveStatement> {
-    if event.action != "audit.archive" || event.outcome != Outcome::Success {
-        return None;
-    }
-    ArchiveStatement::from_signed_reason(event.reason.as_deref()?, public_key).filter(|s| position >= s.size)
 }
 
 /// Consecutive positions `(first, last)` inclusive, merged as they are added in order.
@@ -181,15 +171,7 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
         }
     }
     let entries_read = tree.size();
-    // A run archives everything before its `last` that earlier runs had not (its `first`),
-    // and a later run may archive an earlier run's own entry: so a statement vouches for
-    // every position up to its `last`.
-    let covered_end = claims
-        .iter()
-        .filter(|c| good.iter().any(|(size, root)| *size == c.size && *root == c.root))
-        .map(|c| c.last + 1)
-        .max()
-        .unwrap_or(0);
+    let covered_end = vouched_end(&claims, |size, root| good.iter().any(|(s, r)| *s == size && r == root));
     let uncovered = emptied.0.iter().find(|(_, last)| *last >= covered_end).map(|&(f, l)| (f.max(covered_end), l));
     if let Some((first, last)) = uncovered {
         problem.get_or_insert((
@@ -227,6 +209,7 @@ pub fn verify(entries: impl IntoIterator<Item = StoredEntry>, checkpoints: &[Che
 mod tests {
     use super::*;
     use crate::checkpoint::CheckpointSigner;
+    use crate::event::Outcome;
 
     #[test]
     fn a_size_zero_checkpoint_is_checked_but_vouches_for_nothing() {
@@ -354,8 +337,30 @@ mod tests {
             let mut e = entries.clone();
             append_archive_entry(&mut e, reason);
             let e = emptied(e, 0..10);
-            assert!(!verify(e.clone(), &cps(&e), &key).is_intact());
+            let (at, why) = verify(e.clone(), &cps(&e), &key).first_problem.expect("found");
+            assert!(at == 0 && why.contains("#0..#9 was removed"), "{at} {why}");
         }
+        // A signed statement in a record that says the run failed excuses nothing either.
+        let mut e = entries.clone();
+        append_archive_entry(&mut e, statement.reason(&signer));
+        let mut failed = AuditEvent::from_canonical(&e[20].bytes).expect("event");
+        failed.outcome = Outcome::Failure;
+        e[20].bytes = failed.canonical_bytes();
+        rehash(&mut e);
+        let e = emptied(e, 0..10);
+        assert!(verify(e.clone(), &cps(&e), &key).first_problem.is_some_and(|(at, _)| at == 0));
+        // A later run archives the first run's own record (#20): its statement vouches for
+        // everything up to its `last`, the first run's range included.
+        let mut e = honest.clone();
+        e.extend(log(30).into_iter().skip(21));
+        rehash(&mut e);
+        let later_anchor = checkpoint(&signer, &e, 30);
+        let later = ArchiveStatement { first: 10, last: 25, size: 30, root: later_anchor.root.clone() };
+        append_archive_entry(&mut e, later.reason(&signer));
+        let e = emptied(e, 0..26);
+        let all = vec![anchor.clone(), later_anchor, checkpoint(&signer, &e, e.len())];
+        let report = verify(e, &all, &key);
+        assert!(report.is_intact() && report.archived == 26, "{report:?}");
     }
 
     #[test]

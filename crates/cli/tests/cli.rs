@@ -435,6 +435,9 @@ fn audit_verify_fails_closed_when_no_checkpoint_verifies() {
         let partial = phivault_with(&data, &["audit", "verify", "--allow-partial-witness"], None);
         assert!(partial.status.success() && text(&partial).contains("warning: the witness file"), "{how}");
     }
+    // Nor does the signer sign on the database's word alone once the witness is gone.
+    let signing = phivault_with(&data, &["audit", "checkpoint"], None);
+    assert!(!signing.status.success() && text(&signing).contains("witness file"), "{}", text(&signing));
     std::fs::write(&witness_path, kept).expect("restore");
 
     let url = format!("sqlite://{}", data.join("phivault.db").display());

@@ -49,6 +49,13 @@ pub fn classify(method: &Method, path: &str) -> Option<FhirAccess> {
         (&Method::GET | &Method::POST, ["$export"]) => (None, None, EXPORT, "export"),
         (&Method::GET | &Method::POST, ["Patient", "$export"]) => (None, None, EXPORT, "export"),
         (&Method::GET | &Method::POST, ["Group", id, "$export"]) => (None, owned(id), EXPORT, "export"),
+        // The whole compartment: every type, so only wildcard scopes cover it (with
+        // patient-level scopes, only for the launch patient).
+        (&Method::GET | &Method::POST, ["Patient", id, "$everything"]) => (None, owned(id), EXPORT, "everything"),
+        // Compartment search: a search of the type, within the patient's compartment.
+        (&Method::GET, ["Patient", _, t]) if phivault_fhir::patient_compartment_types().any(|c| c == *t) => {
+            (owned(t), None, Permissions::SEARCH, "search")
+        }
         (&Method::GET, ["$export-status", _]) => (None, None, EXPORT, "export.status"),
         (&Method::DELETE, ["$export-status", _]) => (None, None, EXPORT, "export.cancel"),
         (&Method::GET, ["$export-file", _, _]) => (None, None, EXPORT, "export.download"),

@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 
 use super::response::{etag, fhir_json};
 use crate::AppState;
-use crate::body::FhirBody;
+use crate::body::BundleBody;
 use crate::error::ApiError;
 
 /// Processes a batch (entries independent) or transaction (all or nothing) Bundle.
 pub async fn process_bundle(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
-    FhirBody(body): FhirBody,
+    BundleBody(body): BundleBody,
 ) -> Result<Response, ApiError> {
     let granted = state.records.process_bundle(&accessor, body).await?;
     let outcome = granted.value;

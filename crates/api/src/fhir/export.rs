@@ -129,7 +129,7 @@ fn parse_request(
 /// The kick-off's parameters: the query string, and for `POST` a FHIR `Parameters` body
 /// (Bulk Data IG 2.0), whose primitive values are read as their query-string spelling.
 /// A `GET` with a body is refused rather than half understood.
-pub struct KickOffParameters(Vec<(String, String)>);
+pub struct KickOffParameters(pub(crate) Vec<(String, String)>);
 
 /// A kick-off's `Parameters` is a handful of values; anything larger is not one.
 const KICK_OFF_BODY_LIMIT: usize = 64 * 1024;
@@ -215,17 +215,14 @@ pub async fn kick_off_type(
 }
 
 /// `GET` or `POST /fhir/{type}/{id}/{operation}`: `Group/{id}/$export`.
-pub async fn kick_off_instance(
-    State(state): State<AppState>,
-    Extension(accessor): Extension<Accessor>,
-    Extension(caller): Extension<Caller>,
-    Path((resource_type, id, operation)): Path<(String, String, String)>,
+pub(crate) async fn kick_off_group(
+    state: AppState,
+    accessor: Accessor,
+    caller: Caller,
+    id: String,
     headers: HeaderMap,
-    KickOffParameters(parameters): KickOffParameters,
+    parameters: Vec<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if resource_type != "Group" || operation != "$export" {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, IssueType::NotFound, "no such operation"));
-    }
     if !phivault_fhir::is_valid_id(&id) {
         return Err(invalid("invalid Group id"));
     }

@@ -7,6 +7,7 @@ mod export;
 
 pub use bundle::process_bundle;
 pub use capability::metadata;
+mod operations;
 mod resources;
 mod response;
 mod search;
@@ -28,7 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/$export-status/{id}", get(export::status).delete(export::cancel))
         .route("/$export-file/{id}/{n}", get(export::download))
         .route("/{resource_type}/$export", get(export::kick_off_type).post(export::kick_off_type))
-        .route("/{resource_type}/{id}/{operation}", get(export::kick_off_instance).post(export::kick_off_instance))
+        .route(
+            "/{resource_type}/{id}/{operation}",
+            get(operations::instance_operation).post(operations::instance_operation),
+        )
         .route("/{resource_type}", get(search::search_get).post(resources::create))
         .route("/{resource_type}/_search", post(search::search_post))
         .route("/{resource_type}/_history", get(search::type_history))

@@ -59,7 +59,7 @@ fn page_token(pairs: &[(String, String)]) -> Option<&str> {
     pairs.iter().find(|(k, _)| k == "_page").map(|(_, v)| v.as_str())
 }
 
-async fn run_search(
+pub(super) async fn run_search(
     state: &AppState,
     accessor: &Accessor,
     resource_type: &str,

@@ -163,7 +163,7 @@ async fn whole_record(
     ids: (Option<&ClientIp>, Option<&RequestId>),
 ) -> Result<(Signed, PatientChart), Response> {
     let (signed, own) = patient_of(state, headers, ids, "/my-record").await?;
-    let chart = match state.records.patient_everything(&signed.accessor, &own).await {
+    let chart = match state.records.patient_everything(&signed.accessor, &own, &Default::default()).await {
         Ok(granted) => granted.value,
         Err(e) => return Err(refused(state, &signed, "everything", e).await),
     };

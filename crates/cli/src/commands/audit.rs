@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use base64::Engine;
 use clap::Subcommand;
+use phivault_audit::archive::{archive_claim, vouched_end};
 use phivault_audit::merkle::Accumulator;
 pub use phivault_audit::syslog::ShipTarget;
 use phivault_audit::{AuditEvent, AuditQuery, AuditStore, Checkpoint, CheckpointSigner, StoredEntry};
@@ -266,14 +267,25 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
     // The database's newest checkpoints and the witness file's: deleting them from the
     // database does not make the signer forget what it signed. (A few of the newest: rows
     // naming the key that do not verify cannot push the witness's out of sight.)
-    let mut known = store.newest_checkpoints(&signer.key_id(), 64).await?;
-    known.extend(newest_witness_checkpoints(witness)?);
-    let vouched = known
-        .into_iter()
-        .filter(|c| c.key_id == signer.key_id() && c.tree_size > 0 && c.verify(&key))
-        .max_by_key(|c| c.tree_size);
-    let vouched_size = vouched.as_ref().map_or(0, |c| c.tree_size);
     let refuse = |why: String| anyhow::anyhow!("refusing to sign a checkpoint: {why}; run `phivault audit verify`");
+    let ours = |c: &Checkpoint| c.key_id == signer.key_id() && c.tree_size > 0 && c.verify(&key);
+    let mut known = store.newest_checkpoints(&signer.key_id(), 64).await?;
+    // Without the witness, the database's word would be all there is: a missing one while
+    // the database holds this key's checkpoints was removed (or never copied to this node).
+    if !known.is_empty() && !witness.exists() {
+        return Err(refuse(format!(
+            "the witness file {} is missing while the database holds checkpoints of this key (restore it, or \
+             copy it from another node)",
+            witness.display()
+        )));
+    }
+    // Rows that name the key but do not verify must not hide the newest real one.
+    if !known.iter().any(ours) {
+        known = store.checkpoints().await?;
+    }
+    known.extend(newest_witness_checkpoints(witness)?);
+    let vouched = known.into_iter().filter(ours).max_by_key(|c| c.tree_size);
+    let vouched_size = vouched.as_ref().map_or(0, |c| c.tree_size);
     let mut tree = Accumulator::default();
     let mut from = 0;
     let mut last_chain = CHAIN_START;
@@ -287,7 +299,11 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
                 return Err(refuse(format!("entry #{at} is missing or out of order")));
             }
             if at >= vouched_size {
-                if !e.bytes.is_empty() && leaf_hash(&e.bytes) != e.leaf {
+                // Only what a checkpoint already covers is ever archived.
+                if e.bytes.is_empty() {
+                    return Err(refuse(format!("entry #{at} has no content, and no checkpoint covers it")));
+                }
+                if leaf_hash(&e.bytes) != e.leaf {
                     return Err(refuse(format!("entry #{at} does not match its stored hash")));
                 }
                 if chain_hash(&last_chain, &e.leaf) != e.chain {
@@ -522,7 +538,7 @@ pub async fn run(store: &dyn AuditStore, config: &AuditConfig, key_file: &Path, 
             let signed = signed_checkpoints(all_checkpoints(store, config).await?, &key)?;
             let (old, new) = consistency_pair(&signed, from, to)?;
             let archived = super::archive::read_archives(&archive)?;
-            consistency(store, old, new, archived).await?;
+            consistency(store, (old, new), &signed, &key, archived).await?;
         }
         AuditAction::Archive { before, out } => {
             let before = rfc3339_ms(Some(&before), "before")?.context("--before is required")?;
@@ -678,35 +694,36 @@ fn consistency_pair(signed: &[Checkpoint], from: Option<u64>, to: Option<u64>) -
 /// stored hash unless `archived` gives its content back, as `audit verify` treats it.
 async fn consistency(
     store: &dyn AuditStore,
-    old: &Checkpoint,
-    new: &Checkpoint,
+    (old, new): (&Checkpoint, &Checkpoint),
+    signed: &[Checkpoint],
+    key: &[u8],
     archived: Vec<StoredEntry>,
 ) -> Result<()> {
     use phivault_audit::checkpoint::{hex, unhex};
     use phivault_audit::merkle;
-    let mut entries = Vec::new();
-    let mut from = 0;
-    while (entries.len() as u64) < new.tree_size {
-        let page = store.audit_entries(from, PAGE.min(new.tree_size - from)).await?;
-        let Some(last) = page.last() else { break };
-        from = last.seq + 1;
-        entries.extend(page);
-    }
+    let mut entries = all_entries(store).await?;
+    // Which archived entries the signed archive runs vouch for (their records may come after
+    // the later checkpoint): the same rule as `audit verify`.
+    let claims: Vec<_> = entries
+        .iter()
+        .filter(|e| !e.bytes.is_empty())
+        .filter_map(|e| AuditEvent::from_canonical(&e.bytes).and_then(|v| archive_claim(&v, e.seq, key)))
+        .collect();
+    let vouched = vouched_end(&claims, |size, root| signed.iter().any(|c| c.tree_size == size && c.root == root));
+    entries.truncate(new.tree_size as usize);
     let filled = phivault_audit::export::fill_from_archive(&mut entries, archived);
     let mut leaves = Vec::with_capacity(entries.len());
-    let mut seen_content = false;
     let mut unseen = 0u64;
     for (expected, entry) in entries.iter().enumerate() {
         if entry.seq != expected as u64 {
             bail!("entry #{expected} is missing from the trail (found #{} in its place)", entry.seq);
         }
-        // Content emptied after an entry that has some was not archived: it counts by the
-        // hash of nothing, which cannot be the signed one.
-        leaves.push(if entry.bytes.is_empty() && !seen_content {
+        // Content emptied where no signed archive run vouches for it was not archived: it
+        // counts by the hash of nothing, which cannot be the signed one.
+        leaves.push(if entry.bytes.is_empty() && entry.seq < vouched {
             unseen += 1;
             entry.leaf
         } else {
-            seen_content = true;
             merkle::leaf_hash(&entry.bytes)
         });
     }

@@ -82,6 +82,16 @@ impl PatientChart {
     }
 }
 
+/// What `$everything` may be narrowed to (R4's `_type` and `_since`). The Patient itself is
+/// always returned: it is the record's subject.
+#[derive(Debug, Clone, Default)]
+pub struct EverythingFilter {
+    /// Only these types of the compartment (every one when `None`).
+    pub types: Option<Vec<String>>,
+    /// Only resources last updated at or after this FHIR instant.
+    pub since: Option<String>,
+}
+
 /// At most this many resources of one type in one chart.
 pub const CHART_MAX_PER_TYPE: usize = phivault_fhir::search::MAX_COUNT;
 
@@ -105,15 +115,32 @@ impl GuardedRecords {
     }
 
     /// `patient_id`'s whole record as the caller may read it: every type of R4's Patient
-    /// compartment, up to [`EVERYTHING_MAX_PER_TYPE`] of each (a section with more says
-    /// so). One audit entry (`everything`). What a patient downloads, and `$everything`.
+    /// compartment (or those `filter` names), up to [`EVERYTHING_MAX_PER_TYPE`] of each (a
+    /// section with more says so). One audit entry (`everything`). What a patient
+    /// downloads, and `Patient/{id}/$everything`.
     pub async fn patient_everything(
         &self,
         accessor: &Accessor,
         patient_id: &str,
+        filter: &EverythingFilter,
     ) -> Result<Granted<PatientChart>, RecordError> {
-        let queries: Vec<ChartQuery<'_>> =
-            phivault_fhir::patient_compartment_types().map(|t| ChartQuery::all(t, EVERYTHING_MAX_PER_TYPE)).collect();
+        let mut types: Vec<&str> = phivault_fhir::patient_compartment_types().collect();
+        if let Some(asked) = &filter.types {
+            if let Some(outside) = asked.iter().position(|t| !types.contains(&t.as_str())) {
+                // Named by position: the text is the client's.
+                return Err(RecordError::Invalid(phivault_fhir::FhirError::invalid(format!(
+                    "_type value #{} is not a resource type of the Patient compartment",
+                    outside + 1
+                ))));
+            }
+            types.retain(|t| asked.iter().any(|a| a == t));
+        }
+        let since = filter.since.as_ref().map(|s| format!("ge{s}"));
+        let params: Vec<(&str, &str)> = since.iter().map(|s| ("_lastUpdated", s.as_str())).collect();
+        let queries: Vec<ChartQuery<'_>> = types
+            .into_iter()
+            .map(|t| ChartQuery { params: &params, ..ChartQuery::all(t, EVERYTHING_MAX_PER_TYPE) })
+            .collect();
         self.compartment_read(accessor, patient_id, &queries, "everything").await
     }
 

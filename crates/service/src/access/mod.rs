@@ -21,7 +21,9 @@ mod store;
 mod trail;
 
 pub use break_glass::{BREAK_GLASS_REASONS, BreakGlassRequest, GrantView, Notifier};
-pub use chart::{CHART_MAX_PER_TYPE, ChartQuery, ChartSection, EVERYTHING_MAX_PER_TYPE, PatientChart};
+pub use chart::{
+    CHART_MAX_PER_TYPE, ChartQuery, ChartSection, EVERYTHING_MAX_PER_TYPE, EverythingFilter, PatientChart,
+};
 pub use export::{EXPORT_PAGE, ExportCursor, ExportItem, ExportLevel, ExportPage, ExportWindow};
 pub use guarded::{
     DEFAULT_BREAK_GLASS_MINUTES, DEFAULT_DEPARTMENT_WINDOW_DAYS, GuardedHistory, GuardedPage, GuardedRecords,

@@ -13,7 +13,7 @@ use phivault_fhir::search::SearchRequest;
 use phivault_fhir::{FhirError, IssueType, is_resource_type, is_valid_id};
 use serde_json::Value;
 
-pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, OperatorLoad};
+pub use bundle::{Bundle, BundleGuard, BundleKind, EntryOutcome, MAX_ENTRIES as MAX_BUNDLE_ENTRIES, OperatorLoad};
 pub(crate) use codec::{EntryFor, KeyCache, Slot, new_resource_id};
 pub use integrity::{IntegrityProblem, IntegrityReport, ProblemKind};
 pub use paging::PageCursor;
