@@ -73,7 +73,9 @@ pub fn capability_statement(base_url: &str) -> Value {
             "operation": [
                 {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
                 {"name": "patient-export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
-                {"name": "group-export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"}
+                {"name": "group-export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"},
+                {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                 "documentation": "Patient/{id}/$everything with _type and _since (no paging: a record with more than 20,000 resources of one type is refused; use Patient/$export)"}
             ]
         }]
     })
