@@ -1175,3 +1175,47 @@ async fn everything_and_compartment_search_return_one_patients_readable_record_a
     let theirs = as_user(&c.app, &patient, get(&format!("/fhir/Patient/{}/Observation", c.porky))).await;
     assert!(ids(&theirs.body).is_empty(), "{}", theirs.text);
 }
+
+/// `_include` / `_revinclude` over HTTP: included records come back as `include` entries,
+/// only those the caller may read; an include phivault cannot follow is refused by
+/// position, never ignored and never echoed.
+#[tokio::test]
+async fn included_records_are_entries_of_their_own_and_unsupported_includes_are_refused() {
+    let c = clinic().await;
+    let vitals = observation(&c.app, &c.daffy, None, "heart rate").await;
+    let hiv = observation(&c.app, &c.daffy, Some("HIV"), "hiv test").await;
+    observation(&c.app, &c.porky, None, "someone else's").await;
+    let physician = &c.app.token;
+    let uri = format!("/fhir/Patient?_id={},{}&_revinclude=Observation:patient", c.daffy, c.porky);
+    let page = as_user(&c.app, physician, get(&uri)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let modes: Vec<(String, String)> = page.body["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["resource"]["id"].as_str().unwrap_or("").to_owned(),
+                e["search"]["mode"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        modes,
+        vec![(c.daffy.clone(), "match".to_owned()), (vitals.clone(), "include".to_owned())],
+        "{}",
+        page.text
+    );
+    assert_eq!(page.body["total"], 1, "total counts matches only");
+    assert!(!page.text.contains(&hiv) && !page.text.contains("Pig"));
+    for bad in [
+        "_include=Observation:code",
+        "_revinclude=Observation:performer",
+        "_include=Daffy:Duck",
+        "_include:recurse=Patient:organization",
+    ] {
+        let refused = as_user(&c.app, physician, get(&format!("/fhir/Patient?{bad}"))).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {}", refused.text);
+        assert!(refused.text.contains("query parameter 1") && !refused.text.contains("Daffy"), "{}", refused.text);
+    }
+}

@@ -129,7 +129,7 @@ async fn a_search_never_silently_widens_unknown_parameters_are_refused_unless_le
         "/fhir/Patient?address-city=Nowhere",
         "/fhir/Patient?_has:Observation:patient:code=1234",
         "/fhir/Observation?patient.family=Duck",
-        "/fhir/Patient?family=Duck&_include=Patient:organization",
+        "/fhir/Patient?family=Duck&_include=Patient:shoe-size",
     ] {
         let refused = send(&app, get(query)).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{query}: {}", refused.text);

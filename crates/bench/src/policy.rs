@@ -82,6 +82,7 @@ pub fn physician_accessor(user_id: &str) -> Accessor {
         },
         request: RequestFacts::default(),
         launch_patient: None,
+        readable_types: None,
         trail: Default::default(),
     }
 }

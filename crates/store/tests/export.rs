@@ -24,6 +24,7 @@ fn researcher() -> Accessor {
         },
         request: RequestFacts::default(),
         launch_patient: None,
+        readable_types: None,
         trail: Default::default(),
     }
 }

@@ -174,6 +174,13 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
         hour: now_secs.rem_euclid(86_400) / 3600,
         purpose_of_use: "treatment".to_owned(),
     };
+    // The context the token's scopes were granted in for this request (what `check` found).
+    let context = match (&reach, &p.user_id) {
+        (ScopeReach::LaunchPatient(_), _) => ScopeContext::Patient,
+        (ScopeReach::Unnarrowed, Some(_)) => ScopeContext::User,
+        (ScopeReach::Unnarrowed, None) => ScopeContext::System,
+    };
+    let readable_types = p.scopes.as_deref().and_then(|scopes| readable_types(&ScopeSet::parse(scopes), context));
     let launch_patient = match reach {
         ScopeReach::Unnarrowed => None,
         ScopeReach::LaunchPatient(p) => Some(p),
@@ -181,7 +188,22 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
     let mut trail = Trail::default();
     trail.origin.grant_id = Some(p.grant_id.clone());
     trail.origin.client_id = p.client_id.clone();
-    Accessor { requester, request, launch_patient, trail }
+    Accessor { requester, request, launch_patient, readable_types, trail }
+}
+
+/// The types a token's scopes let it read in `context`: `None` when a wildcard scope
+/// (`patient/*.rs`) covers every type.
+fn readable_types(scopes: &ScopeSet, context: ScopeContext) -> Option<Vec<String>> {
+    let reading = scopes.clinical.iter().filter(|s| s.context == context && s.permissions.contains(Permissions::READ));
+    let mut types = Vec::new();
+    for scope in reading {
+        match &scope.resource_type {
+            None => return None,
+            Some(t) if !types.contains(t) => types.push(t.clone()),
+            Some(_) => {}
+        }
+    }
+    Some(types)
 }
 
 /// Middleware after [`super::require_caller`]: refuses what the caller's role or scopes

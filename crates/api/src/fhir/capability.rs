@@ -28,8 +28,25 @@ pub fn capability_statement(base_url: &str) -> Value {
                     .collect();
             let params: Vec<Value> =
                 search_param_names(t).into_iter().map(|(name, kind)| json!({"name": name, "type": kind})).collect();
+            let includes: Vec<String> =
+                phivault_fhir::search::reference_params(t).into_iter().map(|p| format!("{t}:{p}")).collect();
+            // Reverse includes follow the patient compartment, on Patient searches.
+            let revincludes: Vec<String> = if *t == "Patient" {
+                phivault_fhir::patient_compartment_types()
+                    .filter_map(|c| {
+                        let p = ["patient", "subject", "beneficiary"]
+                            .into_iter()
+                            .find(|p| phivault_fhir::search::reference_paths(c, p).is_some())?;
+                        Some(format!("{c}:{p}"))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             json!({
                 "type": t,
+                "searchInclude": includes,
+                "searchRevInclude": revincludes,
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": false,

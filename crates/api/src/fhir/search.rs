@@ -110,6 +110,9 @@ pub(super) async fn run_search(
             json!({"fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id), "resource": body, "search": {"mode": "match"}})
         })
         .collect();
+    entries.extend(page.included.iter().map(|r| {
+        json!({"fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id), "resource": r.body, "search": {"mode": "include"}})
+    }));
     if !request.ignored.is_empty() {
         let positions: Vec<String> = request.ignored.iter().map(ToString::to_string).collect();
         // Names of applied parameters are ours (known search parameters); an ignored

@@ -8,12 +8,14 @@
 
 mod extract;
 mod history;
+mod include;
 mod normalize;
 mod params;
 mod query;
 
 pub use extract::{IndexEntries, extract_index_entries};
 pub use history::{HistoryWindow, history_window};
+pub use include::{Include, parse_include, reference_params, reference_paths, referenced};
 pub use normalize::{prefix_term, text_words};
 pub use params::{ParamDef, ParamKind, params_for, search_param_names};
 pub use query::{Clause, DateCondition, DateOp, MAX_COUNT, SearchRequest, Sort, parse_search, token_term_system};

@@ -72,6 +72,8 @@ pub struct SearchRequest {
     /// 1-based positions of query parameters ignored under lenient handling. Positions,
     /// not names: a parameter name is client text and may itself hold PHI.
     pub ignored: Vec<usize>,
+    /// `_include` and `_revinclude`, in the order given.
+    pub includes: Vec<super::include::Include>,
 }
 
 /// Parameters that control the result form rather than select: accepted and ignored.
@@ -101,6 +103,7 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
         count: DEFAULT_COUNT,
         sort: Sort::LastUpdated { descending: false },
         ignored: Vec::new(),
+        includes: Vec::new(),
     };
     for (position, (key, value)) in pairs.iter().enumerate() {
         let (name, modifier) = match key.split_once(':') {
@@ -115,6 +118,15 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
                     .min(MAX_COUNT);
             }
             "_sort" => request.sort = parse_sort(resource_type, value)?,
+            // Unknown include targets are refused even under lenient handling: an include
+            // left out would silently narrow what a chart viewer shows.
+            "_include" | "_revinclude" => request.includes.push(super::include::parse_include(
+                resource_type,
+                modifier,
+                value,
+                name == "_revinclude",
+                position + 1,
+            )?),
             "_id" => {
                 no_modifier(name, modifier)?;
                 let ids: Vec<String> = value.split(',').map(str::to_owned).collect();

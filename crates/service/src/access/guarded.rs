@@ -19,6 +19,8 @@ use crate::{Filter, PendingEntry, RecordError, VersionWrite};
 #[derive(Debug, Clone)]
 pub struct GuardedPage {
     pub resources: Vec<StoredResource>,
+    /// Records the matches reach through `_include` / `_revinclude`, each decided and masked.
+    pub included: Vec<StoredResource>,
     /// The number of matches, or `None` when a result had to be refused after the store
     /// counted it (a policy looked at facts the search scope cannot see): a count that
     /// included it would hint at a record the caller may not read.
@@ -328,13 +330,17 @@ impl GuardedRecords {
         let has_more = page.count > 0 && offset + page.count < page.total;
         self.relate_results(&asking, &page.resources).await?;
         let (resources, mut policy_ids, refused) = asking.filter(Action::Search, page.resources);
+        let (included, include_policies) = self.included(&asking, &resources, &request.includes).await?;
         policy_ids.extend(scope.policy_ids);
+        policy_ids.extend(include_policies);
         policy_ids.sort();
         policy_ids.dedup();
         let total = (!refused).then_some(page.total);
-        self.record_disclosure(accessor, "search", resource_type, None, &resources, &policy_ids).await?;
+        // One entry for the page: the matches and what they brought in.
+        let disclosed: Vec<StoredResource> = resources.iter().chain(&included).cloned().collect();
+        self.record_disclosure(accessor, "search", resource_type, None, &disclosed, &policy_ids).await?;
         Ok(Granted {
-            value: GuardedPage { resources, total, has_more, offset: page.offset, count: page.count },
+            value: GuardedPage { resources, included, total, has_more, offset: page.offset, count: page.count },
             policy_ids,
         })
     }

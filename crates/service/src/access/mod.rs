@@ -15,6 +15,7 @@ mod chart;
 mod erase;
 mod export;
 mod guarded;
+mod include;
 mod live;
 mod membership;
 mod store;
@@ -64,6 +65,9 @@ pub struct Accessor {
     pub request: RequestFacts,
     /// With patient-level SMART scopes: only this patient's records are reachable.
     pub launch_patient: Option<String>,
+    /// With SMART scopes that name types: only these types may be read, however they are
+    /// reached (an `_include`, say); `None`: every type the policies allow.
+    pub readable_types: Option<Vec<String>>,
     /// Where the request's audit entries come from, and whether one was written.
     pub trail: Trail,
 }
