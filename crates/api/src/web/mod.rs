@@ -11,6 +11,7 @@ mod desk;
 mod fhir_view;
 pub(crate) mod html;
 mod patients;
+mod people;
 mod portal;
 mod review;
 mod shell;
@@ -58,6 +59,12 @@ pub fn routes() -> Router<AppState> {
         .route("/my-record/download", get(portal::download))
         .route("/my-record/summary", get(portal::summary))
         .route("/my-record/access", get(portal::access))
+        .route("/people", get(people::people))
+        .route("/people/new", get(people::new_account).post(people::request_account))
+        .route("/people/{id}", get(people::person))
+        .route("/people/{id}/{verb}", axum::routing::post(people::verb))
+        .route("/approvals", get(people::approvals))
+        .route("/approvals/{request}/{decision}", axum::routing::post(people::decide))
         .route("/review", get(review::review_page))
         .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
         .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))
@@ -127,6 +134,8 @@ async fn home(
         "/patients"
     } else if signed.has(phivault_identity::Role::PrivacyOfficer) {
         "/review"
+    } else if signed.has(phivault_identity::Role::Admin) {
+        "/people"
     } else if signed.has(phivault_identity::Role::Patient) {
         "/my-record"
     } else {

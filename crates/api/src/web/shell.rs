@@ -160,6 +160,10 @@ fn nav(signed: &Signed) -> String {
     }
     if signed.has(Role::PrivacyOfficer) {
         links.push(("/review", "Review"));
+        links.push(("/approvals", "Approvals"));
+    }
+    if signed.has(Role::Admin) {
+        links.push(("/people", "People"));
     }
     if signed.has(Role::Patient) {
         links.push(("/my-record", "My record"));
