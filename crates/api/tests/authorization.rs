@@ -1123,10 +1123,11 @@ async fn everything_and_compartment_search_return_one_patients_readable_record_a
     let entry = entries.iter().rev().find(|e| e.action == "everything").expect("recorded");
     assert_eq!(entry.outcome, Outcome::Success);
     assert_eq!(entry.patient_ids, vec![c.daffy.clone()]);
-    assert!(
-        entry.resource_ids.contains(&format!("Observation/{vitals}"))
-            && !entry.resource_ids.iter().any(|r| r.contains(&hiv))
-    );
+    let mut named = entry.resource_ids.clone();
+    named.sort();
+    let mut returned = vec![format!("Patient/{}", c.daffy), format!("Observation/{vitals}")];
+    returned.sort();
+    assert_eq!(named, returned, "the entry names exactly what was returned");
 
     // Narrowed: one type; nothing changed since a future date (the Patient, its subject, stays).
     let typed = everything(&c.app, physician, &c.daffy, "?_type=Observation").await;
@@ -1184,7 +1185,7 @@ async fn included_records_are_entries_of_their_own_and_unsupported_includes_are_
     let c = clinic().await;
     let vitals = observation(&c.app, &c.daffy, None, "heart rate").await;
     let hiv = observation(&c.app, &c.daffy, Some("HIV"), "hiv test").await;
-    observation(&c.app, &c.porky, None, "someone else's").await;
+    let porkys = observation(&c.app, &c.porky, None, "someone else's").await;
     let physician = &c.app.token;
     let uri = format!("/fhir/Patient?_id={},{}&_revinclude=Observation:patient", c.daffy, c.porky);
     let page = as_user(&c.app, physician, get(&uri)).await;
@@ -1207,7 +1208,21 @@ async fn included_records_are_entries_of_their_own_and_unsupported_includes_are_
         page.text
     );
     assert_eq!(page.body["total"], 1, "total counts matches only");
-    assert!(!page.text.contains(&hiv) && !page.text.contains("Pig"));
+    assert!(!page.text.contains(&hiv) && !page.text.contains(&porkys) && !page.text.contains("Pig"));
+    // A record of Daffy's naming one of Porky's (loaded by the operator): following it
+    // brings in nothing, exactly as a reference to a record that does not exist.
+    let mut pointing = Vec::new();
+    for target in [porkys.as_str(), "no-such-record"] {
+        let body = json!({"resourceType": "Observation", "status": "final", "code": {"text": "derived"},
+            "subject": {"reference": format!("Patient/{}", c.daffy)}, "derivedFrom": [{"reference": format!("Observation/{target}")}]});
+        let id = c.app.records.create("Observation", body, None).await.expect("observation").resource.id;
+        let uri = format!("/fhir/Observation?_id={id}&_include=Observation:derived-from");
+        let reply = as_user(&c.app, physician, get(&uri)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert!(!ids(&reply.body).contains(&porkys), "{}", reply.text);
+        pointing.push((ids(&reply.body).len(), reply.body["total"].clone()));
+    }
+    assert_eq!(pointing, vec![(1, json!(1)), (1, json!(1))], "indistinguishable");
     for bad in [
         "_include=Observation:code",
         "_revinclude=Observation:performer",

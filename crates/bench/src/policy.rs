@@ -83,6 +83,7 @@ pub fn physician_accessor(user_id: &str) -> Accessor {
         request: RequestFacts::default(),
         launch_patient: None,
         readable_types: None,
+        searchable_types: None,
         trail: Default::default(),
     }
 }

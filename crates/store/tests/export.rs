@@ -25,6 +25,7 @@ fn researcher() -> Accessor {
         request: RequestFacts::default(),
         launch_patient: None,
         readable_types: None,
+        searchable_types: None,
         trail: Default::default(),
     }
 }

@@ -22,6 +22,7 @@ fn physician(readable_types: Option<Vec<String>>) -> Accessor {
         },
         request: RequestFacts::default(),
         launch_patient: None,
+        searchable_types: readable_types.clone(),
         readable_types,
         trail: Default::default(),
     }
@@ -109,18 +110,49 @@ async fn includes_bring_in_only_what_the_caller_may_read_and_the_entry_names_onl
         }
         assert_eq!(last.patient_ids, vec![daffy.clone()], "{engine}");
 
-        // A token that covers Observation only: nothing of another type comes in.
+        // A token that covers Observation only: the matches, and nothing of another type.
         let scoped = physician(Some(vec!["Observation".into()]));
         let page = guarded.search(&scoped, "Observation", &forward, 0).await.expect("search").value;
+        assert_eq!(page.resources.len(), 3, "{engine}");
         assert!(page.included.is_empty(), "{engine}: {:?}", ids(&page.included));
 
-        // Reverse, through the compartment: Daffy's readable observations; Porky's none.
+        // The review's oracle: a reference to a record out of reach must weigh what a
+        // reference to nothing weighs, also against the include limit. One observation names
+        // Porky's encounter, another an id no record has, each beside 1,001 dangling ones.
+        let mut answers = Vec::new();
+        for member in [elsewhere.as_str(), "no-such-record"] {
+            let dangling: Vec<Value> =
+                (0..1_001).map(|i| json!({"reference": format!("Observation/missing-{i}")})).collect();
+            let probe = create(
+                "Observation",
+                json!({"resourceType": "Observation", "status": "final", "code": {"text": "probe"},
+                       "subject": subject(&daffy), "hasMember": [{"reference": format!("Encounter/{member}")}],
+                       "derivedFrom": dangling}),
+            )
+            .await;
+            let query = search(
+                "Observation",
+                &[("_id", &probe), ("_include", "Observation:has-member"), ("_include", "Observation:derived-from")],
+            );
+            let page = guarded.search(&physician(None), "Observation", &query, 0).await.expect("no error either way");
+            answers.push((page.value.resources.len(), ids(&page.value.included)));
+        }
+        assert_eq!(answers[0], answers[1], "{engine}: indistinguishable");
+        assert_eq!(answers[0], (1, Vec::new()), "{engine}");
+
+        // Reverse, through the compartment: Daffy's readable observations; Porky's (he is
+        // not in the physician's care, so neither a match nor anything of his) none.
+        let porkys = create(
+            "Observation",
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "pulse"}, "subject": subject(&porky)}),
+        )
+        .await;
         let reverse =
             search("Patient", &[("_id", &format!("{daffy},{porky}")), ("_revinclude", "Observation:patient")]);
         let page = guarded.search(&physician(None), "Patient", &reverse, 0).await.expect("search").value;
         assert_eq!(ids(&page.resources), vec![format!("Patient/{daffy}")], "{engine}");
-        assert_eq!(page.included.len(), 3, "{engine}: {:?}", ids(&page.included));
-        assert!(page.included.iter().all(|r| r.resource_type == "Observation" && r.id != hiv_obs), "{engine}");
+        assert_eq!(page.included.len(), 5, "{engine}: three, and the two probes: {:?}", ids(&page.included));
+        assert!(page.included.iter().all(|r| r.resource_type == "Observation" && r.id != hiv_obs && r.id != porkys));
 
         // :iterate follows the included observations' encounters, one level further.
         let iterate = search(

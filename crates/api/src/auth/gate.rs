@@ -180,7 +180,9 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
         (ScopeReach::Unnarrowed, Some(_)) => ScopeContext::User,
         (ScopeReach::Unnarrowed, None) => ScopeContext::System,
     };
-    let readable_types = p.scopes.as_deref().and_then(|scopes| readable_types(&ScopeSet::parse(scopes), context));
+    let scopes = p.scopes.as_deref().map(ScopeSet::parse);
+    let readable_types = scopes.as_ref().and_then(|s| scoped_types(s, context, Permissions::READ));
+    let searchable_types = scopes.as_ref().and_then(|s| scoped_types(s, context, Permissions::SEARCH));
     let launch_patient = match reach {
         ScopeReach::Unnarrowed => None,
         ScopeReach::LaunchPatient(p) => Some(p),
@@ -188,13 +190,13 @@ pub fn accessor(state: &AppState, caller: &Caller, client: Option<IpAddr>, reach
     let mut trail = Trail::default();
     trail.origin.grant_id = Some(p.grant_id.clone());
     trail.origin.client_id = p.client_id.clone();
-    Accessor { requester, request, launch_patient, readable_types, trail }
+    Accessor { requester, request, launch_patient, readable_types, searchable_types, trail }
 }
 
-/// The types a token's scopes let it read in `context`: `None` when a wildcard scope
-/// (`patient/*.rs`) covers every type.
-fn readable_types(scopes: &ScopeSet, context: ScopeContext) -> Option<Vec<String>> {
-    let reading = scopes.clinical.iter().filter(|s| s.context == context && s.permissions.contains(Permissions::READ));
+/// The types a token's scopes let it `needed` (read, or search) in `context`: `None` when a
+/// wildcard scope (`patient/*.rs`) covers every type.
+fn scoped_types(scopes: &ScopeSet, context: ScopeContext, needed: Permissions) -> Option<Vec<String>> {
+    let reading = scopes.clinical.iter().filter(|s| s.context == context && s.permissions.contains(needed));
     let mut types = Vec::new();
     for scope in reading {
         match &scope.resource_type {
@@ -350,6 +352,16 @@ mod tests {
 
     fn access(method: Method, path: &str) -> FhirAccess {
         classify(&method, path).expect("classified")
+    }
+
+    #[test]
+    fn scoped_types_follow_the_tokens_scopes_in_its_context() {
+        let scopes = ScopeSet::parse("patient/Observation.r patient/Patient.rs user/Condition.rs");
+        let types = |needed| scoped_types(&scopes, ScopeContext::Patient, needed);
+        assert_eq!(types(Permissions::READ), Some(vec!["Observation".to_owned(), "Patient".to_owned()]));
+        assert_eq!(types(Permissions::SEARCH), Some(vec!["Patient".to_owned()]), "Observation.r does not search");
+        assert_eq!(scoped_types(&ScopeSet::parse("patient/*.rs"), ScopeContext::Patient, Permissions::SEARCH), None);
+        assert_eq!(scoped_types(&ScopeSet::parse("patient/*.rs"), ScopeContext::User, Permissions::READ), Some(vec![]));
     }
 
     #[test]

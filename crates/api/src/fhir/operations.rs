@@ -28,6 +28,9 @@ pub async fn instance_operation(
         ("Group", "$export") => kick_off_group(state, accessor, caller, id, headers, parameters).await,
         ("Patient", "$everything") => everything(&state, &accessor, &id, &parameters).await,
         ("Patient", compartment_type) if phivault_fhir::patient_compartment_types().any(|t| t == compartment_type) => {
+            if !phivault_fhir::is_valid_id(&id) {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, IssueType::Invalid, "invalid Patient id"));
+            }
             if !phivault_fhir::search::search_param_names(compartment_type).iter().any(|(n, _)| *n == "patient") {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
@@ -74,7 +77,8 @@ fn everything_filter(parameters: &[(String, String)]) -> Result<EverythingFilter
 
 /// `Patient/{id}/$everything`: the Patient and every resource of its compartment the
 /// caller may read, as one searchset Bundle, recorded as one `everything` entry. A record
-/// larger than one answer carries is refused rather than cut short.
+/// larger than one answer carries is refused (by the service, before any entry says it was
+/// shown) rather than cut short.
 async fn everything(
     state: &AppState,
     accessor: &Accessor,
@@ -87,19 +91,6 @@ async fn everything(
     let filter = everything_filter(parameters)?;
     let granted = state.records.patient_everything(accessor, id, &filter).await?;
     let chart = granted.value;
-    let too_many: Vec<&str> = chart.sections.iter().filter(|s| s.more).map(|s| s.resource_type.as_str()).collect();
-    if !too_many.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueType::TooCostly,
-            format!(
-                "the record holds more {} than one answer carries ({} of a type at most); narrow it with _type or \
-                 _since, or use Patient/$export",
-                too_many.join(", "),
-                phivault_service::access::EVERYTHING_MAX_PER_TYPE
-            ),
-        ));
-    }
     let base = &state.config.base_url;
     let entries: Vec<Value> = std::iter::once(&chart.patient)
         .chain(chart.sections.iter().flat_map(|s| s.resources.iter()))

@@ -150,11 +150,6 @@ fn everything_bundle(chart: &PatientChart, base_url: &str) -> Value {
     json!({"resourceType": "Bundle", "type": "collection", "total": entries.len(), "entry": entries})
 }
 
-/// Types of which the record holds more than a download carries.
-fn cut_short(chart: &PatientChart) -> Vec<&str> {
-    chart.sections.iter().filter(|s| s.more).map(|s| s.resource_type.as_str()).collect()
-}
-
 /// The signed-in patient's whole record, for either copy; refused with a page when it is
 /// too large for one (a copy that silently lacks records would mislead whoever relies on it).
 async fn whole_record(
@@ -163,25 +158,22 @@ async fn whole_record(
     ids: (Option<&ClientIp>, Option<&RequestId>),
 ) -> Result<(Signed, PatientChart), Response> {
     let (signed, own) = patient_of(state, headers, ids, "/my-record").await?;
-    let chart = match state.records.patient_everything(&signed.accessor, &own, &Default::default()).await {
-        Ok(granted) => granted.value,
-        Err(e) => return Err(refused(state, &signed, "everything", e).await),
-    };
-    let short = cut_short(&chart);
-    if !short.is_empty() {
-        let page = app_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &signed,
-            "Download",
-            &format!(
-                "<p class=\"error\" role=\"alert\">Your record is too large to download here ({}). \
+    match state.records.patient_everything(&signed.accessor, &own, &Default::default()).await {
+        Ok(granted) => Ok((signed, granted.value)),
+        // The service refuses a record larger than one copy carries, before it records
+        // anything as shown: a copy that silently lacks records would mislead.
+        Err(RecordError::Invalid(e)) if e.issue == phivault_fhir::IssueType::TooCostly => {
+            ensure_recorded(state, &signed, "everything", Outcome::Failure, "too_large", None).await?;
+            Err(app_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &signed,
+                "Download",
+                "<p class=\"error\" role=\"alert\">Your record is too large to download here. \
                  Please ask the clinic for a complete electronic copy.</p>",
-                escape(&short.join(", "))
-            ),
-        );
-        return Err(page);
+            ))
+        }
+        Err(e) => Err(refused(state, &signed, "everything", e).await),
     }
-    Ok((signed, chart))
 }
 
 /// `GET /my-record/download`: the whole record as FHIR JSON.

@@ -120,13 +120,14 @@ pub fn parse_search(resource_type: &str, pairs: &[(String, String)], strict: boo
             "_sort" => request.sort = parse_sort(resource_type, value)?,
             // Unknown include targets are refused even under lenient handling: an include
             // left out would silently narrow what a chart viewer shows.
-            "_include" | "_revinclude" => request.includes.push(super::include::parse_include(
-                resource_type,
-                modifier,
-                value,
-                name == "_revinclude",
-                position + 1,
-            )?),
+            "_include" | "_revinclude" => {
+                let include =
+                    super::include::parse_include(resource_type, modifier, value, name == "_revinclude", position + 1)?;
+                // The same include twice is followed once (each costs reads or searches).
+                if !request.includes.contains(&include) {
+                    request.includes.push(include);
+                }
+            }
             "_id" => {
                 no_modifier(name, modifier)?;
                 let ids: Vec<String> = value.split(',').map(str::to_owned).collect();

@@ -111,7 +111,7 @@ impl GuardedRecords {
     ) -> Result<Granted<PatientChart>, RecordError> {
         let queries: Vec<ChartQuery<'_>> =
             queries.iter().map(|q| ChartQuery { limit: q.limit.clamp(1, CHART_MAX_PER_TYPE), ..*q }).collect();
-        self.compartment_read(accessor, patient_id, &queries, "chart").await
+        self.compartment_read(accessor, patient_id, &queries, "chart", false).await
     }
 
     /// `patient_id`'s whole record as the caller may read it: every type of R4's Patient
@@ -141,7 +141,7 @@ impl GuardedRecords {
             .into_iter()
             .map(|t| ChartQuery { params: &params, ..ChartQuery::all(t, EVERYTHING_MAX_PER_TYPE) })
             .collect();
-        self.compartment_read(accessor, patient_id, &queries, "everything").await
+        self.compartment_read(accessor, patient_id, &queries, "everything", true).await
     }
 
     async fn compartment_read(
@@ -150,6 +150,7 @@ impl GuardedRecords {
         patient_id: &str,
         queries: &[ChartQuery<'_>],
         action: &str,
+        whole: bool,
     ) -> Result<Granted<PatientChart>, RecordError> {
         let asking = self.asking(accessor).await?;
         let mut patient = match self.records.read("Patient", patient_id, None).await {
@@ -199,6 +200,19 @@ impl GuardedRecords {
                 continue;
             };
             let found = self.records.search_first(resource_type, &request, filters).await?;
+            // A whole record (`whole`) is never cut short: a type with more rows than one
+            // answer carries is refused before anything is recorded as shown (counted as
+            // stored, so no visible record beyond a refused one is silently dropped).
+            if whole && found.len() > asked.limit {
+                return Err(RecordError::Invalid(phivault_fhir::FhirError::new(
+                    phivault_fhir::IssueType::TooCostly,
+                    format!(
+                        "the record holds more {resource_type} than one answer carries ({} of a type at most); \
+                         narrow it with _type or _since, or use Patient/$export",
+                        asked.limit
+                    ),
+                )));
+            }
             self.relate_results(&asking, &found).await?;
             let (mut resources, ids, _) = asking.filter(Action::Search, found);
             // More follow only if the caller may see one past the limit: a refused record

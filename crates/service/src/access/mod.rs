@@ -68,6 +68,8 @@ pub struct Accessor {
     /// With SMART scopes that name types: only these types may be read, however they are
     /// reached (an `_include`, say); `None`: every type the policies allow.
     pub readable_types: Option<Vec<String>>,
+    /// Likewise for searching (a `_revinclude` is a search of its type).
+    pub searchable_types: Option<Vec<String>>,
     /// Where the request's audit entries come from, and whether one was written.
     pub trail: Trail,
 }
