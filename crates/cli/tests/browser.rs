@@ -3,7 +3,8 @@
 //! TOTP enrolment, finds a patient, reads the chart, writes a note and vital signs, is
 //! refused a patient outside the team and breaks the glass; the front desk registers a
 //! patient, assigns the physician and books an appointment, and the physician then finds
-//! them; the patient reads and downloads their record and sees who opened it; axe-core checks every
+//! them; the patient reads and downloads their record and sees who opened it; an
+//! administrator requests an account and the privacy officer approves it; axe-core checks every
 //! page and no identifying value in any address, cookie or web storage
 //! (`tests/interop/browser_e2e.py`). Screenshots go to `target/e2e-screenshots/`.
 //!
@@ -73,6 +74,11 @@ fn a_physician_works_in_a_real_browser_and_leaves_no_phi_in_addresses_or_storage
         phivault(&data, &["user", "add", "daffy", "--name", "Daffy", "--roles", "patient", "--patient-id", &daffy]);
     assert!(patient.status.success(), "{}", String::from_utf8_lossy(&patient.stderr));
     let physician_id = field(&user, "id:");
+    let admin = phivault(&data, &["user", "add", "admin-bugs", "--name", "Bugs Admin", "--roles", "admin"]);
+    assert!(admin.status.success());
+    let officer =
+        phivault(&data, &["user", "add", "po-granny", "--name", "Granny Officer", "--roles", "privacy_officer"]);
+    assert!(officer.status.success());
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-screenshots");
     std::fs::create_dir_all(&shots).expect("screenshot dir");
@@ -89,6 +95,10 @@ fn a_physician_works_in_a_real_browser_and_leaves_no_phi_in_addresses_or_storage
         .env("PV_DESK_PASSWORD", field(&desk, "temporary password:"))
         .env("PV_PATIENT", "daffy")
         .env("PV_PATIENT_PASSWORD", field(&patient, "temporary password:"))
+        .env("PV_ADMIN", "admin-bugs")
+        .env("PV_ADMIN_PASSWORD", field(&admin, "temporary password:"))
+        .env("PV_OFFICER", "po-granny")
+        .env("PV_OFFICER_PASSWORD", field(&officer, "temporary password:"))
         .env("PV_DAFFY", &daffy)
         .env("PV_PORKY", &porky)
         .env("PV_PHI", phi)

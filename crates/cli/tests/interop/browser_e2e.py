@@ -372,6 +372,33 @@ def main():
         check(os.environ["PV_PHYSICIAN_ID"] not in driver.source(), "no account ids")
         accessible(driver, "16-who-has-seen")
         sign_out(driver)
+
+        # The administrator: people, one account, a reset request and a new account, with no
+        # password on any page; then the privacy officer approves it and alone sees one.
+        sign_in(driver, os.environ["PV_ADMIN"], os.environ["PV_ADMIN_PASSWORD"], start="/people", shots=False)
+        check("Dr Quincy Test" in driver.text() and "dr-porky" in driver.text(), "people are listed")
+        accessible(driver, "17-people")
+        driver.click(f"a[href='/people/{os.environ['PV_PHYSICIAN_ID']}']")
+        check("live sign-ins" in driver.text() or "No live sign-ins" in driver.text(), "the account's sign-ins")
+        accessible(driver, "18-person")
+        driver.click("form[action$='/reset-password'] button")
+        check("waits for the privacy officer" in driver.text(), f"the reset waits: {driver.text()[:300]}")
+        driver.go(f"{BASE}/people/new")
+        accessible(driver, "19-new-account")
+        driver.type("#display_name", "Dr Sylvester Test")
+        driver.type("#username", "dr-sylvester")
+        driver.click("input[name=role][value=physician]")
+        driver.click("form[action='/people/new'] button")
+        check("Dr Sylvester Test" in driver.text() and "not yet enrolled" in driver.text(), "the account is requested")
+        check("password:" not in driver.text().lower(), "no password for the administrator")
+        sign_out(driver)
+        sign_in(driver, os.environ["PV_OFFICER"], os.environ["PV_OFFICER_PASSWORD"], start="/approvals", shots=False)
+        check("Dr Sylvester Test (dr-sylvester)" in driver.text(), f"the request waits: {driver.text()[:400]}")
+        accessible(driver, "20-approvals")
+        driver.click("form[action$='/approve'] button")
+        check("in person" in driver.text(), f"approved, with the password to hand over: {driver.text()[:300]}")
+        accessible(driver, "21-approved")
+        sign_out(driver)
         for url in VISITED:
             decoded = urllib.parse.unquote(url)
             for value in PHI + ["Marvin", "Martian", "1948-07-24", "555-0199"]:
