@@ -73,7 +73,7 @@ summary{padding:.45rem 0;min-height:1.6rem;cursor:pointer}details{border-bottom:
 form.inline{display:grid;grid-template-columns:repeat(auto-fill,minmax(12rem,1fr));gap:0 1rem;align-items:end}\
 .idle-warning{position:fixed;inset:auto 1rem 1rem auto;max-width:24rem;background:#fff;border:3px solid #8a6d00;\
 border-radius:8px;padding:1rem;box-shadow:0 2px 12px #0005;z-index:10}\
-form.actions{display:inline-block;margin-right:1rem}.notice{background:#e6f4ea;border:2px solid #1e7e34;padding:.6rem 1rem;border-radius:6px}\
+form.actions{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1rem;margin:.6rem 0}form.actions button{margin-top:0}.notice{background:#e6f4ea;border:2px solid #1e7e34;padding:.6rem 1rem;border-radius:6px}\
 .secret code{font-size:1.4rem;letter-spacing:.05em}label.check{display:flex;gap:.5rem;align-items:center}label.check input{width:auto}\
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}\
 @media (max-width:40rem){main,body.app main{margin:0;border-radius:0;padding:1rem}}";

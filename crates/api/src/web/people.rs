@@ -235,7 +235,7 @@ async fn person_page(state: &AppState, signed: &Signed, id: &str, notice: Option
         )
     };
     let body = format!(
-        "{}<dl><dt>Username</dt><dd>{}</dd><dt>Roles</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd>\
+        "{}<dl class=\"demographics\"><dt>Username</dt><dd>{}</dd><dt>Roles</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd>\
          <dt>Second factor</dt><dd>{}</dd><dt>Last sign-in</dt><dd>{}</dd><dt>Created</dt><dd>{}</dd></dl>\
          <h2>Sign-ins</h2>{sessions_html}<h2>Actions</h2>{verbs}\
          <p>Password and second-factor resets wait for the privacy officer's approval; the person receives the \
