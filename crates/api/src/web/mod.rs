@@ -4,6 +4,7 @@
 //! Every POST checks that it comes from this site (`Origin`) and, once a session exists,
 //! carries the session's CSRF token. Each step issues a new session id.
 
+mod account;
 mod chart;
 pub use chart::CHART_QUERIES;
 mod chart_forms;
@@ -43,7 +44,9 @@ pub fn routes() -> Router<AppState> {
         .route("/login/mfa", get(mfa_form).post(mfa_submit))
         .route("/login/password", get(password_form).post(password_submit))
         .route("/login/enrol", get(enrol_form).post(enrol_submit))
-        .route("/account", get(account))
+        .route("/account", get(account::account))
+        .route("/account/password", axum::routing::post(account::change_password))
+        .route("/account/sessions/end", axum::routing::post(account::end_sessions))
         .route("/logout", axum::routing::post(logout))
         .route("/patients", get(patients::my_patients))
         .route("/patients/search", axum::routing::post(patients::search))
@@ -608,45 +611,6 @@ async fn enrol_submit(
 }
 
 // ---- account and logout -----------------------------------------------------------------
-
-async fn account(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    client: Option<axum::Extension<ClientIp>>,
-    request_id: Option<axum::Extension<crate::RequestId>>,
-) -> Response {
-    let Some(secret) = session_cookie(&headers) else { return Redirect::to("/login").into_response() };
-    let view = match state.identity.session(&secret).await {
-        Ok(v) => v,
-        Err(_) => return Redirect::to("/login").into_response(),
-    };
-    if view.token.stage != LoginStage::Complete {
-        return Redirect::to(stage_path(view.token.stage)).into_response();
-    }
-    let signed = match shell::signed_in(&state, &headers, client.as_deref(), request_id.as_deref(), "/account").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let roles: Vec<&str> = view.user.roles.iter().map(|r| r.as_str()).collect();
-    let start = if signed.clinician() {
-        "<p><a href=\"/patients\">Go to my patients</a></p>"
-    } else if signed.has(phivault_identity::Role::PrivacyOfficer) {
-        "<p><a href=\"/review\">Go to the review queue</a></p>"
-    } else {
-        ""
-    };
-    shell::app_page(
-        StatusCode::OK,
-        &signed,
-        "Your account",
-        &format!(
-            "<dl><dt>Name</dt><dd>{}</dd><dt>Username</dt><dd><code>{}</code></dd><dt>Roles</dt><dd>{}</dd></dl>{start}",
-            escape(&view.user.display_name),
-            escape(&view.user.username),
-            escape(&roles.join(", ")),
-        ),
-    )
-}
 
 #[derive(Debug, Deserialize)]
 struct CsrfForm {
