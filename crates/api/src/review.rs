@@ -84,17 +84,7 @@ pub async fn entries(
             "filters are user, patient, action, outcome, since, until and limit",
         )
     })?;
-    let (result, policies) = crate::alerts::decide_read_audit(&state, &caller, client.as_deref()).await;
     let origin = crate::audit::Origin::of(&headers, client.as_deref(), request_id.as_deref());
-    let mut event = crate::audit::caller_event(&state, &caller, origin, "audit.search", result);
-    event.policies = policies;
-    if let Some(p) = &params.patient {
-        event.patient_ids.push(clip(p, 64));
-    }
-    crate::audit::write(&state, &event).await?;
-    if result != Outcome::Success {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "access denied by policy"));
-    }
     let query = AuditQuery {
         user_id: params.user,
         patient_id: params.patient,
@@ -104,9 +94,34 @@ pub async fn entries(
         until_ms: instant(params.until.as_deref(), "until")?,
     };
     let limit = params.limit.unwrap_or(MAX_ENTRIES).min(MAX_ENTRIES);
-    let found = phivault_audit::search(state.audit.store().as_ref(), &query, limit).await.map_err(unavailable)?;
+    let found = search_trail(&state, &caller, client.as_deref(), origin, &query, limit).await?;
     let entries: Vec<Value> = found.into_iter().map(|(seq, event)| json!({"seq": seq, "event": event})).collect();
     Ok(Json(json!({"entries": entries})).into_response())
+}
+
+/// The privacy officer's search of the trail, for the API and the page alike: decided
+/// (`read_audit`), recorded first (`audit.search`, with the patient searched for), then
+/// up to `limit` matching entries, oldest first.
+pub(crate) async fn search_trail(
+    state: &AppState,
+    caller: &Caller,
+    client: Option<&ClientIp>,
+    origin: crate::audit::Origin,
+    query: &AuditQuery,
+    limit: usize,
+) -> Result<Vec<(u64, phivault_audit::AuditEvent)>, ApiError> {
+    let (result, policies) = crate::alerts::decide_read_audit(state, caller, client).await;
+    let mut event = crate::audit::caller_event(state, caller, origin, "audit.search", result);
+    event.policies = policies;
+    // Only a valid id names a patient in the trail; other typed text is not kept.
+    if let Some(p) = query.patient_id.as_deref().filter(|p| phivault_fhir::is_valid_id(p)) {
+        event.patient_ids.push(clip(p, 64));
+    }
+    crate::audit::write(state, &event).await?;
+    if result != Outcome::Success {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, IssueType::Forbidden, "access denied by policy"));
+    }
+    phivault_audit::search(state.audit.store().as_ref(), query, limit).await.map_err(unavailable)
 }
 
 /// Actions that touch a patient's records, for the accounting.

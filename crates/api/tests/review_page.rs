@@ -124,3 +124,75 @@ async fn the_privacy_officer_reviews_alerts_and_emergency_access_in_the_browser(
         "the note stays out of the trail"
     );
 }
+
+/// The audit trail search page: a POSTed form (no searched value in any address), the
+/// physician named, the patient by id; another role refused; a patient filter that is no
+/// record id refused in words and never stored; forged forms refused; the search recorded.
+#[tokio::test]
+async fn the_privacy_officer_searches_the_trail_with_a_form_that_keeps_values_out_of_addresses() {
+    let (app, _db) =
+        app_with(1 << 20, phivault_policy::Policies::defaults().expect("defaults"), Default::default()).await;
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "Duck", "given": ["Daffy"]}]});
+    let daffy = app.records.create("Patient", patient, None).await.expect("patient").resource.id;
+    let physician = app.identity.find_user("dr-daffy").await.expect("physician");
+    app.store
+        .assign(&phivault_service::access::Assignment {
+            kind: phivault_service::access::AssignmentKind::CareTeam,
+            user_id: physician.id.clone(),
+            value: daffy.clone(),
+            assigned_by: "test".into(),
+            assigned_ms: 0,
+        })
+        .await
+        .expect("assign");
+    let read = Request::get(format!("/fhir/Patient/{daffy}"))
+        .header("authorization", format!("Bearer {}", app.token))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(send_as_is(&app.router, read).await.status, StatusCode::OK);
+
+    let officer = phivault_testkit::signed_in(&app.identity, "po-granny", vec![Role::PrivacyOfficer], None).await;
+    let officer = officer.expose().to_owned();
+    let form = send_as_is(&app.router, page(&officer, "/review/audit")).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.text);
+    let token = csrf(&form);
+    let found = send_as_is(
+        &app.router,
+        post(&officer, "/review/audit", &[("csrf", &token), ("patient", &daffy), ("action", "read")], BASE),
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.text);
+    assert!(found.text.contains(&format!("{} (physician)", physician.display_name)), "{}", found.text);
+    assert!(found.text.contains("1 entries, oldest first") && found.text.contains(&daffy), "{}", found.text);
+    assert!(!found.text.contains("Duck"), "patients appear by id only");
+
+    // Typed text that is no record id: refused in words, kept in the form, not in the trail.
+    let typed =
+        send_as_is(&app.router, post(&officer, "/review/audit", &[("csrf", &token), ("patient", "999 11 2233")], BASE))
+            .await;
+    assert_eq!(typed.status, StatusCode::BAD_REQUEST);
+    assert!(typed.text.contains("record id shown on their pages"), "{}", typed.text);
+    let bad_date =
+        send_as_is(&app.router, post(&officer, "/review/audit", &[("csrf", &token), ("since", "yesterday")], BASE))
+            .await;
+    assert!(bad_date.text.contains("Dates are written as"), "{}", bad_date.text);
+    let forged = send_as_is(&app.router, post(&officer, "/review/audit", &[("csrf", "guess")], BASE)).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let cross =
+        send_as_is(&app.router, post(&officer, "/review/audit", &[("csrf", &token)], "https://evil.example")).await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+
+    // Another role: refused, and recorded as refused.
+    let nurse = phivault_testkit::signed_in(&app.identity, "nurse-tweety", vec![Role::Nurse], None).await;
+    let nurse = nurse.expose().to_owned();
+    assert_eq!(send_as_is(&app.router, page(&nurse, "/review/audit")).await.status, StatusCode::FORBIDDEN);
+
+    let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
+    let events: Vec<AuditEvent> =
+        entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("event")).collect();
+    let searches: Vec<&AuditEvent> = events.iter().filter(|e| e.action == "audit.search").collect();
+    assert!(searches.iter().any(|e| e.outcome == Outcome::Success && e.patient_ids == vec![daffy.clone()]));
+    assert!(searches.iter().any(|e| e.outcome == Outcome::Denied), "the nurse's refusal");
+    let all: String = entries.iter().map(|e| String::from_utf8_lossy(&e.bytes).into_owned()).collect();
+    assert!(!all.contains("999 11 2233") && !all.contains("999%2011"), "typed text never stored");
+}

@@ -5,6 +5,7 @@
 //! carries the session's CSRF token. Each step issues a new session id.
 
 mod account;
+mod audit_search;
 mod chart;
 pub use chart::CHART_QUERIES;
 mod chart_forms;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals", get(people::approvals))
         .route("/approvals/{request}/{decision}", axum::routing::post(people::decide))
         .route("/review", get(review::review_page))
+        .route("/review/audit", get(audit_search::form).post(audit_search::search))
         .route("/review/alerts/{id}", axum::routing::post(review::review_alert))
         .route("/review/break-glass/{id}", axum::routing::post(review::review_grant))
 }

@@ -160,6 +160,7 @@ fn nav(signed: &Signed) -> String {
     }
     if signed.has(Role::PrivacyOfficer) {
         links.push(("/review", "Review"));
+        links.push(("/review/audit", "Audit trail"));
         links.push(("/approvals", "Approvals"));
     }
     if signed.has(Role::Admin) {

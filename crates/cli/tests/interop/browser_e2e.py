@@ -398,6 +398,13 @@ def main():
         driver.click("form[action$='/approve'] button")
         check("in person" in driver.text(), f"approved, with the password to hand over: {driver.text()[:300]}")
         accessible(driver, "21-approved")
+        driver.go(f"{BASE}/review/audit")
+        driver.click("#outcome option[value='success']")
+        driver.click("form[action='/review/audit'] button")
+        check("oldest first" in driver.text() and "Dr Quincy Test (physician)" in driver.text(),
+              f"the trail, people by name: {driver.text()[:300]}")
+        check(driver.url() == f"{BASE}/review/audit", f"no searched value in the address: {driver.url()}")
+        accessible(driver, "22-audit-search")
         sign_out(driver)
         for url in VISITED:
             decoded = urllib.parse.unquote(url)
