@@ -608,3 +608,48 @@ async fn birthdate_search_matches_at_year_month_and_day_precision() {
         assert_eq!(found.body["total"], expected, "{query}");
     }
 }
+
+/// Conditional read: `If-None-Match` with the current version, or `If-Modified-Since` at or
+/// after the last change, answers 304 with no body (and the validators); anything else, a
+/// malformed date included, the resource.
+#[tokio::test]
+async fn a_conditional_read_answers_304_only_for_a_current_copy() {
+    let (app, _db) = app().await;
+    let created = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let read = |headers: Vec<(&'static str, String)>| {
+        let mut request = get(&format!("/fhir/Patient/{id}"));
+        for (name, value) in headers {
+            request.headers_mut().insert(name, value.parse().expect("header"));
+        }
+        request
+    };
+    let first = send(&app, read(vec![])).await;
+    let modified = common::header(&first, "last-modified");
+    assert_eq!(common::header(&first, "etag"), "W/\"1\"");
+    let same = send(&app, read(vec![("if-none-match", "W/\"1\"".into())])).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    assert!(same.text.is_empty() && common::header(&same, "etag") == "W/\"1\"", "{}", same.text);
+    let listed = send(&app, read(vec![("if-none-match", "W/\"7\", \"1\"".into())])).await;
+    assert_eq!(listed.status, StatusCode::NOT_MODIFIED, "any tag of a list, strong or weak");
+    assert_eq!(send(&app, read(vec![("if-modified-since", modified.clone())])).await.status, StatusCode::NOT_MODIFIED);
+    for stale in [
+        ("if-none-match", "W/\"2\"".to_owned()),
+        ("if-modified-since", "Mon, 01 Jan 2001 00:00:00 GMT".to_owned()),
+        ("if-modified-since", "yesterday".to_owned()),
+    ] {
+        let reply = send(&app, read(vec![stale.clone()])).await;
+        assert_eq!(reply.status, StatusCode::OK, "{stale:?}");
+        assert_eq!(reply.body["id"], id.as_str());
+    }
+    // If-None-Match decides when both are sent.
+    let both = send(&app, read(vec![("if-none-match", "W/\"9\"".into()), ("if-modified-since", modified)])).await;
+    assert_eq!(both.status, StatusCode::OK);
+    // A new version: the old tag no longer matches.
+    let mut changed = daffy();
+    changed["id"] = json!(id);
+    changed["gender"] = json!("male");
+    let put = send(&app, with_json("PUT", &format!("/fhir/Patient/{id}"), &changed, &[])).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text);
+    assert_eq!(send(&app, read(vec![("if-none-match", "W/\"1\"".into())])).await.status, StatusCode::OK);
+}

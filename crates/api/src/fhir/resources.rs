@@ -40,11 +40,20 @@ pub async fn read(
     State(state): State<AppState>,
     Extension(accessor): Extension<Accessor>,
     Path((resource_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     known_type(&resource_type)?;
     let subset = phivault_fhir::parse_subset(&phivault_fhir::parse_query_string(query.as_deref().unwrap_or("")))?;
+    // Decided (and recorded) as any read first: a 304 is only ever an answer about a
+    // record the caller may read.
     let mut granted = state.records.read(&accessor, &resource_type, &id, None).await?;
+    if super::response::not_modified(&headers, &granted.value) {
+        let mut response =
+            resource_response(StatusCode::NOT_MODIFIED, &granted.value, &state.config.base_url, false, true);
+        super::response::decided(&mut response, granted.policy_ids);
+        return Ok(response);
+    }
     phivault_fhir::apply_subset(&mut granted.value.body, &subset);
     let mut response = resource_response(StatusCode::OK, &granted.value, &state.config.base_url, false, false);
     super::response::decided(&mut response, granted.policy_ids);

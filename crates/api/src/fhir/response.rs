@@ -84,6 +84,27 @@ pub fn resource_response(
     response
 }
 
+/// Whether a conditional read's validators say the client's copy is current (RFC 9110
+/// §13.1.2, §13.1.3): `If-None-Match` (weak comparison; `*` matches any) when present,
+/// else `If-Modified-Since` (whole seconds). A malformed date is ignored, as HTTP says.
+pub fn not_modified(headers: &axum::http::HeaderMap, resource: &StoredResource) -> bool {
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let current = resource.version.to_string();
+        return tags
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).trim_matches('"') == current);
+    }
+    let Some(since) = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) else { return false };
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    match time::PrimitiveDateTime::parse(since.trim(), &format) {
+        Ok(when) => resource.last_updated_ms.div_euclid(1000) <= when.assume_utc().unix_timestamp(),
+        Err(_) => false,
+    }
+}
+
 /// Refuses resource types that FHIR R4 does not define, as an unknown endpoint.
 pub fn known_type(resource_type: &str) -> Result<(), ApiError> {
     if is_resource_type(resource_type) {
