@@ -168,6 +168,10 @@ fn an_unchanged_database_adds_almost_nothing_and_every_backup_stays_restorable()
     assert!(chunk_files(&repo).len() <= first + 2, "{} chunks after {first}", chunk_files(&repo).len());
     let list = phivault(&live, &["backup", "list", "--repo", arg(&repo)]);
     assert!(text(&list).contains("#1") && text(&list).contains("#2"), "{}", text(&list));
+    assert!(
+        audit_actions(&live).iter().any(|(a, r)| a == "cli.backup.list" && r.ends_with("listed")),
+        "reading the list of backups is recorded"
+    );
     let verify = phivault(&live, &["backup", "verify", "--repo", arg(&repo), "--read-data"]);
     assert!(verify.status.success(), "{}", text(&verify));
     assert!(text(&verify).contains("backups: 2 with a valid signature"), "{}", text(&verify));

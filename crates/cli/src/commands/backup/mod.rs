@@ -461,7 +461,21 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             println!("in {:.1} s", created.elapsed.as_secs_f64());
             Ok(())
         }
-        BackupAction::List { repo, keys } => list(&repo, &keys, default_key.as_deref()),
+        BackupAction::List { repo, keys } => {
+            let result = list(&repo, &keys, default_key.as_deref());
+            // Reading the list opens the manifests (who backed up what, and when): on an
+            // installation, that look is recorded too, failures included.
+            if let Some(config) = &local {
+                let store =
+                    phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
+                let summary =
+                    result.as_ref().map(|()| format!("{} listed", repo.display())).map_err(|e| anyhow::anyhow!("{e:#}"));
+                let recorded = record(&store, name, None, &summary).await;
+                store.close().await;
+                recorded?;
+            }
+            result
+        }
         BackupAction::Verify { repo, read_data, keys } => {
             let state = local.as_ref().map(|c| c.backup.state_file.clone());
             let result = verify(state.as_deref(), &repo, &keys, default_key.as_deref(), read_data);
