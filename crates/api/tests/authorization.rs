@@ -249,14 +249,24 @@ async fn a_patient_reaches_only_their_own_compartment() {
 #[tokio::test]
 async fn administrators_and_privacy_officers_read_no_records() {
     let c = clinic().await;
+    let vitals = observation(&c.app, &c.daffy, None, "pulse").await;
     for (name, role) in
         [("admin-elmer", Role::Admin), ("po-granny", Role::PrivacyOfficer), ("re-taz", Role::Researcher)]
     {
         let t = token(&c.app, name, vec![role], None).await;
         let read = as_user(&c.app, &t, get(&format!("/fhir/Patient/{}", c.daffy))).await;
-        assert_eq!(read.status, StatusCode::NOT_FOUND, "{name}");
+        if role == Role::PrivacyOfficer {
+            // Whose record an alert concerns: the Patient by id, identifying and nothing more.
+            assert_eq!(read.status, StatusCode::OK, "{name}: {}", read.text);
+            assert!(read.text.contains("Duck") && read.text.contains("123456789"), "{}", read.text);
+            assert!(!read.text.contains("999-00-0001") && !read.text.contains("narrative"), "{}", read.text);
+        } else {
+            assert_eq!(read.status, StatusCode::NOT_FOUND, "{name}");
+        }
+        let clinical = as_user(&c.app, &t, get(&format!("/fhir/Observation/{vitals}"))).await;
+        assert_eq!(clinical.status, StatusCode::NOT_FOUND, "{name}: no clinical record");
         let search = as_user(&c.app, &t, get("/fhir/Patient")).await;
-        assert_eq!(search.status, StatusCode::FORBIDDEN, "{name}: {}", search.text);
+        assert_eq!(search.status, StatusCode::FORBIDDEN, "{name}: no browsing by name: {}", search.text);
     }
 }
 

@@ -72,6 +72,7 @@ async fn the_privacy_officer_reviews_alerts_and_emergency_access_in_the_browser(
     assert_eq!(shown.status, StatusCode::OK, "{}", shown.text);
     assert!(shown.text.contains("after_hours") && shown.text.contains(&daffy), "{}", shown.text);
     assert!(shown.text.contains("by Test user dr-daffy (physician)"), "the clinician by name and role: {}", shown.text);
+    assert!(shown.text.contains("Daffy Duck <code>"), "the patient by name, through a recorded read: {}", shown.text);
     assert!(shown.text.contains("&lt;script&gt;alert(1)&lt;/script&gt; found unresponsive"), "escaped note");
     assert!(!shown.text.contains("<script>"), "no markup from a note reaches the page");
     let token = csrf(&shown);
@@ -109,6 +110,12 @@ async fn the_privacy_officer_reviews_alerts_and_emergency_access_in_the_browser(
     let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
     let events: Vec<AuditEvent> =
         entries.iter().map(|e| AuditEvent::from_canonical(&e.bytes).expect("event")).collect();
+    let named = events.iter().find(|e| e.action == "read" && e.patient_ids == vec![daffy.clone()]);
+    assert_eq!(
+        named.map(|e| e.policies.clone()),
+        Some(vec!["privacy-officer-identifies-patients-under-review".to_owned()]),
+        "naming the patient is a read, recorded with its policy"
+    );
     for (action, outcome) in [
         ("alert.list", Outcome::Success),
         ("alert.list", Outcome::Denied),

@@ -252,6 +252,9 @@ fn why_words(event: &AuditEvent) -> String {
             "front-desk-registration-and-scheduling" => "registration and appointments",
             "billing-reads-what-payment-needs" | "billing-writes-billing-records" => "billing",
             "privacy-officer-erases" => "erasure on request or at the end of retention",
+            "privacy-officer-identifies-patients-under-review" => {
+                "the privacy officer, checking who accessed your record"
+            }
             _ => "a clinic policy",
         })
         .collect();

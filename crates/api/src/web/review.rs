@@ -22,6 +22,9 @@ use crate::auth::{Caller, csrf_matches, csrf_token, session_cookie};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 
+/// At most this many patients are named on one review page (each is a guarded read).
+const MAX_NAMED_PATIENTS: usize = 50;
+
 /// The signed-in caller of a page, or the redirect to sign in.
 async fn page_caller(state: &AppState, headers: &HeaderMap) -> Result<(Caller, String), Response> {
     let to_login = || Redirect::to("/login?next=/review").into_response();
@@ -94,6 +97,34 @@ pub async fn review_page(
         .filter(|u| !u.roles.iter().any(|r| r == "patient"))
         .map(|u| (u.id.clone(), format!("{} ({})", u.display_name, super::fhir_view::role_words(&u.roles))))
         .collect();
+    // Patients by name, each through the guarded read the policies allow the privacy officer
+    // (`privacy-officer-identifies-patients-under-review`: a Patient by id, in a view that
+    // identifies and nothing more); each read is recorded and shows in the patient's own
+    // accounting. A patient the officer may not read (or no longer on record) keeps its id.
+    let mut patient_ids: Vec<&str> = alerts.iter().flat_map(|a| a.patient_ids.iter().map(String::as_str)).collect();
+    patient_ids.extend(grants.iter().map(|g| g.patient_id.as_str()));
+    patient_ids.sort_unstable();
+    patient_ids.dedup();
+    let mut accessor =
+        crate::auth::gate::accessor(&state, &caller, ids.0.map(|c| c.0), crate::auth::gate::ScopeReach::Unnarrowed);
+    crate::audit::Origin::of(&headers, ids.0, ids.1).onto(&mut accessor);
+    let mut patients: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for id in patient_ids.into_iter().filter(|id| phivault_fhir::is_valid_id(id)).take(MAX_NAMED_PATIENTS) {
+        if let Ok(granted) = state.records.read(&accessor, "Patient", id, None).await {
+            let name = super::fhir_view::person_name(&granted.value.body);
+            let born = granted.value.body.get("birthDate").and_then(serde_json::Value::as_str).unwrap_or("");
+            let words = match (name.is_empty(), born.is_empty()) {
+                (false, false) => format!("{name} (born {born})"),
+                (false, true) => name,
+                _ => continue,
+            };
+            patients.insert(id.to_owned(), words);
+        }
+    }
+    let patient = |id: &str| match patients.get(id) {
+        Some(name) => format!("{} <code>{}</code>", escape(name), escape(id)),
+        None => format!("<code>{}</code>", escape(id)),
+    };
     let who = |id: Option<&str>| match id {
         Some(id) => match people.get(id) {
             Some(name) => format!("{} <code>{}</code>", escape(name), escape(id)),
@@ -117,7 +148,7 @@ pub async fn review_page(
             if alert.patient_ids.is_empty() {
                 String::new()
             } else {
-                format!(" · patients <code>{}</code>", escape(&alert.patient_ids.join(", ")))
+                format!(" · patients {}", alert.patient_ids.iter().map(|p| patient(p)).collect::<Vec<_>>().join(", "))
             },
             escape(&alert.seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
             finding_form(&action, &csrf, "finding", &[("benign", "Benign"), ("violation", "Violation")]),
@@ -130,11 +161,11 @@ pub async fn review_page(
     for grant in &grants {
         let action = format!("/review/break-glass/{}", grant.id);
         body.push_str(&format!(
-            "<section class=\"item\"><p><strong>{}</strong> · by {} · patient <code>{}</code></p>\
+            "<section class=\"item\"><p><strong>{}</strong> · by {} · patient {}</p>\
              <p>{} to {}</p><blockquote>{}</blockquote>{}</section>",
             escape(&grant.reason),
             who(Some(&grant.user_id)),
-            escape(&grant.patient_id),
+            patient(&grant.patient_id),
             escape(&format_instant(grant.started_ms)),
             escape(&format_instant(grant.expires_ms)),
             escape(&grant.note),

@@ -468,8 +468,10 @@ pub async fn run(data_dir: &Path, action: BackupAction) -> Result<()> {
             if let Some(config) = &local {
                 let store =
                     phivault_store::SqlStore::connect(&config.database).await.context("cannot open the database")?;
-                let summary =
-                    result.as_ref().map(|()| format!("{} listed", repo.display())).map_err(|e| anyhow::anyhow!("{e:#}"));
+                let summary = result
+                    .as_ref()
+                    .map(|()| format!("{} listed", repo.display()))
+                    .map_err(|e| anyhow::anyhow!("{e:#}"));
                 let recorded = record(&store, name, None, &summary).await;
                 store.close().await;
                 recorded?;
