@@ -94,6 +94,7 @@ async fn administrators_manage_accounts_and_only_a_second_person_sees_a_password
     let queue = send_as_is(router, page(&officer, "/approvals")).await;
     assert_eq!(queue.status, StatusCode::OK, "{}", queue.text);
     assert!(queue.text.contains("Dr Porky Pig (dr-porky)") && queue.text.contains("admin-bugs"), "{}", queue.text);
+    assert!(queue.text.contains("roles: physician, nurse"), "what the approval opens: {}", queue.text);
     let start = queue.text.find("/approvals/").expect("a request") + "/approvals/".len();
     let request = queue.text[start..].split('/').next().expect("id").to_owned();
     // The administrator cannot approve it (not their role, and not their own request).

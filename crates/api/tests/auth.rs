@@ -50,9 +50,7 @@ async fn roles_without_clinical_duties_and_other_patients_are_refused() {
     let other = send(&app, with_json("POST", "/fhir/Patient", &daffy(), &[])).await;
     let other_id = other.body["id"].as_str().expect("id").to_owned();
 
-    // (The privacy officer reads a Patient by id in its review view, and no other record:
-    // authorization.rs.)
-    for (name, role) in [("root", Role::Admin), ("scientist", Role::Researcher)] {
+    for (name, role) in [("root", Role::Admin), ("scientist", Role::Researcher), ("privacy", Role::PrivacyOfficer)] {
         let token = signed_in(&app.identity, name, vec![role], None).await;
         let r = send_as_is(&app.router, bearer(&format!("/fhir/Patient/{id}"), token.expose())).await;
         // Refused reads look exactly like ids that do not exist: no existence oracle.

@@ -193,6 +193,12 @@ async fn the_privacy_officer_searches_the_trail_with_a_form_that_keeps_values_ou
     let nurse = phivault_testkit::signed_in(&app.identity, "nurse-tweety", vec![Role::Nurse], None).await;
     let nurse = nurse.expose().to_owned();
     assert_eq!(send_as_is(&app.router, page(&nurse, "/review/audit")).await.status, StatusCode::FORBIDDEN);
+    // Nor does a refused search (a bad filter) show the form's list of the workforce.
+    let nurse_token = csrf(&send_as_is(&app.router, page(&nurse, "/account")).await);
+    let probe =
+        send_as_is(&app.router, post(&nurse, "/review/audit", &[("csrf", &nurse_token), ("outcome", "x")], BASE)).await;
+    assert_eq!(probe.status, StatusCode::FORBIDDEN);
+    assert!(!probe.text.contains("po-granny") && !probe.text.contains(&physician.display_name), "{}", probe.text);
 
     let entries = app.store.audit_entries(0, 10_000).await.expect("trail");
     let events: Vec<AuditEvent> =

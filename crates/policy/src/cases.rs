@@ -29,6 +29,9 @@ pub struct Case {
     pub patient: Option<String>,
     #[serde(default)]
     pub zone: Option<String>,
+    /// The request's purpose of use (`treatment` when not given).
+    #[serde(default)]
+    pub purpose: Option<String>,
     /// `allow` or `deny`.
     pub expect: String,
     /// With `allow`: the view expected (names of the views whose mask applies), if any.
@@ -139,6 +142,9 @@ impl Case {
             return Err(bad("`expect` must be allow or deny"));
         }
         let mut facts = RequestFacts::default();
+        if let Some(purpose) = &self.purpose {
+            facts.purpose_of_use = purpose.clone();
+        }
         if let Some(zone) = &self.zone {
             facts.zone = zone.clone();
         }

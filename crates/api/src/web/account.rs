@@ -70,7 +70,7 @@ async fn account_page(
         .iter()
         .map(|g| {
             let what = match (g.kind, g.client_id.as_deref()) {
-                ("session", _) => "a browser sign-in".to_owned(),
+                ("session" | "sign-in", _) => "a browser sign-in".to_owned(),
                 (_, Some(client)) => format!("the app <code>{}</code>", escape(client)),
                 (kind, None) => escape(kind),
             };

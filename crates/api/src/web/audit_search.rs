@@ -232,6 +232,10 @@ pub async fn search(
         Ok(s) => s,
         Err(r) => return r,
     };
+    // Decided before anything is shown, even the form again (its list names the workforce).
+    if !signed.caller.principal.mfa || state.records.may(&signed.accessor, Action::ReadAudit).await.is_err() {
+        return refused(&state, &signed).await;
+    }
     let Ok(people) = state.identity.list_users().await else { return unavailable() };
     let query = match filters.query() {
         Ok(query) => query,

@@ -248,7 +248,8 @@ async fn person_page(state: &AppState, signed: &Signed, id: &str, notice: Option
         escape(&when(user.last_login_ms)),
         escape(&phivault_fhir::format_instant(user.created_ms)),
     );
-    app_page(StatusCode::OK, signed, &user.display_name, &body)
+    // The name in the heading only: titles stay in the browser's history.
+    super::shell::app_page_headed(StatusCode::OK, signed, "Account", &user.display_name, &body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,11 +295,24 @@ pub async fn verb(
     };
     let requester = signed.caller.principal.user_id.clone().unwrap_or_default();
     let done: Result<String, IdentityError> = match verb {
+        // Nothing changes: recorded as such, not as a success.
+        Verb::Deactivate if form.confirm.as_deref() != Some("yes") => {
+            if let Err(r) =
+                record(&state, &signed, name, Outcome::Failure, Some(format!("user:{}", user.id)), "not_confirmed")
+                    .await
+            {
+                return r;
+            }
+            return person_page(
+                &state,
+                &signed,
+                &user.id,
+                Some("Nothing was changed: tick the box to confirm the deactivation."),
+            )
+            .await;
+        }
         Verb::Lock => state.identity.lock(&user.id).await.map(|_| "The account is locked.".to_owned()),
         Verb::Unlock => state.identity.unlock(&user.id).await.map(|_| "The account is unlocked.".to_owned()),
-        Verb::Deactivate if form.confirm.as_deref() != Some("yes") => {
-            Ok("Nothing was changed: tick the box to confirm the deactivation.".to_owned())
-        }
         Verb::Deactivate => state
             .identity
             .deactivate(&user.id)
@@ -582,10 +596,19 @@ async fn approvals_page(state: &AppState, signed: &Signed, notice: Option<&str>)
                     signed.csrf
                 )
             };
+            // What the approval opens: the account's roles, and for a patient the record
+            // it is linked to, so nothing is approved unseen.
+            let account = users.iter().find(|u| u.id == r.user_id);
+            let roles = account.map(|u| role_words(&u.roles)).unwrap_or_default();
+            let linked = account
+                .and_then(|u| u.patient_id.as_deref())
+                .map(|p| format!("; linked to the Patient record <code>{}</code>", escape(p)))
+                .unwrap_or_default();
             format!(
-                "<section class=\"item\"><p><strong>{}</strong> for {}</p><p>Asked by {} at {}; expires {}.</p>{}{}</section>",
+                "<section class=\"item\"><p><strong>{}</strong> for {} — roles: {}{linked}</p><p>Asked by {} at {}; expires {}.</p>{}{}</section>",
                 change_words(r.change),
                 escape(&name(&r.user_id)),
+                escape(&roles),
                 escape(&name(&r.requested_by)),
                 escape(&phivault_fhir::format_instant(r.requested_ms)),
                 escape(&phivault_fhir::format_instant(r.expires_ms)),

@@ -108,6 +108,9 @@ pub async fn review_page(
     let mut accessor =
         crate::auth::gate::accessor(&state, &caller, ids.0.map(|c| c.0), crate::auth::gate::ScopeReach::Unnarrowed);
     crate::audit::Origin::of(&headers, ids.0, ids.1).onto(&mut accessor);
+    // The purpose only this page declares: the one the policy that lets the privacy officer
+    // read a Patient asks for.
+    accessor.request.purpose_of_use = "privacy_review".to_owned();
     let mut patients: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for id in patient_ids.into_iter().filter(|id| phivault_fhir::is_valid_id(id)).take(MAX_NAMED_PATIENTS) {
         if let Ok(granted) = state.records.read(&accessor, "Patient", id, None).await {
