@@ -112,3 +112,39 @@ async fn a_person_ends_their_own_other_sign_ins_and_changes_their_password() {
     let all: String = entries.iter().map(|e| String::from_utf8_lossy(&e.canonical_bytes()).into_owned()).collect();
     assert!(!all.contains("brand new") && !all.contains("long enough"), "no password in the trail");
 }
+
+/// Guessing the current password from a signed-in browser left unattended: wrong guesses
+/// count toward the account's lockout as at sign-in; then the sign-in ends and the account
+/// is locked for a while.
+#[tokio::test]
+async fn guessing_the_current_password_locks_the_account_and_ends_the_sign_in() {
+    let (app, _db) =
+        app_with(1 << 20, phivault_policy::Policies::defaults().expect("defaults"), Default::default()).await;
+    let router = &app.router;
+    let here = phivault_testkit::signed_in(&app.identity, "nurse-granny", vec![Role::Nurse], None).await;
+    let here = here.expose().to_owned();
+    let token = csrf(&send_as_is(router, page(&here, "/account")).await);
+    let limit = app.identity.policy().max_failed_logins;
+    let mut ended_after = None;
+    for guess in 1..=limit + 2 {
+        let fields = [
+            ("csrf", token.as_str()),
+            ("current", "a guess"),
+            ("new", "a brand new long password"),
+            ("repeat", "a brand new long password"),
+        ];
+        let reply = send_as_is(router, post(&here, "/account/password", &fields, BASE)).await;
+        if reply.status == StatusCode::SEE_OTHER {
+            assert!(location(&reply).starts_with("/login"), "{}", location(&reply));
+            ended_after = Some(guess);
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "guess {guess}: {}", reply.text);
+    }
+    assert_eq!(ended_after, Some(limit), "locked at the sign-in limit");
+    assert_eq!(send_as_is(router, page(&here, "/patients")).await.status, StatusCode::SEE_OTHER, "signed out");
+    let account = app.identity.find_user("nurse-granny").await.expect("account");
+    assert!(account.summary(app.identity.now_ms()).locked_until_ms.is_some(), "locked out for a while");
+    let changes: Vec<_> = trail(&app).await.into_iter().filter(|e| e.action == "account.password").collect();
+    assert_eq!(changes.last().and_then(|e| e.reason.clone()).as_deref(), Some("locked_out"));
+}

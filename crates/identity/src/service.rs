@@ -514,11 +514,29 @@ impl Identity {
         if !matches!(view.token.stage, LoginStage::NeedsPasswordChange | LoginStage::Complete) {
             return Err(IdentityError::WrongStage);
         }
+        // Wrong current passwords count toward the account's lockout, as at sign-in: a
+        // signed-in browser left unattended is not a place to guess the password from.
+        let policy = &self.inner.policy;
+        let store = &self.inner.store;
+        let now = self.now_ms();
+        if view.user.locked_until_ms > now {
+            store.delete_token(&view.token.digest).await?;
+            return Err(IdentityError::LockedOut);
+        }
         if !self.verify_password(old, &view.user.password_hash).await? {
+            store.note_login_failure(&view.user.id, now, policy.max_failed_logins, policy.lockout_ms).await?;
+            if let Some(user) = store.user_by_id(&view.user.id).await?
+                && user.locked_until_ms > now
+            {
+                store.delete_token(&view.token.digest).await?;
+                tracing::info!(user_id = %user.id, "current password wrong too often; account locked for a while");
+                return Err(IdentityError::LockedOut);
+            }
             return Err(IdentityError::WrongCurrentPassword);
         }
         let mut user = view.user.clone();
         self.set_password(&mut user, new, false).await?;
+        store.clear_login_failures(&user.id, None).await?;
         // update_user revoked every token of the user, this session's too; issue a new one.
         let stage = self.next_stage(&user, view.token.mfa);
         self.issue_session(&user, stage, view.token.mfa, view.token.authenticated_ms, &view.token.grant_id).await

@@ -164,6 +164,9 @@ pub async fn change_password(
         Err(e @ (IdentityError::PasswordRejected(_) | IdentityError::WrongCurrentPassword)) => {
             account_page(&state, &signed, StatusCode::BAD_REQUEST, None, Some(&e.to_string())).await
         }
+        // Too many wrong current passwords: the account is locked for a while and this
+        // sign-in has ended.
+        Err(IdentityError::LockedOut) => Redirect::to("/login").into_response(),
         Err(_) => unavailable(),
     }
 }

@@ -476,6 +476,7 @@ fn change_outcome<T>(result: &Result<T, IdentityError>) -> (Outcome, Option<&'st
         Ok(_) => (Outcome::Success, None),
         Err(IdentityError::PasswordRejected(_)) => (Outcome::Denied, Some("password_rejected")),
         Err(IdentityError::WrongCurrentPassword) => (Outcome::Denied, Some("wrong_current_password")),
+        Err(IdentityError::LockedOut) => (Outcome::Denied, Some("locked_out")),
         Err(IdentityError::BadCode) => (Outcome::Denied, Some("bad_code")),
         Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => (Outcome::Denied, Some("no_session")),
         Err(_) => (Outcome::Failure, Some("error")),
@@ -509,7 +510,10 @@ async fn password_submit(
         Err(e @ (IdentityError::PasswordRejected(_) | IdentityError::WrongCurrentPassword)) => {
             password_page(&headers, &next, Some(&e.to_string()), StatusCode::BAD_REQUEST)
         }
-        Err(IdentityError::Unauthenticated | IdentityError::WrongStage) => Redirect::to("/login").into_response(),
+        // Locked out (too many wrong current passwords): this sign-in has ended.
+        Err(IdentityError::Unauthenticated | IdentityError::WrongStage | IdentityError::LockedOut) => {
+            Redirect::to("/login").into_response()
+        }
         Err(e) => server_trouble(e),
     }
 }
