@@ -125,6 +125,12 @@ async fn administrators_manage_accounts_and_only_a_second_person_sees_a_password
     let deactivated = entries.iter().find(|e| e.action == "web.admin.user.deactivate" && e.outcome == Outcome::Success);
     assert_eq!(deactivated.and_then(|e| e.target.clone()), Some(format!("user:{tweety}")));
     assert!(
+        entries.iter().any(|e| e.action == "web.admin.user.deactivate"
+            && e.outcome == Outcome::Failure
+            && e.reason.as_deref() == Some("unchanged")),
+        "the unconfirmed deactivation changed nothing and is recorded so"
+    );
+    assert!(
         named("web.admin.user.create", Outcome::Success) == 1
             && named("web.admin.approval.approve", Outcome::Success) == 1
     );

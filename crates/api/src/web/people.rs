@@ -294,52 +294,51 @@ pub async fn verb(
         }
     };
     let requester = signed.caller.principal.user_id.clone().unwrap_or_default();
-    let done: Result<String, IdentityError> = match verb {
-        // Nothing changes: recorded as such, not as a success.
+    // What happened, and whether anything changed (what did not is recorded as a failure
+    // with the reason `unchanged`, never as a success).
+    let done: Result<(String, bool), IdentityError> = match verb {
         Verb::Deactivate if form.confirm.as_deref() != Some("yes") => {
-            if let Err(r) =
-                record(&state, &signed, name, Outcome::Failure, Some(format!("user:{}", user.id)), "not_confirmed")
-                    .await
-            {
-                return r;
-            }
-            return person_page(
-                &state,
-                &signed,
-                &user.id,
-                Some("Nothing was changed: tick the box to confirm the deactivation."),
-            )
-            .await;
+            Ok(("Nothing was changed: tick the box to confirm the deactivation.".to_owned(), false))
         }
-        Verb::Lock => state.identity.lock(&user.id).await.map(|_| "The account is locked.".to_owned()),
-        Verb::Unlock => state.identity.unlock(&user.id).await.map(|_| "The account is unlocked.".to_owned()),
+        Verb::Lock => state.identity.lock(&user.id).await.map(|_| ("The account is locked.".to_owned(), true)),
+        Verb::Unlock => state.identity.unlock(&user.id).await.map(|_| ("The account is unlocked.".to_owned(), true)),
         Verb::Deactivate => state
             .identity
             .deactivate(&user.id)
             .await
-            .map(|_| "The account is deactivated and every sign-in of it has ended.".to_owned()),
+            .map(|_| ("The account is deactivated and every sign-in of it has ended.".to_owned(), true)),
         Verb::EndSession => match form.grant.as_deref() {
             Some(grant) => state.identity.end_session(&user.id, grant).await.map(|ended| {
-                if ended { "That sign-in has ended.".to_owned() } else { "That sign-in had already ended.".to_owned() }
+                if ended {
+                    ("That sign-in has ended.".to_owned(), true)
+                } else {
+                    ("That sign-in had already ended.".to_owned(), false)
+                }
             }),
-            None => Ok("Nothing was changed: no sign-in was named.".to_owned()),
+            None => Ok(("Nothing was changed: no sign-in was named.".to_owned(), false)),
         },
-        Verb::EndSessions => {
-            state.identity.end_all_sessions(&user.id).await.map(|n| format!("{n} sign-ins and app grants ended."))
-        }
+        Verb::EndSessions => state
+            .identity
+            .end_all_sessions(&user.id)
+            .await
+            .map(|n| (format!("{n} sign-ins and app grants ended."), n > 0)),
         Verb::Reset(change) if state.identity.policy().second_person_approval => state
             .identity
             .request_credential_change(&user.id, change, &requester)
             .await
-            .map(|_| "Requested: the change waits for the privacy officer's approval.".to_owned()),
-        Verb::Reset(_) => Ok("Nothing was changed: without second-person approval, resets are made at the console \
-                              (phivault user reset-password), where the password is handed over."
-            .to_owned()),
+            .map(|_| ("Requested: the change waits for the privacy officer's approval.".to_owned(), true)),
+        Verb::Reset(_) => Ok((
+            "Nothing was changed: without second-person approval, resets are made at the console \
+             (phivault user reset-password), where the password is handed over."
+                .to_owned(),
+            false,
+        )),
     };
     let target = Some(format!("user:{}", user.id));
     match done {
-        Ok(notice) => {
-            if let Err(r) = record(&state, &signed, name, Outcome::Success, target, "200").await {
+        Ok((notice, changed)) => {
+            let (outcome, reason) = if changed { (Outcome::Success, "200") } else { (Outcome::Failure, "unchanged") };
+            if let Err(r) = record(&state, &signed, name, outcome, target, reason).await {
                 return r;
             }
             person_page(&state, &signed, &user.id, Some(&notice)).await
