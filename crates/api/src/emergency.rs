@@ -78,19 +78,26 @@ async fn switch(
     let action = if body.read_only { "emergency_mode.enter" } else { "emergency_mode.leave" };
     let ids = (client.as_deref(), request_id.as_deref());
     // A person in their own session, not an app acting for them.
+    let who = accessor(&state, &caller, ids.0.map(|c| c.0), ScopeReach::Unnarrowed);
     let decided = if caller.principal.scopes.is_some() || caller.principal.user_id.is_none() {
         Err(phivault_service::RecordError::Forbidden { policy_ids: Vec::new() })
     } else {
-        let who = accessor(&state, &caller, ids.0.map(|c| c.0), ScopeReach::Unnarrowed);
-        state.records.set_emergency_mode(&who, reason.clone()).await
+        state.records.may(&who, phivault_policy::Action::SetEmergencyMode).await
     };
     let (outcome, policies) = match &decided {
         Ok(policies) => (Outcome::Success, policies.clone()),
         Err(phivault_service::RecordError::Forbidden { policy_ids }) => (Outcome::Denied, policy_ids.clone()),
         Err(_) => (Outcome::Failure, Vec::new()),
     };
-    crate::alerts::audit(&state, &caller, &headers, ids, action, outcome, policies, None, reason).await?;
+    // Recorded before it takes effect: a switch whose entry cannot be written does not
+    // happen (the answer is 503), and one that then fails is followed by a failure entry.
+    crate::alerts::audit(&state, &caller, &headers, ids, action, outcome, policies.clone(), None, reason.clone())
+        .await?;
     decided?;
+    if let Err(e) = state.records.set_emergency_mode(&who, reason.clone()).await {
+        crate::alerts::audit(&state, &caller, &headers, ids, action, Outcome::Failure, policies, None, reason).await?;
+        return Err(e.into());
+    }
     Ok(Json(json!({"readOnly": body.read_only})).into_response())
 }
 

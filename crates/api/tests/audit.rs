@@ -520,3 +520,23 @@ async fn a_read_is_recorded_once_by_the_operation_with_the_requests_origin() {
         assert_eq!(e.user_agent.as_deref(), Some("fake-agent/1.0"));
     }
 }
+
+/// Emergency mode is recorded before it takes effect: with a trail that cannot be written,
+/// the privacy officer's switch answers 503 and the mode stays off.
+#[tokio::test]
+async fn an_emergency_switch_whose_entry_cannot_be_written_does_not_happen() {
+    let (app, _db) = app().await;
+    let broken = with_broken_audit(&app, "", false);
+    let officer =
+        phivault_testkit::signed_in(&app.identity, "po-granny", vec![phivault_identity::Role::PrivacyOfficer], None)
+            .await;
+    let request = Request::post("/emergency-mode")
+        .header("authorization", format!("Bearer {}", officer.expose()))
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::json!({"readOnly": true, "reason": "drill"}).to_string()))
+        .expect("request");
+    let reply = send_as_is(&broken, request).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
+    let mode = phivault_service::RecordStore::emergency_mode(&app.store).await.expect("mode");
+    assert!(mode.is_none(), "the mode did not change unrecorded");
+}
