@@ -119,6 +119,10 @@ class WebDriver:
         self.s("POST", f"/element/{element}/clear", {})
         self.s("POST", f"/element/{element}/value", {"text": text})
 
+    def keys(self, css, text):
+        """Key presses sent to an element (no clearing first: buttons take keys too)."""
+        self.s("POST", f"/element/{self.find(css)}/value", {"text": text})
+
     def click(self, css):
         """Clicks, and when the click loads a new page (a link, a form's button), waits for
         it: the old document is marked first, and the new one is ready when it lacks the
@@ -449,6 +453,10 @@ def idle():
         check(driver.run("return !!document.querySelector('[role=alertdialog]');"), "a warning before the timeout")
         check("signed out in" in driver.text(), "with a countdown")
         accessible(driver, "17-idle-warning")
+        # Modal: the focus is on "Stay signed in" and Tab does not leave the dialog.
+        check(driver.run("return document.activeElement.textContent;") == "Stay signed in", "the dialog has the focus")
+        driver.keys(".idle-warning button", "\ue004\ue004")
+        check(driver.run("return document.activeElement.textContent;") == "Stay signed in", "Tab stays in the dialog")
         while time.time() - started < 90 and "/login" not in driver.url():
             time.sleep(0.5)
         check(driver.url().startswith(f"{BASE}/login?next=%2Fchart%2F{daffy}"), f"then the sign-in page: {driver.url()}")

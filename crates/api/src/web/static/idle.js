@@ -14,6 +14,8 @@
   var deadline = Date.now() + idle * 1000;
   var dialog = null;
   var countdown = null;
+  var stayButton = null;
+  var before = null;
 
   function signInAgain() {
     var back = location.pathname;
@@ -24,8 +26,24 @@
   }
 
   function hideWarning() {
-    if (dialog) { dialog.remove(); dialog = null; countdown = null; }
+    if (dialog) { dialog.remove(); dialog = null; countdown = null; stayButton = null; }
+    // Back to where the person was before the warning took the focus.
+    if (before && document.contains(before) && before.focus) { before.focus(); }
+    before = null;
   }
+
+  // The dialog is modal: while it shows, Tab stays on its one control, and Escape means
+  // "stay signed in" (the only way out of it short of the timeout).
+  document.addEventListener("keydown", function (event) {
+    if (!dialog) { return; }
+    if (event.key === "Tab") {
+      event.preventDefault();
+      stayButton.focus();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      keepAlive();
+    }
+  }, true);
 
   function showWarning() {
     if (dialog) { return; }
@@ -48,6 +66,8 @@
     stay.textContent = "Stay signed in";
     stay.addEventListener("click", keepAlive);
     dialog.append(title, text, stay);
+    before = document.activeElement;
+    stayButton = stay;
     body.append(dialog);
     stay.focus();
   }
