@@ -2,8 +2,9 @@
 //! operation): `GET /emergency-mode` says whether it is on; `POST /emergency-mode`
 //! `{"readOnly": true, "reason": "..."}` switches it, for whom the policies allow
 //! (`set_emergency_mode`: the privacy officer, with a second factor, in their own session),
-//! audited (`emergency_mode.enter` / `emergency_mode.leave`). While it is on, every response
-//! carries `X-Phivault-Mode: emergency-read-only` and every page a banner; writes are refused
+//! audited (`emergency_mode.enter` / `emergency_mode.leave`). While it is on, every answer to
+//! someone signed in carries `X-Phivault-Mode: emergency-read-only` and every signed-in page a
+//! banner (nobody else is told); writes are refused
 //! by the store itself, on every node (`phivault_store` `emergency.rs`).
 
 use axum::extract::{Request, State};
@@ -104,6 +105,13 @@ async fn switch(
 /// Marks every response while the mode is on: a header for programs, a banner in pages.
 pub async fn mark_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
+    // Said only to someone signed in (an authenticated API call, a signed-in page): the
+    // state of the installation is nobody else's to learn.
+    let signed_in = response.extensions().get::<Caller>().is_some()
+        || response.extensions().get::<crate::web::SignedInPage>().is_some();
+    if !signed_in {
+        return response;
+    }
     let Ok(Some(mode)) = state.records.emergency_mode().await else {
         return response;
     };

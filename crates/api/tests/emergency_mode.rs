@@ -92,9 +92,20 @@ async fn reads_go_on_writes_are_refused_and_only_the_privacy_officer_switches() 
     let unchanged = send(&app, get(&format!("/fhir/Patient/{patient}"))).await;
     assert_eq!(unchanged.body["meta"]["versionId"], "1");
 
-    // Pages carry a banner.
-    let page = send_as_is(&app.router, get("/login")).await;
+    // Signed-in pages carry a banner; nobody signed out is told (neither the sign-in page
+    // nor an unauthenticated API call).
+    let signed_in = Request::get("/account")
+        .header("cookie", format!("__Host-phivault-session={}", officer.expose()))
+        .body(Body::empty())
+        .expect("request");
+    let page = send_as_is(&app.router, signed_in).await;
     assert!(page.text.contains("Emergency read-only mode"), "{}", page.text);
+    assert_eq!(page.headers.get("x-phivault-mode").and_then(|v| v.to_str().ok()), Some("emergency-read-only"));
+    let login = send_as_is(&app.router, get("/login")).await;
+    assert!(!login.text.contains("Emergency read-only mode") && login.headers.get("x-phivault-mode").is_none());
+    let anonymous = send_as_is(&app.router, get("/fhir/Patient")).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers.get("x-phivault-mode").is_none(), "no state for whoever is not signed in");
 
     // Off again: writes work, the marks are gone; both switches are in the trail with the reason.
     let off = switch(&app, officer.expose(), json!({"readOnly": false})).await;

@@ -8,6 +8,7 @@ mod account;
 mod audit_search;
 mod chart;
 pub use chart::CHART_QUERIES;
+pub use shell::SignedInPage;
 mod chart_forms;
 mod desk;
 mod fhir_view;

@@ -175,7 +175,7 @@ pub async fn review_page(
             finding_form(&action, &csrf, "justified", &[("yes", "Justified"), ("no", "Not justified")]),
         ));
     }
-    page(StatusCode::OK, "Review", &body)
+    super::shell::signed_in_page(page(StatusCode::OK, "Review", &body))
 }
 
 #[derive(Debug, Deserialize)]

@@ -190,7 +190,7 @@ pub fn app_page(status: StatusCode, signed: &Signed, title: &str, body: &str) ->
 /// their name in the heading only, since titles live on in the browser's history, tab
 /// lists and session restore.
 pub fn app_page_headed(status: StatusCode, signed: &Signed, title: &str, heading: &str, body: &str) -> Response {
-    html_response(
+    signed_in_page(html_response(
         status,
         format!(
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -203,7 +203,17 @@ pub fn app_page_headed(status: StatusCode, signed: &Signed, title: &str, heading
             nav(signed),
             escape(heading)
         ),
-    )
+    ))
+}
+
+/// Marks a page as shown to someone signed in: only such pages (and authenticated API
+/// answers) say that emergency mode is on (`crate::emergency::mark_responses`).
+#[derive(Debug, Clone, Copy)]
+pub struct SignedInPage;
+
+pub fn signed_in_page(mut response: Response) -> Response {
+    response.extensions_mut().insert(SignedInPage);
+    response
 }
 
 /// A page in the application's wide frame with no navigation (nobody known to show it to).
