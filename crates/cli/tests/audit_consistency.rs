@@ -3,26 +3,7 @@
 
 mod common;
 
-use common::{phivault, text};
-
-/// Appends `n` read entries through the group-commit writer, as the server does.
-fn append(runtime: &tokio::runtime::Runtime, url: &str, first: i64, n: i64) {
-    runtime.block_on(async {
-        let store = phivault_store::SqlStore::connect(url).await.expect("store");
-        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
-        for i in first..first + n {
-            let mut e = phivault_audit::AuditEvent::new(
-                1_800_000_000_000 + i,
-                "read",
-                phivault_audit::Outcome::Success,
-                "test",
-            );
-            e.resource_ids = vec![format!("Patient/p{i}")];
-            log.record(&e).await.expect("durable");
-        }
-        store.close().await;
-    });
-}
+use common::{append_reads as append, phivault, text};
 
 #[test]
 fn consistency_between_signed_checkpoints_fails_once_an_early_entry_is_rewritten() {

@@ -260,22 +260,8 @@ fn a_listing_piped_into_a_reader_that_stops_early_ends_quietly() {
     assert!(common::phivault(&data, &["init", "--insecure-dev-keys"]).status.success());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
-        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
-        // Well over a pipe's 64 KiB of output.
-        for i in 0..2_000i64 {
-            let mut e = phivault_audit::AuditEvent::new(
-                1_900_000_000_000 + i,
-                "read",
-                phivault_audit::Outcome::Success,
-                "test",
-            );
-            e.resource_ids = vec![format!("Patient/p{i}")];
-            log.record(&e).await.expect("durable");
-        }
-        store.close().await;
-    });
+    // Well over a pipe's 64 KiB of output.
+    common::append_reads(&runtime, &url, 0, 2_000);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"))
         .arg("--data-dir")
         .arg(&data)

@@ -312,21 +312,7 @@ fn audit_checkpoint_and_verify_find_tampering() {
     assert!(data.join("audit/signing.key.sealed").exists() && data.join("audit/signing.pub").exists());
     let url = format!("sqlite://{}", data.join("phivault.db").display());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let store = phivault_store::SqlStore::connect(&url).await.expect("store");
-        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
-        for i in 0..10 {
-            let mut e = phivault_audit::AuditEvent::new(
-                1_800_000_000_000 + i,
-                "read",
-                phivault_audit::Outcome::Success,
-                "test",
-            );
-            e.resource_ids = vec![format!("Patient/p{i}")];
-            log.record(&e).await.expect("durable");
-        }
-        store.close().await;
-    });
+    common::append_reads(&runtime, &url, 0, 10);
     let cp = phivault_with(&data, &["audit", "checkpoint"], None);
     // `init`'s entry and the ten reads; the checkpoint's own entry follows.
     assert!(text(&cp).contains("signed checkpoint: 11 entries"), "{}", text(&cp));

@@ -15,7 +15,7 @@ use phivault_policy::Action;
 
 use super::fhir_view::role_words;
 use super::html::{error_line, escape};
-use super::shell::{Signed, app_page, ensure_recorded, form_signed_in, signed_in, unavailable};
+use super::shell::{Signed, app_page, ensure_recorded, form_signed_in, may, signed_in, unavailable};
 use crate::AppState;
 use crate::client_ip::ClientIp;
 use crate::middleware::RequestId;
@@ -211,7 +211,7 @@ pub async fn form(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.caller.principal.mfa || state.records.may(&signed.accessor, Action::ReadAudit).await.is_err() {
+    if !may(&state, &signed, Action::ReadAudit).await {
         return refused(&state, &signed).await;
     }
     let Ok(people) = state.identity.list_users().await else { return unavailable() };
@@ -233,7 +233,7 @@ pub async fn search(
         Err(r) => return r,
     };
     // Decided before anything is shown, even the form again (its list names the workforce).
-    if !signed.caller.principal.mfa || state.records.may(&signed.accessor, Action::ReadAudit).await.is_err() {
+    if !may(&state, &signed, Action::ReadAudit).await {
         return refused(&state, &signed).await;
     }
     let Ok(people) = state.identity.list_users().await else { return unavailable() };

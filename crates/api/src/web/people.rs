@@ -30,8 +30,7 @@ type Ids<'a> = (Option<&'a ClientIp>, Option<&'a RequestId>);
 /// The signed-in person, if the policies let them `action` (with a second factor); the
 /// refusal page otherwise (recorded, as every refused page is).
 async fn allowed(state: &AppState, signed: Signed, action: Action, page: &str) -> Result<Signed, Response> {
-    let may = signed.caller.principal.mfa && state.records.may(&signed.accessor, action).await.is_ok();
-    if may {
+    if super::shell::may(state, &signed, action).await {
         return Ok(signed);
     }
     record(state, &signed, page, Outcome::Denied, None, "403").await?;
@@ -42,6 +41,20 @@ async fn allowed(state: &AppState, signed: Signed, action: Action, page: &str) -
         "<p class=\"error\" role=\"alert\">This page is for the people the access policies name for it \
          (administrators for accounts, the privacy officer for approvals), signed in with a second factor.</p>",
     ))
+}
+
+/// [`signed_in`] then [`allowed`]: a page of administration or approval, for whom the
+/// policies name (`what` names the refusal's entry).
+async fn signed_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    ids: Ids<'_>,
+    here: &str,
+    action: Action,
+    what: &str,
+) -> Result<Signed, Response> {
+    let signed = signed_in(state, headers, ids.0, ids.1, here).await?;
+    allowed(state, signed, action, what).await
 }
 
 /// Writes the page's entry: `web.admin.<what>`, naming the account (`user:<id>`) it concerned.
@@ -85,11 +98,7 @@ pub async fn people(
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match signed_in(&state, &headers, ids.0, ids.1, "/people").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let signed = match allowed(&state, signed, Action::ManageUsers, "user.list").await {
+    let signed = match signed_for(&state, &headers, ids, "/people", Action::ManageUsers, "user.list").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -149,11 +158,7 @@ pub async fn person(
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
     let here = if phivault_fhir::is_valid_id(&id) { format!("/people/{id}") } else { "/people".to_owned() };
-    let signed = match signed_in(&state, &headers, ids.0, ids.1, &here).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let signed = match allowed(&state, signed, Action::ManageUsers, "user.show").await {
+    let signed = match signed_for(&state, &headers, ids, &here, Action::ManageUsers, "user.show").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -441,11 +446,7 @@ pub async fn new_account(
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match signed_in(&state, &headers, ids.0, ids.1, "/people/new").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let signed = match allowed(&state, signed, Action::ManageUsers, "user.new").await {
+    let signed = match signed_for(&state, &headers, ids, "/people/new", Action::ManageUsers, "user.new").await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -551,14 +552,11 @@ pub async fn approvals(
     request_id: Option<axum::Extension<RequestId>>,
 ) -> Response {
     let ids = (client.as_deref(), request_id.as_deref());
-    let signed = match signed_in(&state, &headers, ids.0, ids.1, "/approvals").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let signed = match allowed(&state, signed, Action::ApproveCredentials, "approval.list").await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let signed =
+        match signed_for(&state, &headers, ids, "/approvals", Action::ApproveCredentials, "approval.list").await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     approvals_page(&state, &signed, None).await
 }
 

@@ -73,6 +73,12 @@ pub async fn signed_in(
     Ok(Signed { caller, csrf: csrf_token(&secret), accessor, origin, display_name, idle_seconds })
 }
 
+/// Whether the policies let this person `action` on the system, in a session signed in
+/// with a second factor: the check every page of administration and review makes.
+pub async fn may(state: &AppState, signed: &Signed, action: phivault_policy::Action) -> bool {
+    signed.caller.principal.mfa && state.records.may(&signed.accessor, action).await.is_ok()
+}
+
 /// [`signed_in`] for a posted form: it must come from this site and carry the session's
 /// CSRF token.
 pub async fn form_signed_in(

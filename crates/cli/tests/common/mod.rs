@@ -70,3 +70,23 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Appends `n` read entries (of the obviously fake `Patient/p<i>`, i from `first`, one
+/// millisecond apart after 2027-01-15) through the group-commit writer, as the server does.
+pub fn append_reads(runtime: &tokio::runtime::Runtime, url: &str, first: i64, n: i64) {
+    runtime.block_on(async {
+        let store = phivault_store::SqlStore::connect(url).await.expect("store");
+        let log = phivault_audit::AuditLog::start(std::sync::Arc::new(store.clone()), "test");
+        for i in first..first + n {
+            let mut e = phivault_audit::AuditEvent::new(
+                1_800_000_000_000 + i,
+                "read",
+                phivault_audit::Outcome::Success,
+                "test",
+            );
+            e.resource_ids = vec![format!("Patient/p{i}")];
+            log.record(&e).await.expect("durable");
+        }
+        store.close().await;
+    });
+}
