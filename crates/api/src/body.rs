@@ -35,15 +35,20 @@ impl FromRequest<AppState> for BundleBody {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = json_bytes(request, state).await?;
         let limit = phivault_service::records::MAX_BUNDLE_ENTRIES;
-        // Malformed JSON falls through to the parse below, which says where it breaks.
-        if let Ok(EntryCount(count)) = serde_json::from_slice::<EntryCount>(&bytes)
-            && count > limit
-        {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                IssueType::TooCostly,
-                format!("a Bundle holds at most {limit} entries; this one has {count}: split it"),
-            ));
+        match serde_json::from_slice::<EntryCount>(&bytes) {
+            Ok(EntryCount(count)) if count > limit => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    IssueType::TooCostly,
+                    format!("a Bundle holds at most {limit} entries; this one has {count}: split it"),
+                ));
+            }
+            // Not JSON at all: said from this pass, so a huge array before the break is never
+            // built by the full parse only to fail there.
+            Err(e) if e.is_syntax() || e.is_eof() => return Err(not_json(&e)),
+            // Valid JSON of another shape (not an object, `entry` not an array): the full
+            // parse and the Bundle rules say what is wrong.
+            _ => {}
         }
         json_value(&bytes).map(Self)
     }
@@ -85,7 +90,9 @@ impl<'de> serde::Deserialize<'de> for EntryCount {
                 let mut count = 0;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if key == "entry" {
-                        count = map.next_value::<ElementCount>()?.0;
+                        // A repeated key counts its largest array: the full parse keeps the
+                        // last, but builds every one on the way.
+                        count = count.max(map.next_value::<ElementCount>()?.0);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
@@ -128,13 +135,15 @@ async fn json_bytes(request: Request, state: &AppState) -> Result<bytes::Bytes, 
 }
 
 fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            IssueType::Structure,
-            format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
-        )
-    })
+    serde_json::from_slice(bytes).map_err(|e| not_json(&e))
+}
+
+fn not_json(e: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        IssueType::Structure,
+        format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
+    )
 }
 
 #[cfg(test)]
@@ -151,8 +160,9 @@ mod tests {
         assert_eq!(count(r#"{"resourceType":"Bundle"}"#), Some(0));
         // Only the top level's `entry`: a nested one is some resource's own element.
         assert_eq!(count(r#"{"x":{"entry":[1,2]},"entry":[1]}"#), Some(1));
-        // An escaped key is still the same key.
+        // An escaped key is still the same key; a repeated one counts its largest array.
         assert_eq!(count(r#"{"\u0065ntry":[1,2]}"#), Some(2));
+        assert_eq!(count(r#"{"entry":[1,2,3],"entry":[]}"#), Some(3));
         assert_eq!(count("[1,2]"), None);
         assert_eq!(count("{\"entry\": 5}"), None);
     }

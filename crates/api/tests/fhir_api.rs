@@ -283,6 +283,20 @@ async fn a_bundle_over_the_entry_limit_is_refused_whole() {
     let r = send(&app, with_json("POST", "/fhir", &bundle, &[])).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", &r.text[..r.text.len().min(300)]);
     assert!(r.text.contains("at most 10000 entries; this one has 10001"), "{}", r.text);
+    // The same, hidden behind a repeated `entry` key (the parse keeps the last, empty one).
+    let entries = serde_json::to_string(&bundle["entry"]).expect("json");
+    let sneaky = format!("{{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":{entries},\"entry\":[]}}");
+    let request =
+        Request::post("/fhir").header("content-type", "application/fhir+json").body(Body::from(sneaky)).expect("req");
+    let r = send(&app, request).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", &r.text[..r.text.len().min(300)]);
+    // Or behind a body that breaks after the array: refused as not JSON, from the counting pass.
+    let broken = r#"{"resourceType":"Bundle","type":"batch","entry":[{}],"x":"#.to_owned();
+    let request =
+        Request::post("/fhir").header("content-type", "application/fhir+json").body(Body::from(broken)).expect("req");
+    let r = send(&app, request).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("not valid JSON"), "{}", r.text);
     let raw = phivault_testkit::raw_pool(&app.url).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE resource_type = 'Organization'")
         .fetch_one(&raw)
@@ -642,6 +656,10 @@ async fn a_conditional_read_answers_304_only_for_a_current_copy() {
         assert_eq!(reply.status, StatusCode::OK, "{stale:?}");
         assert_eq!(reply.body["id"], id.as_str());
     }
+    // A trimmed copy is never confirmed as current: the tag is the whole version's.
+    let mut trimmed = get(&format!("/fhir/Patient/{id}?_elements=gender"));
+    trimmed.headers_mut().insert("if-none-match", "W/\"1\"".parse().expect("header"));
+    assert_eq!(send(&app, trimmed).await.status, StatusCode::OK);
     // If-None-Match decides when both are sent.
     let both = send(&app, read(vec![("if-none-match", "W/\"9\"".into()), ("if-modified-since", modified)])).await;
     assert_eq!(both.status, StatusCode::OK);
