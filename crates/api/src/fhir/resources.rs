@@ -48,7 +48,9 @@ pub async fn read(
     // Decided (and recorded) as any read first: a 304 is only ever an answer about a
     // record the caller may read.
     let mut granted = state.records.read(&accessor, &resource_type, &id, None).await?;
-    if super::response::not_modified(&headers, &granted.value) {
+    // Only for the whole resource: the tag is the version's, so a trimmed copy (`_elements`,
+    // `_summary`) must never be confirmed as current for another trimming.
+    if matches!(subset, phivault_fhir::Subset::All) && super::response::not_modified(&headers, &granted.value) {
         let mut response =
             resource_response(StatusCode::NOT_MODIFIED, &granted.value, &state.config.base_url, false, true);
         super::response::decided(&mut response, granted.policy_ids);
