@@ -106,6 +106,8 @@ async fn a_person_ends_their_own_other_sign_ins_and_changes_their_password() {
     let entries = trail(&app).await;
     let ends: Vec<_> = entries.iter().filter(|e| e.action == "account.end_session").collect();
     assert_eq!(ends.len(), 3);
+    let outcomes: Vec<Outcome> = ends.iter().map(|e| e.outcome).collect();
+    assert_eq!(outcomes, vec![Outcome::Failure, Outcome::Failure, Outcome::Success], "nothing ended is no success");
     assert!(ends.iter().any(|e| e.target.as_deref() == Some("grant:grant-laptop")));
     let changes: Vec<_> = entries.iter().filter(|e| e.action == "account.password").map(|e| e.outcome).collect();
     assert_eq!(changes, vec![Outcome::Denied, Outcome::Success], "the mismatch never reached the service");

@@ -201,20 +201,29 @@ pub async fn end_sessions(
         .filter(|g| *g != this_grant && (form.grant == "all-others" || *g == form.grant))
         .collect();
     let mut ended = 0;
+    let mut failed = false;
     for grant in &chosen {
         match state.identity.end_session(&user_id, grant).await {
             Ok(true) => ended += 1,
             Ok(false) => {}
-            Err(_) => return unavailable(),
+            Err(_) => {
+                failed = true;
+                break;
+            }
         }
     }
+    // Recorded whatever happened: what ended before a failure has ended. Nothing ended is
+    // a failure, not a success.
     let origin = Origin::of(&headers, ids.0, ids.1);
     let reason = format!("ended {ended}");
     let target = (chosen.len() == 1).then(|| format!("grant:{}", chosen[0]));
-    if let Err(r) =
-        record(&state, &origin, "account.end_session", Outcome::Success, Some(&reason), Some(&user_id), target).await
+    let outcome = if failed || ended == 0 { Outcome::Failure } else { Outcome::Success };
+    if let Err(r) = record(&state, &origin, "account.end_session", outcome, Some(&reason), Some(&user_id), target).await
     {
         return r;
+    }
+    if failed {
+        return unavailable();
     }
     let notice = match ended {
         0 => "Nothing was ended (that sign-in had already ended).".to_owned(),

@@ -240,6 +240,11 @@ pub async fn search(
     let query = match filters.query() {
         Ok(query) => query,
         Err(why) => {
+            if let Err(r) =
+                ensure_recorded(&state, &signed, "audit.search", Outcome::Failure, "invalid_filter", None).await
+            {
+                return r;
+            }
             return app_page(
                 StatusCode::BAD_REQUEST,
                 &signed,

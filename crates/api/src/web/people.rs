@@ -299,12 +299,34 @@ pub async fn verb(
         }
     };
     let requester = signed.caller.principal.user_id.clone().unwrap_or_default();
+    let target = Some(format!("user:{}", user.id));
+    // What cannot change anything is recorded as such and goes no further.
+    let no_op = match verb {
+        Verb::Deactivate if form.confirm.as_deref() != Some("yes") => {
+            Some("Nothing was changed: tick the box to confirm the deactivation.")
+        }
+        Verb::EndSession if form.grant.is_none() => Some("Nothing was changed: no sign-in was named."),
+        Verb::Reset(_) if !state.identity.policy().second_person_approval => Some(
+            "Nothing was changed: without second-person approval, resets are made at the console \
+             (phivault user reset-password), where the password is handed over.",
+        ),
+        _ => None,
+    };
+    if let Some(notice) = no_op {
+        if let Err(r) = record(&state, &signed, name, Outcome::Failure, target, "unchanged").await {
+            return r;
+        }
+        return person_page(&state, &signed, &user.id, Some(notice)).await;
+    }
+    // Recorded before the change, so no change is ever left without its entry (a trail that
+    // cannot be written stops it here); an attempt that then changes nothing or fails is
+    // followed by a failure entry.
+    if let Err(r) = record(&state, &signed, name, Outcome::Success, target.clone(), "200").await {
+        return r;
+    }
     // What happened, and whether anything changed (what did not is recorded as a failure
     // with the reason `unchanged`, never as a success).
     let done: Result<(String, bool), IdentityError> = match verb {
-        Verb::Deactivate if form.confirm.as_deref() != Some("yes") => {
-            Ok(("Nothing was changed: tick the box to confirm the deactivation.".to_owned(), false))
-        }
         Verb::Lock => state.identity.lock(&user.id).await.map(|_| ("The account is locked.".to_owned(), true)),
         Verb::Unlock => state.identity.unlock(&user.id).await.map(|_| ("The account is unlocked.".to_owned(), true)),
         Verb::Deactivate => state
@@ -327,23 +349,15 @@ pub async fn verb(
             .end_all_sessions(&user.id)
             .await
             .map(|n| (format!("{n} sign-ins and app grants ended."), n > 0)),
-        Verb::Reset(change) if state.identity.policy().second_person_approval => state
+        Verb::Reset(change) => state
             .identity
             .request_credential_change(&user.id, change, &requester)
             .await
             .map(|_| ("Requested: the change waits for the privacy officer's approval.".to_owned(), true)),
-        Verb::Reset(_) => Ok((
-            "Nothing was changed: without second-person approval, resets are made at the console \
-             (phivault user reset-password), where the password is handed over."
-                .to_owned(),
-            false,
-        )),
     };
-    let target = Some(format!("user:{}", user.id));
     match done {
         Ok((notice, changed)) => {
-            let (outcome, reason) = if changed { (Outcome::Success, "200") } else { (Outcome::Failure, "unchanged") };
-            if let Err(r) = record(&state, &signed, name, outcome, target, reason).await {
+            if !changed && let Err(r) = record(&state, &signed, name, Outcome::Failure, target, "unchanged").await {
                 return r;
             }
             person_page(&state, &signed, &user.id, Some(&notice)).await
@@ -450,6 +464,9 @@ pub async fn new_account(
         Ok(s) => s,
         Err(r) => return r,
     };
+    if let Err(r) = record(&state, &signed, "user.new", Outcome::Success, None, "200").await {
+        return r;
+    }
     app_page(StatusCode::OK, &signed, "Request a new account", &new_account_form(&signed, None, None))
 }
 
@@ -512,13 +529,19 @@ pub async fn request_account(
             &new_account_form(&signed, Some(error), Some(&form)),
         )
     };
-    if !state.identity.policy().second_person_approval {
-        return again("Accounts are made at the console (phivault user add) while second-person approval is off.");
-    }
-    let roles = match parse_roles(&form.roles.join(",")) {
-        Ok(roles) if !roles.is_empty() => roles,
-        _ => return again("Tick at least one role."),
+    let refusal = if !state.identity.policy().second_person_approval {
+        Some("Accounts are made at the console (phivault user add) while second-person approval is off.")
+    } else {
+        None
     };
+    let roles = parse_roles(&form.roles.join(",")).ok().filter(|r| !r.is_empty());
+    if let Some(why) = refusal.or(roles.is_none().then_some("Tick at least one role.")) {
+        if let Err(r) = record(&state, &signed, "user.create", Outcome::Failure, None, "400").await {
+            return r;
+        }
+        return again(why);
+    }
+    let roles = roles.unwrap_or_default();
     let account = NewAccount {
         username: form.username.clone(),
         display_name: form.display_name.clone(),
@@ -681,7 +704,19 @@ pub async fn decide(
     };
     let target = Some(format!("user:{} request:{}", decided.user_id, decided.id));
     if let Err(r) = record(&state, &signed, name, Outcome::Success, target, "200").await {
-        return r;
+        // The decision is made but not recorded: no password leaves unrecorded, and the page
+        // says what happened rather than that nothing did.
+        if !approve {
+            return r;
+        }
+        return app_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &signed,
+            "Not recorded",
+            "<p class=\"error\" role=\"alert\">The approval took effect, but the audit trail could not record \
+             it, so its password is not shown. Ask the administrator for a new reset once the trail is back, and \
+             tell the security officer.</p>",
+        );
     }
     let Some(password) = password else {
         let notice = if approve { "Approved: the change has taken effect." } else { "Refused: nothing was changed." };
