@@ -331,7 +331,9 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let cp = signer.sign(tree.size(), &tree.root(), &last_chain, now);
-    store.insert_checkpoint(&cp).await?;
+    // The witness first, durable, then the database: a process killed in between leaves a
+    // checkpoint only the witness holds (verify reads both), never one the witness lacks,
+    // which `audit verify` reports as a rolled-back witness.
     if let Some(parent) = witness.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -342,6 +344,7 @@ pub async fn checkpoint(store: &dyn AuditStore, signer: &CheckpointSigner, witne
         .with_context(|| format!("cannot open the witness file {}", witness.display()))?;
     writeln!(file, "{}", serde_json::to_string(&cp)?)?;
     file.sync_all()?;
+    store.insert_checkpoint(&cp).await?;
     Ok(cp)
 }
 
